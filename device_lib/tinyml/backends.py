@@ -1,0 +1,61 @@
+# Picks the kernel backend: the native module (tinyml_kernels.mpy, built for this CPU), else the
+# viper kernels (machine code made on the device), else pure Python. All give the same bytes.
+import sys
+
+NAMES = ("native", "viper", "python")
+# Index is the arch field of sys.implementation._mpy (py/persistentcode.h, MP_NATIVE_ARCH_*).
+ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def cpu():
+    """This CPU's native arch and .mpy ABI, e.g. ('x64', '6.3'); arch None when unknown."""
+    mpy = getattr(sys.implementation, "_mpy", 0)
+    arch = mpy >> 10 & 0x0F
+    return (ARCHS[arch] if arch < len(ARCHS) else None), "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3)
+
+
+def _import(name):
+    if name == "native":
+        import tinyml_kernels as k
+        return k
+    if name == "viper":
+        from tinyml import kernels_viper as k
+        return k
+    from tinyml import kernels_py as k
+    return k
+
+
+_notes = set()
+
+
+def _say_once(msg):
+    if msg not in _notes:
+        _notes.add(msg)
+        print("tinyml:", msg)
+
+
+def load(name=None):
+    """Returns (backend name, kernel module). name forces one backend; None picks the fastest."""
+    if name is not None and name not in NAMES:
+        raise ValueError("unknown backend %r: choose one of %s" % (name, ", ".join(NAMES)))
+    arch, abi = cpu()
+    whys = []
+    for n in ((name,) if name else NAMES):
+        try:
+            module = _import(n)
+        except ValueError as e:  # MicroPython's "incompatible .mpy arch" / "incompatible .mpy file"
+            whys.append("tinyml_kernels.mpy is not for this CPU (%s, .mpy %s): %s" % (arch, abi, e))
+        except (ImportError, SyntaxError, NameError, AttributeError) as e:
+            if n == "native":
+                whys.append("no native kernels for this CPU (%s, .mpy %s): deploy dist/%s_%s/tinyml_kernels.mpy"
+                            % (arch, abi, arch, abi))
+            else:
+                whys.append("%s backend unavailable here (%s)" % (n, e))
+        else:
+            for why in whys:
+                _say_once("%s; using the %s backend" % (why, n))
+            return n, module
+        if name:
+            raise ImportError("tinyml: backend %r cannot be used: %s" % (name, whys[-1]))
+    raise ImportError("tinyml: no kernel backend could be loaded: " + "; ".join(whys))

