@@ -48,8 +48,8 @@ def load(name=None):
             whys.append("tinyml_kernels.mpy is not for this CPU (%s, .mpy %s): %s" % (arch, abi, e))
         except (ImportError, SyntaxError, NameError, AttributeError) as e:
             if n == "native":
-                whys.append("no native kernels for this CPU (%s, .mpy %s): deploy dist/%s_%s/tinyml_kernels.mpy"
-                            % (arch, abi, arch, abi))
+                whys.append("no native kernels for this CPU (%s, .mpy %s) on sys.path: they are "
+                            "dist/%s_%s/tinyml_kernels.mpy, built by 'make natmod'" % (arch, abi, arch, abi))
             else:
                 whys.append("%s backend unavailable here (%s)" % (n, e))
         else:

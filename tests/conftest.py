@@ -1,0 +1,26 @@
+"""Shared test setup: make host_tools/ (the tinyml_host package) and tests/ (helpers) importable."""
+
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for path in (ROOT / "host_tools", ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import subprocess
+
+import pytest
+
+SHARED = ROOT.parent / "shared" / "models"
+BACKENDS = ("viper", "python")  # TEMP
+
+
+@pytest.fixture(scope="session")
+def native_module():
+    """The x64 native module the unix board loads; built here when `make natmod` has not run."""
+    mpy = ROOT / "dist" / "x64_6.3" / "tinyml_kernels.mpy"
+    if not mpy.exists():
+        subprocess.run(["bash", str(ROOT / "firmware" / "build_natmod.sh")], check=True,
+                       env=dict(__import__("os").environ, ARCHS="x64"))
+    return mpy
