@@ -15,9 +15,15 @@ if [ -f "$dest/py/dynruntime.mk" ] && [ -f "$dest/.tinyml-version" ]; then echo 
 
 apt_root=$here/build/apt
 mkdir -p "$apt_root/lists/partial" "$apt_root/cache/archives/partial" "$apt_root/src" "$apt_root/etc/preferences.d"
-cat > "$apt_root/etc/sources.list" <<LIST
-deb-src http://deb.debian.org/debian $suite main
-LIST
+# The mirror this machine's apt already uses (TINYML_DEBIAN_MIRROR overrides it).
+mirror=${TINYML_DEBIAN_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+    /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+' \
+    | grep -v -e security -e snapshot | head -n 1 || true)}
+if [ -z "$mirror" ]; then
+    echo "no Debian mirror found in /etc/apt: set TINYML_DEBIAN_MIRROR, or set MPY_DIR to a MicroPython source tree" >&2
+    exit 1
+fi
+echo "deb-src $mirror $suite main" > "$apt_root/etc/sources.list"
 cat > "$apt_root/apt.conf" <<CONF
 Dir::Etc::SourceList "$apt_root/etc/sources.list";
 Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";

@@ -13,10 +13,10 @@ import subprocess
 import pytest
 
 SHARED = ROOT.parent / "shared" / "models"
-BACKENDS = ("viper", "python")  # TEMP
+BACKENDS = ("native", "viper", "python")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def native_module():
     """The x64 native module the unix board loads; built here when `make natmod` has not run."""
     mpy = ROOT / "dist" / "x64_6.3" / "tinyml_kernels.mpy"
