@@ -5,12 +5,25 @@ from tinyml.tmlfile import ModelFileError
 
 __version__ = "0.1.0"
 
+SMALL_MODEL = 32 * 1024  # files up to this size are read into RAM whole by default
+DEFAULT_WINDOW = 16 * 1024
 
-def load(path, backend=None):
-    """Loads a .tml model from a file path (or bytes). backend: None picks native, else viper, else
-    python; 'native', 'viper' or 'python' forces one."""
+
+def load(path, backend=None, window=-1):
+    """Loads a .tml model from a file path (or bytes).
+    backend: None picks native, else viper, else python; 'native', 'viper' or 'python' forces one.
+    window: bytes of RAM for weights streamed from the file, a run of output channels at a time;
+    None reads the whole model into RAM; by default small models are read whole and larger ones
+    stream through 16 KB."""
     if isinstance(path, (bytes, bytearray)):
         return Model(path, backend)
-    with open(path, "rb") as f:
+    f = open(path, "rb")
+    size = f.seek(0, 2)
+    if window == -1:
+        window = None if size <= SMALL_MODEL else DEFAULT_WINDOW
+    if window is None:
+        f.seek(0)
         buf = f.read()
-    return Model(buf, backend, path)
+        f.close()
+        return Model(buf, backend, path)
+    return Model(f, backend, path, window)

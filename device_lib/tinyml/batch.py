@@ -32,3 +32,24 @@ def run_files(model_path, input_paths, output_prefix, backend=None):
     for f in ins + outs:
         f.close()
     print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))
+
+
+def footprint(model_path, backend=None, window=-1):
+    """RAM the model costs on this device, measured with gc.mem_alloc(): after loading, and at the
+    high-water mark of one inference on zero inputs. Prints one line for the host to read."""
+    import gc
+    import tinyml
+    from tinyml import backends
+    backends.load(backend)  # the kernel modules are the library's, not the model's
+    gc.collect()
+    base = gc.mem_alloc()
+    m = tinyml.load(model_path, backend, window)
+    gc.collect()
+    loaded = gc.mem_alloc() - base
+    xs = [bytes(t.nbytes) for t in m.inputs]
+    _, rows, peak = m.profile(*xs)
+    peak -= base + sum(len(x) for x in xs)
+    print("tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d" % (
+        m.backend, loaded, peak, m.arena_bytes, m.window_bytes))
+    for index, us, used in rows:
+        print("tinyml-op %d us=%d heap=%d" % (index, us, used - base))

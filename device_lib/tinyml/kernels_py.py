@@ -56,3 +56,211 @@ def softmax(x, y, n, in_mult, in_left_shift, diff_min):
                 v = rdivpot(srdhm(scale, e), bits_over_unit + 23) - 128
                 ys[r + c] = -128 if v < -128 else 127 if v > 127 else v
     y[:] = bytes(ys)
+
+
+def _channel_multipliers(mult, shift, n):
+    # (multiplier, shift) of each of the n channels: one pair per channel, or one for all
+    if len(mult) > 4:
+        return [(int32_at(mult, o), int32_at(shift, o)) for o in range(n)]
+    return [(int32_at(mult, 0), int32_at(shift, 0))] * n
+
+
+def _padded_input(x, g):
+    # The input as conv2d and depthwise_conv2d read it: signed, with pad_left columns of x_zp
+    # before each row and enough after it for the last window; rows outside the input are all
+    # x_zp. Returns (row_len, band): band(oh) lays the KH padded rows output row oh reads end to
+    # end, so tap (kh, kw, c) of output column ow is band[kh*row_len + (ow*stride_w + kw*dil_w)*C + c].
+    H, W, C, OH, OW, OC, KH, KW, sh, sw, dh, dw, pt, pl, x_zp = g[:15]
+    padded_w = max(pl + W, (OW - 1) * sw + (KW - 1) * dw + 1)
+    row_len = padded_w * C
+    left = array("b", [x_zp] * (pl * C))
+    right = array("b", [x_zp] * ((padded_w - pl - W) * C))
+    outside = array("b", [x_zp] * row_len)
+
+    def band(oh):
+        rows = array("b")
+        for kh in range(KH):
+            ih = oh * sh - pt + kh * dh
+            if 0 <= ih < H:
+                rows += left + array("b", x[ih * W * C:(ih + 1) * W * C]) + right
+            else:
+                rows += outside
+        return rows
+
+    return row_len, band
+
+
+def conv2d(x, w, bias, mult, shift, y, g):
+    # y[oh, ow, oc] for oc in oc0 .. oc0+ocn-1; w is (ocn, KH, KW, C); bias has x_zp folded in.
+    C, OH, OW, OC, KH, KW, sw, dw = g[2], g[3], g[4], g[5], g[6], g[7], g[9], g[11]
+    y_zp, act_min, act_max, oc0, ocn = g[15], g[16], g[17], g[18], g[19]
+    row_len, band = _padded_input(x, g)
+    # offsets of the window's taps in a band, in the order of a kernel's weights (kh, kw, c)
+    taps = [kh * row_len + kw * dw * C + c for kh in range(KH) for kw in range(KW) for c in range(C)]
+    k = len(taps)
+    ws = array("b", w)
+    kernels = [ws[o * k:(o + 1) * k] for o in range(ocn)]
+    biases = [int32_at(bias, o) for o in range(ocn)]
+    mults = _channel_multipliers(mult, shift, ocn)
+    for oh in range(OH):
+        rows = band(oh)
+        for ow in range(OW):
+            base = ow * sw * C
+            patch = [rows[base + t] for t in taps]
+            out = (oh * OW + ow) * OC + oc0
+            for o in range(ocn):
+                acc = biases[o]
+                kernel = kernels[o]
+                for i in range(k):
+                    acc += patch[i] * kernel[i]
+                m, s = mults[o]
+                v = requantize(acc, m, s) + y_zp
+                v = act_min if v < act_min else act_max if v > act_max else v
+                y[out + o] = v & 0xFF
+
+
+def depthwise_conv2d(x, w, bias, mult, shift, y, g):
+    # As conv2d, but w is (ocn, KH, KW) and output channel oc reads input channel
+    # oc // depth_multiplier only.
+    C, OH, OW, OC, KH, KW, sw, dw = g[2], g[3], g[4], g[5], g[6], g[7], g[9], g[11]
+    y_zp, act_min, act_max, oc0, ocn, dm = g[15], g[16], g[17], g[18], g[19], g[20]
+    row_len, band = _padded_input(x, g)
+    taps = [kh * row_len + kw * dw * C for kh in range(KH) for kw in range(KW)]
+    k = len(taps)
+    ws = array("b", w)
+    kernels = [ws[o * k:(o + 1) * k] for o in range(ocn)]
+    biases = [int32_at(bias, o) for o in range(ocn)]
+    mults = _channel_multipliers(mult, shift, ocn)
+    channels = [(oc0 + o) // dm for o in range(ocn)]
+    for oh in range(OH):
+        rows = band(oh)
+        for ow in range(OW):
+            base = ow * sw * C
+            out = (oh * OW + ow) * OC + oc0
+            for o in range(ocn):
+                acc = biases[o]
+                at = base + channels[o]
+                kernel = kernels[o]
+                for i in range(k):
+                    acc += rows[at + taps[i]] * kernel[i]
+                m, s = mults[o]
+                v = requantize(acc, m, s) + y_zp
+                v = act_min if v < act_min else act_max if v > act_max else v
+                y[out + o] = v & 0xFF
+
+
+def _clamp(v, lo, hi):
+    return lo if v < lo else hi if v > hi else v
+
+
+def _cdiv(a, b):
+    # C's integer division (toward zero), b > 0
+    return a // b if a >= 0 else -(-a // b)
+
+
+def pool2d(x, y, g):
+    # TFLM reference_integer_ops::AveragePool / MaxPool: only taps inside the input count.
+    H, W, C, OH, OW, sh, sw, fh, fw, pt, pl, lo, hi, is_max = g
+    xs = array("b", x)
+    ys = array("b", bytes(OH * OW * C))
+    o = 0
+    for oh in range(OH):
+        y0 = oh * sh - pt
+        rows = range(max(0, y0), min(H, y0 + fh))
+        for ow in range(OW):
+            x0 = ow * sw - pl
+            cols = range(max(0, x0), min(W, x0 + fw))
+            for c in range(C):
+                taps = [xs[(ih * W + iw) * C + c] for ih in rows for iw in cols]
+                if is_max:
+                    v = max(taps)
+                else:  # rounds half away from zero, as TFLM does
+                    n = len(taps)
+                    acc = sum(taps)
+                    v = _cdiv(acc + n // 2, n) if acc > 0 else _cdiv(acc - n // 2, n)
+                ys[o] = _clamp(v, lo, hi)
+                o += 1
+    y[:] = bytes(ys)
+
+
+def mean_hw(x, y, g):
+    # MEAN over H and W: TFLM's QuantizedMeanOrSum, 1/count folded into mult, shift by the host
+    H, W, C, x_zp, y_zp, mult, shift = g
+    xs = array("b", x)
+    n = H * W
+    ys = array("b", bytes(C))
+    for c in range(C):
+        acc = -x_zp * n
+        for i in range(c, n * C, C):
+            acc += xs[i]
+        ys[c] = _clamp(requantize(acc, mult, shift) + y_zp, -128, 127)
+    y[:] = bytes(ys)
+
+
+def _broadcast(a, b, y, g, fn):
+    # y[i0,i1,i2,i3] = fn(a[i . a_strides], b[i . b_strides]) for every index of (D0, D1, D2, D3)
+    D0, D1, D2, D3, a0, a1, a2, a3, b0, b1, b2, b3 = g[:12]
+    av, bv = array("b", a), array("b", b)
+    ys = array("b", bytes(D0 * D1 * D2 * D3))
+    o = 0
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                ai = i0 * a0 + i1 * a1 + i2 * a2
+                bi = i0 * b0 + i1 * b1 + i2 * b2
+                for _ in range(D3):
+                    ys[o] = fn(av[ai], bv[bi])
+                    ai += a3
+                    bi += b3
+                    o += 1
+    y[:] = bytes(ys)
+
+
+def add(a, b, y, g):
+    # TFLM reference_integer_ops::AddElementwise (and its broadcast forms) for int8
+    a_zp, b_zp, ls, am, ash, bm, bsh, ym, ysh, y_zp, lo, hi = g[12:]
+
+    def f(va, vb):
+        s = requantize((va - a_zp) << ls, am, ash) + requantize((vb - b_zp) << ls, bm, bsh)
+        return _clamp(requantize(s, ym, ysh) + y_zp, lo, hi)
+    _broadcast(a, b, y, g, f)
+
+
+def mul(a, b, y, g):
+    # TFLM reference_integer_ops::MulElementwise (and BroadcastMul4DSlow) for int8
+    a_zp, b_zp, ym, ysh, y_zp, lo, hi = g[12:]
+    _broadcast(a, b, y, g, lambda va, vb: _clamp(requantize((va - a_zp) * (vb - b_zp), ym, ysh) + y_zp, lo, hi))
+
+
+def lut(x, y, table, size):
+    # y[i] = table[x[i] + 128], entries of size bytes; x[i] + 128 is the unsigned byte ^ 0x80
+    if size == 1:
+        y[:] = bytes(table[v ^ 0x80] for v in bytes(x))
+    else:
+        for i, v in enumerate(bytes(x)):
+            j = (v ^ 0x80) * size
+            y[i * size:(i + 1) * size] = table[j:j + size]
+
+
+def quantize_f32(x, y, g):
+    # TFLM reference_ops::AffineQuantize float32 -> int8: round(x / scale) in float32, halves away
+    # from zero, + zp, clamped. array('f') rounds each quotient to float32 on double-float ports.
+    # Beyond int32 TFLM's float -> int32 cast is undefined: we saturate and take NaN as 0, as Arm does.
+    y_zp, bits = g
+    scale = struct.unpack("<f", struct.pack("<i", bits))[0]
+    n = len(y)
+    f = array("f", [0.0])
+    ys = array("b", bytes(n))
+    for i, v in enumerate(struct.unpack_from("<%df" % n, x)):
+        f[0] = v / scale
+        q = f[0]
+        if q != q:  # NaN
+            q = 0.0
+        q = -1e9 if q < -1e9 else 1e9 if q > 1e9 else q  # inf too; the clamp below decides these
+        r = int(q)  # toward zero; q - r is exact
+        if q - r >= 0.5:
+            r += 1
+        elif r - q >= 0.5:
+            r -= 1
+        ys[i] = _clamp(r + y_zp, -128, 127)
+    y[:] = bytes(ys)

@@ -1,15 +1,31 @@
 # The interpreter: a parsed .tml model, its activation arena, and the kernel calls that run it.
+# Weights come from RAM (the whole file read in) or stream from the open file through a bounded
+# window, a run of output channels at a time (docs/kernels.md).
+import gc
 from array import array
 from tinyml import tmlfile, planner, backends
 
-FULLY_CONNECTED = 9
-RESHAPE = 22
-SOFTMAX = 25
-OP_NAMES = {FULLY_CONNECTED: "FULLY_CONNECTED", RESHAPE: "RESHAPE", SOFTMAX: "SOFTMAX"}
+ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE = 0, 1, 2, 3, 4, 6
+FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RESHAPE, SOFTMAX, TANH, PAD, MEAN, SQUEEZE = (
+    9, 14, 17, 18, 22, 25, 28, 34, 40, 43)
+QUANTIZE = 114
+OP_NAMES = {ADD: "ADD", AVERAGE_POOL_2D: "AVERAGE_POOL_2D", CONCATENATION: "CONCATENATION",
+            CONV_2D: "CONV_2D", DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", DEQUANTIZE: "DEQUANTIZE",
+            FULLY_CONNECTED: "FULLY_CONNECTED", LOGISTIC: "LOGISTIC", MAX_POOL_2D: "MAX_POOL_2D",
+            MUL: "MUL", RESHAPE: "RESHAPE", SOFTMAX: "SOFTMAX", TANH: "TANH", PAD: "PAD", MEAN: "MEAN",
+            SQUEEZE: "SQUEEZE", QUANTIZE: "QUANTIZE"}
+WEIGHTED = (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D)
 
+try:
+    from time import ticks_us as _now, ticks_diff as _diff
+except ImportError:  # CPython
+    from time import perf_counter_ns
 
-def _copy(x, y):
-    y[:] = x
+    def _now():
+        return perf_counter_ns() // 1000
+
+    def _diff(a, b):
+        return a - b
 
 
 def _shape(t):
@@ -23,10 +39,90 @@ def _size(shape):
     return n
 
 
+def _hwc(t):
+    s = t.shape
+    return s[-3], s[-2], s[-1]
+
+
+def _copy(x, y):
+    y[:] = x
+
+
+def _align4(n):
+    return (n + 3) & ~3
+
+
+def _pad(x, y, xs, ys, before, value):
+    # x placed at offset `before` in y (both 4-D, int8), the rest `value`.
+    y[:] = bytes([value & 0xFF]) * len(y)
+    d0, d1, d2, d3 = xs
+    e1, e2, e3 = ys[1], ys[2], ys[3]
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                src = ((i0 * d1 + i1) * d2 + i2) * d3
+                dst = (((i0 + before[0]) * e1 + i1 + before[1]) * e2 + i2 + before[2]) * e3 + before[3]
+                y[dst:dst + d3] = x[src:src + d3]
+
+
+def _concat(xs, y, outer, inners):
+    at = 0
+    for o in range(outer):
+        for x, n in zip(xs, inners):
+            y[at:at + n] = x[o * n:(o + 1) * n]
+            at += n
+
+
+class _Weights:
+    """The constant inputs (weights, bias, multiplier, shift) of a weighted op, fetched one run of
+    output channels at a time: slices of the model in RAM, or read from the file into the window."""
+
+    def __init__(self, model, tensors, n_out, window):
+        self.model = model
+        self.tensors = tensors
+        # bytes per output channel of each tensor; 0 for a per-tensor multiplier/shift (4 bytes)
+        self.per = [t.nbytes // n_out if t.nbytes > 4 or n_out == 1 else 0 for t in tensors]
+        need = sum(_align4(p) for p in self.per) or 1
+        streamed = window is not None
+        self.chunk = n_out if not streamed else max(1, min(n_out, window // need))
+        self.chunks = [(o, min(self.chunk, n_out - o)) for o in range(0, n_out, self.chunk)]
+        self.window_bytes = sum(_align4(p * self.chunk) for p in self.per) if streamed else 0
+        if streamed:
+            for t, p in zip(tensors, self.per):
+                if not p:  # per-tensor parameter: 4 bytes, kept in RAM
+                    t.data = model._read_const(t)
+
+    def views(self, oc0, ocn):
+        out = []
+        window = self.model._window
+        at = 0
+        for t, p in zip(self.tensors, self.per):
+            if not p:
+                out.append(t.data)
+            elif window is None:
+                out.append(t.data[oc0 * p:(oc0 + ocn) * p])
+            else:
+                n = p * ocn
+                view = window[at:at + n]
+                self.model._file.seek(t.offset + oc0 * p)
+                self.model._file.readinto(view)
+                out.append(view)
+                at += _align4(n)
+        return out
+
+
 class Model:
-    def __init__(self, buf, backend=None, name="model"):
+    def __init__(self, source, backend=None, name="model", window=None):
+        """source: the whole .tml file as bytes, or a file open in binary mode from which weights
+        stream through a window of `window` bytes (docs/kernels.md)."""
         self.name = name
-        self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse(buf, name)
+        streamed = not isinstance(source, (bytes, bytearray, memoryview))
+        if streamed:
+            self._file = source
+            self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse_file(source, name)
+        else:
+            self._file = None
+            self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse(source, name)
         self.backend, self._k = backends.load(backend)
         offsets, self.arena_bytes = planner.plan(self.tensors, self.ops, self.input_ids, self.output_ids)
         self._arena = bytearray(self.arena_bytes)
@@ -34,7 +130,24 @@ class Model:
         for i, off in offsets.items():
             t = self.tensors[i]
             t.data = arena[off:off + t.nbytes]
+        self._window = None
+        self._stream_window = window if streamed else None
+        if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
+            weighted = set()
+            for op in self.ops:
+                if op.opcode in WEIGHTED:
+                    weighted.update(op.inputs[1:])
+            for t in self.tensors:
+                if t.const and t.index not in weighted:
+                    t.data = self._read_const(t)
         self._steps = [self._bind(op) for op in self.ops]
+        self.window_bytes = max([0] + [s[2].window_bytes for s in self._steps if isinstance(s[2], _Weights)])
+        if streamed:
+            self._window = memoryview(bytearray(self.window_bytes))
+
+    def _read_const(self, t):
+        self._file.seek(t.offset)
+        return memoryview(self._file.read(t.nbytes))
 
     @property
     def inputs(self):
@@ -45,28 +158,87 @@ class Model:
         return [self.tensors[i] for i in self.output_ids]
 
     def _bind(self, op):
-        # Resolve each op once to (kernel, args) so run() is a flat loop of calls.
-        ins = [self.tensors[i] for i in op.inputs]
-        y = self.tensors[op.outputs[0]].data
+        # Resolve each op once to (function, args, weights) so run() is a flat loop of calls.
+        T = self.tensors
+        ins = [T[i] for i in op.inputs]
+        x = ins[0].data
+        out = T[op.outputs[0]]
+        y = out.data
         k = self._k
-        if op.opcode == FULLY_CONNECTED:
-            x, w, bias, mult, shift = ins
-            n_out, n_in = w.shape
-            return k.fully_connected, (x.data, w.data, bias.data, mult.data, shift.data, y, n_in, n_out) + op.params
-        if op.opcode == SOFTMAX:
-            return k.softmax, (ins[0].data, y, ins[0].shape[-1]) + op.params
-        if op.opcode == RESHAPE:
-            return _copy, (ins[0].data, y)
+        c = op.opcode
+        p = op.params
+        if c == FULLY_CONNECTED:
+            n_out, n_in = ins[1].shape
+            w = _Weights(self, ins[1:5], n_out, self._stream_window)
+            return self._fully_connected, (x, y, n_in, n_out, w) + p, w
+        if c in (CONV_2D, DEPTHWISE_CONV_2D):
+            h, wd, ch = _hwc(ins[0])
+            oh, ow, oc = _hwc(out)
+            kh, kw = ins[1].shape[1], ins[1].shape[2]
+            g = array("i", (h, wd, ch, oh, ow, oc, kh, kw) + p[:10] + (0, oc) + p[10:])
+            w = _Weights(self, ins[1:5], oc, self._stream_window)
+            fn = k.conv2d if c == CONV_2D else k.depthwise_conv2d
+            return self._conv, (fn, x, y, g, w), w
+        if c in (AVERAGE_POOL_2D, MAX_POOL_2D):
+            h, wd, ch = _hwc(ins[0])
+            oh, ow, _ = _hwc(out)
+            g = array("i", (h, wd, ch, oh, ow) + p + (1 if c == MAX_POOL_2D else 0,))
+            return k.pool2d, (x, y, g), None
+        if c == MEAN:
+            return k.mean_hw, (x, y, array("i", _hwc(ins[0]) + p)), None
+        if c == ADD:
+            return k.add, (x, ins[1].data, y, array("i", p)), None
+        if c == MUL:
+            return k.mul, (x, ins[1].data, y, array("i", p)), None
+        if c == SOFTMAX:
+            return k.softmax, (x, y, ins[0].shape[-1]) + p, None
+        if c in (LOGISTIC, TANH, DEQUANTIZE) or (c == QUANTIZE and len(ins) == 2):
+            table = ins[1]
+            return k.lut, (x, y, table.data, table.nbytes // 256), None
+        if c == QUANTIZE:
+            return k.quantize_f32, (x, y, array("i", p)), None
+        if c in (RESHAPE, SQUEEZE):
+            return _copy, (x, y), None
+        if c == PAD:
+            xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
+            ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+            return _pad, (x, y, xs, ys, p[:4], p[4]), None
+        if c == CONCATENATION:
+            return _concat, ([t.data for t in ins], y, p[0], p[1:]), None
         raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
                                      "device library (tinyml deploy) to the converter's version"
-                                     % (self.name, op.index, op.opcode))
+                                     % (self.name, op.index, c))
+
+    def _fully_connected(self, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
+        fc = self._k.fully_connected
+        rows = len(y) // n_out
+        for oc0, ocn in weights.chunks:
+            w, bias, mult, shift = weights.views(oc0, ocn)
+            if ocn == n_out:
+                fc(x, w, bias, mult, shift, y, n_in, n_out, y_zp, act_min, act_max)
+                continue
+            for r in range(rows):  # a run of output columns of each row
+                at = r * n_out + oc0
+                fc(x[r * n_in:(r + 1) * n_in], w, bias, mult, shift, y[at:at + ocn], n_in, ocn,
+                   y_zp, act_min, act_max)
+
+    def _conv(self, fn, x, y, g, weights):
+        for oc0, ocn in weights.chunks:
+            w, bias, mult, shift = weights.views(oc0, ocn)
+            g[18] = oc0
+            g[19] = ocn
+            fn(x, w, bias, mult, shift, y, g)
 
     def _set_input(self, t, x):
         data = x if isinstance(x, (bytes, bytearray, memoryview)) else array("b", x)
         if len(data) != t.nbytes:
-            raise ValueError("input '%s' takes %d int8 values (shape %s), got %d"
+            raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
         t.data[:] = data
+
+    def _outputs(self):
+        outs = tuple(array("b" if t.dtype == 1 else "f", t.data) for t in self.outputs)
+        return outs[0] if len(outs) == 1 else outs
 
     def run(self, *xs):
         """Runs one inference on raw int8 inputs (bytes, array('b') or a list of ints in -128..127),
@@ -75,31 +247,51 @@ class Model:
             raise TypeError("the model has %d input(s), run() got %d" % (len(self.input_ids), len(xs)))
         for i, x in zip(self.input_ids, xs):
             self._set_input(self.tensors[i], x)
-        for fn, args in self._steps:
+        for fn, args, _ in self._steps:
             fn(*args)
-        outs = tuple(array("b", self.tensors[i].data) for i in self.output_ids)
-        return outs[0] if len(outs) == 1 else outs
+        return self._outputs()
+
+    def profile(self, *xs):
+        """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
+        it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
+        for i, x in zip(self.input_ids, xs):
+            self._set_input(self.tensors[i], x)
+        gc.collect()
+        peak = gc.mem_alloc()
+        rows = []
+        for op, (fn, args, _) in zip(self.ops, self._steps):
+            t0 = _now()
+            fn(*args)
+            dt = _diff(_now(), t0)
+            used = gc.mem_alloc()  # before collecting: what the op itself allocated still counts
+            peak = max(peak, used)
+            gc.collect()
+            rows.append((op.index, dt, used))
+        return self._outputs(), rows, peak
 
     def predict(self, *values):
         """Like run(), on real numbers: quantizes the inputs and dequantizes the outputs (lists of floats)."""
         xs = []
         for t, v in zip(self.inputs, values):
             v = v if isinstance(v, (list, tuple)) else [v]
-            xs.append([max(-128, min(127, t.zero_point + int(round(f / t.scale)))) for f in v])
+            if t.dtype == 5:  # float32 input: the model quantizes it itself
+                xs.append(bytes(array("f", v)))
+            else:
+                xs.append([max(-128, min(127, t.zero_point + int(round(f / t.scale)))) for f in v])
         outs = self.run(*xs)
         outs = (outs,) if len(self.output_ids) == 1 else outs
-        res = [[(q - t.zero_point) * t.scale for q in o] for t, o in zip(self.outputs, outs)]
+        res = [list(o) if t.dtype == 5 else [(q - t.zero_point) * t.scale for q in o]
+               for t, o in zip(self.outputs, outs)]
         return res[0] if len(res) == 1 else tuple(res)
 
     def macs(self, op):
-        if op.opcode == FULLY_CONNECTED:
-            w = self.tensors[op.inputs[1]]
-            return _size(self.tensors[op.outputs[0]].shape) * w.shape[1]
-        return 0
+        return op_macs(op, self.tensors)
 
     def summary(self):
-        print("model %s: %d ops, backend %s" % (self.name, len(self.ops), self.backend))
-        print("  #  %-16s %-14s %-14s %10s %10s" % ("op", "input", "output", "MACs", "weights"))
+        print("model %s: %d ops, backend %s, weights %s" % (
+            self.name, len(self.ops), self.backend,
+            "in RAM" if self._file is None else "streamed through a %d-byte window" % self.window_bytes))
+        print("  #  %-18s %-14s %-14s %10s %10s" % ("op", "input", "output", "MACs", "weights"))
         total_macs = total_w = 0
         for op in self.ops:
             ins = [self.tensors[i] for i in op.inputs]
@@ -107,9 +299,25 @@ class Model:
             macs = self.macs(op)
             total_macs += macs
             total_w += wbytes
-            print("%3d  %-16s %-14s %-14s %10d %10d" % (op.index, OP_NAMES.get(op.opcode, op.opcode),
+            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, OP_NAMES.get(op.opcode, op.opcode),
                   _shape(ins[0]), _shape(self.tensors[op.outputs[0]]), macs, wbytes))
         for kind, ts in (("input", self.inputs), ("output", self.outputs)):
             for t in ts:
-                print("%s %s: int8 %s, scale %g, zero point %d" % (kind, t.name, _shape(t), t.scale, t.zero_point))
-        print("MACs %d, constant bytes %d, activation arena %d bytes" % (total_macs, total_w, self.arena_bytes))
+                print("%s %s: %s %s, scale %g, zero point %d" % (kind, t.name, tmlfile.DTYPE_NAME[t.dtype],
+                      _shape(t), t.scale, t.zero_point))
+        print("MACs %d, constant bytes %d, activation arena %d bytes, weight window %d bytes"
+              % (total_macs, total_w, self.arena_bytes, self.window_bytes))
+
+
+def op_macs(op, tensors):
+    """Multiply-accumulates of one op (0 for ops without a dot product)."""
+    c = op.opcode
+    if c == FULLY_CONNECTED:
+        return _size(tensors[op.outputs[0]].shape) * tensors[op.inputs[1]].shape[1]
+    if c == CONV_2D:
+        w = tensors[op.inputs[1]].shape
+        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2] * w[3]
+    if c == DEPTHWISE_CONV_2D:
+        w = tensors[op.inputs[1]].shape
+        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
+    return 0

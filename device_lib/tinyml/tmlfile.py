@@ -1,5 +1,6 @@
 # Reader of the .tml model format (docs/model-format.md): header, tensor table and op table.
-# Constant tensors are memoryview slices of the file's bytes: nothing is copied.
+# A model is read from bytes in RAM (constants are memoryview slices: nothing is copied) or from an
+# open file (only the tables are read; constants are fetched by offset when an op needs them).
 import struct
 
 MAGIC = b"TMLM"
@@ -16,16 +17,17 @@ class ModelFileError(ValueError):
 
 
 class Tensor:
-    def __init__(self, index, dtype, shape, const, nbytes, zero_point, scale, name, data):
+    def __init__(self, index, dtype, shape, const, offset, nbytes, zero_point, scale, name):
         self.index = index
         self.dtype = dtype
         self.shape = shape
         self.const = const
+        self.offset = offset  # constants: where their bytes are in the file
         self.nbytes = nbytes
         self.zero_point = zero_point
         self.scale = scale
         self.name = name
-        self.data = data  # memoryview for constants, set to an arena slice for activations
+        self.data = None  # a memoryview: constants in RAM, or an arena slice for activations
 
     def __repr__(self):
         return "<Tensor %d %s %s %s>" % (self.index, self.name, DTYPE_NAME.get(self.dtype), self.shape)
@@ -40,19 +42,41 @@ class Op:
         self.params = params
 
 
-def _crc32(data):
-    try:
-        from binascii import crc32
-    except ImportError:
-        crc32 = None
-    if crc32 is not None:
-        return crc32(data) & 0xFFFFFFFF
-    crc = 0xFFFFFFFF  # ports built without binascii.crc32: bitwise CRC-32, slow but right
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # ports built without binascii.crc32: bitwise CRC-32, slow but right
+    def _crc32(data, crc=0):
+        crc ^= 0xFFFFFFFF
+        for b in data:
+            crc ^= b
+            for _ in range(8):
+                crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
+        return crc ^ 0xFFFFFFFF
+
+
+def check_header(head, size, what):
+    """Checks the 32-byte header against the file's size; returns its fields."""
+    if size < HEADER_SIZE:
+        raise ModelFileError("%s: %d bytes is too short for a .tml model (header is %d bytes); "
+                             "the file is truncated: copy it again" % (what, size, HEADER_SIZE))
+    if bytes(head[0:4]) != MAGIC:
+        raise ModelFileError("%s: not a .tml model (starts with %r, expected %r); "
+                             "convert .tflite files with 'tinyml convert'" % (what, bytes(head[0:4]), MAGIC))
+    fields = struct.unpack_from("<HHIIHHHHII", head, 4)
+    version, _, want = fields[:3]
+    if version != VERSION:
+        raise ModelFileError("%s: .tml version %d, this tinyml reads version %d; convert the model "
+                             "again with the tinyml that matches this device library" % (what, version, VERSION))
+    if size != want:
+        raise ModelFileError("%s: file is %d bytes but its header says %d: the file is %s; copy it again"
+                             % (what, size, want, "truncated" if size < want else "too long"))
+    return fields
+
+
+def _check_crc(crc, got, what):
+    if got & 0xFFFFFFFF != crc:
+        raise ModelFileError("%s: checksum mismatch (file %08x, computed %08x): the file is corrupted; "
+                             "copy or convert it again" % (what, crc, got & 0xFFFFFFFF))
 
 
 def _name_at(buf, off):
@@ -64,39 +88,18 @@ def _name_at(buf, off):
     return str(bytes(buf[off:end]), "utf-8")
 
 
-def parse(buf, what="model"):
-    """Checks and parses a whole .tml file held in buf (bytes or bytearray).
-    Returns (tensors, ops, input indices, output indices)."""
-    if len(buf) < HEADER_SIZE:
-        raise ModelFileError("%s: %d bytes is too short for a .tml model (header is %d bytes); "
-                             "the file is truncated: copy it again" % (what, len(buf), HEADER_SIZE))
-    if bytes(buf[0:4]) != MAGIC:
-        raise ModelFileError("%s: not a .tml model (starts with %r, expected %r); "
-                             "convert .tflite files with 'tinyml convert'" % (what, bytes(buf[0:4]), MAGIC))
-    version, hsize, size, crc, n_t, n_op, n_in, n_out, t_off, op_off = struct.unpack_from(
-        "<HHIIHHHHII", buf, 4)
-    if version != VERSION:
-        raise ModelFileError("%s: .tml version %d, this tinyml reads version %d; convert the model "
-                             "again with the tinyml that matches this device library" % (what, version, VERSION))
-    if size != len(buf):
-        raise ModelFileError("%s: file is %d bytes but its header says %d: the file is %s; copy it again"
-                             % (what, len(buf), size, "truncated" if len(buf) < size else "too long"))
-    got = _crc32(memoryview(buf)[16:])
-    if got != crc:
-        raise ModelFileError("%s: checksum mismatch (file %08x, computed %08x): the file is corrupted; "
-                             "copy or convert it again" % (what, crc, got))
+def _parse_tables(buf, fields, what):
+    _, _, size, _, n_t, n_op, n_in, n_out, t_off, op_off = fields
     ios = struct.unpack_from("<%dH" % (n_in + n_out), buf, HEADER_SIZE)
-    mv = memoryview(buf)
     tensors = []
     for i in range(n_t):
         o = t_off + i * TENSOR_RECORD
         dtype, ndim, flags, doff, nbytes, zp, scale, name = struct.unpack_from("<BBHIIifI", buf, o)
-        shape = struct.unpack_from("<%di" % ndim, buf, o + 24)
         const = bool(flags & FLAG_CONST)
         if const and doff + nbytes > size:
             raise ModelFileError("%s: tensor %d lies outside the file" % (what, i))
-        data = mv[doff:doff + nbytes] if const else None
-        tensors.append(Tensor(i, dtype, shape, const, nbytes, zp, scale, _name_at(buf, name), data))
+        shape = struct.unpack_from("<%di" % ndim, buf, o + 24)
+        tensors.append(Tensor(i, dtype, shape, const, doff, nbytes, zp, scale, _name_at(buf, name)))
     ops = []
     o = op_off
     for i in range(n_op):
@@ -107,3 +110,47 @@ def parse(buf, what="model"):
         o += 4 * np_
         ops.append(Op(i, opcode, idx[:ni], idx[ni:], params))
     return tensors, ops, ios[:n_in], ios[n_in:]
+
+
+def parse(buf, what="model"):
+    """Checks and parses a whole .tml file held in buf (bytes or bytearray); every constant's data
+    is a slice of buf. Returns (tensors, ops, input indices, output indices)."""
+    fields = check_header(buf, len(buf), what)
+    _check_crc(fields[3], _crc32(memoryview(buf)[16:]), what)
+    model = _parse_tables(buf, fields, what)
+    mv = memoryview(buf)
+    for t in model[0]:
+        if t.const:
+            t.data = mv[t.offset:t.offset + t.nbytes]
+    return model
+
+
+def parse_file(f, what="model", chunk=1024):
+    """Checks a .tml file open in binary mode (its CRC read through a small buffer) and parses its
+    tables; constants keep data None and are read from f by offset. Returns what parse() does."""
+    size = f.seek(0, 2)
+    f.seek(0)
+    head = f.read(HEADER_SIZE)
+    fields = check_header(head, size, what)
+    f.seek(16)
+    crc = 0
+    buf = bytearray(chunk)
+    mv = memoryview(buf)
+    while True:
+        n = f.readinto(buf)
+        if not n:
+            break
+        crc = _crc32(mv[:n], crc)
+    _check_crc(fields[3], crc, what)
+    # The tables and names lie between the header and the first constant's data.
+    t_off, n_t = fields[8], fields[4]
+    f.seek(t_off)
+    table = f.read(TENSOR_RECORD * n_t)
+    starts = [size]
+    for i in range(n_t):
+        flags, doff = struct.unpack_from("<HI", table, i * TENSOR_RECORD + 2)
+        if flags & FLAG_CONST:
+            starts.append(doff)
+    f.seek(0)
+    meta = f.read(min(starts))
+    return _parse_tables(meta, fields, what)

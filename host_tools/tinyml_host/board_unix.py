@@ -66,3 +66,18 @@ def run_model(model_path, inputs, backend=None, heap=None):
             k += 1
         notes = [line for line in printed.splitlines() if line.startswith("tinyml:")]
         return outs, {"backend": m.group(1), "us_per_inference": int(m.group(3)) / max(n, 1), "notes": notes}
+
+
+def footprint(model_path, backend=None, heap=None, window=-1):
+    """Measures on the unix port the RAM a model costs (see tinyml.batch.footprint): a dict with
+    load, peak, arena and window bytes, and per-op (index, µs, heap in use) rows."""
+    code = "from tinyml import batch\nbatch.footprint(%r, %r, %r)\n" % (
+        str(pathlib.Path(model_path).resolve()), backend, window)
+    printed = exec_script(code, heap=heap)
+    m = re.search(r"tinyml-footprint backend=(\w+) load=(\d+) peak=(-?\d+) arena=(\d+) window=(\d+)", printed)
+    if not m:
+        raise BoardError("the device did not report its memory use; it printed:\n%s" % printed)
+    info = {"backend": m.group(1)}
+    info.update((k, int(m.group(i))) for i, k in enumerate(("load", "peak", "arena", "window"), 2))
+    info["ops"] = [tuple(map(int, r)) for r in re.findall(r"tinyml-op (\d+) us=(\d+) heap=(-?\d+)", printed)]
+    return info

@@ -1,6 +1,6 @@
 # `tinyml inspect`: the layer table of a .tml model, read with the device's own reader and planner.
 from tinyml import planner, tmlfile
-from tinyml.model import FULLY_CONNECTED, OP_NAMES
+from tinyml.model import FULLY_CONNECTED, OP_NAMES, op_macs
 
 DTYPE = tmlfile.DTYPE_NAME
 
@@ -12,8 +12,7 @@ def _shape(t):
 def _params(op, tensors):
     if op.opcode == FULLY_CONNECTED:
         zp, lo, hi = op.params
-        mult = tensors[op.inputs[3]]
-        kind = "per-channel" if mult.nbytes > 4 else "per-tensor"
+        kind = "per-channel" if tensors[op.inputs[3]].nbytes > 4 else "per-tensor"
         return "%s, out zp %d, clamp [%d, %d]" % (kind, zp, lo, hi)
     if op.params:
         return ", ".join(str(p) for p in op.params)
@@ -29,10 +28,7 @@ def inspect(buf, name, out=print):
     for op in ops:
         x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
         wbytes = sum(tensors[i].nbytes for i in op.inputs if tensors[i].const)
-        macs = 0
-        if op.opcode == FULLY_CONNECTED:
-            w = tensors[op.inputs[1]]
-            macs = (y.nbytes // w.shape[0]) * w.shape[0] * w.shape[1]
+        macs = op_macs(op, tensors)
         total_macs += macs
         total_w += wbytes
         out("%3d  %-16s %-12s %-12s %10d %10d  %s" % (op.index, OP_NAMES.get(op.opcode, str(op.opcode)),
