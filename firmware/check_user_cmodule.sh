@@ -2,7 +2,7 @@
 # Proves firmware/kernels builds as a user C module: builds MicroPython's unix port (from a copy of the
 # source in build/unix-usercmod, so build/micropython stays pristine) with USER_C_MODULES, then checks
 # that `import tinyml_kernels` works there and gives the same bytes as tinyml.kernels_py. Slowish the
-# first time (a couple of minutes on 2 cores), incremental afterwards.
+# first time (about a minute on 2 cores), incremental afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mpy_dir=$("$root/firmware/fetch_micropython.sh")
@@ -10,18 +10,25 @@ dest=$root/build/unix-usercmod
 jobs=${JOBS:-2}
 export GIT_CEILING_DIRECTORIES=$root/build # the copy is no git checkout: keep git out of the enclosing repo
 
-if [ ! -f "$dest/.copied-from" ] || [ "$(cat "$dest/.copied-from")" != "$mpy_dir" ]; then
-    rm -rf "$dest" && cp -a "$mpy_dir" "$dest.tmp" && echo "$mpy_dir" > "$dest.tmp/.copied-from" && mv "$dest.tmp" "$dest"
+# (Re)copy the source when it is not the one copied last time.
+stamp="$mpy_dir $(cat "$mpy_dir/.tinyml-version" 2>/dev/null || true)"
+if [ ! -f "$dest/.copied-from" ] || [ "$(cat "$dest/.copied-from")" != "$stamp" ]; then
+    rm -rf "$dest" "$dest.tmp" && cp -a "$mpy_dir" "$dest.tmp" && echo "$stamp" > "$dest.tmp/.copied-from"
+    mv "$dest.tmp" "$dest"
 fi
 
-make -C "$dest/mpy-cross" -j"$jobs" >/dev/null
+log=$dest/build.log
+run() { # a build step, its output in $log, shown only when it fails
+    "$@" >>"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "check_user_cmodule: failed: $* (whole log: $log)" >&2; exit 1; }
+}
+: >"$log"
+run make -C "$dest/mpy-cross" -j"$jobs"
 # Debian's "+ds" source has empty lib/ submodules: no micropython-lib (frozen manifest), berkeley-db
 # (btree), axtls/mbedtls (ssl). Those features are turned off; libffi comes from the system.
 # make's USER_C_MODULES is the folder holding module folders: firmware/, for firmware/kernels/micropython.mk.
-make -C "$dest/ports/unix" -j"$jobs" USER_C_MODULES="$root/firmware" \
-    FROZEN_MANIFEST= MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 2>&1 | grep -E "User C Module|error|warning|Error" || true
+run make -C "$dest/ports/unix" -j"$jobs" USER_C_MODULES="$root/firmware" FROZEN_MANIFEST= MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0
+grep "User C Module" "$log" | head -n 1
 upy=$dest/ports/unix/build-standard/micropython
-[ -x "$upy" ] || { echo "check_user_cmodule: unix port build failed (no $upy); run the make above by hand" >&2; exit 1; }
 
 cat > "$dest/check_tinyml.py" <<PY
 import sys, struct

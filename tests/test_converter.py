@@ -76,12 +76,13 @@ def test_not_a_tflite_file(tmp_path):
 
 
 def test_input_zero_point_is_folded_into_the_bias():
-    tensors, ops, _, _ = tmlfile.parse(convert(str(HELLO)))
+    data = convert(str(HELLO))
+    tensors, ops, _, _ = tmlfile.parse(data)
     src = read_tflite(str(HELLO))
     fc = src.operators[0]
     x, w, b = (src.tensors[i] for i in fc.inputs)
     bias = tensors[ops[0].inputs[2]]
-    folded = np.frombuffer(bias.data, "<i4")
+    folded = np.frombuffer(tmlfile.const_view(data, bias), "<i4")
     np.testing.assert_array_equal(folded, b.data.astype(np.int64) - int(x.zero_point[0]) * w.data.astype(np.int64).sum(axis=1))
 
 

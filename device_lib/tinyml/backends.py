@@ -46,7 +46,7 @@ def load(name=None):
             module = _import(n)
         except ValueError as e:  # MicroPython's "incompatible .mpy arch" / "incompatible .mpy file"
             whys.append("tinyml_kernels.mpy is not for this CPU (%s, .mpy %s): %s" % (arch, abi, e))
-        except (ImportError, SyntaxError, NameError, AttributeError) as e:
+        except Exception as e:  # ImportError; on ports without viper a SyntaxError or ViperTypeError
             if n == "native":
                 whys.append("no native kernels for this CPU (%s, .mpy %s) on sys.path: they are "
                             "dist/%s_%s/tinyml_kernels.mpy, built by 'make natmod'" % (arch, abi, arch, abi))

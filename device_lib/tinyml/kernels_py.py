@@ -98,8 +98,7 @@ def conv2d(x, w, bias, mult, shift, y, g):
     # offsets of the window's taps in a band, in the order of a kernel's weights (kh, kw, c)
     taps = [kh * row_len + kw * dw * C + c for kh in range(KH) for kw in range(KW) for c in range(C)]
     k = len(taps)
-    ws = array("b", w)
-    kernels = [ws[o * k:(o + 1) * k] for o in range(ocn)]
+    kernels = [array("b", w[o * k:(o + 1) * k]) for o in range(ocn)]
     biases = [int32_at(bias, o) for o in range(ocn)]
     mults = _channel_multipliers(mult, shift, ocn)
     for oh in range(OH):
@@ -127,8 +126,7 @@ def depthwise_conv2d(x, w, bias, mult, shift, y, g):
     row_len, band = _padded_input(x, g)
     taps = [kh * row_len + kw * dw * C for kh in range(KH) for kw in range(KW)]
     k = len(taps)
-    ws = array("b", w)
-    kernels = [ws[o * k:(o + 1) * k] for o in range(ocn)]
+    kernels = [array("b", w[o * k:(o + 1) * k]) for o in range(ocn)]
     biases = [int32_at(bias, o) for o in range(ocn)]
     mults = _channel_multipliers(mult, shift, ocn)
     channels = [(oc0 + o) // dm for o in range(ocn)]

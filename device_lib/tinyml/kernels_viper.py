@@ -450,10 +450,9 @@ def _input_table(t, zp: int, ls: int, m: int, s: int):
         v = i - 128 - zp
         if m:
             a = v
-            if v < 0:
-                a = 0 - v
             neg = 0
             if v < 0:
+                a = 0 - v
                 neg = 1
             q = a * mh + ((a * ml + (1 << (k - 1)) - neg) >> k)
             if neg:
@@ -470,8 +469,8 @@ def _input_table(t, zp: int, ls: int, m: int, s: int):
 
 @micropython.viper
 def _binary(a, b, y, g, ta, tb, acc, is_mul: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int):
-    # y[i] = requantize(ta[a[i . a_strides]] (* or +) tb[b[i . b_strides]]) over the 4-D output,
-    # a run of up to len(acc)/4 values per _requantize call.
+    # y[i] = clamp(requantize(ta[a[i . a_strides]] * or + tb[b[i . b_strides]]) + y_zp) for each
+    # index i of the 4-D output, in order; a run of len(acc) / 4 values per _requantize call.
     pa = ptr8(a)
     pb = ptr8(b)
     pg = ptr32(g)

@@ -82,6 +82,7 @@ class _Weights:
         self.tensors = tensors
         # bytes per output channel of each tensor; 0 for a per-tensor multiplier/shift (4 bytes)
         self.per = [t.nbytes // n_out if t.nbytes > 4 or n_out == 1 else 0 for t in tensors]
+        data = model._data
         need = sum(_align4(p) for p in self.per) or 1
         streamed = window is not None
         self.chunk = n_out if not streamed else max(1, min(n_out, window // need))
@@ -90,17 +91,18 @@ class _Weights:
         if streamed:
             for t, p in zip(tensors, self.per):
                 if not p:  # per-tensor parameter: 4 bytes, kept in RAM
-                    t.data = model._read_const(t)
+                    data[t.index] = model._read_const(t)
 
     def views(self, oc0, ocn):
         out = []
+        data = self.model._data
         window = self.model._window
         at = 0
         for t, p in zip(self.tensors, self.per):
             if not p:
-                out.append(t.data)
+                out.append(data[t.index])
             elif window is None:
-                out.append(t.data[oc0 * p:(oc0 + ocn) * p])
+                out.append(data[t.index][oc0 * p:(oc0 + ocn) * p])
             else:
                 n = p * ocn
                 view = window[at:at + n]
@@ -123,13 +125,15 @@ class Model:
         else:
             self._file = None
             self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse(source, name)
+        self._data = [None] * len(self.tensors)  # bytes of each tensor: arena slices, constants
+        if not streamed:
+            self._data = [tmlfile.const_view(source, t) if t.const else None for t in self.tensors]
         self.backend, self._k = backends.load(backend)
         offsets, self.arena_bytes = planner.plan(self.tensors, self.ops, self.input_ids, self.output_ids)
         self._arena = bytearray(self.arena_bytes)
         arena = memoryview(self._arena)
         for i, off in offsets.items():
-            t = self.tensors[i]
-            t.data = arena[off:off + t.nbytes]
+            self._data[i] = arena[off:off + self.tensors[i].nbytes]
         self._window = None
         self._stream_window = window if streamed else None
         if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
@@ -139,7 +143,7 @@ class Model:
                     weighted.update(op.inputs[1:])
             for t in self.tensors:
                 if t.const and t.index not in weighted:
-                    t.data = self._read_const(t)
+                    self._data[t.index] = self._read_const(t)
         self._steps = [self._bind(op) for op in self.ops]
         self.window_bytes = max([0] + [s[2].window_bytes for s in self._steps if isinstance(s[2], _Weights)])
         if streamed:
@@ -160,10 +164,11 @@ class Model:
     def _bind(self, op):
         # Resolve each op once to (function, args, weights) so run() is a flat loop of calls.
         T = self.tensors
+        D = self._data
         ins = [T[i] for i in op.inputs]
-        x = ins[0].data
+        x = D[op.inputs[0]]
         out = T[op.outputs[0]]
-        y = out.data
+        y = D[op.outputs[0]]
         k = self._k
         c = op.opcode
         p = op.params
@@ -187,14 +192,14 @@ class Model:
         if c == MEAN:
             return k.mean_hw, (x, y, array("i", _hwc(ins[0]) + p)), None
         if c == ADD:
-            return k.add, (x, ins[1].data, y, array("i", p)), None
+            return k.add, (x, D[op.inputs[1]], y, array("i", p)), None
         if c == MUL:
-            return k.mul, (x, ins[1].data, y, array("i", p)), None
+            return k.mul, (x, D[op.inputs[1]], y, array("i", p)), None
         if c == SOFTMAX:
             return k.softmax, (x, y, ins[0].shape[-1]) + p, None
         if c in (LOGISTIC, TANH, DEQUANTIZE) or (c == QUANTIZE and len(ins) == 2):
             table = ins[1]
-            return k.lut, (x, y, table.data, table.nbytes // 256), None
+            return k.lut, (x, y, D[table.index], table.nbytes // 256), None
         if c == QUANTIZE:
             return k.quantize_f32, (x, y, array("i", p)), None
         if c in (RESHAPE, SQUEEZE):
@@ -204,7 +209,7 @@ class Model:
             ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
             return _pad, (x, y, xs, ys, p[:4], p[4]), None
         if c == CONCATENATION:
-            return _concat, ([t.data for t in ins], y, p[0], p[1:]), None
+            return _concat, ([D[i] for i in op.inputs], y, p[0], p[1:]), None
         raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
                                      "device library (tinyml deploy) to the converter's version"
                                      % (self.name, op.index, c))
@@ -234,10 +239,10 @@ class Model:
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
-        t.data[:] = data
+        self._data[t.index][:] = data
 
     def _outputs(self):
-        outs = tuple(array("b" if t.dtype == 1 else "f", t.data) for t in self.outputs)
+        outs = tuple(array("b" if t.dtype == 1 else "f", self._data[t.index]) for t in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, *xs):

@@ -2,6 +2,7 @@
 # A model is read from bytes in RAM (constants are memoryview slices: nothing is copied) or from an
 # open file (only the tables are read; constants are fetched by offset when an op needs them).
 import struct
+from collections import namedtuple
 
 MAGIC = b"TMLM"
 VERSION = 1
@@ -16,30 +17,11 @@ class ModelFileError(ValueError):
     pass
 
 
-class Tensor:
-    def __init__(self, index, dtype, shape, const, offset, nbytes, zero_point, scale, name):
-        self.index = index
-        self.dtype = dtype
-        self.shape = shape
-        self.const = const
-        self.offset = offset  # constants: where their bytes are in the file
-        self.nbytes = nbytes
-        self.zero_point = zero_point
-        self.scale = scale
-        self.name = name
-        self.data = None  # a memoryview: constants in RAM, or an arena slice for activations
-
-    def __repr__(self):
-        return "<Tensor %d %s %s %s>" % (self.index, self.name, DTYPE_NAME.get(self.dtype), self.shape)
-
-
-class Op:
-    def __init__(self, index, opcode, inputs, outputs, params):
-        self.index = index
-        self.opcode = opcode
-        self.inputs = inputs
-        self.outputs = outputs
-        self.params = params
+# One per tensor, kept small (a tuple): a model may have hundreds. Only the model's inputs and
+# outputs carry their names; the others are "" (the names stay in the file).
+Tensor = namedtuple("Tensor", ("index", "dtype", "shape", "const", "offset", "nbytes", "zero_point",
+                               "scale", "name"))
+Op = namedtuple("Op", ("index", "opcode", "inputs", "outputs", "params"))
 
 
 try:
@@ -91,6 +73,7 @@ def _name_at(buf, off):
 def _parse_tables(buf, fields, what):
     _, _, size, _, n_t, n_op, n_in, n_out, t_off, op_off = fields
     ios = struct.unpack_from("<%dH" % (n_in + n_out), buf, HEADER_SIZE)
+    named = set(ios)
     tensors = []
     for i in range(n_t):
         o = t_off + i * TENSOR_RECORD
@@ -99,7 +82,8 @@ def _parse_tables(buf, fields, what):
         if const and doff + nbytes > size:
             raise ModelFileError("%s: tensor %d lies outside the file" % (what, i))
         shape = struct.unpack_from("<%di" % ndim, buf, o + 24)
-        tensors.append(Tensor(i, dtype, shape, const, doff, nbytes, zp, scale, _name_at(buf, name)))
+        tensors.append(Tensor(i, dtype, shape, const, doff, nbytes, zp, scale,
+                              _name_at(buf, name) if i in named else ""))
     ops = []
     o = op_off
     for i in range(n_op):
@@ -113,21 +97,21 @@ def _parse_tables(buf, fields, what):
 
 
 def parse(buf, what="model"):
-    """Checks and parses a whole .tml file held in buf (bytes or bytearray); every constant's data
-    is a slice of buf. Returns (tensors, ops, input indices, output indices)."""
+    """Checks and parses a whole .tml file held in buf (bytes or bytearray).
+    Returns (tensors, ops, input indices, output indices); constants are at const_view(buf, t)."""
     fields = check_header(buf, len(buf), what)
     _check_crc(fields[3], _crc32(memoryview(buf)[16:]), what)
-    model = _parse_tables(buf, fields, what)
-    mv = memoryview(buf)
-    for t in model[0]:
-        if t.const:
-            t.data = mv[t.offset:t.offset + t.nbytes]
-    return model
+    return _parse_tables(buf, fields, what)
+
+
+def const_view(buf, t):
+    """The bytes of constant tensor t, a slice of the model held in buf: no copy."""
+    return memoryview(buf)[t.offset:t.offset + t.nbytes]
 
 
 def parse_file(f, what="model", chunk=1024):
     """Checks a .tml file open in binary mode (its CRC read through a small buffer) and parses its
-    tables; constants keep data None and are read from f by offset. Returns what parse() does."""
+    tables; constants are read from f by offset when needed. Returns what parse() does."""
     size = f.seek(0, 2)
     f.seek(0)
     head = f.read(HEADER_SIZE)

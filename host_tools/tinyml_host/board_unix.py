@@ -28,10 +28,29 @@ def micropython_path():
     return found
 
 
+def compiled_lib(arch="x64"):
+    """device_lib compiled with mpy-cross for arch, as a board gets it: build/mpy/<arch>/.
+    Only sources newer than their .mpy are compiled again."""
+    out = REPO / "build" / "mpy" / arch
+    mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    for src in DEVICE_LIB.rglob("*.py"):
+        dst = out / src.relative_to(DEVICE_LIB).with_suffix(".mpy")
+        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(".mpy.tmp")
+        p = subprocess.run([str(mpy_cross), "-march=" + arch, "-s", src.name, "-o", str(tmp), str(src)],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise BoardError("mpy-cross could not compile %s:\n%s" % (src, p.stderr))
+        os.replace(tmp, dst)
+    return out
+
+
 def prelude():
-    """MicroPython code that puts tinyml and this CPU's native module on sys.path."""
+    """MicroPython code that puts tinyml (compiled, as on a board) and this CPU's native module on sys.path."""
     return ("import sys\nsys.path[:0] = [%r]\nfrom tinyml import backends as _b\n"
-            "sys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\n" % (str(DEVICE_LIB), str(DIST)))
+            "sys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\n" % (str(compiled_lib()), str(DIST)))
 
 
 def exec_script(code, cwd=None, heap=None, timeout=600):

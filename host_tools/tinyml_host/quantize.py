@@ -88,10 +88,11 @@ def mul_params(a_scale, b_scale, y_scale):
 
 
 def mean_params(x_scale, x_zp, y_scale, y_zp, count):
-    """MEAN of int8 over `count` values: (x_zp, y_zp, mult, shift) for QuantizedMeanOrSum, which TFLM
-    (reduce_common.cc) runs even when input and output share their quantization (its old integer
-    sum / count path for that case is gone). 1/count is folded into x_scale / y_scale's multiplier as
-    TFLM does it, with a 64-bit division: done here, so the device needs 32 bits."""
+    """MEAN of int8 over `count` values: (x_zp, y_zp, mult, shift) for QuantizedMeanOrSum
+    (reference/reduce.h), which TFLM runs even when input and output share their quantization (older
+    TFLM truncated sum / count there instead). 1/count is folded into the multiplier of
+    x_scale / y_scale as TFLM does it, a 64-bit division: done here, so the device needs 32 bits."""
+    count = int(count)
     mult, shift = quantize_multiplier(_f64(x_scale) / _f64(y_scale))
     s = min(count.bit_length() - 1, 32, 31 + shift)  # 63 - CountLeadingZeros(count), clamped
     return x_zp, y_zp, (mult << s) // count, shift - s
