@@ -16,18 +16,16 @@ abi=$(sed -n 's/^#define MPY_VERSION \([0-9]*\)$/\1/p' "$mpy_dir/py/persistentco
 
 declare -A cc=([x64]=gcc [armv6m]=arm-none-eabi-gcc [armv7m]=arm-none-eabi-gcc [armv7emsp]=arm-none-eabi-gcc
     [rv32imc]=riscv64-unknown-elf-gcc [xtensawin]=xtensa-esp32-elf-gcc)
+no_xtensa() {
+    echo "build_natmod: xtensa-esp32-elf-gcc is not on PATH, so no xtensawin (ESP32/ESP32-S3) build;" \
+        "ESP32 boards will use the viper backend. To build it, install Espressif's toolchain" \
+        "(ESP-IDF's 'python tools/idf_tools.py install xtensa-esp32-elf', then '. export.sh', or the" \
+        "xtensa-esp32-elf release from github.com/espressif/crosstool-NG) and re-run." >&2
+}
 if [ -n "${ARCHS:-}" ]; then
     archs=$ARCHS; explicit=1
 else
-    archs="x64 armv6m armv7m armv7emsp rv32imc"; explicit=0
-    if command -v xtensa-esp32-elf-gcc >/dev/null; then
-        archs="$archs xtensawin"
-    else
-        echo "build_natmod: xtensa-esp32-elf-gcc is not on PATH, so no xtensawin (ESP32/ESP32-S3) build;" \
-            "ESP32 boards will use the viper backend. To build it, install Espressif's toolchain" \
-            "(ESP-IDF's 'python tools/idf_tools.py install xtensa-esp32-elf', then '. export.sh', or the" \
-            "xtensa-esp32-elf release from github.com/espressif/crosstool-NG) and re-run." >&2
-    fi
+    archs="x64 armv6m armv7m armv7emsp rv32imc xtensawin"; explicit=0
 fi
 
 built=()
@@ -35,7 +33,7 @@ for arch in $archs; do
     compiler=${cc[$arch]:-}
     [ -n "$compiler" ] || { echo "build_natmod: unknown arch '$arch' (known: ${!cc[*]})" >&2; exit 1; }
     if ! command -v "$compiler" >/dev/null; then
-        echo "build_natmod: $compiler not found, skipping $arch" >&2
+        if [ "$arch" = xtensawin ]; then no_xtensa; else echo "build_natmod: $compiler not found, skipping $arch" >&2; fi
         [ "$explicit" = 0 ] || exit 1
         continue
     fi

@@ -6,7 +6,7 @@ from tinyml.tmlfile import ModelFileError
 __version__ = "0.1.0"
 
 SMALL_MODEL = 32 * 1024  # files up to this size are read into RAM whole by default
-DEFAULT_WINDOW = 16 * 1024
+DEFAULT_WINDOW = 8 * 1024
 
 
 def load(path, backend=None, window=-1):
@@ -14,7 +14,7 @@ def load(path, backend=None, window=-1):
     backend: None picks native, else viper, else python; 'native', 'viper' or 'python' forces one.
     window: bytes of RAM for weights streamed from the file, a run of output channels at a time;
     None reads the whole model into RAM; by default small models are read whole and larger ones
-    stream through 16 KB."""
+    stream through 8 KB."""
     if isinstance(path, (bytes, bytearray)):
         return Model(path, backend)
     f = open(path, "rb")

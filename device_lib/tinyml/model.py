@@ -73,41 +73,48 @@ def _concat(xs, y, outer, inners):
             at += n
 
 
-class _Weights:
-    """The constant inputs (weights, bias, multiplier, shift) of a weighted op, fetched one run of
-    output channels at a time: slices of the model in RAM, or read from the file into the window."""
+def _chunking(tensors, window):
+    """How a weighted op's constants (weights, bias, multiplier, shift) stream: their parts
+    ((tensor index, file offset, bytes per output channel; 0 for a per-tensor parameter)), the
+    output channels per chunk, and the window bytes a chunk takes (0 when not streamed)."""
+    n_out = tensors[0].shape[0]
+    parts = tuple((t.index, t.offset, t.nbytes // n_out if t.nbytes > 4 or n_out == 1 else 0)
+                  for t in tensors)
+    if window is None:
+        return parts, n_out, 0
+    chunk = max(1, min(n_out, window // (sum(_align4(p[2]) for p in parts) or 1)))
+    return parts, chunk, sum(_align4(p[2] * chunk) for p in parts)
 
-    def __init__(self, model, tensors, n_out, window):
+
+class _Weights:
+    """The constant inputs of a weighted op, fetched one run of output channels at a time:
+    slices of the model in RAM, or read from the file into the window."""
+
+    def __init__(self, model, tensors, window):
         self.model = model
-        self.tensors = tensors
-        # bytes per output channel of each tensor; 0 for a per-tensor multiplier/shift (4 bytes)
-        self.per = [t.nbytes // n_out if t.nbytes > 4 or n_out == 1 else 0 for t in tensors]
-        data = model._data
-        need = sum(_align4(p) for p in self.per) or 1
-        streamed = window is not None
-        self.chunk = n_out if not streamed else max(1, min(n_out, window // need))
-        self.chunks = [(o, min(self.chunk, n_out - o)) for o in range(0, n_out, self.chunk)]
-        self.window_bytes = sum(_align4(p * self.chunk) for p in self.per) if streamed else 0
-        if streamed:
-            for t, p in zip(tensors, self.per):
-                if not p:  # per-tensor parameter: 4 bytes, kept in RAM
-                    data[t.index] = model._read_const(t)
+        self.n_out = tensors[0].shape[0]
+        self.parts, self.chunk, _ = _chunking(tensors, window)
+        if window is not None:
+            for t, part in zip(tensors, self.parts):
+                if not part[2]:  # per-tensor parameter: 4 bytes, kept in RAM
+                    model._data[t.index] = model._read_const(t)
 
     def views(self, oc0, ocn):
         out = []
-        data = self.model._data
-        window = self.model._window
+        model = self.model
+        data = model._data
+        window = model._window
         at = 0
-        for t, p in zip(self.tensors, self.per):
-            if not p:
-                out.append(data[t.index])
+        for index, offset, per in self.parts:
+            if not per:
+                out.append(data[index])
             elif window is None:
-                out.append(data[t.index][oc0 * p:(oc0 + ocn) * p])
+                out.append(data[index][oc0 * per:(oc0 + ocn) * per])
             else:
-                n = p * ocn
+                n = per * ocn
                 view = window[at:at + n]
-                self.model._file.seek(t.offset + oc0 * p)
-                self.model._file.readinto(view)
+                model._file.seek(offset + oc0 * per)
+                model._file.readinto(view)
                 out.append(view)
                 at += _align4(n)
         return out
@@ -119,22 +126,31 @@ class Model:
         stream through a window of `window` bytes (docs/kernels.md)."""
         self.name = name
         streamed = not isinstance(source, (bytes, bytearray, memoryview))
-        if streamed:
-            self._file = source
-            self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse_file(source, name)
-        else:
-            self._file = None
-            self.tensors, self.ops, self.input_ids, self.output_ids = tmlfile.parse(source, name)
-        self._data = [None] * len(self.tensors)  # bytes of each tensor: arena slices, constants
-        if not streamed:
-            self._data = [tmlfile.const_view(source, t) if t.const else None for t in self.tensors]
+        self._file = source if streamed else None
         self.backend, self._k = backends.load(backend)
-        offsets, self.arena_bytes = planner.plan(self.tensors, self.ops, self.input_ids, self.output_ids)
+        # Sizes first, then the two large blocks, then the small objects: on a small heap the
+        # objects of a first parse would leave holes that split the free space the arena needs.
+        tables = self._parse(source, True)
+        self.arena_bytes = planner.plan(*tables)[1]
+        self.window_bytes = 0
+        if streamed:
+            tensors = tables[0]
+            for op in tables[1]:
+                if op.opcode in WEIGHTED:
+                    need = _chunking([tensors[i] for i in op.inputs[1:5]], window)[2]
+                    self.window_bytes = max(self.window_bytes, need)
+        tables = tensors = None
+        gc.collect()
         self._arena = bytearray(self.arena_bytes)
+        self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
+        self.tensors, self.ops, self.input_ids, self.output_ids = self._parse(source, False)
+        offsets = planner.plan(self.tensors, self.ops, self.input_ids, self.output_ids)[0]
+        # bytes of each tensor: arena slices, constants in RAM
+        self._data = [tmlfile.const_view(source, t) if t.const and not streamed else None for t in self.tensors]
         arena = memoryview(self._arena)
-        for i, off in offsets.items():
-            self._data[i] = arena[off:off + self.tensors[i].nbytes]
-        self._window = None
+        for i, off in enumerate(offsets):
+            if off >= 0:
+                self._data[i] = arena[off:off + self.tensors[i].nbytes]
         self._stream_window = window if streamed else None
         if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
             weighted = set()
@@ -145,9 +161,11 @@ class Model:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
         self._steps = [self._bind(op) for op in self.ops]
-        self.window_bytes = max([0] + [s[2].window_bytes for s in self._steps if isinstance(s[2], _Weights)])
-        if streamed:
-            self._window = memoryview(bytearray(self.window_bytes))
+
+    def _parse(self, source, check):
+        if self._file is not None:
+            return tmlfile.parse_file(source, self.name, check)
+        return tmlfile.parse(source, self.name, check)
 
     def _read_const(self, t):
         self._file.seek(t.offset)
@@ -174,14 +192,14 @@ class Model:
         p = op.params
         if c == FULLY_CONNECTED:
             n_out, n_in = ins[1].shape
-            w = _Weights(self, ins[1:5], n_out, self._stream_window)
+            w = _Weights(self, ins[1:5], self._stream_window)
             return self._fully_connected, (x, y, n_in, n_out, w) + p, w
         if c in (CONV_2D, DEPTHWISE_CONV_2D):
             h, wd, ch = _hwc(ins[0])
             oh, ow, oc = _hwc(out)
             kh, kw = ins[1].shape[1], ins[1].shape[2]
             g = array("i", (h, wd, ch, oh, ow, oc, kh, kw) + p[:10] + (0, oc) + p[10:])
-            w = _Weights(self, ins[1:5], oc, self._stream_window)
+            w = _Weights(self, ins[1:5], self._stream_window)
             fn = k.conv2d if c == CONV_2D else k.depthwise_conv2d
             return self._conv, (fn, x, y, g, w), w
         if c in (AVERAGE_POOL_2D, MAX_POOL_2D):
@@ -217,7 +235,8 @@ class Model:
     def _fully_connected(self, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
         fc = self._k.fully_connected
         rows = len(y) // n_out
-        for oc0, ocn in weights.chunks:
+        for oc0 in range(0, n_out, weights.chunk):
+            ocn = min(weights.chunk, n_out - oc0)
             w, bias, mult, shift = weights.views(oc0, ocn)
             if ocn == n_out:
                 fc(x, w, bias, mult, shift, y, n_in, n_out, y_zp, act_min, act_max)
@@ -228,7 +247,9 @@ class Model:
                    y_zp, act_min, act_max)
 
     def _conv(self, fn, x, y, g, weights):
-        for oc0, ocn in weights.chunks:
+        n_out = weights.n_out
+        for oc0 in range(0, n_out, weights.chunk):
+            ocn = min(weights.chunk, n_out - oc0)
             w, bias, mult, shift = weights.views(oc0, ocn)
             g[18] = oc0
             g[19] = ocn
@@ -252,9 +273,21 @@ class Model:
             raise TypeError("the model has %d input(s), run() got %d" % (len(self.input_ids), len(xs)))
         for i, x in zip(self.input_ids, xs):
             self._set_input(self.tensors[i], x)
+        return self.invoke()
+
+    def invoke(self):
+        """Runs one inference on what the input buffers (input_buffer) hold; returns what run() does."""
         for fn, args, _ in self._steps:
             fn(*args)
         return self._outputs()
+
+    def input_buffer(self, k=0):
+        """The bytes of input k, in the arena: fill it (e.g. with f.readinto) then call invoke()."""
+        return self._data[self.input_ids[k]]
+
+    def output_buffer(self, k=0):
+        """The bytes of output k, in the arena, valid until the next inference."""
+        return self._data[self.output_ids[k]]
 
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after

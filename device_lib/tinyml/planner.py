@@ -1,5 +1,6 @@
 # Activation memory plan: every non-constant tensor gets an offset in one arena, and tensors
 # whose lifetimes do not overlap share bytes. Greedy by size, the usual TFLM-style heuristic.
+from array import array
 
 
 def lifetimes(tensors, ops, inputs, outputs):
@@ -30,18 +31,19 @@ def lifetimes(tensors, ops, inputs, outputs):
 
 
 def plan(tensors, ops, inputs, outputs, align=4):
-    """Returns ({tensor index: arena offset}, arena size)."""
+    """Returns (offsets, arena size): offsets[i] is tensor i's place in the arena, -1 for constants."""
+    # The result first: on a small heap it then sits low, below the temporaries freed on return,
+    # and leaves the large free block the arena needs in one piece.
+    offsets = array("i", [-1 for _ in range(len(tensors))])
     life = lifetimes(tensors, ops, inputs, outputs)
-    order = sorted(life, key=lambda t: -tensors[t].nbytes)
+    sizes = {t: (tensors[t].nbytes + align - 1) & ~(align - 1) for t in life}
     placed = []  # (offset, end, first, last)
-    offsets = {}
     size = 0
-    for t in order:
+    for t in sorted(life, key=lambda t: -sizes[t]):
         first, last = life[t]
-        need = (tensors[t].nbytes + align - 1) & ~(align - 1)
-        busy = sorted((p[0], p[1]) for p in placed if p[2] <= last and first <= p[3])
+        need = sizes[t]
         at = 0
-        for start, end in busy:
+        for start, end in sorted((p[0], p[1]) for p in placed if p[2] <= last and first <= p[3]):
             if at + need <= start:
                 break
             at = max(at, end)

@@ -2,6 +2,7 @@
 # A model is read from bytes in RAM (constants are memoryview slices: nothing is copied) or from an
 # open file (only the tables are read; constants are fetched by offset when an op needs them).
 import struct
+from array import array
 from collections import namedtuple
 
 MAGIC = b"TMLM"
@@ -62,46 +63,81 @@ def _check_crc(crc, got, what):
 
 
 def _name_at(buf, off):
-    if not off:
-        return ""
     end = off
     while buf[end]:
         end += 1
     return str(bytes(buf[off:end]), "utf-8")
 
 
-def _parse_tables(buf, fields, what):
+class Records:
+    """A table of the file, each record decoded when asked for: hundreds of tensors cost the
+    bytes of their table in the file, not an object each."""
+
+    def __init__(self, n, decode):
+        self._n = n
+        self._decode = decode
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return self._decode(i)
+
+    def __iter__(self):
+        for i in range(self._n):
+            yield self._decode(i)
+
+
+def _parse_tables(read, fields, what):
+    """The model's tables; read(offset, n) gives n bytes of the file (a slice of it in RAM, or a read
+    from it), so a streamed model keeps no copy of its tables, only the file."""
     _, _, size, _, n_t, n_op, n_in, n_out, t_off, op_off = fields
-    ios = struct.unpack_from("<%dH" % (n_in + n_out), buf, HEADER_SIZE)
-    named = set(ios)
-    tensors = []
-    for i in range(n_t):
-        o = t_off + i * TENSOR_RECORD
-        dtype, ndim, flags, doff, nbytes, zp, scale, name = struct.unpack_from("<BBHIIifI", buf, o)
-        const = bool(flags & FLAG_CONST)
-        if const and doff + nbytes > size:
-            raise ModelFileError("%s: tensor %d lies outside the file" % (what, i))
-        shape = struct.unpack_from("<%di" % ndim, buf, o + 24)
-        tensors.append(Tensor(i, dtype, shape, const, doff, nbytes, zp, scale,
-                              _name_at(buf, name) if i in named else ""))
-    ops = []
+    ios = struct.unpack("<%dH" % (n_in + n_out), read(HEADER_SIZE, 2 * (n_in + n_out)))
+    names = {}
+    for i in ios:
+        off = struct.unpack("<I", read(t_off + i * TENSOR_RECORD + 20, 4))[0]
+        names[i] = _name_at(read(off, min(256, size - off)), 0) if off else ""
+
+    def tensor(i):
+        rec = read(t_off + i * TENSOR_RECORD, TENSOR_RECORD)
+        dtype, ndim, flags, doff, nbytes, zp, scale = struct.unpack_from("<BBHIIif", rec, 0)
+        return Tensor(i, dtype, struct.unpack_from("<%di" % ndim, rec, 24), bool(flags & FLAG_CONST),
+                      doff, nbytes, zp, scale, names.get(i, ""))
+
+    op_at = array("I", bytes(4 * n_op))  # op records vary in size: where each starts
     o = op_off
     for i in range(n_op):
-        opcode, ni, no, np_ = struct.unpack_from("<BBBB", buf, o)
-        idx = struct.unpack_from("<%dH" % (ni + no), buf, o + 4)
-        o += 4 + ((2 * (ni + no) + 3) & ~3)
-        params = struct.unpack_from("<%di" % np_, buf, o)
-        o += 4 * np_
-        ops.append(Op(i, opcode, idx[:ni], idx[ni:], params))
-    return tensors, ops, ios[:n_in], ios[n_in:]
+        op_at[i] = o
+        _, ni, no, np_ = struct.unpack("<BBBB", read(o, 4))
+        o += 4 + ((2 * (ni + no) + 3) & ~3) + 4 * np_
+
+    def op(i):
+        o = op_at[i]
+        opcode, ni, no, np_ = struct.unpack("<BBBB", read(o, 4))
+        at = 4 + ((2 * (ni + no) + 3) & ~3)
+        rec = read(o, at + 4 * np_)
+        idx = struct.unpack_from("<%dH" % (ni + no), rec, 4)
+        return Op(i, opcode, idx[:ni], idx[ni:], struct.unpack_from("<%di" % np_, rec, at))
+
+    tensors = Records(n_t, tensor)
+    for t in tensors:
+        if t.const and t.offset + t.nbytes > size:
+            raise ModelFileError("%s: tensor %d lies outside the file" % (what, t.index))
+    return tensors, Records(n_op, op), ios[:n_in], ios[n_in:]
 
 
-def parse(buf, what="model"):
-    """Checks and parses a whole .tml file held in buf (bytes or bytearray).
+def parse(buf, what="model", check=True):
+    """Checks (unless check is False: already done) and parses a whole .tml file held in buf.
     Returns (tensors, ops, input indices, output indices); constants are at const_view(buf, t)."""
     fields = check_header(buf, len(buf), what)
-    _check_crc(fields[3], _crc32(memoryview(buf)[16:]), what)
-    return _parse_tables(buf, fields, what)
+    if check:
+        _check_crc(fields[3], _crc32(memoryview(buf)[16:]), what)
+    mv = memoryview(buf)
+    return _parse_tables(lambda off, n: mv[off:off + n], fields, what)
 
 
 def const_view(buf, t):
@@ -109,32 +145,26 @@ def const_view(buf, t):
     return memoryview(buf)[t.offset:t.offset + t.nbytes]
 
 
-def parse_file(f, what="model", chunk=1024):
+def parse_file(f, what="model", check=True, chunk=1024):
     """Checks a .tml file open in binary mode (its CRC read through a small buffer) and parses its
-    tables; constants are read from f by offset when needed. Returns what parse() does."""
+    tables, which stay in the file: records are read when asked for, as constants are."""
     size = f.seek(0, 2)
     f.seek(0)
-    head = f.read(HEADER_SIZE)
-    fields = check_header(head, size, what)
-    f.seek(16)
-    crc = 0
-    buf = bytearray(chunk)
-    mv = memoryview(buf)
-    while True:
-        n = f.readinto(buf)
-        if not n:
-            break
-        crc = _crc32(mv[:n], crc)
-    _check_crc(fields[3], crc, what)
-    # The tables and names lie between the header and the first constant's data.
-    t_off, n_t = fields[8], fields[4]
-    f.seek(t_off)
-    table = f.read(TENSOR_RECORD * n_t)
-    starts = [size]
-    for i in range(n_t):
-        flags, doff = struct.unpack_from("<HI", table, i * TENSOR_RECORD + 2)
-        if flags & FLAG_CONST:
-            starts.append(doff)
-    f.seek(0)
-    meta = f.read(min(starts))
-    return _parse_tables(meta, fields, what)
+    fields = check_header(f.read(HEADER_SIZE), size, what)
+    if check:
+        f.seek(16)
+        crc = 0
+        buf = bytearray(chunk)
+        mv = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            crc = _crc32(mv[:n], crc)
+        _check_crc(fields[3], crc, what)
+
+    def read(off, n):
+        f.seek(off)
+        return f.read(n)
+
+    return _parse_tables(read, fields, what)

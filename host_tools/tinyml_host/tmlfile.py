@@ -52,17 +52,9 @@ def write_tml(tensors, ops, inputs, outputs):
         + struct.pack("<%di" % len(op.params), *op.params)
         for op in ops)
     op_off = t_off + TENSOR_RECORD * len(tensors)
-    # Names after the op table, then constant data, each block 4-byte aligned.
-    names = bytearray()
-    name_at = []
+    # Constant data after the op table, 4-byte aligned; then the names, which the device reads
+    # only for the model's inputs and outputs (so a streaming reader never loads the rest).
     pos = op_off + len(op_blob)
-    for t in tensors:
-        if t.name:
-            name_at.append(pos + len(names))
-            names += t.name.encode() + b"\0"
-        else:
-            name_at.append(0)
-    pos += len(_pad4(bytes(names)))
     data = bytearray()
     data_at = []
     for t in tensors:
@@ -71,12 +63,19 @@ def write_tml(tensors, ops, inputs, outputs):
             continue
         data_at.append(pos + len(data))
         data += _pad4(t.data.astype(t.data.dtype.newbyteorder("<")).tobytes())
+    pos += len(data)
+    names = bytearray()
+    name_at = []
+    for t in tensors:
+        name_at.append(pos + len(names) if t.name else 0)
+        if t.name:
+            names += t.name.encode() + b"\0"
     records = b"".join(
         struct.pack("<BBHIIifI", DTYPES[t.dtype], len(t.shape), FLAG_CONST if t.data is not None else 0,
                     data_at[i], t.nbytes, t.zero_point, t.scale, name_at[i])
         + struct.pack("<4i", *(list(t.shape) + [0] * (4 - len(t.shape))))
         for i, t in enumerate(tensors))
-    body = head + records + op_blob + _pad4(bytes(names)) + bytes(data)
+    body = head + records + op_blob + bytes(data) + bytes(names)
     size = HEADER_SIZE + len(body)
     tail = struct.pack("<HHHHII", len(tensors), len(ops), len(inputs), len(outputs), t_off, op_off) + body
     return MAGIC + struct.pack("<HHII", VERSION, HEADER_SIZE, size, zlib.crc32(tail)) + tail
