@@ -107,9 +107,11 @@ def test_planner_reuses_memory_of_dead_activations():
     offsets, size = planner.plan(tensors, ops, ins, outs)
     activations = [t for t in tensors if not t.const]
     assert size < sum(t.nbytes for t in activations)
+    assert all((offsets[t.index] >= 0) != t.const for t in tensors)
     life = planner.lifetimes(tensors, ops, ins, outs)
-    for a in offsets:  # tensors alive at the same time never overlap
-        for b in offsets:
+    placed = [t.index for t in activations]
+    for a in placed:  # tensors alive at the same time never overlap
+        for b in placed:
             if a < b and not (life[a][1] < life[b][0] or life[b][1] < life[a][0]):
                 ea, eb = offsets[a] + tensors[a].nbytes, offsets[b] + tensors[b].nbytes
                 assert ea <= offsets[b] or eb <= offsets[a]
