@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-import oracle
+from tinyml_host import tflm as oracle
 from conftest import ROOT
 from tinyml_host import board_unix
 from tinyml_host import tflite_build as tb

@@ -10,7 +10,7 @@ from array import array
 import numpy as np
 import pytest
 
-import oracle
+from tinyml_host import tflm as oracle
 from tinyml import kernels_py
 from tinyml_host import quantize as q
 from tinyml_host import tflite_build as tb

@@ -3,7 +3,7 @@ with each kernel backend."""
 import numpy as np
 import pytest
 
-import oracle
+from tinyml_host import tflm as oracle
 from conftest import BACKENDS, SHARED
 from tinyml_host import board_unix
 from tinyml_host.convert import convert

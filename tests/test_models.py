@@ -3,7 +3,7 @@ TFLM (tflite-micro) is run in the same test, and must agree with the stored gold
 import numpy as np
 import pytest
 
-import oracle
+from tinyml_host import tflm as oracle
 from conftest import SHARED
 from tinyml_host import board_unix
 from tinyml_host.convert import convert

@@ -3,7 +3,7 @@ on the real MicroPython unix port: the bytes must be the same."""
 import numpy as np
 import pytest
 
-import oracle
+from tinyml_host import tflm as oracle
 from conftest import BACKENDS
 from tinyml_host import board_unix
 from tinyml_host import tflite_build as tb

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-import oracle
+from tinyml_host import tflm as oracle
 from tinyml_host import tflite_build as tb
 from tinyml_host.tflite_build import Op, Tensor
 from tinyml_host.tflite_reader import OPTIONS, OP_NAMES, TfliteError, read_tflite

@@ -1,19 +1,21 @@
 # `tinyml bench` / `make bench`: the kernel backends side by side in one run on the unix port, and
 # TFLM's own interpreter (tflite-micro) on the same models and inputs. Times are measured on the
-# device (time.ticks_us around Model.run) and, for TFLM, around Interpreter.invoke.
+# device (time.ticks_us around the inference) and, for TFLM, around Interpreter.invoke; RAM with
+# gc.mem_alloc() on the device, next to TFLM's arena.
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tinyml_host import board_unix
+from tinyml_host import board_unix, tflm
 from tinyml_host import tflite_build as tb
 from tinyml_host.cli import default_hello_world
 from tinyml_host.convert import convert
 from tinyml_host.inspect_model import inspect
 
 BACKENDS = ("native", "viper", "python")
+SHARED = board_unix.REPO.parent / "shared" / "models"
 
 
 def fc_256_model():
@@ -23,8 +25,7 @@ def fc_256_model():
 
 
 def tflm_us_per_inference(model, x, repeat):
-    from tflite_micro import runtime
-    interp = runtime.Interpreter.from_bytes(model, arena_size=max(10 * len(model), 256 * 1024))
+    interp = tflm.interpreter(model)
     best = None
     for _ in range(repeat):
         total = 0.0
@@ -37,32 +38,60 @@ def tflm_us_per_inference(model, x, repeat):
     return best / len(x) * 1e6
 
 
-def bench_model(name, model, x, repeat):
+def device_us(tml, x, backend, repeat):
+    return min(board_unix.run_model(tml, [x], backend)[1]["us_per_inference"] for _ in range(repeat))
+
+
+def backends_side_by_side(name, model, x, repeat):
+    """Issue 2's table: each backend's µs and MAC/s, and native beside TFLM."""
     with tempfile.TemporaryDirectory() as tmp:
         tml = Path(tmp) / "m.tml"
         tml.write_bytes(convert(model, name))
         macs = inspect(tml.read_bytes(), name, out=lambda *_: None)["macs"]
-        rows = {}
-        for backend in BACKENDS:
-            cases = x if backend != "python" else x[: max(4, len(x) // 8)]
-            us = min(board_unix.run_model(tml, [cases], backend)[1]["us_per_inference"] for _ in range(repeat))
-            rows[backend] = us
-    tflm = tflm_us_per_inference(model, x, repeat)
+        rows = {b: device_us(tml, x if b != "python" else x[: max(4, len(x) // 8)], b, repeat) for b in BACKENDS}
+    ref = tflm_us_per_inference(model, x, repeat)
     print("\n%s: %d MACs per inference, %d inputs" % (name, macs, len(x)))
-    print("  %-22s %14s %14s %16s" % ("backend", "us/inference", "MAC/s", "x python"))
+    print("  %-24s %14s %14s %12s" % ("backend", "us/inference", "MAC/s", "x python"))
     for backend in BACKENDS:
         us = rows[backend]
-        print("  %-22s %14.1f %14.3g %16.1f" % (backend, us, macs / us * 1e6, rows["python"] / us))
-    print("  %-22s %14.1f %14.3g" % ("tflite-micro (CPython)", tflm, macs / tflm * 1e6))
-    print("  native vs tflite-micro: %.2fx the speed (TFLM us / native us)" % (tflm / rows["native"]))
-    return rows, tflm
+        print("  %-24s %14.1f %14.3g %12.1f" % (backend, us, macs / us * 1e6, rows["python"] / us))
+    print("  %-24s %14.1f %14.3g" % ("tflite-micro (TFLM)", ref, macs / ref * 1e6))
+    print("  native vs TFLM: %.2fx TFLM's speed" % (ref / rows["native"]))
+
+
+def cnn_model(name, path, repeat):
+    """Issue 3's rows: native beside TFLM on the golden inputs, and RAM beside TFLM's arena."""
+    model = Path(path).read_bytes()
+    x = np.load(SHARED / "golden" / (name + ".input0.npy"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tml = Path(tmp) / "m.tml"
+        tml.write_bytes(convert(model, name))
+        us = device_us(tml, x, "native", repeat)
+        ram = board_unix.footprint(tml, "native")
+    ref = tflm_us_per_inference(model, x, repeat)
+    arena = tflm.tflm_arena_bytes(model)
+    return name, us, ref, ram, arena
 
 
 def main(args):
     repeat = 1 if args.quick else 3
     print("tinyml bench: unix port (%s), one run, best of %d" % (board_unix.micropython_path(), repeat))
     hello = Path(default_hello_world()).read_bytes()
-    x_hello = np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1)
-    bench_model("hello_world", hello, x_hello, repeat)
+    backends_side_by_side("hello_world", hello, np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1), repeat)
     x_fc = np.random.default_rng(1).integers(-128, 128, (32, 1, 256)).astype(np.int8)
-    bench_model("fully_connected 256x256", fc_256_model(), x_fc, repeat)
+    backends_side_by_side("fully_connected 256x256", fc_256_model(), x_fc, repeat)
+
+    rows = [cnn_model("hello_world_int8", default_hello_world(), repeat)]
+    for name, path in (("micro_speech_quantized", SHARED / "tflm" / "micro_speech_quantized.tflite"),
+                       ("mnist_valid_q", SHARED / "tinymaix" / "mnist_valid_q.tflite"),
+                       ("person_detect", SHARED / "tflm" / "person_detect.tflite")):
+        rows.append(cnn_model(name, path, repeat))
+    print("\nnative backend beside TFLM (same inputs), and RAM (unix port, 64-bit: a 32-bit board needs less)")
+    print("  %-24s %12s %12s %8s | %9s %9s %9s %9s %11s" % (
+        "model", "native us", "TFLM us", "speed", "arena", "window", "load RAM", "peak RAM", "TFLM arena"))
+    for name, us, ref, ram, arena in rows:
+        print("  %-24s %12.1f %12.1f %7.2fx | %9d %9d %9d %9d %11d" % (
+            name, us, ref, ref / us, ram["arena"], ram["window"], ram["load"], ram["peak"], arena))
+    print("  speed: TFLM us / native us. load RAM: everything the loaded model holds (arena, weight window,\n"
+          "  tables, kernel arguments); peak RAM: the high-water mark during one inference. TFLM arena: its\n"
+          "  tensor arena (activations, its own structures) after AllocateTensors.")

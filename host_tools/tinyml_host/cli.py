@@ -34,7 +34,17 @@ def cmd_convert(a):
 
 def cmd_inspect(a):
     from tinyml_host.inspect_model import inspect
-    inspect(_tml_bytes(a.model), a.model)
+    buf = _tml_bytes(a.model)
+    inspect(buf, a.model)
+    if a.measure:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp, "model.tml")
+            path.write_bytes(buf)
+            ram = board_unix.footprint(path, a.backend)
+        print("measured on the unix port (64-bit; a 32-bit board needs less), %s backend:" % ram["backend"])
+        print("  loaded: %d bytes = activation arena %d + weight window %d + interpreter %d"
+              % (ram["load"], ram["arena"], ram["window"], ram["load"] - ram["arena"] - ram["window"]))
+        print("  peak during one inference: %d bytes" % ram["peak"])
 
 
 def _model_io(buf, name):
@@ -105,6 +115,9 @@ def main(argv=None):
 
     c = sub.add_parser("inspect", help="print a model's layers, MACs, weight bytes and activation RAM")
     c.add_argument("model", help=".tml or .tflite")
+    c.add_argument("--no-measure", dest="measure", action="store_false",
+                   help="do not load the model on the unix port to measure its RAM")
+    c.add_argument("--backend", choices=BACKENDS)
     c.set_defaults(fn=cmd_inspect)
 
     def board_args(c):

@@ -1,4 +1,4 @@
-"""Run models in TFLM's own interpreter (PyPI tflite-micro): the reference our runtime must match."""
+"""Run models in TFLM's own interpreter (PyPI tflite-micro): the reference tinyml must match (tests, verify, bench)."""
 
 import os
 import re
@@ -16,7 +16,9 @@ def _model_bytes(model):
     return bytes(model)
 
 
-def _interpreter(data, arena_size=None):
+def interpreter(model, arena_size=None):
+    """TFLM's interpreter for a model (path or bytes)."""
+    data = _model_bytes(model)
     # The default arena (10x the model) is too small for tiny test models with large activations.
     arena_size = arena_size or max(10 * len(data), 256 * 1024)
     return runtime.Interpreter.from_bytes(data, arena_size=arena_size)
@@ -30,7 +32,7 @@ def tflm_run(model, inputs, arena_size=None):
     """Run each case through TFLM: inputs[k] has shape (N, *input_k_shape); returns the outputs,
     each (N, *output_shape). The interpreter is reset between cases so they are independent."""
     data = _model_bytes(model)
-    interp = _interpreter(data, arena_size)
+    interp = interpreter(data, arena_size)
     n_cases = len(inputs[0])
     outputs = [[] for _ in range(_n_outputs(data))]
     for case in range(n_cases):
@@ -45,7 +47,7 @@ def tflm_run(model, inputs, arena_size=None):
 
 def tflm_arena_bytes(model, arena_size=None):
     """Bytes of tensor arena TFLM used for the model (its RecordingMicroAllocator's total)."""
-    interp = _interpreter(_model_bytes(model), arena_size)
+    interp = interpreter(_model_bytes(model), arena_size)
     report = _capture_stderr(interp.print_allocations)  # the C++ side prints to fd 2
     m = re.search(r"Arena allocation total (\d+) bytes", report)
     if not m:
