@@ -26,7 +26,9 @@ def rdivpot(x, exponent):
 
 
 def requantize(acc, multiplier, shift):
-    # MultiplyByQuantizedMultiplier, double rounding; shift > 0 is a left shift.
+    # MultiplyByQuantizedMultiplier, double rounding; shift > 0 is a left shift. acc is an int32
+    # accumulator: wrapped as TFLM's and the C kernels' would be.
+    acc = _wrap32(acc)
     if shift > 0:
         return rdivpot(srdhm(_wrap32(acc << shift), multiplier), 0)
     return rdivpot(srdhm(acc, multiplier), -shift)
