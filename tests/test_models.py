@@ -57,3 +57,14 @@ def test_person_detect_does_not_fit_140k_without_streaming(converted, tmp_path):
     code = ("import tinyml\ntry:\n    tinyml.load(%r, 'native', window=None)\n    print('FIT')\n"
             "except MemoryError:\n    print('NOFIT')\n" % str(converted["person_detect"]))
     assert board_unix.exec_script(code, cwd=tmp_path, heap="140K").strip().endswith("NOFIT")
+
+
+@pytest.mark.parametrize("name", ["mnist_valid_q", "micro_speech_quantized"])
+def test_device_library_under_cpython(converted, name):
+    """The same interpreter runs on the host (training scripts, `tinyml pipeline run`): pure Python."""
+    import tinyml
+    x, _ = golden(name, None)
+    expected = oracle.tflm_run(str(MODELS[name]), [x])[0]
+    m = tinyml.load(converted[name].read_bytes(), "python")
+    got = np.stack([np.frombuffer(bytes(m.run(case.tobytes())), np.int8) for case in x])
+    np.testing.assert_array_equal(got.reshape(expected.shape), expected)

@@ -7,6 +7,11 @@ from tinyml.fixedpoint import requantize, srdhm, rdivpot, exp_on_negative_values
 NAME = "python"
 
 
+def int8s(buf):
+    # The bytes of buf as signed ints, copied: bytes() first, as CPython reads a memoryview as unsigned.
+    return array("b", bytes(buf))
+
+
 def int32_at(buf, i):
     return struct.unpack_from("<i", buf, 4 * i)[0]
 
@@ -14,10 +19,10 @@ def int32_at(buf, i):
 def fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max):
     per_channel = len(mult) > 4
     m, s = int32_at(mult, 0), int32_at(shift, 0)
-    ws = array("b", w)
+    ws = int8s(w)
     ys = array("b", bytes(len(y)))
     for b in range(len(y) // n_out):
-        xs = array("b", x[b * n_in:(b + 1) * n_in])
+        xs = int8s(x[b * n_in:(b + 1) * n_in])
         for o in range(n_out):
             acc = int32_at(bias, o)
             row = o * n_in
@@ -32,7 +37,7 @@ def fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, ac
 
 def softmax(x, y, n, in_mult, in_left_shift, diff_min):
     # TFLM reference_ops::Softmax, int8 in and out (output zero point -128, scale 1/256)
-    xs = array("b", x)
+    xs = int8s(x)
     ys = array("b", bytes(len(y)))
     for r in range(0, len(xs), n):
         row = xs[r:r + n]
@@ -82,7 +87,7 @@ def _padded_input(x, g):
         for kh in range(KH):
             ih = oh * sh - pt + kh * dh
             if 0 <= ih < H:
-                rows += left + array("b", x[ih * W * C:(ih + 1) * W * C]) + right
+                rows += left + int8s(x[ih * W * C:(ih + 1) * W * C]) + right
             else:
                 rows += outside
         return rows
@@ -98,7 +103,7 @@ def conv2d(x, w, bias, mult, shift, y, g):
     # offsets of the window's taps in a band, in the order of a kernel's weights (kh, kw, c)
     taps = [kh * row_len + kw * dw * C + c for kh in range(KH) for kw in range(KW) for c in range(C)]
     k = len(taps)
-    kernels = [array("b", w[o * k:(o + 1) * k]) for o in range(ocn)]
+    kernels = [int8s(w[o * k:(o + 1) * k]) for o in range(ocn)]
     biases = [int32_at(bias, o) for o in range(ocn)]
     mults = _channel_multipliers(mult, shift, ocn)
     for oh in range(OH):
@@ -126,7 +131,7 @@ def depthwise_conv2d(x, w, bias, mult, shift, y, g):
     row_len, band = _padded_input(x, g)
     taps = [kh * row_len + kw * dw * C for kh in range(KH) for kw in range(KW)]
     k = len(taps)
-    kernels = [array("b", w[o * k:(o + 1) * k]) for o in range(ocn)]
+    kernels = [int8s(w[o * k:(o + 1) * k]) for o in range(ocn)]
     biases = [int32_at(bias, o) for o in range(ocn)]
     mults = _channel_multipliers(mult, shift, ocn)
     channels = [(oc0 + o) // dm for o in range(ocn)]
@@ -159,7 +164,7 @@ def _cdiv(a, b):
 def pool2d(x, y, g):
     # TFLM reference_integer_ops::AveragePool / MaxPool: only taps inside the input count.
     H, W, C, OH, OW, sh, sw, fh, fw, pt, pl, lo, hi, is_max = g
-    xs = array("b", x)
+    xs = int8s(x)
     ys = array("b", bytes(OH * OW * C))
     o = 0
     for oh in range(OH):
@@ -184,7 +189,7 @@ def pool2d(x, y, g):
 def mean_hw(x, y, g):
     # MEAN over H and W: TFLM's QuantizedMeanOrSum, 1/count folded into mult, shift by the host
     H, W, C, x_zp, y_zp, mult, shift = g
-    xs = array("b", x)
+    xs = int8s(x)
     n = H * W
     ys = array("b", bytes(C))
     for c in range(C):
@@ -198,7 +203,7 @@ def mean_hw(x, y, g):
 def _broadcast(a, b, y, g, fn):
     # y[i0,i1,i2,i3] = fn(a[i . a_strides], b[i . b_strides]) for every index of (D0, D1, D2, D3)
     D0, D1, D2, D3, a0, a1, a2, a3, b0, b1, b2, b3 = g[:12]
-    av, bv = array("b", a), array("b", b)
+    av, bv = int8s(a), int8s(b)
     ys = array("b", bytes(D0 * D1 * D2 * D3))
     o = 0
     for i0 in range(D0):

@@ -263,7 +263,7 @@ class Model:
         self._data[t.index][:] = data
 
     def _outputs(self):
-        outs = tuple(array("b" if t.dtype == 1 else "f", self._data[t.index]) for t in self.outputs)
+        outs = tuple(array("b" if t.dtype == 1 else "f", bytes(self._data[t.index])) for t in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, *xs):

@@ -9,6 +9,7 @@
 #include "py/objstr.h"
 #endif
 #include "tinyml_kernels.h"
+#include "tinyml_fft.h" // rfft_q15, window_q15: preprocessing (tinyml.preprocess.fft)
 
 static void tml_check(bool ok, mp_rom_error_text_t msg) {
     if (!ok) {
@@ -25,6 +26,35 @@ static int32_t tml_int(mp_obj_t o, int32_t lo, int32_t hi, mp_rom_error_text_t m
 
 static bool tml_aligned4(const void *p) {
     return ((uintptr_t)p & 3) == 0;
+}
+
+static bool tml_in(int32_t v, int32_t lo, int32_t hi) {
+    return lo <= v && v <= hi;
+}
+
+// a * b for 0 <= a, b <= 2**31, saturated at 2**31: "too big for an int32 index"
+static uint64_t tml_mul31(uint64_t a, uint64_t b) {
+    uint64_t p = a * b;
+    return p > TML_INT32_MAX ? (uint64_t)TML_INT32_MAX + 1 : p;
+}
+
+// n bytes from the start of buffer b are at most its length and index as int32
+static bool tml_holds(const mp_buffer_info_t *b, uint64_t n) {
+    return n <= TML_INT32_MAX && n <= b->len;
+}
+
+// The output y shares no byte with the input a
+static bool tml_apart(const mp_buffer_info_t *y, const mp_buffer_info_t *a) {
+    const uint8_t *yb = y->buf, *ab = a->buf;
+    return yb + y->len <= ab || ab + a->len <= yb;
+}
+
+// g: an array('i') of exactly n values (the interpreter builds them: docs/kernels.md)
+static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
+    mp_buffer_info_t b;
+    mp_get_buffer_raise(o, &b, MP_BUFFER_READ);
+    tml_check(b.typecode == 'i' && b.len == 4 * n && tml_aligned4(b.buf), msg);
+    return b.buf;
 }
 
 // fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max)
@@ -85,12 +115,237 @@ static mp_obj_t tml_softmax_fn(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_softmax_obj, 6, 6, tml_softmax_fn);
 
+// conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(x, w, bias, mult, shift, y, g)
+static mp_obj_t tml_conv(const mp_obj_t *args, bool depthwise) {
+    mp_buffer_info_t x, w, bias, mult, shift, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &w, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[2], &bias, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[3], &mult, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
+    const int32_t *v = depthwise
+        ? tml_g(args[6], 21, MP_ERROR_TEXT("depthwise_conv2d: g must be an array('i') of 21 values"))
+        : tml_g(args[6], 20, MP_ERROR_TEXT("conv2d: g must be an array('i') of 20 values"));
+    bool ok = true;
+    for (int i = 0; i < 12; i++) { // H, W, C, OH, OW, OC, KH, KW, strides, dilations
+        ok = ok && tml_in(v[i], 1, 32767);
+    }
+    tml_check(ok && tml_in(v[12], 0, 32767) && tml_in(v[13], 0, 32767),
+        MP_ERROR_TEXT("conv: sizes, strides and dilations must be in 1..32767, paddings in 0..32767"));
+    tml_check(tml_in(v[14], -128, 127) && tml_in(v[15], -128, 127) && tml_in(v[16], -128, 127) &&
+        tml_in(v[17], -128, 127), MP_ERROR_TEXT("conv: x_zp, y_zp, act_min, act_max must be in -128..127"));
+    tml_conv_t g = {
+        .H = v[0], .W = v[1], .C = v[2], .OH = v[3], .OW = v[4], .OC = v[5], .KH = v[6], .KW = v[7],
+        .stride_h = v[8], .stride_w = v[9], .dil_h = v[10], .dil_w = v[11], .pad_top = v[12], .pad_left = v[13],
+        .x_zp = v[14], .y_zp = v[15], .act_min = v[16], .act_max = v[17], .oc0 = v[18], .ocn = v[19],
+        .depth_multiplier = depthwise ? v[20] : 1,
+    };
+    tml_check(g.oc0 >= 0 && g.ocn >= 1 && g.oc0 <= g.OC - g.ocn,
+        MP_ERROR_TEXT("conv: need 0 <= oc0 and 1 <= ocn with oc0 + ocn <= OC"));
+    tml_check(!depthwise || (g.depth_multiplier >= 1 && (uint64_t)g.C * g.depth_multiplier == (uint64_t)g.OC),
+        MP_ERROR_TEXT("depthwise_conv2d: OC must be C * depth_multiplier"));
+    tml_check(tml_holds(&x, tml_mul31(tml_mul31(g.H, g.W), g.C)), MP_ERROR_TEXT("conv: x is shorter than H*W*C"));
+    tml_check(tml_holds(&y, tml_mul31(tml_mul31(g.OH, g.OW), g.OC)), MP_ERROR_TEXT("conv: y is shorter than OH*OW*OC"));
+    // the offsets of a window's taps, (KH-1) rows and (KW-1) columns apart at most, fit int32
+    tml_check(tml_mul31(tml_mul31(g.dil_h, g.W), g.C) <= TML_INT32_MAX && tml_mul31(g.dil_w, g.C) <= TML_INT32_MAX,
+        MP_ERROR_TEXT("conv: dilation too large"));
+    uint64_t k = tml_mul31(tml_mul31(g.KH, g.KW), depthwise ? 1 : g.C);
+    tml_check(k <= 65536, MP_ERROR_TEXT("conv: a kernel must hold at most 65536 weights"));
+    tml_check(tml_holds(&w, tml_mul31(k, g.ocn)), MP_ERROR_TEXT("conv: w is shorter than ocn kernels"));
+    bool per_channel = mult.len > 4;
+    size_t n_mult = per_channel ? (size_t)g.ocn : 1;
+    tml_check(bias.len / 4 >= (size_t)g.ocn, MP_ERROR_TEXT("conv: bias holds fewer than ocn int32"));
+    tml_check(mult.len / 4 >= n_mult, MP_ERROR_TEXT("conv: mult must hold 1 (per-tensor) or ocn int32"));
+    tml_check(shift.len / 4 >= n_mult, MP_ERROR_TEXT("conv: shift must hold as many int32 as mult"));
+    tml_check(tml_aligned4(bias.buf) && tml_aligned4(mult.buf) && tml_aligned4(shift.buf),
+        MP_ERROR_TEXT("conv: bias, mult and shift must be 4-byte aligned"));
+    tml_check(tml_apart(&y, &x) && tml_apart(&y, &w) && tml_apart(&y, &bias) && tml_apart(&y, &mult) &&
+        tml_apart(&y, &shift), MP_ERROR_TEXT("conv: y overlaps an input"));
+    tml_chan_t q = { .bias = bias.buf, .mult = mult.buf, .shift = shift.buf, .per_channel = per_channel };
+    if (depthwise) {
+        tml_depthwise_conv2d(x.buf, w.buf, &q, y.buf, &g);
+    } else {
+        int n = tml_conv2d_patch_bytes(&g);
+        int8_t *patch = n ? m_new(int8_t, n) : NULL;
+        tml_conv2d(x.buf, w.buf, &q, y.buf, &g, patch);
+        if (patch) {
+            m_del(int8_t, patch, n);
+        }
+    }
+    return mp_const_none;
+}
+
+static mp_obj_t tml_conv2d_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_conv(args, false);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_conv2d_obj, 7, 7, tml_conv2d_fn);
+
+static mp_obj_t tml_depthwise_conv2d_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_conv(args, true);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_depthwise_conv2d_obj, 7, 7, tml_depthwise_conv2d_fn);
+
+// pool2d(x, y, g)
+static mp_obj_t tml_pool2d_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
+    const int32_t *v = tml_g(g_obj, 14, MP_ERROR_TEXT("pool2d: g must be an array('i') of 14 values"));
+    bool ok = true;
+    for (int i = 0; i < 9; i++) { // H, W, C, OH, OW, strides, filter
+        ok = ok && tml_in(v[i], 1, 32767);
+    }
+    tml_check(ok && tml_in(v[9], 0, 32767) && tml_in(v[10], 0, 32767),
+        MP_ERROR_TEXT("pool2d: sizes, strides and filter must be in 1..32767, paddings in 0..32767"));
+    tml_check(tml_in(v[11], -128, 127) && tml_in(v[12], -128, 127) && tml_in(v[13], 0, 1),
+        MP_ERROR_TEXT("pool2d: act_min, act_max must be in -128..127, is_max 0 or 1"));
+    tml_pool_t g = {
+        .H = v[0], .W = v[1], .C = v[2], .OH = v[3], .OW = v[4], .stride_h = v[5], .stride_w = v[6],
+        .filter_h = v[7], .filter_w = v[8], .pad_top = v[9], .pad_left = v[10],
+        .act_min = v[11], .act_max = v[12], .is_max = v[13],
+    };
+    tml_check(tml_mul31(g.filter_h, g.filter_w) <= (1 << 23), MP_ERROR_TEXT("pool2d: filter larger than 2**23 taps"));
+    // every window holds at least one input pixel (the first and the last are the extremes)
+    tml_check(g.pad_top < g.filter_h && g.pad_left < g.filter_w && (g.OH - 1) * g.stride_h - g.pad_top < g.H &&
+        (g.OW - 1) * g.stride_w - g.pad_left < g.W, MP_ERROR_TEXT("pool2d: a window lies outside the input"));
+    tml_check(tml_holds(&x, tml_mul31(tml_mul31(g.H, g.W), g.C)), MP_ERROR_TEXT("pool2d: x is shorter than H*W*C"));
+    tml_check(tml_mul31(tml_mul31(g.OH, g.OW), g.C) == y.len, MP_ERROR_TEXT("pool2d: len(y) must be OH*OW*C"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("pool2d: y overlaps x"));
+    tml_pool2d(x.buf, y.buf, &g);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_pool2d_obj, tml_pool2d_fn);
+
+// mean_hw(x, y, g)
+static mp_obj_t tml_mean_hw_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
+    const int32_t *v = tml_g(g_obj, 7, MP_ERROR_TEXT("mean_hw: g must be an array('i') of 7 values"));
+    tml_check(tml_in(v[0], 1, TML_INT32_MAX) && tml_in(v[1], 1, TML_INT32_MAX) && tml_in(v[2], 1, TML_INT32_MAX),
+        MP_ERROR_TEXT("mean_hw: H, W, C must be > 0"));
+    uint64_t n = tml_mul31(v[0], v[1]);
+    tml_check(n <= (1 << 23), MP_ERROR_TEXT("mean_hw: H*W must be at most 2**23"));
+    tml_check(tml_in(v[3], -128, 127) && tml_in(v[4], -128, 127),
+        MP_ERROR_TEXT("mean_hw: x_zp, y_zp must be in -128..127"));
+    tml_check(tml_holds(&x, tml_mul31(n, v[2])), MP_ERROR_TEXT("mean_hw: x is shorter than H*W*C"));
+    tml_check(y.len == (size_t)v[2], MP_ERROR_TEXT("mean_hw: len(y) must be C"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("mean_hw: y overlaps x"));
+    tml_mean_hw(x.buf, y.buf, (int)n, v[2], v[3], v[4], v[5], v[6]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_mean_hw_obj, tml_mean_hw_fn);
+
+// add(a, b, y, g) and mul(a, b, y, g)
+static mp_obj_t tml_binary_common(const mp_obj_t *args, bool is_mul) {
+    mp_buffer_info_t a, b, y;
+    mp_get_buffer_raise(args[0], &a, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &b, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[2], &y, MP_BUFFER_WRITE);
+    const int32_t *v = is_mul
+        ? tml_g(args[3], 19, MP_ERROR_TEXT("mul: g must be an array('i') of 19 values"))
+        : tml_g(args[3], 24, MP_ERROR_TEXT("add: g must be an array('i') of 24 values"));
+    tml_binary_t g;
+    uint64_t n = 1, last_a = 0, last_b = 0; // output size; the largest index of a and of b
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        g.D[i] = v[i], g.a_stride[i] = v[4 + i], g.b_stride[i] = v[8 + i];
+        ok = ok && g.D[i] >= 1 && g.a_stride[i] >= 0 && g.b_stride[i] >= 0;
+        if (ok) {
+            n = tml_mul31(n, g.D[i]);
+            last_a += tml_mul31(g.D[i] - 1, g.a_stride[i]);
+            last_b += tml_mul31(g.D[i] - 1, g.b_stride[i]);
+        }
+    }
+    tml_check(ok, MP_ERROR_TEXT("add/mul: dimensions must be > 0, strides >= 0"));
+    tml_check(n == y.len, MP_ERROR_TEXT("add/mul: len(y) must be D0*D1*D2*D3"));
+    tml_check(last_a < a.len && last_a <= TML_INT32_MAX, MP_ERROR_TEXT("add/mul: a is too short for its strides"));
+    tml_check(last_b < b.len && last_b <= TML_INT32_MAX, MP_ERROR_TEXT("add/mul: b is too short for its strides"));
+    tml_check(tml_apart(&y, &a) && tml_apart(&y, &b), MP_ERROR_TEXT("add/mul: y overlaps an input"));
+    const int32_t *p = v + 12;
+    g.a_zp = p[0], g.b_zp = p[1];
+    if (is_mul) {
+        g.left_shift = 0, g.a_mult = g.a_shift = g.b_mult = g.b_shift = 0;
+        p += 2;
+    } else {
+        g.left_shift = p[2], g.a_mult = p[3], g.a_shift = p[4], g.b_mult = p[5], g.b_shift = p[6];
+        tml_check(tml_in(g.left_shift, 0, 20) && g.a_shift <= 0 && g.b_shift <= 0,
+            MP_ERROR_TEXT("add: need 0 <= left_shift <= 20 and a_shift, b_shift <= 0"));
+        p += 7;
+    }
+    g.y_mult = p[0], g.y_shift = p[1], g.y_zp = p[2], g.act_min = p[3], g.act_max = p[4];
+    tml_check(tml_in(g.a_zp, -128, 127) && tml_in(g.b_zp, -128, 127) && tml_in(g.y_zp, -128, 127) &&
+        tml_in(g.act_min, -128, 127) && tml_in(g.act_max, -128, 127),
+        MP_ERROR_TEXT("add/mul: zero points, act_min and act_max must be in -128..127"));
+    tml_binary(a.buf, b.buf, y.buf, &g, is_mul);
+    return mp_const_none;
+}
+
+static mp_obj_t tml_add_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, false);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_add_obj, 4, 4, tml_add_fn);
+
+static mp_obj_t tml_mul_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, true);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_mul_obj, 4, 4, tml_mul_fn);
+
+// lut(x, y, table, size)
+static mp_obj_t tml_lut_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, y, table;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    mp_get_buffer_raise(args[2], &table, MP_BUFFER_READ);
+    int32_t size = tml_int(args[3], 1, 1024, MP_ERROR_TEXT("lut: size must be in 1..1024"));
+    tml_check(table.len >= 256 * (size_t)size, MP_ERROR_TEXT("lut: table must hold 256 entries of size bytes"));
+    tml_check(x.len <= TML_INT32_MAX && tml_mul31(x.len, size) == y.len,
+        MP_ERROR_TEXT("lut: len(y) must be len(x) * size"));
+    // in place (y is x) works for 1-byte entries: each x is read before its y is written
+    tml_check((size == 1 && y.buf == x.buf) || tml_apart(&y, &x), MP_ERROR_TEXT("lut: y overlaps x"));
+    tml_check(tml_apart(&y, &table), MP_ERROR_TEXT("lut: y overlaps table"));
+    tml_lut(x.buf, y.buf, table.buf, (int)x.len, size);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_lut_obj, 4, 4, tml_lut_fn);
+
+// quantize_f32(x, y, g)
+static mp_obj_t tml_quantize_f32_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
+    const int32_t *v = tml_g(g_obj, 2, MP_ERROR_TEXT("quantize_f32: g must be an array('i') of 2 values"));
+    tml_check(tml_in(v[0], -128, 127), MP_ERROR_TEXT("quantize_f32: y_zp must be in -128..127"));
+    tml_check(y.len <= TML_INT32_MAX && x.len / 4 >= y.len,
+        MP_ERROR_TEXT("quantize_f32: x holds fewer than len(y) float32"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("quantize_f32: y overlaps x"));
+    tml_quantize_f32(x.buf, y.buf, (int)y.len, v[0], (uint32_t)v[1]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_quantize_f32_obj, tml_quantize_f32_fn);
+
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&tml_fully_connected_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tml_softmax_obj));
+    mp_store_global(MP_QSTR_conv2d, MP_OBJ_FROM_PTR(&tml_conv2d_obj));
+    mp_store_global(MP_QSTR_depthwise_conv2d, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj));
+    mp_store_global(MP_QSTR_pool2d, MP_OBJ_FROM_PTR(&tml_pool2d_obj));
+    mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
+    mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tml_add_obj));
+    mp_store_global(MP_QSTR_mul, MP_OBJ_FROM_PTR(&tml_mul_obj));
+    mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
+    mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
+    mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
+    mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
     mp_store_global(MP_QSTR___version__, mp_obj_new_str("1", 1));
     MP_DYNRUNTIME_INIT_EXIT
@@ -104,8 +359,18 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_tinyml_kernels) },
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&tml_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_NAME), MP_ROM_QSTR(MP_QSTR_native) },
+    { MP_ROM_QSTR(MP_QSTR_rfft_q15), MP_ROM_PTR(&tml_rfft_q15_obj) },
+    { MP_ROM_QSTR(MP_QSTR_window_q15), MP_ROM_PTR(&tml_window_q15_obj) },
     { MP_ROM_QSTR(MP_QSTR_fully_connected), MP_ROM_PTR(&tml_fully_connected_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tml_softmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv2d), MP_ROM_PTR(&tml_conv2d_obj) },
+    { MP_ROM_QSTR(MP_QSTR_depthwise_conv2d), MP_ROM_PTR(&tml_depthwise_conv2d_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pool2d), MP_ROM_PTR(&tml_pool2d_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mean_hw), MP_ROM_PTR(&tml_mean_hw_obj) },
+    { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tml_add_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mul), MP_ROM_PTR(&tml_mul_obj) },
+    { MP_ROM_QSTR(MP_QSTR_lut), MP_ROM_PTR(&tml_lut_obj) },
+    { MP_ROM_QSTR(MP_QSTR_quantize_f32), MP_ROM_PTR(&tml_quantize_f32_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);
 

@@ -141,6 +141,10 @@ def main(argv=None):
     c.add_argument("--quick", action="store_true", help="fewer repetitions")
     c.set_defaults(fn=cmd_bench)
 
+    from tinyml_host import cli_board, pipeline
+    cli_board.add_commands(sub)
+    pipeline.add_commands(sub)
+
     a = p.parse_args(argv)
     try:
         a.fn(a)
