@@ -61,4 +61,5 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$mpy_dir/py/mpconfig
 
 make --no-print-directory -C "$port" -j"$(nproc)" "${args[@]}" >&2
 sync_file "$build/firmware.elf" "$elf"
+touch "$elf"  # up to date with its sources, even when they changed nothing in it
 echo "$elf"

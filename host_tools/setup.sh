@@ -34,12 +34,15 @@ missing=()
 command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-elf)
 [ -d /usr/lib/picolibc/riscv64-unknown-elf ] || missing+=(picolibc-riscv64-unknown-elf)
+# QEMU for the emulated boards qemu-m3 (ARM) and qemu-rv32 (RISC-V, in qemu-system-misc).
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     if ! { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >/dev/null; then
         say "could not install ${missing[*]} (needs root or sudo): run"
         say "  sudo apt-get install ${missing[*]}"
-        say "native modules for those architectures will not be built until then"
+        say "native modules for those architectures (and the emulated boards needing QEMU) will not be built until then"
     fi
 fi
 

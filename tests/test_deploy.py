@@ -300,6 +300,20 @@ def test_flash_space_is_checked_before_copying(unix_board, link, monkeypatch):
     deploy._check_space([f], free=200000, bsize=4096, say=print)
 
 
+def test_board_without_sha256(unix_board, link, tmp_path, monkeypatch):
+    """A firmware without hashlib.sha256: sizes are checked, and every file is sent each time."""
+    from tinyml_host import deploy
+    monkeypatch.setattr(deploy, "HELPERS", deploy.HELPERS + "\n_tw_h = None\n")
+    link.info()["sha256"] = False
+    app = tmp_path / "nohash_app.py"
+    app.write_bytes(b"x = 1\n" * 100)
+    for _ in range(2):
+        res = deploy.deploy(link, unix_board.profile, app=[app], build=False, out=_quiet())
+        assert "/nohash_app.py" in [f.remote for f in res.sent]
+    assert (unix_board.fs / "nohash_app.py").read_bytes() == app.read_bytes()
+    (unix_board.fs / "nohash_app.py").unlink()
+
+
 def test_ampy_tool(unix_board, link, tmp_path):
     """adafruit-ampy copies to the temporary name; the check and the rename are ours."""
     from tinyml_host import deploy
@@ -447,6 +461,23 @@ def test_mpy_abi_and_arch_checks():
     deploy.check_mpy({"mpy": m3_63}, [f])
 
 
+def test_what_each_arch_gets(tmp_path):
+    """The library is compiled per arch (viper code as that arch's machine code); an arch without a
+    compiler here (xtensawin) gets no native module and a note that it will use viper."""
+    import shutil
+    from tinyml_host import deploy
+    notes = []
+    files = deploy.plan("armv7m", HELLO, say=notes.append, build=False)
+    by = {f.remote: f for f in files}
+    assert by["/lib/tinyml/kernels_viper.mpy"].data[2] >> 2 == 5    # armv7m machine code
+    assert by["/lib/tinyml/model.mpy"].data[2] >> 2 == 0            # bytecode only: any arch
+    assert "/hello_world_int8.tml" in by
+    if shutil.which("xtensa-esp32-elf-gcc") or (ROOT / "dist" / "xtensawin_6.3").exists():
+        pytest.skip("an xtensawin toolchain or module is here")
+    assert deploy.natmod("xtensawin", notes.append) is None
+    assert any("viper backend" in n and "xtensa-esp32-elf-gcc" in n for n in notes)
+
+
 def test_board_exception_is_reported(link):
     from tinyml_host.link import DeviceError
     with pytest.raises(DeviceError) as e:
@@ -470,12 +501,16 @@ def test_long_run_streams_and_has_no_timeout(link):
 
 
 def test_ctrl_c_stops_code_on_the_board(link):
+    _interrupt_a_loop(link)
+
+
+def _interrupt_a_loop(link):
     lines = []
-    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer = threading.Timer(1.5, _thread.interrupt_main)  # what Ctrl-C in the terminal does
     timer.start()
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        link.exec("n = 0\nwhile True:\n    n += 1\n    if n % 200000 == 0:\n        print('n', n)", on_line=lines.append)
+        link.exec("n = 0\nwhile True:\n    n += 1\n    if n % 20000 == 0:\n        print('n', n)", on_line=lines.append)
     timer.join()
     assert time.monotonic() - t0 < 15
     # the board stopped the loop (n no longer grows) and its REPL answers
@@ -529,3 +564,10 @@ def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
                         heap=None, backend=None, window=None, mismatches_only=False)
     remote.cmd_verify(a)
     assert "256/256 cases match TFLM" in capsys.readouterr().out
+
+
+def test_qemu_m3_ctrl_c(qemu_board):
+    """On an MCU the firmware itself sees the Ctrl-C byte on its UART."""
+    from tinyml_host.link import Link
+    with Link.open(qemu_board.port) as link:
+        _interrupt_a_loop(link)

@@ -10,10 +10,8 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-import serial
 from serial.tools import list_ports_common
 
 from tinyml_host import cli_flash, esp_rom, firmware_cache, flash, ports

@@ -41,9 +41,12 @@ def _board_names():
         return "see host_tools/tinyml_host/boards/"
 
 
-def _link_args(c, board_default=None):
+def _link_args(c):
     if not _has(c, "board"):
-        c.add_argument("--board", default=board_default, help="board profile: %s" % _board_names())
+        c.add_argument("--board", help="board profile: %s (default: unix, or with --port the board found there)"
+                       % _board_names())
+    else:
+        c.set_defaults(board=None)
     c.add_argument("--port", help="the board's serial port (default: an emulated board's own pty, or the "
                                   "real board found by its USB ids)")
     c.add_argument("--baud", type=int, help="serial speed (default: the board profile's, 115200)")
@@ -80,13 +83,13 @@ def add_commands(sub):
     c.add_argument("--tool", choices=("mpremote", "ampy"), default="mpremote",
                    help="copy with our protocol over mpremote's transport (default) or adafruit-ampy")
     c.add_argument("--no-compress", action="store_true", help="send base64 even when the board has deflate")
-    _link_args(c, "unix")
+    _link_args(c)
     c.set_defaults(fn=_remote("cmd_deploy"))
 
     c = sub.add_parser("repl", help="the board's REPL (mpremote), with tinyml deployed and importable")
     c.add_argument("--model", help="also deploy this model")
     c.add_argument("--app", action="append", help="also deploy this script")
-    _link_args(c, "unix")
+    _link_args(c)
     c.set_defaults(fn=_remote("cmd_repl"))
 
     c = sub.add_parser("verify", help="run golden inputs on a board and compare with TFLM, bit for bit")
@@ -95,7 +98,7 @@ def add_commands(sub):
     c.add_argument("--backend", choices=BACKENDS, help="force a kernel backend")
     c.add_argument("--mismatches-only", action="store_true", help="list only the cases that differ")
     _window_arg(c)
-    _link_args(c, "unix")
+    _link_args(c)
     c.set_defaults(fn=_remote("cmd_verify"))
 
     run = sub.choices.get("run")
@@ -109,11 +112,12 @@ def add_commands(sub):
     else:
         _relax_board(run)
         local = run.get_default("fn")
-    _link_args(run, "unix")
+    _link_args(run)
     _window_arg(run)
 
     def run_fn(a):
         if local is not None and not _over_serial(a):
+            a.board = a.board or "unix"
             return local(a)
         return _remote("cmd_run")(a)
     run.set_defaults(fn=run_fn)
@@ -132,7 +136,7 @@ def add_commands(sub):
     bench.add_argument("--seconds", type=float, default=1.0, help="time budget per backend on the board (default 1)")
     bench.add_argument("--repeat", type=int, default=100, help="most inferences per backend (default 100)")
     _window_arg(bench)
-    _link_args(bench, "unix")
+    _link_args(bench)
 
     def bench_fn(a):
         if local_bench is not None and not a.model:

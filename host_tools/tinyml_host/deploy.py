@@ -7,8 +7,9 @@
 #                /<app>.py ...              the user's scripts
 #
 # Wire protocol (all in the raw REPL, raw-paste mode, so the board's own flow control applies):
-#   1. one command defines the helpers below (HELPERS) and prints free flash and every target
-#      file's sha256 and size (computed on the board in 256-byte chunks);
+#   1. one command defines the helpers below (HELPERS); one more removes the temporary copies a
+#      cut-off deploy left, prints free flash, and every target file's sha256 and size (computed on
+#      the board in 256-byte chunks);
 #   2. per changed file: `_tw_open('<path>.tmp')`, then one command per block:
 #         _tw_z(b'<base64 of a raw-deflate stream>')   when the board has `deflate`: the host
 #             compresses each 4 KB block independently (zlib, raw, 1 KB window), the board inflates
@@ -73,6 +74,11 @@ def _tw_hash(p):
     f.close()
     return (binascii.hexlify(h.digest()).decode() if h else 'nohash') + ' %%d' %% n
 def _tw_scan(ps):
+    for p in ps:  # what a deploy cut off in the middle left
+        try:
+            os.remove(p + '.tmp')
+        except OSError:
+            pass
     try:
         s = os.statvfs('/')
         print('F', s[0], s[0] * s[3])
@@ -144,10 +150,11 @@ class File:
         self.remote_hash = None   # '<sha256> <size>', 'nohash <size>' or '-' (missing)
         self.sent = False
         self.wire = 0             # bytes sent to the board for this file
+        self.hashed = True        # the board has hashlib.sha256 (else sizes only are compared)
 
     @property
     def want(self):
-        return "%s %d" % (self.sha256, len(self.data))
+        return "%s %d" % (self.sha256 if self.hashed else "nohash", len(self.data))
 
     @property
     def changed(self):
@@ -248,9 +255,10 @@ def model_remote(path):
 
 
 def plan(arch, model=None, app=(), say=print, build=True):
-    """The files for a board of this arch: [File], library first, then the native module, the
-    model, the app."""
-    files = [File("%s/%s" % (LIB_DIR, name), p.read_bytes(), "tinyml/" + name) for name, p in library(arch)]
+    """The files for a board of this arch (None: a firmware without native code): [File], the
+    library first, then the native module, the model, the app."""
+    files = [File("%s/%s" % (LIB_DIR, name), p.read_bytes(), "tinyml/" + name) for name, p in library(arch or "x64")
+             if arch or name != "kernels_viper.mpy"]  # no arch: a firmware without native code, no viper
     nm = natmod(arch, say, build) if arch else None
     if nm:
         files.append(File(NATMOD, nm.read_bytes(), str(nm.relative_to(REPO))))
@@ -373,10 +381,11 @@ def build_arch(info, board=None, say=print):
         return None
     if want in ARCHS and arch_loads(code, ARCHS.index(want)):
         return want
+    arch = {"armv7em": "armv7m", "armv7emdp": "armv7emsp"}.get(dev, dev)
     if want:
         say("note: the board profile %s says %s, but the board itself is %s: building for %s"
-            % (board.name, want, dev, dev))
-    return {"armv7em": "armv7m", "armv7emdp": "armv7emsp"}.get(dev, dev)
+            % (board.name, want, dev, arch))
+    return arch
 
 
 def check_mpy(info, files):
@@ -408,9 +417,9 @@ def deploy(link, board=None, model=None, app=None, tool="mpremote", progress=Non
     if not arch:
         say("note: the board's firmware has no native code support (%s): the library goes as bytecode, "
             "the python backend will run" % info["mpy"])
-    files = plan(arch or "x64", model, app, say, build)
-    if not arch:  # no machine code at all: neither the native module nor the viper kernels
-        files = [f for f in files if f.remote not in (NATMOD, LIB_DIR + "/kernels_viper.mpy")]
+    files = plan(arch, model, app, say, build)
+    for f in files:
+        f.hashed = info.get("sha256", True)
     check_mpy(info, files)
 
     link.exec(HELPERS)

@@ -9,6 +9,8 @@
 # has the pty open (a UART nobody listens to) and holds it back while the reader is slow, and, for the
 # unix board, turns a Ctrl-C from the host into SIGINT. State in build/boards/<board>/:
 #   tty (the device), state.json (pids, heap), supervisor.log, fs/ (the unix board's files).
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -31,6 +33,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 STATE_ROOT = REPO / "build" / "boards"
 UNIX_REPL = REPO / "firmware" / "boards" / "unix" / "repl.py"
 BUILD_BOARD = REPO / "firmware" / "build_board.sh"
+HEAP_MIN = 16 * 1024
 HEAP_MAGIC = 0x50414548  # b"HEAP" little-endian: the word before the heap size the firmware reads
 APT_HINT = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
 
@@ -152,11 +155,30 @@ def start(board_name, heap=None, timeout=60):
     returns its serial device, once its REPL answers. heap: bytes or "140K"; default the profile's."""
     board = _emulated(board_name)
     heap = board.heap if heap is None else boards.parse_size(heap)
+    top = board.emulator.get("heap_max")
+    if heap < HEAP_MIN or (top and heap > top):
+        raise EmulatorError("heap %d bytes: the %s board takes %d to %s bytes" % (heap, board_name, HEAP_MIN, top or "any"))
+    with _locked(board_name):
+        return _start(board, heap, timeout)
+
+
+@contextlib.contextmanager
+def _locked(name):
+    """One start/stop of a board at a time, across processes."""
+    sd = state_dir(name)
+    sd.mkdir(parents=True, exist_ok=True)
+    with open(sd / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _start(board, heap, timeout):
+    board_name = board.name
     st = running(board_name)
     if st:
         if st["heap"] == heap:
             return st["device"]
-        stop(board_name)
+        _stop(board_name)
     _check_tools(board)
     ensure_firmware(board)
     sd = state_dir(board_name)
@@ -185,9 +207,9 @@ def start(board_name, heap=None, timeout=60):
             raise EmulatorError("the %s board did not start; %s:\n%s" % (board_name, sd / "supervisor.log", _log_tail(sd)))
         time.sleep(0.02)
     try:
-        wait_repl(st["device"], max(5.0, deadline - time.monotonic()))
+        wait_repl(st["device"], max(5.0, deadline - time.monotonic()), alive=lambda: p.poll() is None)
     except EmulatorError as e:
-        stop(board_name)
+        _stop(board_name)
         raise EmulatorError("%s: %s\n%s" % (board_name, e, _log_tail(sd))) from None
     return st["device"]
 
@@ -199,20 +221,22 @@ def _log_tail(sd, n=3000):
         return ""
 
 
-def wait_repl(device, timeout=30.0):
+def wait_repl(device, timeout=30.0, alive=None):
     """Waits until the board on `device` answers at its friendly REPL (Ctrl-C, Ctrl-B: banner and
-    prompt); returns the banner."""
+    prompt); returns the banner. alive(): False when waiting is pointless (the board went)."""
     import serial
     deadline = time.monotonic() + timeout
     got = b""
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise EmulatorError("the board stopped while starting")
         try:
             s = serial.Serial(device, 115200, timeout=0.05, exclusive=True)
         except (OSError, serial.SerialException):
             time.sleep(0.1)
             continue
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and (alive is None or alive()):
                 s.write(b"\r\x03\x02")
                 t = time.monotonic() + 2.0
                 got = b""
@@ -221,14 +245,23 @@ def wait_repl(device, timeout=30.0):
                     i = got.rfind(b"MicroPython")
                     if i >= 0 and got.endswith(b"information.\r\n>>> "):
                         return got[i:].split(b"\r\n")[0].decode(errors="replace")
+        except (OSError, serial.SerialException):  # the pty went away
+            time.sleep(0.1)
         finally:
             s.close()
+    if alive is not None and not alive():
+        raise EmulatorError("the board stopped while starting")
     raise EmulatorError("no MicroPython REPL answered on %s within %.0f s (last output: %r)" % (device, timeout, got[-300:]))
 
 
 def stop(board_name):
     """Stops an emulated board; True if it was running."""
     _emulated(board_name)
+    with _locked(board_name):
+        return _stop(board_name)
+
+
+def _stop(board_name):
     sd = state_dir(board_name)
     try:
         st = json.loads((sd / "state.json").read_text())
@@ -282,7 +315,7 @@ class _Supervisor:
         self.is_unix = self.board.emulator["kind"] == "unix"
         self.child = None
         self.ready = False  # the child printed something: it is up (and handles SIGINT)
-        self.restarts = 0
+        self.quick_exits = 0  # consecutive unexpected exits soon after a start
 
     def log(self, msg):
         sys.stdout.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
@@ -310,6 +343,7 @@ class _Supervisor:
         os.set_blocking(self.child.stdin.fileno(), False)
         os.set_blocking(self.child.stdout.fileno(), False)
         self.ready = False
+        self.spawned = time.monotonic()
         self.write_state()
         self.log("started %s (pid %d): %s" % (self.board.name, self.child.pid, " ".join(cmd)))
 
@@ -376,9 +410,14 @@ class _Supervisor:
                     mode = SOFT_RESET_MODES.get(rc, "friendly") if self.is_unix else "friendly"
                     if not (self.is_unix and rc in SOFT_RESET_MODES):
                         self.log("%s ended with status %s; restarting it" % (self.board.name, rc))
+                        quick = time.monotonic() - self.spawned < 2.0
+                        self.quick_exits = self.quick_exits + 1 if quick else 0
+                        if self.quick_exits >= 5:
+                            self.log("%s keeps ending right after it starts: giving up" % self.board.name)
+                            break
+                        time.sleep(0.2 * self.quick_exits)
                     self.stop_child()
                     to_child.clear()
-                    self.restarts += 1
                     self.spawn(mode)
                 now = time.monotonic()
                 if not connected and now - last_check >= 0.05:

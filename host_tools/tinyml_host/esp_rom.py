@@ -56,7 +56,6 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
-import io
 import json
 import mmap
 import os

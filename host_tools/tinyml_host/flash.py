@@ -40,14 +40,12 @@ import os
 import pathlib
 import re
 import struct
-import sys
 import tempfile
 import time
 import zlib
 
 import serial
 from esptool import cmds
-from esptool.bin_image import LoadFirmwareImage
 from esptool.logger import log as esptool_log
 from esptool.targets import CHIP_DEFS
 from esptool.util import FatalError, NotImplementedInROMError, flash_size_bytes
@@ -281,6 +279,9 @@ def _connect(device, hook, say, attempts=None):
         first_error = e
     seen, entered = _repl_to_bootloader(device, say)
     if entered:
+        deadline = time.monotonic() + 5  # native USB re-enumerates as the ROM's own USB device
+        while "://" not in device and not os.path.exists(device) and time.monotonic() < deadline:
+            time.sleep(0.1)
         ser = ports.open_serial(device, ROM_BAUD)
         try:
             return cmds.detect_chip(ser, ROM_BAUD, "no-reset", connect_attempts=3), modem

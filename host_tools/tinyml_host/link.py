@@ -308,7 +308,7 @@ class Link:
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
         real = os.path.realpath(port)  # SerialTransport tells a pty (QEMU, emulators) by its /dev/pts path
-        if not os.path.exists(real) and "://" not in port:
+        if os.name == "posix" and not os.path.exists(real) and "://" not in port:
             raise open_error(port, OSError(errno.ENOENT, "No such file or directory"), baud)
         try:
             # pyserial's exclusive lock: a second program on the port is refused, not interleaved

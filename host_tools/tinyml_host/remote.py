@@ -29,7 +29,10 @@ def _board(name):
 
 def connect(board=None, port=None, baud=None, heap=None):
     """Opens the link to a board: its port (given, an emulated board's pty started or reused, or a
-    real board found by its USB ids). Returns (link, board profile or None)."""
+    real board found by its USB ids). board None: the unix board, or with a port whatever board is
+    there (its arch is read from the board). Returns (link, board profile or None)."""
+    if board is None and port is None:
+        board = "unix"
     prof = _board(board) if board else None
     if port is None:
         if prof is None:
@@ -275,7 +278,23 @@ if '/lib' not in sys.path:
 import tinyml
 from tinyml import batch, backends
 from time import ticks_us, ticks_diff
-batch.footprint(%(path)r, %(backend)r, %(window)r)
+try:
+    batch.footprint(%(path)r, %(backend)r, %(window)r)
+except MemoryError:
+    # footprint's zero inputs are copies; on a tight heap measure with the input buffers in place
+    gc.collect()
+    backends.load(%(backend)r)
+    gc.collect()
+    _b = gc.mem_alloc()
+    _m = tinyml.load(%(path)r, %(backend)r, %(window)r)
+    gc.collect()
+    _l = gc.mem_alloc() - _b
+    _, _r, _p = _m.profile(*[_m.input_buffer(k) for k in range(len(_m.inputs))])
+    print('tinyml-footprint backend=%%s load=%%d peak=%%d arena=%%d window=%%d' %% (
+        _m.backend, _l, _p - _b, _m.arena_bytes, _m.window_bytes))
+    for _i, _u, _h in _r:
+        print('tinyml-op %%d us=%%d heap=%%d' %% (_i, _u, _h - _b))
+    _m = _r = None
 gc.collect()
 def _tb(name, budget_us, most):
     try:
@@ -283,18 +302,23 @@ def _tb(name, budget_us, most):
     except ImportError as e:
         print('B', name, 'skip', str(e).replace('\\n', ' '))
         return
-    m = tinyml.load(%(path)r, name, %(window)r)
-    for k in range(len(m.inputs)):
-        b = m.input_buffer(k)
-        b[:] = bytes(len(b))
-    m.invoke()
+    m = None
+    gc.collect()
     n = 0
     t = 0
-    while n < most and (n < 1 or t < budget_us):
-        t0 = ticks_us()
+    try:
+        m = tinyml.load(%(path)r, name, %(window)r)
         m.invoke()
-        t += ticks_diff(ticks_us(), t0)
-        n += 1
+        while n < most and (n < 1 or t < budget_us):
+            t0 = ticks_us()
+            m.invoke()
+            t += ticks_diff(ticks_us(), t0)
+            n += 1
+    except MemoryError as e:
+        m = None
+        gc.collect()
+        print('B', name, 'memory', gc.mem_free(), str(e))
+        return
     print('B', name, n, t)
     m = None
     gc.collect()
@@ -342,6 +366,9 @@ def cmd_bench(a):
             parts = line.split()
             if parts[2] == "skip":
                 print("  %-8s not available: %s" % (parts[1], " ".join(parts[3:])))
+            elif parts[2] == "memory":
+                print("  %-8s out of memory on this board (%s; %s bytes free after it): try --window 2048, "
+                      "or a board with more RAM" % (parts[1], " ".join(parts[4:]), parts[3]))
             else:
                 n, t = int(parts[2]), int(parts[3])
                 print("  %-8s %12.1f   (%d runs)" % (parts[1], t / n, n))
@@ -373,7 +400,7 @@ def cmd_repl(a):
                       "import tinyml\nfrom tinyml import backends\nprint(tinyml.__version__, backends.load()[0])").split()
         print("tinyml %s imports on the board; fastest backend there: %s" % (v[0], v[1]))
         if a.model:
-            print(">>> m = tinyml.load(%r)" % deploy_mod.model_remote(a.model))
+            print("try: m = tinyml.load(%r); m.summary()" % deploy_mod.model_remote(a.model))
         link.friendly()
         state = State()
         state.transport = link.transport
