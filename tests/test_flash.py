@@ -89,6 +89,16 @@ def test_flash_end_to_end(tmp_path, chip, compress):
         assert not r2.erased and r2.md5 == r.md5
 
 
+def test_stub_refused_falls_back_to_the_rom_loader(tmp_path):
+    """The emulated ROM refuses RAM downloads (no CPU to run esptool's stub): --stub still flashes."""
+    said = []
+    with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False) as rom:
+        r = flash.flash("esp32c3", rom.device, firmware_file(tmp_path, "esp32c3"), stub=True, quiet_esptool=True,
+                        say=said.append)
+        assert "MEM_BEGIN" in rom.commands and rom.flash.read(0, r.size) == image("esp32c3")
+    assert any("stub did not start" in s and "ROM bootloader" in s for s in said), said
+
+
 def test_offsets_come_from_esptool(tmp_path):
     """0x1000 on ESP32 and S2, 0x0 on S3, C3, C6: the images say so, and esptool's chip data agree."""
     expected = {"esp32": 0x1000, "esp32s2": 0x1000, "esp32s3": 0x0, "esp32c3": 0x0, "esp32c6": 0x0}
@@ -327,6 +337,7 @@ def test_start_rom_stop_rom(tmp_path):
     device = esp_rom.start_rom("esp32", tmp_path / "flash.bin", pace=False)
     try:
         assert os.path.exists(device)
+        assert esp_rom.start_rom("esp32", tmp_path / "flash.bin") == device  # reused, not a second one
         entry = esp_rom.find_emulator(device)
         assert entry["chip"] == "esp32" and entry["pid"] != os.getpid()
         # another process's emulator: reset through its control socket, flash, boot

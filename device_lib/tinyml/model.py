@@ -161,6 +161,8 @@ class Model:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
         self._steps = [self._bind(op) for op in self.ops]
+        self.inputs = [self.tensors[i] for i in self.input_ids]
+        self.outputs = [self.tensors[i] for i in self.output_ids]
 
     def _parse(self, source, check):
         if self._file is not None:
@@ -171,16 +173,9 @@ class Model:
         self._file.seek(t.offset)
         return memoryview(self._file.read(t.nbytes))
 
-    @property
-    def inputs(self):
-        return [self.tensors[i] for i in self.input_ids]
-
-    @property
-    def outputs(self):
-        return [self.tensors[i] for i in self.output_ids]
 
     def _bind(self, op):
-        # Resolve each op once to (function, args, weights) so run() is a flat loop of calls.
+        # Resolve each op once to (function, args) so run() is a flat loop of calls.
         T = self.tensors
         D = self._data
         ins = [T[i] for i in op.inputs]
@@ -192,42 +187,45 @@ class Model:
         p = op.params
         if c == FULLY_CONNECTED:
             n_out, n_in = ins[1].shape
+            if self._file is None:  # weights in RAM: straight to the kernel
+                return k.fully_connected, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
             w = _Weights(self, ins[1:5], self._stream_window)
-            return self._fully_connected, (x, y, n_in, n_out, w) + p, w
+            return self._fully_connected, (x, y, n_in, n_out, w) + p
         if c in (CONV_2D, DEPTHWISE_CONV_2D):
             h, wd, ch = _hwc(ins[0])
             oh, ow, oc = _hwc(out)
             kh, kw = ins[1].shape[1], ins[1].shape[2]
             g = array("i", (h, wd, ch, oh, ow, oc, kh, kw) + p[:10] + (0, oc) + p[10:])
-            w = _Weights(self, ins[1:5], self._stream_window)
             fn = k.conv2d if c == CONV_2D else k.depthwise_conv2d
-            return self._conv, (fn, x, y, g, w), w
+            if self._file is None:
+                return fn, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, g)
+            return self._conv, (fn, x, y, g, _Weights(self, ins[1:5], self._stream_window))
         if c in (AVERAGE_POOL_2D, MAX_POOL_2D):
             h, wd, ch = _hwc(ins[0])
             oh, ow, _ = _hwc(out)
             g = array("i", (h, wd, ch, oh, ow) + p + (1 if c == MAX_POOL_2D else 0,))
-            return k.pool2d, (x, y, g), None
+            return k.pool2d, (x, y, g)
         if c == MEAN:
-            return k.mean_hw, (x, y, array("i", _hwc(ins[0]) + p)), None
+            return k.mean_hw, (x, y, array("i", _hwc(ins[0]) + p))
         if c == ADD:
-            return k.add, (x, D[op.inputs[1]], y, array("i", p)), None
+            return k.add, (x, D[op.inputs[1]], y, array("i", p))
         if c == MUL:
-            return k.mul, (x, D[op.inputs[1]], y, array("i", p)), None
+            return k.mul, (x, D[op.inputs[1]], y, array("i", p))
         if c == SOFTMAX:
-            return k.softmax, (x, y, ins[0].shape[-1]) + p, None
+            return k.softmax, (x, y, ins[0].shape[-1]) + p
         if c in (LOGISTIC, TANH, DEQUANTIZE) or (c == QUANTIZE and len(ins) == 2):
             table = ins[1]
-            return k.lut, (x, y, D[table.index], table.nbytes // 256), None
+            return k.lut, (x, y, D[table.index], table.nbytes // 256)
         if c == QUANTIZE:
-            return k.quantize_f32, (x, y, array("i", p)), None
+            return k.quantize_f32, (x, y, array("i", p))
         if c in (RESHAPE, SQUEEZE):
-            return _copy, (x, y), None
+            return _copy, (x, y)
         if c == PAD:
             xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
             ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
-            return _pad, (x, y, xs, ys, p[:4], p[4]), None
+            return _pad, (x, y, xs, ys, p[:4], p[4])
         if c == CONCATENATION:
-            return _concat, ([D[i] for i in op.inputs], y, p[0], p[1:]), None
+            return _concat, ([D[i] for i in op.inputs], y, p[0], p[1:])
         raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
                                      "device library (tinyml deploy) to the converter's version"
                                      % (self.name, op.index, c))
@@ -271,15 +269,16 @@ class Model:
         one per model input. Returns the int8 output as array('b'), a tuple when several."""
         if len(xs) != len(self.input_ids):
             raise TypeError("the model has %d input(s), run() got %d" % (len(self.input_ids), len(xs)))
-        for i, x in zip(self.input_ids, xs):
-            self._set_input(self.tensors[i], x)
-        return self.invoke()
+        for t, x in zip(self.inputs, xs):
+            self._set_input(t, x)
+        self.invoke()
+        return self._outputs()
 
     def invoke(self):
-        """Runs one inference on what the input buffers (input_buffer) hold; returns what run() does."""
-        for fn, args, _ in self._steps:
+        """Runs one inference on what the input buffers hold (input_buffer); the results are in
+        the output buffers (output_buffer)."""
+        for fn, args in self._steps:
             fn(*args)
-        return self._outputs()
 
     def input_buffer(self, k=0):
         """The bytes of input k, in the arena: fill it (e.g. with f.readinto) then call invoke()."""
@@ -292,12 +291,12 @@ class Model:
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
         it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
-        for i, x in zip(self.input_ids, xs):
-            self._set_input(self.tensors[i], x)
+        for t, x in zip(self.inputs, xs):
+            self._set_input(t, x)
         gc.collect()
         peak = gc.mem_alloc()
         rows = []
-        for op, (fn, args, _) in zip(self.ops, self._steps):
+        for op, (fn, args) in zip(self.ops, self._steps):
             t0 = _now()
             fn(*args)
             dt = _diff(_now(), t0)

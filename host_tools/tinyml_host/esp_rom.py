@@ -384,7 +384,7 @@ def parse_app_desc(app):
 def parse_partitions(table):
     """(type, subtype, offset, size, label) for each entry of an ESP-IDF partition table."""
     entries = []
-    for i in range(0, min(len(table), 0xC00), 32):
+    for i in range(0, min(len(table), 0xC00) - 31, 32):
         magic, ptype, subtype, offset, size, label, _ = struct.unpack_from("<HBBII16sI", table, i)
         if magic != 0x50AA:
             break
@@ -399,7 +399,7 @@ def image_problem(chip_key, data):
     try:
         image = LoadFirmwareImage(chip_key, data)
     except Exception as e:
-        return "image truncated or malformed (%s)" % e
+        return "%s (%s)" % ("truncated" if "End of file" in str(e) or isinstance(e, struct.error) else "malformed", e)
     if image.chip_id != CHIP_DEFS[chip_key].IMAGE_CHIP_ID:
         return "Invalid chip id. Expected %d read %d. Bootloader for wrong chip?" % (
             CHIP_DEFS[chip_key].IMAGE_CHIP_ID, image.chip_id)
@@ -738,7 +738,7 @@ class EmulatedRom:
         if chip not in CHIPS:
             raise ValueError("no emulated ROM for %r; choose one of %s" % (chip, ", ".join(CHIPS)))
         self.chip = CHIPS[chip]
-        self.flash = Flash(flash_path or registry_dir() / ("%s-flash.bin" % chip), flash_size)
+        self.flash = Flash(pathlib.Path(flash_path or registry_dir() / ("%s-flash.bin" % chip)).resolve(), flash_size)
         self.auto_reset = auto_reset
         self.drop_after_blocks, self.drop_mode = drop_after_blocks, drop_mode
         self.commands = []
@@ -881,49 +881,45 @@ class EmulatedRom:
         self._send_text(self.chip.download_log)
 
     def _boot_flash(self, log, delay=0.0):
-        """The ROM and second-stage bootloader: check the images, then run the app."""
+        """A reset without BOOT held: the ROM loads the flash; MicroPython's REPL if it is there."""
         time.sleep(delay)  # a real chip takes a moment to come out of reset
         self._repl = None
         self._write = None
         self.line.baud = ROM_BAUD
-        out = [log]
+        lines, app = self._load_from_flash()
+        self._send_text(log + "".join(lines))
+        self.state = APP if app else HALTED
+        if app and app.project == "micropython":
+            self._repl = MicroPythonRepl(self.chip, app, self._send_bytes, on_bootloader=self._enter_download,
+                                         on_reset=lambda: self._boot_flash(self._software_reset_log()))
+            self._repl.start()
+
+    def _load_from_flash(self):
+        """What the ROM and the second-stage bootloader check and print: the bootloader image at the
+        chip's offset, the partition table, the first app. Returns (log lines, AppInfo or None)."""
         chip = self.chip
-        boot_off = chip.loader.BOOTLOADER_FLASH_OFFSET
-        bootloader = self.flash.read(boot_off, 64 * KB)
+        bootloader = self.flash.read(chip.loader.BOOTLOADER_FLASH_OFFSET, 64 * KB)
         problem = image_problem(chip.key, bootloader)
         if problem:
-            self.state = HALTED
-            out.append(problem + "\r\n")
-            return self._send_text("".join(out))
+            return [problem + "\r\n"], None
         image = LoadFirmwareImage(chip.key, bootloader)
-        out += ["load:0x%08x,len:%d\r\n" % (s.addr, len(s.data)) for s in image.segments]
-        out.append("entry 0x%08x\r\n" % image.entrypoint)
-        out.append("I (31) boot: ESP-IDF 2nd stage bootloader (emulated)\r\n")
+        out = ["load:0x%08x,len:%d\r\n" % (s.addr, len(s.data)) for s in image.segments]
+        out += ["entry 0x%08x\r\n" % image.entrypoint, "I (31) boot: ESP-IDF 2nd stage bootloader (emulated)\r\n"]
         apps = [p for p in parse_partitions(self.flash.read(PARTITION_TABLE_OFFSET, 0xC00)) if p[0] == 0]
         if not apps:
-            self.state = HALTED
-            out.append("E (40) boot: No bootable app partitions in the partition table\r\n")
-            return self._send_text("".join(out))
+            return out + ["E (40) boot: No bootable app partitions in the partition table\r\n"], None
         _, _, offset, size, label = apps[0]
         app = self.flash.read(offset, size)
         problem = image_problem(chip.key, app)
         if problem:
-            self.state = HALTED
-            out.append("E (52) esp_image: %s\r\nE (53) boot: %s app partition is not bootable\r\n"
-                       "E (54) boot: No bootable app partitions in the partition table\r\n" % (problem, label))
-            return self._send_text("".join(out))
+            return out + ["E (52) esp_image: %s\r\nE (53) boot: %s app partition is not bootable\r\n"
+                          "E (54) boot: No bootable app partitions in the partition table\r\n" % (problem, label)], None
         version, project, date = parse_app_desc(app) or ("?", "?", "?")
         out.append("I (60) boot: Loaded app from partition at offset 0x%x\r\n" % offset)
-        self.state = APP
         if project != "micropython":
             out.append("I (80) app_start: Starting app: %s %s (not MicroPython: it prints nothing more "
                        "on the emulated board)\r\n" % (project, version))
-            return self._send_text("".join(out))
-        self._send_text("".join(out))
-        self._repl = MicroPythonRepl(chip, AppInfo(project, version, date, offset), self._send_bytes,
-                                     on_bootloader=self._enter_download,
-                                     on_reset=lambda: self._boot_flash(self._software_reset_log()))
-        self._repl.start()
+        return out, AppInfo(project, version, date, offset)
 
     def _software_reset_log(self):
         return self.chip.flash_boot_log.replace("rst:0x1 (POWERON_RESET)", "rst:0xc (SW_CPU_RESET)").replace(
@@ -1293,9 +1289,15 @@ def build_micropython_image(chip="esp32", size=256 * KB, version="v1.25.0", date
 # Running it by hand: start_rom() / stop_rom() (what `tinyml board start esp32-rom` calls)
 
 def start_rom(chip="esp32", flash_path=None, *, pace=True, max_baud=None, auto_reset=True, timeout=10.0):
-    """Starts an emulated ROM bootloader in a background process; returns its serial device.
-    The flash persists in flash_path (default: <cache>/esp-rom/<chip>-flash.bin)."""
-    flash_path = str(flash_path or registry_dir() / ("%s-flash.bin" % chip))
+    """Starts an emulated ROM bootloader in a background process, or reuses the one already running
+    on the same flash file; returns its serial device. The flash persists in flash_path (default:
+    <cache>/esp-rom/<chip>-flash.bin)."""
+    if chip not in CHIPS:
+        raise ValueError("no emulated ROM for %r; choose one of %s" % (chip, ", ".join(CHIPS)))
+    flash_path = str(pathlib.Path(flash_path or registry_dir() / ("%s-flash.bin" % chip)).resolve())
+    for entry in running_emulators():
+        if entry["flash"] == flash_path and entry["chip"] == chip and entry["pid"] != os.getpid():
+            return entry["device"]
     cmd = [sys.executable, "-m", "tinyml_host.esp_rom", "--chip", chip, "--flash", flash_path]
     cmd += [] if pace else ["--no-pace"]
     cmd += ["--max-baud", str(max_baud)] if max_baud else []
@@ -1353,7 +1355,7 @@ def main(argv=None):
     p.add_argument("--boot", choices=("download", "flash"), default="download")
     a = p.parse_args(argv)
     size = int(a.flash_size.upper().rstrip("B").rstrip("M")) * MB
-    rom = EmulatedRom(a.chip, a.flash, flash_size=size, pace=a.pace, max_baud=a.max_baud,
+    rom = EmulatedRom(a.chip, a.flash and os.path.abspath(a.flash), flash_size=size, pace=a.pace, max_baud=a.max_baud,
                       auto_reset=a.auto_reset, boot=a.boot)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -143,23 +143,25 @@ def inspect_firmware(data, name="firmware"):
     boot_off = CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
     problem = image_problem(chip, data)
     if problem:
-        refuse("its bootloader image is damaged: %s (a truncated or corrupted download?)" % problem)
+        refuse("its bootloader image is %s" % (problem if problem.startswith(("truncated", "malformed"))
+                                               else "damaged: " + problem))
     if parse_app_desc(data):
         refuse("it is an application image alone (it goes at 0x10000); flash the whole firmware (bootloader, "
                "partition table and app), e.g. MicroPython's firmware.bin")
     table_at = PARTITION_TABLE_OFFSET - boot_off
     apps = [p for p in parse_partitions(data[table_at:table_at + 0xC00]) if p[0] == 0]
     if not apps:
-        refuse("it has no partition table with an app at 0x%x; it is %s, not a whole firmware image"
-               % (PARTITION_TABLE_OFFSET, "truncated" if len(data) <= table_at else "a bootloader alone"))
+        refuse("it has no partition table with an app at 0x%x: it is %s, not a whole firmware image"
+               % (PARTITION_TABLE_OFFSET, "a truncated file or a bootloader alone" if len(data) < table_at + 64
+                  else "a bootloader with an empty or foreign partition table"))
     app_offset = apps[0][2]
     app = data[app_offset - boot_off:]
     problem = image_problem(chip, app)
+    if not app:
+        refuse("it ends at 0x%x, before its app at 0x%x: the file is truncated" % (boot_off + len(data), app_offset))
     if problem:
-        refuse("its app at 0x%x is %s (%d bytes in the file)" % (
-            app_offset, "missing: the file is truncated" if not app else "damaged: %s" % problem
-            + (" (the file is truncated?)" if "truncated" in problem or "End of file" in problem else ""),
-            len(data)))
+        refuse("its app at 0x%x is %s; the file is %d bytes" % (
+            app_offset, problem if problem.startswith(("truncated", "malformed")) else "damaged: " + problem, len(data)))
     version, project, _ = parse_app_desc(app) or ("?", "?", "?")
     return FirmwareInfo(chip, len(data), boot_off, app_offset, project, version, hashlib.sha256(data).hexdigest())
 
@@ -425,7 +427,11 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
         offset = esp.BOOTLOADER_FLASH_OFFSET  # esptool's own chip data
         use_stub = stub if stub is not None else hook is None
         if use_stub:
-            esp = cmds.run_stub(esp)
+            try:
+                esp = cmds.run_stub(esp)
+            except FatalError as e:  # e.g. a ROM that refuses RAM downloads: the ROM loader can do it all
+                say("esptool's flasher stub did not start (%s); flashing through the ROM bootloader"
+                    % str(e).split("\n")[0])
         if baud != ROM_BAUD:
             progress.switched = True
             esp.change_baud(baud)

@@ -1,6 +1,7 @@
 // tinyml's emulated boards: ports/qemu's main.c, plus a GC heap whose size the emulator passes at
 // boot, a littlefs filesystem on a RAM disk mounted at "/" (made on first boot), /lib on sys.path,
 // and boot.py / main.py as on a real board.
+// Derived from MicroPython's ports/qemu/main.c (MIT license, Copyright (c) 2014-2024 Damien P. George).
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,7 @@
 // board needs to be driven like real hardware over its UART: Ctrl-C, time, select, a filesystem
 // (littlefs on a RAM disk, mounted at "/"), a GC heap whose size the emulator passes at boot, and
 // dynamic native modules. Board specifics (memory map) come from the board's mpconfigboard.h.
+// Derived from MicroPython's ports/qemu/mpconfigport.h (MIT license, Copyright (c) 2014-2024 Damien P. George).
 
 #include <stdint.h>
 #include "mpconfigboard.h"

@@ -5,6 +5,7 @@
 // is used as "wait for event", which wakes on a pending interrupt even when masked. The UART's
 // receive interrupt and a timer (SysTick / CLINT mtimecmp) are the events, so an idle board does not
 // keep a host CPU busy.
+// Derived from MicroPython's ports/qemu/mphalport.c (MIT license, Copyright (c) 2014-2024 Damien P. George).
 
 #include <string.h>
 
