@@ -181,7 +181,8 @@ class Pipeline:
 
     def infer(self):
         t0 = _now()
-        out = self.model.invoke()
+        self.model.invoke()
+        out = self.model.output(0)
         self.model_us += _diff(_now(), t0)
         t = self.out_t
         if t.dtype == 1:

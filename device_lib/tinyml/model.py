@@ -260,8 +260,13 @@ class Model:
                              % (t.name, t.nbytes, _shape(t), len(data)))
         self._data[t.index][:] = data
 
+    def output(self, k=0):
+        """Output k of the last inference, copied: array('b') of int8, or array('f') of float32."""
+        t = self.outputs[k]
+        return array("b" if t.dtype == 1 else "f", bytes(self._data[t.index]))
+
     def _outputs(self):
-        outs = tuple(array("b" if t.dtype == 1 else "f", bytes(self._data[t.index])) for t in self.outputs)
+        outs = tuple(self.output(k) for k in range(len(self.outputs)))
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, *xs):

@@ -604,8 +604,8 @@ class MicroPythonRepl:
         if isinstance(node, ast.Attribute):
             obj = self._eval(node.value, out)
             if not hasattr(obj, node.attr) or node.attr.startswith("__"):
-                raise _MpError("AttributeError", "'%s' object has no attribute '%s'"
-                               % (getattr(obj, "_name", type(obj).__name__), node.attr))
+                kind = "module" if isinstance(obj, _Record) and not obj._as_tuple else type(obj).__name__
+                raise _MpError("AttributeError", "'%s' object has no attribute '%s'" % (kind, node.attr))
             return getattr(obj, node.attr)
         if isinstance(node, ast.Subscript):
             return self._eval(node.value, out)[self._eval(node.slice, out)]

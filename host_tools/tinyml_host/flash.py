@@ -241,7 +241,7 @@ def _repl_to_bootloader(device, say):
         ser.close()
 
 
-def _not_in_bootloader(device, chip, error, seen, modem, repl_tried):
+def _not_in_bootloader(device, error, seen, modem, repl_tried):
     what = str(error).split("\n")[0]
     if "Wrong boot mode" in what:
         cause = "the reset through DTR/RTS left it booting from flash instead (%s)" % what
@@ -290,7 +290,7 @@ def _connect(device, hook, say, attempts=None):
         except (FatalError, serial.SerialException, OSError) as e:
             ser.close()
             first_error = e
-    raise _not_in_bootloader(device, None, first_error, seen, modem, repl_tried=">>>" in seen)
+    raise _not_in_bootloader(device, first_error, seen, modem, repl_tried=">>>" in seen)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -324,7 +324,8 @@ class _Progress:
     wire_bytes: int = 0
     started: float = None
     ended: float = None
-    switched: bool = False
+    switched: bool = False   # the line went above 115200
+    erased: bool = False
 
 
 def _track(esp, progress):
@@ -380,19 +381,25 @@ def wait_for_micropython(ser, device, timeout=10.0):
         if b">>> " in seen:
             break
         if not poked and time.monotonic() > deadline - timeout / 2:
-            ser.write(b"\r\x03")  # a banner printed before we listened: ask for a prompt
-            poked = True
+            try:
+                ser.write(b"\r\x03")  # a banner printed before we listened: ask for a prompt
+                poked = True
+            except (serial.SerialException, OSError):
+                pass
     if b">>> " not in seen:
         return None, ser
     m = BANNER.search(seen)
     banner = m.group(0).decode(errors="replace") if m else None
-    ser.write(b"\r\x03\x03\x01")  # raw REPL
-    _read_for(ser, 2.0, b"raw REPL; CTRL-B to exit\r\n>")
-    ser.write(b"import sys\nprint(sys.implementation.version, getattr(sys.implementation, '_mpy', 0), "
-              b"sys.platform)\x04")
-    out = _read_for(ser, 3.0, b"\x04>")
-    ser.write(b"\x02")
-    _read_for(ser, 0.5, b">>> ")
+    try:
+        ser.write(b"\r\x03\x03\x01")  # raw REPL
+        _read_for(ser, 2.0, b"raw REPL; CTRL-B to exit\r\n>")
+        ser.write(b"import sys\nprint(sys.implementation.version, getattr(sys.implementation, '_mpy', 0), "
+                  b"sys.platform)\x04")
+        out = _read_for(ser, 3.0, b"\x04>")
+        ser.write(b"\x02")
+        _read_for(ser, 0.5, b">>> ")
+    except (serial.SerialException, OSError):
+        out = b""
     q = re.search(rb"OK\((\d+), (\d+), (\d+)[^)]*\) (\d+) (\w+)", out)
     if not q:
         return (banner, m.group(1).decode() if m else None, None, None), ser
@@ -445,6 +452,7 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
         say("flash chip: %s; %s" % (size_name, ("MicroPython %s is on it" % present) if present else "no MicroPython on it"))
         erased = erase or not present
         if erased:
+            progress.erased = True
             _erase_all(esp, flash_size, say)
         _track(esp, progress)
         padded = data + b"\xff" * (-len(data) % 4)
@@ -481,7 +489,8 @@ def _interrupted(device, progress, error):
     else:
         cause = "the board stopped answering (%s)" % str(error).split("\n")[0]
     now = ("the flash holds a partial image: the board will not start MicroPython until a write completes"
-           if progress.started else "nothing was written")
+           if progress.started else "the flash was erased: the board will not start MicroPython until a write "
+           "completes" if progress.erased else "nothing was written")
     return LinkDropped("the flash was interrupted %s on %s.\n  cause: %s.\n  now: %s.\n  fix: reconnect the board "
                        "(a short data cable, straight into the computer), then run the same command again: it "
                        "starts over and completes." % (where, device, cause, now))
