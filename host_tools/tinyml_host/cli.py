@@ -141,8 +141,9 @@ def main(argv=None):
     c.add_argument("--quick", action="store_true", help="fewer repetitions")
     c.set_defaults(fn=cmd_bench)
 
-    from tinyml_host import cli_board, pipeline
+    from tinyml_host import cli_board, cli_flash, pipeline
     cli_board.add_commands(sub)
+    cli_flash.add_commands(sub)
     pipeline.add_commands(sub)
 
     a = p.parse_args(argv)

@@ -3,6 +3,7 @@
 #   tinyml board start BOARD [--heap 140K] starts (or reuses) an emulated board; prints its serial device
 #   tinyml board stop BOARD                stops it
 #   tinyml board build BOARD               builds an emulated board's firmware (QEMU boards)
+#   tinyml board start esp32-rom [--chip esp32c3]  an emulated ESP32 ROM bootloader, to rehearse `tinyml flash`
 import sys
 
 from tinyml_host import boards, emulators
@@ -38,7 +39,14 @@ def _board(name):
         raise SystemExit("tinyml: error: %s" % e)
 
 
+ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom.py): rehearse a flash
+
+
 def cmd_start(a):
+    if a.board == ROM:
+        from tinyml_host import esp_rom
+        print(esp_rom.start_rom(a.chip or "esp32"))
+        return
     b = _board(a.board)
     if not b.emulated:
         raise SystemExit("tinyml: error: %s is a real board: connect it by USB (its serial device is then "
@@ -52,6 +60,11 @@ def cmd_start(a):
 
 
 def cmd_stop(a):
+    if a.board == ROM:
+        from tinyml_host import esp_rom
+        esp_rom.stop_rom()
+        print("%s stopped" % ROM, file=sys.stderr)
+        return
     b = _board(a.board)
     try:
         was = emulators.stop(b.name)
@@ -81,8 +94,9 @@ def add_commands(subparsers):
     q.set_defaults(fn=cmd_list)
     q = sub.add_parser("start", help="start an emulated board (or reuse it) and print its serial device")
     q.add_argument("board", help="an emulated board: " + ", ".join(
-        n for n in boards.names() if boards.load(n).emulated))
+        [n for n in boards.names() if boards.load(n).emulated] + [ROM]))
     q.add_argument("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)")
+    q.add_argument("--chip", choices=("esp32", "esp32c3"), help="for esp32-rom: the chip it emulates (default esp32)")
     q.set_defaults(fn=cmd_start)
     q = sub.add_parser("stop", help="stop an emulated board")
     q.add_argument("board")
