@@ -1,16 +1,27 @@
 # tinyml: `make demo` and `make test` set everything up on a fresh Debian machine.
-# BOARD: unix (MicroPython's unix port; the default virtual board).
+#   BOARD: unix (the default virtual board), qemu-m3, qemu-rv32, or a real board: esp32, esp32s3,
+#          esp32s2, esp32c3, esp32c6, rp2, pyboard (tinyml board list)
+#   PORT:  a real board's serial port (default: found by its USB ids); MODEL, APP: what to deploy
 BOARD ?= unix
+PORT ?=
+MODEL ?=
+APP ?=
+TOOL ?= mpremote
+FIRMWARE ?=
+ERASE ?=
+VERSION ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 TINYML := $(VENV)/bin/tinyml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all setup natmod demo test bench clean
+port_arg = $(if $(PORT),--port $(PORT))
+
+.PHONY: all setup natmod boards demo test bench deploy repl flash clean
 
 all: natmod
 
-# Python environment with the `tinyml` command, cross compilers, MicroPython source (idempotent).
+# Python environment with the `tinyml` command, cross compilers, qemu, MicroPython source (idempotent).
 setup:
 	@bash host_tools/setup.sh
 
@@ -18,15 +29,37 @@ setup:
 natmod: setup
 	@bash firmware/build_natmod.sh
 
+# Firmware of the emulated boards (MicroPython's ports/qemu with our board definitions).
+boards: setup
+	@bash firmware/build_board.sh qemu-m3
+	@bash firmware/build_board.sh qemu-rv32
+
 # hello_world on the default virtual board: the model's sine beside math.sin.
 demo: natmod
 	$(TINYML) demo --board $(BOARD)
 
-test: natmod
+test: natmod boards
 	$(PY) -m pytest -q tests
 
-bench: natmod
+# Everything measured side by side in one run (see README: Benchmarks).
+bench: natmod boards
 	$(TINYML) bench
 
+# Copy tinyml, the native module for the board's CPU, MODEL and APP to BOARD (only what changed).
+deploy: natmod
+	$(TINYML) deploy $(MODEL) --board $(BOARD) $(port_arg) $(foreach a,$(APP),--app $(a)) --tool $(TOOL)
+
+# The board's REPL with tinyml importable.
+repl: natmod
+	$(TINYML) repl --board $(BOARD) $(port_arg)
+
+# MicroPython onto an ESP32 board with esptool: BOARD=esp32 [PORT=...] [FIRMWARE=x.bin] [ERASE=1]
+flash: setup
+	$(TINYML) flash --board $(BOARD) $(port_arg) $(if $(FIRMWARE),--firmware $(FIRMWARE)) \
+		$(if $(VERSION),--version $(VERSION)) $(if $(filter 1 yes true,$(ERASE)),--erase)
+
+# `make firmware BOARD=esp32`: a custom firmware with tinyml frozen in (needs ESP-IDF).
+include firmware/esp32/firmware.mk
+
 clean:
-	rm -rf build/natmod dist
+	rm -rf build/natmod build/mpy dist
