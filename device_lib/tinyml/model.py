@@ -296,7 +296,7 @@ class Model:
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
         it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
-        for t, x in zip(self.inputs, xs):
+        for t, x in zip(self.inputs, xs):  # none given: the input buffers as they are
             self._set_input(t, x)
         gc.collect()
         peak = gc.mem_alloc()

@@ -141,7 +141,8 @@ def main(argv=None):
     c.add_argument("--quick", action="store_true", help="fewer repetitions")
     c.set_defaults(fn=cmd_bench)
 
-    from tinyml_host import cli_board, cli_flash, pipeline
+    from tinyml_host import cli_board, cli_flash, cli_remote, pipeline
+    cli_remote.add_commands(sub)  # deploy, repl, verify; run and bench on boards over their serial port
     cli_board.add_commands(sub)
     cli_flash.add_commands(sub)
     pipeline.add_commands(sub)

@@ -12,7 +12,6 @@ import os
 import re
 import select
 import struct
-import sys
 import time
 
 import serial
@@ -509,6 +508,15 @@ class Link:
             if part == 0:
                 out += piece
                 tail = out[-len(piece) - 40:]
+                crash = next((c for c in CRASH_TEXTS if c in tail), None)
+                if crash:
+                    time.sleep(0.5)
+                    self._fill(0.5)
+                    self._raw = self._prompt = False
+                    self._buf.clear()
+                    raise LinkError("the board crashed while running the command (it printed %r): its firmware "
+                                    "stopped or rebooted; press RESET. If it happens with one backend only "
+                                    "(--backend), use another and report it" % crash.decode())
                 if b'for more information.\r\n>>> ' in tail or RAW_BANNER in tail:
                     self._raw = False
                     self._prompt = False
@@ -645,6 +653,12 @@ class Link:
         self._push_back()
         self.serial.write(b"\r\x02")  # the board prints its banner and >>>, for the REPL to show
         self._raw = self.transport.in_raw_repl = False
+
+
+# What boards print when their firmware dies (not a Python exception): ESP32 panics, ports' fatal
+# handlers, MicroPython's own fatal error.
+CRASH_TEXTS = (b"Guru Meditation Error", b"MACHINE EXCEPTION CAUGHT", b"FATAL: uncaught", b"HardFault",
+               b"Fatal exception", b"abort() was called")
 
 
 class _Timeout(Exception):

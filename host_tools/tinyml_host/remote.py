@@ -10,7 +10,6 @@ import binascii
 import pathlib
 import re
 import sys
-import time
 
 import numpy as np
 
@@ -114,10 +113,9 @@ def run_model(link, remote, inputs, in_tensors, out_tensors, backend=None, windo
     link.soft_reset()  # a fresh heap: the model's big blocks fit where the deploy's garbage was
     link.exec(RUN_SETUP % {"path": remote, "backend": backend, "window": win, "nin": len(in_tensors),
                            "nout": len(out_tensors)}, on_line=on_line)
-    # RAM: the base64 text, its decoded bytes and the code's own objects must fit beside the model
-    # (the command's text while it compiles, the bytes object, its decoded copy), in one piece each
-    # and the heap is in pieces once a model is loaded (qemu-m3 with person_detect: 25 KB free, the
-    # largest free block 2 KB)
+    # RAM: each command's text (while it compiles), its bytes and their decoded copy must each find
+    # one free block beside the model, and a loaded model leaves the heap in pieces (qemu-m3 with
+    # person_detect: 25 KB free, the largest free block 2 KB): blocks of free/40 bytes
     block = max(192, min(block, head.get("free", 1 << 20) // 40)) // 3 * 3
     case_bytes = sum(t.nbytes for t in in_tensors)
     flat = [np.ascontiguousarray(x).reshape(n, -1).view(np.uint8) for x in inputs]
@@ -330,14 +328,19 @@ def cmd_bench(a):
     _, ins, outs, ops = model_info(a.model)
     chosen = [a.backend] if a.backend else list(BACKENDS)
     link, prof = _session(a)
-    rows = []
+    failed = None
     try:
         remote = prepare(link, prof, a.model)
         printed = []
         link.soft_reset()
         link.exec(BENCH_CODE % {"path": remote, "backend": a.backend, "window": _window(a)}, on_line=printed.append)
         for name in chosen:
-            link.exec("_tb(%r, %d, %d)" % (name, int(a.seconds * 1e6), a.repeat), on_line=printed.append)
+            try:
+                link.exec("_tb(%r, %d, %d)" % (name, int(a.seconds * 1e6), a.repeat), on_line=printed.append)
+            except LinkError as e:  # the board crashed or hung in this backend: report what was measured
+                printed.append("B %s failed" % name)
+                failed = e
+                break
     except KeyboardInterrupt:
         _interrupted(link)
     finally:
@@ -366,6 +369,8 @@ def cmd_bench(a):
             parts = line.split()
             if parts[2] == "skip":
                 print("  %-8s not available: %s" % (parts[1], " ".join(parts[3:])))
+            elif parts[2] == "failed":
+                print("  %-8s failed: see below" % parts[1])
             elif parts[2] == "memory":
                 print("  %-8s out of memory on this board (%s; %s bytes free after it): try --window 2048, "
                       "or a board with more RAM" % (parts[1], " ".join(parts[4:]), parts[3]))
@@ -375,6 +380,8 @@ def cmd_bench(a):
     for line in printed:
         if line.startswith("tinyml:"):
             print(line)
+    if failed:
+        raise failed
 
 
 def cmd_deploy(a):
