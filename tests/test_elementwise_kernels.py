@@ -10,6 +10,7 @@ from array import array
 import numpy as np
 import pytest
 
+from tinyml_host.convert import broadcast_strides
 from tinyml_host import tflm as oracle
 from tinyml import kernels_py
 from tinyml_host import quantize as q
@@ -121,16 +122,6 @@ def out_and_pad(padding, size, k, stride):
     """TFLM's ComputeOutSize and the padding before (ComputePaddingWithOffset)."""
     out = (size + stride - 1) // stride if padding == "SAME" else (size - k + stride) // stride
     return out, max((out - 1) * stride + k - size, 0) // 2
-
-
-def broadcast_strides(shape, out):
-    """Element strides of `shape` read at the indices of `out`, both right-aligned to 4-D (0: broadcast)."""
-    shape = (1,) * (4 - len(shape)) + tuple(shape)
-    strides, s = [], 1
-    for d in reversed(shape):
-        strides.append(s if d > 1 else 0)
-        s *= d
-    return list(reversed(strides))
 
 
 # ---- AVERAGE_POOL_2D, MAX_POOL_2D ----

@@ -17,6 +17,7 @@ import pytest
 
 from test_conv_kernels import Case, build, chunks, kernel_params, split
 from test_native_kernels import ROOT, mp_abi, native_dir, prelude, run_micropython  # noqa: F401 (fixtures)
+from tinyml_host.convert import broadcast_strides
 from tinyml_host import quantize as q
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6")
@@ -128,16 +129,6 @@ def mean_case(rng):
     else:  # values around the zero point: means of both signs near 0, where rounding shows
         x = np.clip(g[3] + rng.integers(-3, 4, (h, w, c)), -128, 127)
     return dict(fn="mean_hw", n=c, calls=[[x.astype(np.int8).tobytes(), OUT, g]], lo=-128, hi=127, desc=str(g))
-
-
-def broadcast_strides(shape, out):
-    """Element strides of `shape` read at the indices of `out`, both right-aligned to 4-D (0: broadcast)."""
-    shape = (1,) * (4 - len(shape)) + tuple(shape)
-    strides, s = [], 1
-    for d in reversed(shape):
-        strides.append(s if d > 1 else 0)
-        s *= d
-    return list(reversed(strides))
 
 
 def binary_case(rng, op):

@@ -13,16 +13,7 @@
 # The host replaces source() with a replay of --input and passes its own model path.
 from array import array
 
-try:
-    from time import ticks_us as _now, ticks_diff as _diff
-except ImportError:  # CPython
-    from time import perf_counter_ns
-
-    def _now():
-        return perf_counter_ns() // 1000
-
-    def _diff(a, b):
-        return a - b
+from tinyml.clock import now_us as _now, diff_us as _diff
 
 
 class Result:

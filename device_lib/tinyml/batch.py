@@ -1,15 +1,7 @@
 # Runs a model over files of inputs on the device: the device half of `tinyml run`.
 # Each input file holds N cases back to back (raw int8); output k goes to <prefix><k>.bin.
-import time
 
-try:
-    _now, _diff = time.ticks_us, time.ticks_diff
-except AttributeError:  # CPython
-    def _now():
-        return time.perf_counter_ns() // 1000
-
-    def _diff(a, b):
-        return a - b
+from tinyml.clock import now_us as _now, diff_us as _diff
 
 
 def run_files(model_path, input_paths, output_prefix, backend=None):

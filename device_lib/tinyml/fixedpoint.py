@@ -60,18 +60,20 @@ def _exp_quarter(a):
     return 1895147668 + srdhm(1895147668, x + poly)
 
 
-_EXP_BARREL = ((24, 1672461947), (25, 1302514674), (26, 790015084), (27, 290630308),
-               (28, 39332535), (29, 720401), (30, 242))
+_EXP_MULTS = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)  # exp(-2**e), e = -2..4
 
 
-def exp_on_negative_values(a):
-    # exp_on_negative_values for Q5.26 in, Q0.31 out
-    a_mod = (a & ((1 << 24) - 1)) - (1 << 24)
-    result = _exp_quarter(_sat_shl(a_mod, 5))
+def exp_on_negative_values(a, integer_bits=5):
+    # exp_on_negative_values for Q(integer_bits).(31-integer_bits) in (<= 0), Q0.31 out; 5 for
+    # softmax, 4 for logistic and tanh
+    frac = 31 - integer_bits
+    quarter = 1 << (frac - 2)
+    a_mod = (a & (quarter - 1)) - quarter
+    result = _exp_quarter(_sat_shl(a_mod, integer_bits))
     remainder = a_mod - a
-    for bit, mult in _EXP_BARREL:
-        if remainder & (1 << bit):
-            result = srdhm(result, mult)
+    for e in range(-2, integer_bits):  # GEMMLOWP_EXP_BARREL_SHIFTER
+        if remainder & (1 << (frac + e)):
+            result = srdhm(result, _EXP_MULTS[e + 2])
     return INT32_MAX if a == 0 else result
 
 

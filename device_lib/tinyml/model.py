@@ -16,16 +16,7 @@ OP_NAMES = {ADD: "ADD", AVERAGE_POOL_2D: "AVERAGE_POOL_2D", CONCATENATION: "CONC
             SQUEEZE: "SQUEEZE", QUANTIZE: "QUANTIZE"}
 WEIGHTED = (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D)
 
-try:
-    from time import ticks_us as _now, ticks_diff as _diff
-except ImportError:  # CPython
-    from time import perf_counter_ns
-
-    def _now():
-        return perf_counter_ns() // 1000
-
-    def _diff(a, b):
-        return a - b
+from tinyml.clock import now_us as _now, diff_us as _diff
 
 
 def _shape(t):

@@ -1,5 +1,6 @@
-# `tinyml bench` / `make bench`: the kernel backends side by side in one run on the unix port, and
-# TFLM's own interpreter (tflite-micro) on the same models and inputs. Times are measured on the
+# `tinyml bench` / `make bench`: everything measured side by side in one run: the kernel backends on
+# the unix port and TFLM's own interpreter (tflite-micro) on the same models and inputs, feature
+# extraction, deploy wire cost, the emulated boards, and flashing the emulated ESP32 ROM. Times are measured on the
 # device (time.ticks_us around the inference) and, for TFLM, around Interpreter.invoke; RAM with
 # gc.mem_alloc() on the device, next to TFLM's arena.
 import tempfile
@@ -73,6 +74,53 @@ def cnn_model(name, path, repeat):
     return name, us, ref, ram, arena
 
 
+def boards_bench(quick):
+    """Issue 4's rows: per backend on each emulated board (tinyml bench MODEL --board B)."""
+    import argparse
+    from tinyml_host import remote
+    for board in ("qemu-m3", "qemu-rv32"):
+        print("\n== %s" % board)
+        a = argparse.Namespace(model=default_hello_world(), board=board, port=None, baud=None, heap=None,
+                               backend=None, seconds=0.5 if quick else 1.0, repeat=100, window=None)
+        try:
+            remote.cmd_bench(a)
+        except Exception as e:  # a backend that fails on a board is a result, not the end of the bench
+            print("  %s: %s" % (board, str(e).splitlines()[0]))
+
+
+def wire_bench():
+    """Bytes on the wire per payload byte for deploying person_detect: ours (base64, deflate) and
+    `mpremote cp`, on the unix board (a pty)."""
+    import tempfile as tf
+    from tinyml_host import boards, deploy, emulators
+    from tinyml_host.link import Link
+    board = boards.load("unix")
+    data = convert(str(SHARED / "tflm" / "person_detect.tflite"))
+    link = Link.open(emulators.start("unix"), board.baud)
+    quiet = open("/dev/null", "w")
+    try:
+        deploy.deploy(link, board, out=quiet)  # the library first: only the model is measured
+        rows = []
+        with tf.TemporaryDirectory() as tmp:
+            for name, compress in (("ours, base64", False), ("ours, deflate", True)):
+                path = Path(tmp) / ("bench_%s.tml" % compress)
+                path.write_bytes(data)
+                t0 = time.monotonic()
+                res = deploy.deploy(link, board, model=path, compress=compress, out=quiet)
+                rows.append((name, res.file_wire / len(data), time.monotonic() - t0))
+        t0 = time.monotonic()
+        cp = deploy.mpremote_cp_wire(link, data, "/bench_cp.tml")
+        rows.append(("mpremote cp", cp / len(data), time.monotonic() - t0))
+        link.exec("import os\nfor n in os.listdir('/'):\n    if n.startswith('bench_'): os.remove('/' + n)")
+    finally:
+        link.close()
+        quiet.close()
+    print("\ndeploying person_detect's .tml (%d bytes) to the unix board over its pty:" % len(data))
+    print("  %-16s %22s %10s" % ("method", "wire bytes per byte", "seconds"))
+    for name, ratio, dt in rows:
+        print("  %-16s %22.3f %10.2f" % (name, ratio, dt))
+
+
 def main(args):
     repeat = 1 if args.quick else 3
     print("tinyml bench: unix port (%s), one run, best of %d" % (board_unix.micropython_path(), repeat))
@@ -96,3 +144,13 @@ def main(args):
     print("  speed: TFLM us / native us. load RAM: everything the loaded model holds (arena, weight window,\n"
           "  tables, kernel arguments); peak RAM: the high-water mark during one inference. TFLM arena: its\n"
           "  tensor arena (activations, its own structures) after AllocateTensors.")
+
+    from tinyml_host import pipeline
+    print()
+    pipeline.print_bench(pipeline.bench_features(quick=args.quick))
+    wire_bench()
+    boards_bench(args.quick)
+    if not args.quick:
+        from tinyml_host import flash
+        print()
+        flash.bench_flash()

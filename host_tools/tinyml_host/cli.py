@@ -138,7 +138,7 @@ def main(argv=None):
     c.set_defaults(fn=cmd_demo)
 
     c = sub.add_parser("bench", help="time the backends side by side on the unix port")
-    c.add_argument("--quick", action="store_true", help="fewer repetitions")
+    c.add_argument("--quick", action="store_true", help="fewer repetitions, and no flash benchmark (5 minutes)")
     c.set_defaults(fn=cmd_bench)
 
     from tinyml_host import cli_board, cli_flash, cli_remote, pipeline

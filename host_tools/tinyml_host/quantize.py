@@ -125,26 +125,11 @@ def _newton_one_over_half_den(half_den):
     return x
 
 
-_EXP_BARREL_Q4 = ((25, 1672461947), (26, 1302514674), (27, 790015084), (28, 290630308),
-                  (29, 39332535), (30, 720401))
-
-
-def _exp_on_negative_values_q4(a):
-    # gemmlowp exp_on_negative_values for FixedPoint<int32, 4>, Q0.31 out
-    a_mod = (a & ((1 << 25) - 1)) - (1 << 25)
-    result = _exp_quarter(_sat_shl(a_mod, 4))
-    remainder = a_mod - a
-    for bit, mult in _EXP_BARREL_Q4:
-        if remainder & (1 << bit):
-            result = srdhm(result, mult)
-    return INT32_MAX if a == 0 else result
-
-
 def _logistic_q4(a):
     # gemmlowp logistic(FixedPoint<int32, 4>), Q0.31 out
     if a == 0:
         return 1 << 30
-    e = _exp_on_negative_values_q4(-abs(a))
+    e = exp_on_negative_values(-abs(a), 4)
     positive = _sat_shl(_newton_one_over_half_den(_rounding_half_sum(e, INT32_MAX)), 1)
     return positive if a > 0 else INT32_MAX - positive
 
