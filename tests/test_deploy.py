@@ -355,7 +355,7 @@ def test_busy_port_names_the_holder(unix_board):
 
 
 def test_open_error_mapping():
-    from tinyml_host.link import open_error
+    from tinyml_host.ports import open_error_message as open_error
     port = "/dev/ttyUSB0"
     # what pyserial raises (serialposix.py: SerialException(errno, "could not open port ...: [Errno ...]"))
     denied = serial.SerialException(errno.EACCES, "could not open port %s: [Errno 13] Permission denied: '%s'" % (port, port))

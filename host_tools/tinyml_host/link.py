@@ -1,13 +1,13 @@
 # The serial link to a MicroPython board: opens the port with mpremote's SerialTransport (the same
 # code path as `mpremote` on real hardware), runs code in the raw REPL with its output streamed as it
 # comes, counts the bytes on the wire, and turns every failure a user meets into a message with its
-# cause and its fix.
+# cause and its fix: the board's here (bootloader, silence, crash, MemoryError, .mpy ABI), the port's
+# (missing, busy, permission, not a tty) from ports.py, which finds and diagnoses ports for every caller.
 #
 #   with Link.open("/dev/ttyACM0") as link:
 #       link.exec("print(1 + 1)", on_line=print)     # stream printed lines; no time limit by default
 #       link.wire.tx                                 # bytes sent to the board so far
 import ast
-import errno
 import os
 import re
 import select
@@ -15,8 +15,8 @@ import struct
 import time
 
 import serial
-import serial.tools.list_ports
 
+from tinyml_host import ports
 from tinyml_host.board_unix import BoardError
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -50,100 +50,6 @@ class MpyMismatch(LinkError):
 
 # ---------------------------------------------------------------- errors and their fixes
 
-def list_ports():
-    """The serial ports this machine has, one line each (device, USB id, description)."""
-    rows = []
-    for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
-        usb = " %04x:%04x" % (p.vid, p.pid) if p.vid is not None and p.pid is not None else ""
-        desc = p.description if p.description and p.description != "n/a" else ""
-        rows.append(("%s%s %s" % (p.device, usb, desc)).strip())
-    return rows
-
-
-def port_holders(port):
-    """Programs that have `port` open, as 'pid NAME (command line)', from /proc/*/fd (other users'
-    processes are only visible to root), else from `fuser`."""
-    try:
-        target = os.path.realpath(port)
-    except OSError:
-        return []
-    found = []
-    me = os.getpid()
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
-    except OSError:
-        pids = []
-    for pid in pids:
-        fd_dir = "/proc/%s/fd" % pid
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(os.path.join(fd_dir, fd)) == target:
-                    found.append(_describe_pid(pid))
-                    break
-            except OSError:
-                continue
-    if not found:
-        import shutil
-        import subprocess
-        if shutil.which("fuser"):
-            p = subprocess.run(["fuser", target], capture_output=True, text=True)
-            for pid in p.stdout.split():
-                pid = pid.strip().rstrip("cefFrm")
-                if pid.isdigit() and int(pid) != me:
-                    found.append(_describe_pid(pid))
-    return found
-
-
-def _describe_pid(pid):
-    try:
-        cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        cmd = [c.decode("utf-8", "replace") for c in cmd if c]
-        name = open("/proc/%s/comm" % pid).read().strip()
-    except OSError:
-        return "pid %s" % pid
-    return "pid %s %s (%s)" % (pid, name, " ".join(cmd)[:120])
-
-
-def _ports_text():
-    ports = list_ports()
-    if not ports:
-        return ("no serial ports at all: plug the board in with a data (not charge-only) USB cable; a board "
-                "in its USB bootloader (RP2040 BOOTSEL: a drive named RPI-RP2; STM32 DFU) has no serial port "
-                "until it is reset without the boot button")
-    return "serial ports here: " + "; ".join(ports)
-
-
-def open_error(port, exc, baud=115200):
-    """The LinkError for an exception pyserial raised while opening `port` (SerialException or
-    OSError, errno in .errno or args[0])."""
-    code = getattr(exc, "errno", None)
-    if code is None and exc.args and isinstance(exc.args[0], int):
-        code = exc.args[0]
-    text = str(exc)
-    if code == errno.ENOENT or (code is None and "No such file" in text):
-        return LinkError("serial port %s does not exist: check the name and the cable. %s" % (port, _ports_text()))
-    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
-        return LinkError("permission denied opening %s: your user may not use serial ports. Add it to the "
-                         "'dialout' group (sudo usermod -aG dialout $USER), then log out and in again "
-                         "(or run 'newgrp dialout' in this shell)" % port)
-    if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in text or "busy" in text:
-        holders = port_holders(port)
-        who = ("it is held by " + ", ".join(holders)) if holders else \
-            "no program holding it is visible to this user (try 'sudo fuser -v %s')" % port
-        return LinkError("serial port %s is busy: %s. Close that program (a serial terminal, another "
-                         "mpremote, Thonny, an IDE's serial monitor, ModemManager) and try again" % (port, who))
-    if code == errno.ENOTTY or "Inappropriate ioctl" in text:
-        return LinkError("%s is not a serial port (it does not answer terminal ioctls). %s" % (port, _ports_text()))
-    if code == errno.ENXIO or code == errno.ENODEV or code == errno.EIO:
-        return LinkError("serial port %s vanished or does not answer (%s): the board was unplugged or reset "
-                         "into its bootloader; reconnect it. %s" % (port, text, _ports_text()))
-    return LinkError("could not open %s at %d baud: %s" % (port, baud, text))
-
-
 def _printable_ratio(data):
     if not data:
         return 1.0
@@ -161,8 +67,8 @@ def no_answer_error(port, seen, baud=115200, waited=0.0):
                          "running MicroPython: press and release RESET/EN without holding BOOT/IO0. If it "
                          "keeps coming back to the bootloader, no firmware is flashed: flash MicroPython "
                          "with esptool" % port)
-    holders = port_holders(port)
-    others = (" Other programs with the port open: %s: close them." % ", ".join(holders)) if holders else ""
+    who = ports.holders(port)
+    others = (" Other programs with the port open: %s: close them." % ports.describe_holders(who)) if who else ""
     if not seen:
         return LinkError("the board on %s does not answer (nothing received in %.0f s): check the baud rate "
                          "(%d was used; MicroPython's REPL is 115200 on most boards), press RESET, and close any "
@@ -308,17 +214,16 @@ class Link:
         from mpremote.transport_serial import SerialTransport
         real = os.path.realpath(port)  # SerialTransport tells a pty (QEMU, emulators) by its /dev/pts path
         if os.name == "posix" and not os.path.exists(real) and "://" not in port:
-            raise open_error(port, OSError(errno.ENOENT, "No such file or directory"), baud)
+            raise LinkError(ports.no_port_message(port))
         try:
             # pyserial's exclusive lock: a second program on the port is refused, not interleaved
             transport = SerialTransport(real, baudrate=baud, exclusive=True)
         except TransportError:
-            # SerialTransport hides pyserial's error: open once more ourselves to learn the cause
+            # SerialTransport hides pyserial's error: open once more through ports.py to learn the cause
             try:
-                s = serial.Serial(real, baudrate=baud, exclusive=True)
-            except (OSError, serial.SerialException) as e:
-                raise open_error(port, e, baud) from None
-            s.close()
+                ports.open_serial(port, baud).close()
+            except ports.PortError as e:
+                raise LinkError(str(e)) from None
             raise LinkError("could not open %s (it opened on a second try: the board may be resetting; try "
                             "again)" % port) from None
         wire = WireCounter()
@@ -691,23 +596,3 @@ print(repr({'mpy': getattr(sys.implementation, '_mpy', 0), 'version': sys.versio
 del _z, _h, _fs
 """
 
-
-def find_port(board):
-    """The port of a real board from its profile's USB ids (vid:pid), else LinkError listing ports."""
-    ids = set()
-    for u in getattr(board, "usb_ids", None) or ():
-        if isinstance(u, str) and ":" in u:
-            v, p = u.split(":", 1)
-            ids.add((int(v, 16), p if p == "*" else int(p, 16)))
-        elif isinstance(u, (list, tuple)) and len(u) == 2:
-            ids.add(tuple(int(x, 16) if isinstance(x, str) else int(x) for x in u))
-    match = getattr(board, "matches_usb", None) or (lambda v, p: (v, p) in ids)
-    found = [p.device for p in serial.tools.list_ports.comports()
-             if p.vid is not None and p.pid is not None and match(p.vid, p.pid)]
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        raise LinkError("several boards match %s (%s): choose one with --port" % (board.name, ", ".join(found)))
-    raise LinkError("no %s found (USB ids %s): give its port with --port. %s" % (
-        board.name, ", ".join(sorted("%04x:%s" % (v, p if p == "*" else "%04x" % p) for v, p in ids))
-        or "none in its profile", _ports_text()))

@@ -1,17 +1,23 @@
-"""Which serial port a board is on: explicit PORT, else TINYML_PORT, else the config file
-(~/.config/tinyml/config.toml: `port = "/dev/ttyUSB0"`), else the USB serial devices whose
-vendor:product IDs are the bridges ESP32 boards use (and running emulated boards). Several
-matches: a choice at a terminal, otherwise an error that lists them.
+"""Serial ports, for every caller (esptool flashing and the MicroPython link alike).
 
-Also the diagnosis of a port that cannot be used, as cause and fix: no such device, permission
-denied (the dialout group), busy (which program holds it)."""
+Which port a board is on: explicit PORT, else TINYML_PORT, else the config file
+(~/.config/tinyml/config.toml: `port = "/dev/ttyUSB0"`), else the USB serial devices whose
+vendor:product IDs are the board profile's, or for ESP32 boards the bridges they use (and running
+emulated ROM bootloaders). Several matches: a choice at a terminal, otherwise an error that lists
+them.
+
+Also the diagnosis of a port that cannot be used, as cause and fix: no such device (with the ports
+there are), permission denied (the dialout group), busy (which program holds it), not a serial
+port, vanished."""
 
 import dataclasses
 import errno
 import grp
 import os
 import pwd
+import shutil
 import stat
+import subprocess
 import sys
 
 try:
@@ -36,6 +42,7 @@ USB_SERIAL_IDS = {
     (0x303A, 0x1001): "Espressif USB-Serial/JTAG",
     (0x303A, None): "Espressif native USB",
 }
+WHICH_PORT = "PORT=/dev/ttyUSB0 (make), --port (tinyml) or TINYML_PORT"
 
 
 class PortError(Exception):
@@ -54,6 +61,8 @@ class Candidate:
         ids = " [%04X:%04X]" % (self.vid, self.pid) if self.vid is not None else ""
         return "%s  %s%s" % (self.device, self.description, ids)
 
+
+# ---------------------------------------------------------------- finding the port
 
 def config_path():
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
@@ -91,11 +100,17 @@ def _usb_match(vid, pid, usb_ids):
     return None
 
 
+def _esp(board):
+    return board is None or board.is_esp
+
+
 def candidates(usb_ids=None, board=None):
-    """Serial devices that look like an ESP32 board: the USB bridges ESP32 boards use, and those
-    the board's profile names (boards/<name>.toml usb_ids), then running emulated boards."""
+    """Serial devices that may be the board: those the board's profile names (boards/<name>.toml
+    usb_ids); for ESP32 boards (or no board) also the USB bridges ESP32 boards use, then running
+    emulated ROM bootloaders."""
     from serial.tools import list_ports
-    usb_ids = usb_ids or USB_SERIAL_IDS
+    if usb_ids is None:
+        usb_ids = USB_SERIAL_IDS if _esp(board) else {}
     found = []
     for p in sorted(list_ports.comports(), key=lambda p: p.device):
         name = _usb_match(p.vid, p.pid, usb_ids)
@@ -104,13 +119,14 @@ def candidates(usb_ids=None, board=None):
         if name:
             desc = name + (" (%s)" % p.product if p.product and p.product not in name else "")
             found.append(Candidate(p.device, desc, p.vid, p.pid))
-    try:
-        from tinyml_host import esp_rom
-        for e in esp_rom.running_emulators():
-            found.append(Candidate(e["device"], "emulated %s ROM bootloader (pid %d)" % (e["chip"].upper(), e["pid"]),
-                                   emulated=True))
-    except Exception:
-        pass
+    if _esp(board):
+        try:
+            from tinyml_host import esp_rom
+            for e in esp_rom.running_emulators():
+                found.append(Candidate(e["device"], "emulated %s ROM bootloader (pid %d)"
+                                       % (e["chip"].upper(), e["pid"]), emulated=True))
+        except Exception:
+            pass
     return found
 
 
@@ -128,7 +144,7 @@ def resolve_port(port=None, usb_ids=None, interactive=None, say=print, board=Non
         say("port %s: %s" % (found[0].device, found[0].description))
         return found[0].device
     if not found:
-        raise PortError(no_port_message())
+        raise PortError(no_port_message(board=board))
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
     listing = "\n".join("  %d) %s" % (i + 1, c) for i, c in enumerate(found))
@@ -144,51 +160,114 @@ def resolve_port(port=None, usb_ids=None, interactive=None, say=print, board=Non
             return answer
 
 
-def no_port_message(device=None):
+# ---------------------------------------------------------------- what is wrong with a port
+
+def port_list():
+    """The serial ports this machine has, one line each (device, USB id, description)."""
     from serial.tools import list_ports
-    others = [p.device for p in list_ports.comports()]
-    head = ("there is no serial device %s" % device) if device else "no ESP32 board found on USB"
-    return ("%s.\n  cause: the board is not plugged in, its cable carries power only, or it is on another "
-            "port.\n  fix: plug it in with a data USB cable (the board's power LED is not enough: `ls "
-            "/dev/ttyUSB* /dev/ttyACM*` should show a new device), or say which port with PORT=/dev/ttyUSB0 "
-            "(make), --port (tinyml) or TINYML_PORT.%s"
-            % (head, ("\n  serial devices now: " + ", ".join(others)) if others else ""))
+    rows = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        usb = " %04x:%04x" % (p.vid, p.pid) if p.vid is not None and p.pid is not None else ""
+        desc = p.description if p.description and p.description != "n/a" else ""
+        rows.append(("%s%s %s" % (p.device, usb, desc)).strip())
+    return rows
+
+
+def ports_here():
+    """The serial ports there are, as a line to end a message with."""
+    rows = port_list()
+    if not rows:
+        return ("no serial ports at all here: a board in its USB bootloader (RP2040 BOOTSEL: a drive named "
+                "RPI-RP2; STM32 DFU) has no serial port until it is reset without the boot button")
+    return "serial ports here: " + "; ".join(rows)
+
+
+def no_port_message(device=None, board=None):
+    """Cause and fix for a port that does not exist (device), or no board found on USB."""
+    if device:
+        head = "there is no serial device %s" % device
+        cause = ("%s does not exist: the board is not plugged in, its cable carries power only, it is on "
+                 "another port, or the name is mistyped" % device)
+    else:
+        ids = "" if _esp(board) else " (USB ids %s)" % (", ".join(board.usb_ids) or "none in its profile")
+        head = "no %s board found on USB%s" % ("ESP32" if _esp(board) else board.name, ids)
+        cause = "the board is not plugged in, its cable carries power only, or it is on another port"
+    return ("%s.\n  cause: %s.\n  fix: plug it in with a data USB cable (the board's power LED is not enough: "
+            "`ls /dev/ttyUSB* /dev/ttyACM*` should show a new device), or say which port with %s.\n  %s."
+            % (head, cause, WHICH_PORT, ports_here()))
+
+
+def _describe_pid(pid):
+    """'NAME (command line)' of a process, or '?'."""
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = " ".join(c.decode("utf-8", "replace") for c in f.read().split(b"\0") if c)
+        with open("/proc/%s/comm" % pid) as f:
+            name = f.read().strip()
+    except OSError:
+        return "?"
+    return "%s (%s)" % (name, cmd[:120])
+
+
+def _opens(fd_link, target):
+    try:
+        return os.path.realpath(os.readlink(fd_link)) == target
+    except OSError:
+        return False
 
 
 def holders(device, exclude=()):
-    """(pid, command line) of the other processes that have device open."""
+    """(pid, 'NAME (command line)') of the other processes that have device open: from /proc/*/fd
+    (other users' processes are visible to root only), else from `fuser`."""
     try:
         target = os.path.realpath(device)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OSError):
         return []
-    found = []
     skip = {os.getpid(), *exclude}
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not pid.isdigit() or int(pid) in skip:
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        pids = []
+    found = []
+    for pid in pids:
+        if pid in skip:
             continue
-        fd_dir = "/proc/%s/fd" % pid
+        fd_dir = "/proc/%d/fd" % pid
         try:
-            for fd in os.listdir(fd_dir):
-                if os.path.realpath(os.path.join(fd_dir, fd)) == target:
-                    with open("/proc/%s/cmdline" % pid, "rb") as f:
-                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                    found.append((int(pid), cmd or "?"))
-                    break
+            fds = os.listdir(fd_dir)
         except OSError:
             continue
+        if any(_opens(os.path.join(fd_dir, fd), target) for fd in fds):
+            found.append((pid, _describe_pid(pid)))
+    if not found and shutil.which("fuser"):
+        try:
+            out = subprocess.run(["fuser", target], capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for word in out.split():
+            word = word.rstrip("cefFrm")
+            if word.isdigit() and int(word) not in skip:
+                found.append((int(word), _describe_pid(word)))
     return found
+
+
+def describe_holders(who):
+    """'pid 123 NAME (command line); ...' of holders()."""
+    return "; ".join("pid %d %s" % (pid, what) for pid, what in who)
 
 
 def busy_message(device, who=None):
     who = who if who is not None else holders(device)
     if who:
-        names = "; ".join("pid %d: %s" % (pid, cmd[:80]) for pid, cmd in who)
-        cause = "it is open in another program (%s)" % names
-        fix = "close that program (a serial monitor, mpremote, screen, minicom, another flash) or `kill %s`, " \
-              "then run again" % " ".join(str(pid) for pid, _ in who)
+        cause = "it is open in another program (%s)" % describe_holders(who)
+        fix = ("close that program (a serial monitor or terminal, mpremote, Thonny, an IDE's serial monitor, "
+               "screen, minicom, another flash) or `kill %s`, then run again"
+               % " ".join(str(pid) for pid, _ in who))
     else:
-        cause = "another program holds it (one this user cannot see, or a lock)"
-        fix = "close serial monitors, mpremote, screen, minicom or another flash, then run again"
+        cause = ("another program holds it, one this user cannot see (another user's, or ModemManager "
+                 "probing a new device), or a lock")
+        fix = ("close serial monitors, mpremote, Thonny, screen, minicom or another flash (`sudo fuser -v %s` "
+               "names it), then run again" % device)
     return "the port %s is busy.\n  cause: %s.\n  fix: %s." % (device, cause, fix)
 
 
@@ -207,18 +286,27 @@ def permission_message(device):
             % (device, mode, owner, group, user, group, group, user, group))
 
 
-def open_error_message(device, exc):
-    """Cause and fix for an exception raised opening device (pyserial SerialException / OSError)."""
+def open_error_message(device, exc, baud=None):
+    """Cause and fix for an exception raised opening device (pyserial SerialException / OSError;
+    the errno in .errno or args[0], or only in the text)."""
     code = getattr(exc, "errno", None)
+    if code is None and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
     text = str(exc)
-    if code == errno.ENOENT or "No such file" in text or "could not open port" in text and "Errno 2]" in text:
+    if code == errno.ENOENT or "No such file" in text or "Errno 2]" in text:
         return no_port_message(device)
-    if code == errno.EACCES or "Permission denied" in text or "Errno 13]" in text:
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text or "Errno 13]" in text:
         return permission_message(device)
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text \
-            or "Resource busy" in text or "Errno 11]" in text or "Errno 16]" in text:
+            or "busy" in text or "Errno 11]" in text or "Errno 16]" in text:
         return busy_message(device)
-    return "cannot open %s: %s" % (device, text)
+    if code == errno.ENOTTY or "Inappropriate ioctl" in text:
+        return ("%s is not a serial port.\n  cause: it does not answer terminal ioctls (a file, or a device of "
+                "another kind).\n  fix: give the board's serial port: %s.\n  %s." % (device, WHICH_PORT, ports_here()))
+    if code in (errno.ENXIO, errno.ENODEV, errno.EIO):
+        return ("the serial port %s vanished or does not answer (%s).\n  cause: the board was unplugged, or "
+                "reset into its bootloader.\n  fix: reconnect it, then run again.\n  %s." % (device, text, ports_here()))
+    return "cannot open %s%s: %s" % (device, " at %d baud" % baud if baud else "", text)
 
 
 def open_serial(device, baud=115200, exclusive=True):
@@ -229,7 +317,7 @@ def open_serial(device, baud=115200, exclusive=True):
         ser.open()
         return ser
     except (serial.SerialException, OSError, ValueError) as e:
-        raise PortError(open_error_message(device, e)) from e
+        raise PortError(open_error_message(device, e, baud)) from e
 
 
 def has_modem_lines(ser):

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 from tinyml_host import deploy as deploy_mod
-from tinyml_host.link import Link, LinkError, find_port
+from tinyml_host import ports
+from tinyml_host.link import Link, LinkError
 
 BLOCK = 3072          # input bytes per command (4 KB of base64)
 BACKENDS = ("native", "viper", "python")
@@ -28,8 +29,9 @@ def _board(name):
 
 def connect(board=None, port=None, baud=None, heap=None):
     """Opens the link to a board: its port (given, an emulated board's pty started or reused, or a
-    real board found by its USB ids). board None: the unix board, or with a port whatever board is
-    there (its arch is read from the board). Returns (link, board profile or None)."""
+    real board's from TINYML_PORT, the config file or its USB ids: ports.resolve_port). board None:
+    the unix board, or with a port whatever board is there (its arch is read from the board).
+    Returns (link, board profile or None)."""
     if board is None and port is None:
         board = "unix"
     prof = _board(board) if board else None
@@ -40,7 +42,10 @@ def connect(board=None, port=None, baud=None, heap=None):
             from tinyml_host import emulators
             port = emulators.start(prof.name, heap)
         else:
-            port = find_port(prof)
+            try:
+                port = ports.resolve_port(board=prof, say=lambda m: print(m, file=sys.stderr))
+            except ports.PortError as e:
+                raise LinkError(str(e)) from None
     return Link.open(port, baud or (prof.baud if prof else 115200)), prof
 
 
