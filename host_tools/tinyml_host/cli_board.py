@@ -39,7 +39,7 @@ def _board(name):
         raise SystemExit("tinyml: error: %s" % e)
 
 
-ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom.py): rehearse a flash
+ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom): rehearse a flash
 
 
 def cmd_start(a):
