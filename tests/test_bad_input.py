@@ -5,7 +5,6 @@ import struct
 import subprocess
 import zlib
 
-import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 from tinyml_host import board_unix, boards, emulators
-from tinyml_host.quantize import activation_range, add_params, mean_params, mul_params, quantize_multiplier
+from tinyml_host.quantize import add_params, mean_params, mul_params, quantize_multiplier
 
 if str(ROOT / "device_lib") not in sys.path:
     sys.path.insert(0, str(ROOT / "device_lib"))

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from tinyml.fixedpoint import (INT32_MAX, _exp_quarter, _sat_shl, exp_on_negative_values, rdivpot,
+from tinyml.fixedpoint import (INT32_MAX, _sat_shl, exp_on_negative_values, rdivpot,
                                requantize, srdhm)
 
 
@@ -147,8 +147,9 @@ def _table(fn, x_zp):
     return np.array([max(-128, min(127, fn(code - x_zp))) for code in range(-128, 128)], np.int8)
 
 
-def logistic_table(x_scale, x_zp):
-    """y for each int8 input code -128..127: TFLM's reference_integer_ops::Logistic (output 1/256, -128)."""
+def _q4_table(x_scale, x_zp, fn, out_shift, out_zp):
+    """TFLM's int8 LOGISTIC / TANH for each input code: the input rescaled to Q4.27, fn (gemmlowp's
+    logistic or tanh, Q0.31 out), then down to int8; saturated outside the input radius."""
     mult, left_shift, radius = _input_q4_params(x_scale)
 
     def f(v):
@@ -156,21 +157,18 @@ def logistic_table(x_scale, x_zp):
             return -128
         if v >= radius:
             return 127
-        return rdivpot(_logistic_q4(requantize(v, mult, left_shift)), 23) - 128
+        return rdivpot(fn(requantize(v, mult, left_shift)), out_shift) + out_zp
     return _table(f, x_zp)
+
+
+def logistic_table(x_scale, x_zp):
+    """y for each int8 input code -128..127: TFLM's reference_integer_ops::Logistic (output 1/256, -128)."""
+    return _q4_table(x_scale, x_zp, _logistic_q4, 23, -128)
 
 
 def tanh_table(x_scale, x_zp):
     """y for each int8 input code -128..127: TFLM's reference_integer_ops::Tanh (output 1/128, 0)."""
-    mult, left_shift, radius = _input_q4_params(x_scale)
-
-    def f(v):
-        if v <= -radius:
-            return -128
-        if v >= radius:
-            return 127
-        return rdivpot(_tanh_q4(requantize(v, mult, left_shift)), 24)
-    return _table(f, x_zp)
+    return _q4_table(x_scale, x_zp, _tanh_q4, 24, 0)
 
 
 def requantize_table(x_scale, x_zp, y_scale, y_zp):

@@ -200,9 +200,9 @@ def _interrupted(link):
 
 # ---------------------------------------------------------------- commands
 
-def cmd_run(a):
-    _, ins, outs, _ = model_info(a.model)
-    xs = load_inputs(a.input, ins)
+def _run_inputs(a, xs, ins, outs):
+    """Deploys a.model to the board when it is missing or changed, runs every case of xs there and
+    prints what the board noted. Returns (outputs, info, where it ran)."""
     link, prof = _session(a)
     try:
         remote = prepare(link, prof, a.model)
@@ -213,12 +213,18 @@ def cmd_run(a):
         link.close()
     for note in info["notes"]:
         print(note)
+    return ys, info, prof.name if prof else link.port
+
+
+def cmd_run(a):
+    _, ins, outs, _ = model_info(a.model)
+    ys, info, where = _run_inputs(a, load_inputs(a.input, ins), ins, outs)
     for k, (y, t) in enumerate(zip(ys, outs)):
         path = a.output if k == 0 else "%s.%d.npy" % (a.output[:-4] if a.output.endswith(".npy") else a.output, k)
         np.save(path, y)
         print("wrote %s: %d outputs of shape %s" % (path, len(y), tuple(t.shape)))
     print("board %s, backend %s, %.1f us per inference (measured on the board)"
-          % (prof.name if prof else link.port, info["backend"], info["us_per_inference"]))
+          % (where, info["backend"], info["us_per_inference"]))
 
 
 def _window(a):
@@ -251,16 +257,7 @@ def cmd_verify(a):
     _, ins, outs, _ = model_info(a.model)
     xs = load_inputs(a.input, ins)
     ref = tflm.tflm_run(a.model, xs)
-    link, prof = _session(a)
-    try:
-        remote = prepare(link, prof, a.model)
-        ys, info = run_model(link, remote, xs, ins, outs, a.backend, _window(a))
-    except KeyboardInterrupt:
-        _interrupted(link)
-    finally:
-        link.close()
-    for note in info["notes"]:
-        print(note)
+    ys, info, where = _run_inputs(a, xs, ins, outs)
     rows = verify_rows(ys, ref)
     w = max(12, max(len(r[1]) for r in rows))
     print("%6s  %-*s  %-*s  %s" % ("case", w, "ours", w, "TFLM", "match"))
@@ -269,7 +266,7 @@ def cmd_verify(a):
         print("%6d  %-*s  %-*s  %s" % (c, w, o, w, r, "yes" if ok else "NO"))
     bad = sum(1 for r in rows if not r[3])
     print("%d/%d cases match TFLM bit for bit on %s, backend %s, %.1f us per inference on the board"
-          % (len(rows) - bad, len(rows), prof.name if prof else link.port, info["backend"], info["us_per_inference"]))
+          % (len(rows) - bad, len(rows), where, info["backend"], info["us_per_inference"]))
     if bad:
         print("tinyml: %d case(s) differ from TFLM" % bad, file=sys.stderr)
         raise SystemExit(1)
