@@ -125,3 +125,112 @@ def test_classifier_chain(tmp_path):
     expected, got = run_everywhere(tmp_path, model, [random_inputs(rng, (1, 20), 16)])
     assert_same(expected, got)
     assert len(np.unique(expected[0])) > 3
+
+
+# ---- every CNN op through the converter and the interpreter, end to end ----
+
+T = tb.Tensor
+
+
+def one_op(name, in_specs, out_spec, options=None, version=1):
+    return tb.single_op_model(name, in_specs, [out_spec], options, version)
+
+
+def int8_inputs(rng, *shapes, n=5):
+    return [random_inputs(rng, s, n) for s in shapes]
+
+
+def conv_model(rng, depthwise, padding, stride, dilation, c_in, mult, activation):
+    h, w, kh, kw = 9, 7, 3, 3
+    oc = c_in * mult if depthwise else 6
+    wt = rng.integers(-127, 128, (1, kh, kw, oc) if depthwise else (oc, kh, kw, c_in)).astype(np.int8)
+    scales = list(10 ** rng.uniform(-3, -2, oc))
+    from tinyml_host.convert import out_size
+    oh, ow = out_size(padding, h, kh, stride, dilation), out_size(padding, w, kw, stride, dilation)
+    opts = {"padding": padding, "stride_h": stride, "stride_w": stride, "dilation_h_factor": dilation,
+            "dilation_w_factor": dilation, "fused_activation_function": activation}
+    if depthwise:
+        opts["depth_multiplier"] = mult
+    return one_op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
+                  [T((1, h, w, c_in), scale=0.05, zero_point=int(rng.choice([-128, 127, 3])), name="x"),
+                   T(data=wt, scale=scales, quantized_dimension=3 if depthwise else 0, name="w"),
+                   T(data=rng.integers(-3000, 3000, oc).astype(np.int32), dtype="int32",
+                     scale=[0.05 * s for s in scales], name="b")],
+                  T((1, oh, ow, oc), scale=0.2, zero_point=-5, name="y"), opts,
+                  3 if depthwise else 2), (1, h, w, c_in)
+
+
+@pytest.mark.parametrize("depthwise,padding,stride,dilation,c_in,mult", [
+    (False, "SAME", 2, 1, 3, 1), (False, "VALID", 1, 2, 4, 1), (True, "SAME", 1, 1, 1, 8),
+    (True, "SAME", 2, 1, 3, 2), (True, "VALID", 1, 2, 2, 1)])
+def test_conv_ops_end_to_end(tmp_path, depthwise, padding, stride, dilation, c_in, mult):
+    rng = np.random.default_rng([depthwise, stride, dilation, c_in, mult])
+    model, shape = conv_model(rng, depthwise, padding, stride, dilation, c_in, mult, "RELU6")
+    expected, got = run_everywhere(tmp_path, model, int8_inputs(rng, shape))
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 10
+
+
+@pytest.mark.parametrize("name", ["MAX_POOL_2D", "AVERAGE_POOL_2D"])
+def test_pool_ops_end_to_end(tmp_path, name):
+    rng = np.random.default_rng(len(name))
+    model = one_op(name, [T((1, 7, 5, 3), scale=0.1, zero_point=-7)], T((1, 4, 3, 3), scale=0.1, zero_point=-7),
+                   {"padding": "SAME", "stride_h": 2, "stride_w": 2, "filter_height": 3, "filter_width": 3,
+                    "fused_activation_function": "RELU"}, 2)
+    expected, got = run_everywhere(tmp_path, model, int8_inputs(rng, (1, 7, 5, 3)))
+    assert_same(expected, got)
+
+
+def test_mean_end_to_end(tmp_path):
+    rng = np.random.default_rng(40)
+    model = one_op("MEAN", [T((1, 4, 5, 6), scale=0.07, zero_point=-3),
+                            T(data=np.array([1, 2], np.int32), dtype="int32")],
+                   T((1, 6), scale=0.05, zero_point=10), {"keep_dims": False}, 2)
+    expected, got = run_everywhere(tmp_path, model, int8_inputs(rng, (1, 4, 5, 6)))
+    assert_same(expected, got)
+
+
+@pytest.mark.parametrize("name", ["ADD", "MUL"])
+def test_binary_ops_end_to_end_with_broadcast(tmp_path, name):
+    rng = np.random.default_rng(len(name) + 1)
+    b_zp = 127 if name == "ADD" else -20  # with MUL and RELU, a zero point of 127 would zero every output
+    model = one_op(name, [T((1, 4, 4, 3), scale=0.05, zero_point=-128), T((1, 1, 1, 3), scale=0.03, zero_point=b_zp)],
+                   T((1, 4, 4, 3), scale=0.06 if name == "ADD" else 0.2, zero_point=4),
+                   {"fused_activation_function": "RELU"}, 2)
+    expected, got = run_everywhere(tmp_path, model, int8_inputs(rng, (1, 4, 4, 3), (1, 1, 1, 3)))
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 10
+
+
+@pytest.mark.parametrize("name,out_q", [("LOGISTIC", (1 / 256, -128)), ("TANH", (1 / 128, 0)),
+                                        ("QUANTIZE", (0.03, 9))])
+def test_table_ops_end_to_end(tmp_path, name, out_q):
+    x = np.arange(-128, 128, dtype=np.int8).reshape(16, 1, 16)
+    model = one_op(name, [T((1, 16), scale=0.06, zero_point=-2)], T((1, 16), scale=out_q[0], zero_point=out_q[1]))
+    expected, got = run_everywhere(tmp_path, model, [x])
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 20
+
+
+def test_float_quantize_and_dequantize_end_to_end(tmp_path):
+    # float32 in -> QUANTIZE -> int8 -> DEQUANTIZE -> float32 out: an int8 model with a float interface
+    tensors = [T((1, 8), dtype="float32", name="in"), T((1, 8), scale=0.04, zero_point=-3, name="q"),
+               T((1, 8), dtype="float32", name="out")]
+    model = tb.build_model([tb.Op("QUANTIZE", [0], [1]), tb.Op("DEQUANTIZE", [1], [2], version=2)], tensors, [0], [2])
+    x = (np.random.default_rng(3).normal(0, 3, (6, 1, 8))).astype(np.float32)
+    x[0, 0, :4] = [0.02, -0.02, 0.06, -0.06]  # exact halves of the scale: rounding away from zero
+    expected, got = run_everywhere(tmp_path, model, [x])
+    assert_same(expected, got)
+
+
+def test_pad_concat_squeeze_end_to_end(tmp_path):
+    tensors = [T((1, 3, 2, 2), scale=0.1, zero_point=5, name="a"), T((1, 3, 2, 1), scale=0.1, zero_point=5, name="b"),
+               T((1, 3, 2, 3), scale=0.1, zero_point=5, name="cat"),
+               T(data=np.array([[0, 0], [1, 2], [0, 1], [0, 0]], np.int32), dtype="int32", name="pads"),
+               T((1, 6, 3, 3), scale=0.1, zero_point=5, name="pad"), T((6, 3, 3), scale=0.1, zero_point=5, name="sq")]
+    ops = [tb.Op("CONCATENATION", [0, 1], [2], {"axis": 3}), tb.Op("PAD", [2, 3], [4]),
+           tb.Op("SQUEEZE", [4], [5], {"squeeze_dims": [0]})]
+    model = tb.build_model(ops, tensors, [0, 1], [5])
+    rng = np.random.default_rng(5)
+    expected, got = run_everywhere(tmp_path, model, int8_inputs(rng, (1, 3, 2, 2), (1, 3, 2, 1)))
+    assert_same(expected, got)

@@ -69,15 +69,19 @@ def exec_script(code, cwd=None, heap=None, timeout=600):
 
 
 def run_model(model_path, inputs, backend=None, heap=None):
-    """Runs every case of inputs (one int8 array (N, *shape) per model input) through the model on
-    the unix port. Returns (outputs as int8 arrays (N, size), info): info has the backend used,
-    µs per inference and the notes the device printed (a backend fallback, for one)."""
+    """Runs every case of inputs (one array (N, *shape) per model input, int8, or float32 for a
+    float input) through the model on the unix port. Returns (outputs as arrays (N, size) of each
+    output's type, info): info has the backend used, µs per inference and the notes the device
+    printed (a backend fallback, for one)."""
+    from tinyml import tmlfile
+    tensors, _, in_ids, out_ids = tmlfile.parse(pathlib.Path(model_path).read_bytes(), str(model_path))
+    dtype = {1: np.int8, 5: np.float32}
     n = len(inputs[0])
     with tempfile.TemporaryDirectory(prefix="tinyml-") as tmp:
         paths = []
         for k, x in enumerate(inputs):
             paths.append(os.path.join(tmp, "in%d.bin" % k))
-            np.ascontiguousarray(x, np.int8).tofile(paths[-1])
+            np.ascontiguousarray(x, dtype[tensors[in_ids[k]].dtype]).tofile(paths[-1])
         code = "from tinyml import batch\nbatch.run_files(%r, %r, %r, %r)\n" % (
             str(pathlib.Path(model_path).resolve()), paths, os.path.join(tmp, "out"), backend)
         printed = exec_script(code, cwd=tmp, heap=heap)
@@ -87,7 +91,7 @@ def run_model(model_path, inputs, backend=None, heap=None):
         outs = []
         k = 0
         while os.path.exists(os.path.join(tmp, "out%d.bin" % k)):
-            outs.append(np.fromfile(os.path.join(tmp, "out%d.bin" % k), np.int8).reshape(n, -1))
+            outs.append(np.fromfile(os.path.join(tmp, "out%d.bin" % k), dtype[tensors[out_ids[k]].dtype]).reshape(n, -1))
             k += 1
         notes = [line for line in printed.splitlines() if line.startswith("tinyml:")]
         return outs, {"backend": m.group(1), "us_per_inference": int(m.group(3)) / max(n, 1), "notes": notes}
