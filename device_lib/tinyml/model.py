@@ -164,7 +164,6 @@ class Model:
         self._file.seek(t.offset)
         return memoryview(self._file.read(t.nbytes))
 
-
     def _bind(self, op):
         # Resolve each op once to (function, args) so run() is a flat loop of calls.
         T = self.tensors
