@@ -56,19 +56,8 @@ def _model_io(buf, name):
 def cmd_run(a):
     buf = _tml_bytes(a.model)
     ins, outs = _model_io(buf, a.model)
-    if len(a.input) != len(ins):
-        raise SystemExit("tinyml: error: the model has %d input(s) (%s); give one --input each, in that order"
-                         % (len(ins), ", ".join(t.name for t in ins)))
-    xs = []
-    for path, t in zip(a.input, ins):
-        x = np.load(path)
-        if x.dtype != np.int8:
-            raise SystemExit("tinyml: error: %s holds %s; the model's input '%s' takes raw int8 values "
-                             "(quantize with scale %g and zero point %d)" % (path, x.dtype, t.name, t.scale, t.zero_point))
-        if tuple(x.shape[1:]) != tuple(t.shape):
-            raise SystemExit("tinyml: error: %s has shape %s; expected (N, %s) for input '%s'"
-                             % (path, x.shape, ", ".join(map(str, t.shape)), t.name))
-        xs.append(x)
+    from tinyml_host.remote import load_inputs  # the same checks as on a board: count, type, shape
+    xs = load_inputs(a.input, ins)
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "model.tml")
         pathlib.Path(model).write_bytes(buf)
