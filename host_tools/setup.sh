@@ -46,6 +46,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# ESP32 compiler (xtensa-esp32-elf-*): one on PATH wins, else assembled once in build/xtensa from
+# Debian's lx106 packages and the ESP32 core plugin (firmware/xtensa/toolchain.sh says how).
+xtensa_bin=$(bash firmware/xtensa/toolchain.sh) || { say "no ESP32 compiler: xtensawin native module will not be built (see above)"; xtensa_bin=; }
+[ -z "$xtensa_bin" ] || say "ESP32 compiler: $xtensa_bin/xtensa-esp32-elf-gcc"
+
 # 3. MicroPython's source, for py/dynruntime.mk and tools/mpy_ld.py.
 mpy_dir=$(bash firmware/fetch_micropython.sh)
 say "MicroPython source: $mpy_dir ($(cat "$mpy_dir/.tinyml-version" 2>/dev/null || echo "from MPY_DIR"))"
