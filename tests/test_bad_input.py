@@ -8,8 +8,8 @@ import zlib
 import pytest
 
 from conftest import ROOT, SHARED
-from tinyml_host import board_unix
-from tinyml_host.convert import convert
+from tinyml_host.board import unix as board_unix
+from tinyml_host.model.convert import convert
 
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 

@@ -3,7 +3,8 @@
 import pytest
 
 from conftest import SHARED
-from tinyml_host import cli, emulators
+from tinyml_host.cli import main as cli
+from tinyml_host.emulators import supervisor as emulators
 
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 PERSON = SHARED / "tflm" / "person_detect.tflite"

@@ -16,7 +16,8 @@ import zlib
 
 import pytest
 
-from tinyml_host import boards, emulators
+from tinyml_host.board import profiles as boards
+from tinyml_host.emulators import supervisor as emulators
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EMULATED = [n for n in boards.names() if boards.load(n).emulated]
@@ -72,7 +73,7 @@ def test_parse_size():
 
 def test_cli_board_list():
     import argparse
-    from tinyml_host import cli_board
+    from tinyml_host.cli import board as cli_board
     p = argparse.ArgumentParser()
     cli_board.add_commands(p.add_subparsers(dest="cmd"))
     a = p.parse_args(["board", "start", "qemu-m3", "--heap", "256K"])

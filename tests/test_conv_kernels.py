@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tinyml_host import tflm as oracle
+from tinyml_host.oracle import tflm as oracle
 from conftest import ROOT
-from tinyml_host import board_unix
-from tinyml_host import tflite_build as tb
-from tinyml_host.quantize import activation_range, quantize_multiplier
+from tinyml_host.board import unix as board_unix
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.model.quantize import activation_range, quantize_multiplier
 
 if str(ROOT / "device_lib") not in sys.path:
     sys.path.insert(0, str(ROOT / "device_lib"))

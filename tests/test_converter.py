@@ -8,13 +8,13 @@ import pytest
 
 from conftest import ROOT, SHARED
 from tinyml import planner, tmlfile
-from tinyml_host import tflite_build as tb
-from tinyml_host.convert import ConvertError, convert
-from tinyml_host.quantize import quantize_multiplier
-from tinyml_host.tflite_reader import read_tflite
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.model.convert import ConvertError, convert
+from tinyml_host.model.quantize import quantize_multiplier
+from tinyml_host.model.tflite_reader import read_tflite
 
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
-TINYML = [sys.executable, "-m", "tinyml_host.cli"]
+TINYML = [sys.executable, "-m", "tinyml_host.cli.main"]
 
 
 def cli(*args, cwd=None):

@@ -35,7 +35,7 @@ PY = sys.executable
 SUPERVISE = """
 import pathlib, sys
 sys.path.insert(0, %(host)r)
-from tinyml_host import emulators
+from tinyml_host.emulators import supervisor as emulators
 emulators.STATE_ROOT = pathlib.Path(%(root)r)
 emulators._Supervisor(%(name)r, %(heap)d).run()
 """
@@ -45,7 +45,7 @@ class PrivateBoard:
     """An emulated board in its own state folder: port, fs (the unix board's files), kill(), start()."""
 
     def __init__(self, root, name, heap=None):
-        from tinyml_host import boards
+        from tinyml_host.board import profiles as boards
         self.root = pathlib.Path(root)
         self.name = name
         self.profile = boards.load(name)
@@ -61,7 +61,7 @@ class PrivateBoard:
             os.unlink(self.port)
         except FileNotFoundError:
             pass
-        from tinyml_host import emulators
+        from tinyml_host.emulators import supervisor as emulators
         if self.profile.emulator["kind"] == "qemu":
             elf = emulators.ensure_firmware(self.profile)
             link = self.root / self.profile.emulator["firmware"] / "firmware.elf"
@@ -107,7 +107,7 @@ def unix_board(tmp_path_factory):
 
 @pytest.fixture
 def link(unix_board):
-    from tinyml_host.link import Link
+    from tinyml_host.board.link import Link
     ln = Link.open(unix_board.port)
     yield ln
     ln.close()
@@ -129,8 +129,10 @@ def _quiet():
 # ---------------------------------------------------------------- deploy, then verify against TFLM
 
 def test_full_deploy_then_verify_gives_tflm_bytes(unix_board, capsys):
-    from tinyml_host import deploy, remote, tflm
-    from tinyml_host.link import Link
+    from tinyml_host.board import deploy
+    from tinyml_host.board import run as remote
+    from tinyml_host.oracle import tflm
+    from tinyml_host.board.link import Link
     with Link.open(unix_board.port) as link:
         res = deploy.deploy(link, unix_board.profile, model=HELLO, out=_quiet())
     assert res.files and all(f.sent for f in res.files)  # a fresh board: everything goes
@@ -161,7 +163,8 @@ def test_full_deploy_then_verify_gives_tflm_bytes(unix_board, capsys):
 
 
 def test_verify_exits_nonzero_on_mismatch(unix_board, monkeypatch, capsys):
-    from tinyml_host import remote, tflm
+    from tinyml_host.board import run as remote
+    from tinyml_host.oracle import tflm
     real = tflm.tflm_run
 
     def off_by_one(model, xs):
@@ -180,7 +183,7 @@ def test_verify_exits_nonzero_on_mismatch(unix_board, monkeypatch, capsys):
 
 
 def test_second_deploy_sends_nothing(unix_board, link):
-    from tinyml_host import deploy
+    from tinyml_host.board import deploy
     deploy.deploy(link, unix_board.profile, model=HELLO, out=_quiet())
     before = _tree(unix_board.fs)
     out = _quiet()
@@ -195,7 +198,9 @@ def test_second_deploy_sends_nothing(unix_board, link):
 def test_run_command_over_the_link(unix_board, tmp_path, capsys):
     """`tinyml run MODEL --port` through cli.py, with cli_remote's commands wired in."""
     import argparse
-    from tinyml_host import cli, cli_remote, tflm
+    from tinyml_host.cli import main as cli
+    from tinyml_host.cli import remote as cli_remote
+    from tinyml_host.oracle import tflm
     orig = argparse.ArgumentParser.parse_args
 
     def parse_args(self, *a, **k):  # cli.py's parser with cli_remote.add_commands (when not yet wired)
@@ -219,8 +224,8 @@ def test_run_command_over_the_link(unix_board, tmp_path, capsys):
 
 def test_wire_bytes_per_payload_byte(unix_board, link, tmp_path):
     """person_detect's .tml: base64 < 1.4 wire bytes per byte, deflate less, `mpremote cp` ~3."""
-    from tinyml_host import deploy
-    from tinyml_host.convert import convert
+    from tinyml_host.board import deploy
+    from tinyml_host.model.convert import convert
     data = convert(str(PERSON))
     deploy.deploy(link, unix_board.profile, out=_quiet())  # the library first: only the model is measured
     ratios = {}
@@ -248,12 +253,12 @@ def test_wire_bytes_per_payload_byte(unix_board, link, tmp_path):
 def test_deploy_cut_off_in_the_middle_then_completed(tmp_path):
     """The board dies while person_detect's .tml is on its way: every file before it is complete,
     no real name holds half a file, and the next deploy sends just what is missing."""
-    from tinyml_host import deploy
-    from tinyml_host.link import Link, LinkError
+    from tinyml_host.board import deploy
+    from tinyml_host.board.link import Link, LinkError
     board = PrivateBoard(tmp_path, "unix").start()
     try:
         model = tmp_path / "person_detect.tml"
-        from tinyml_host.convert import convert
+        from tinyml_host.model.convert import convert
         model.write_bytes(convert(str(PERSON)))
         link = Link.open(board.port)
         killed = []
@@ -291,7 +296,7 @@ def test_deploy_cut_off_in_the_middle_then_completed(tmp_path):
 
 
 def test_flash_space_is_checked_before_copying(unix_board, link, monkeypatch):
-    from tinyml_host import deploy
+    from tinyml_host.board import deploy
     f = deploy.File("/big.tml", b"x" * 100000, "big")
     f.remote_hash = "-"
     with pytest.raises(deploy.DeployError) as e:
@@ -302,7 +307,7 @@ def test_flash_space_is_checked_before_copying(unix_board, link, monkeypatch):
 
 def test_board_without_sha256(unix_board, link, tmp_path, monkeypatch):
     """A firmware without hashlib.sha256: sizes are checked, and every file is sent each time."""
-    from tinyml_host import deploy
+    from tinyml_host.board import deploy
     monkeypatch.setattr(deploy, "HELPERS", deploy.HELPERS + "\n_tw_h = None\n")
     link.info()["sha256"] = False
     app = tmp_path / "nohash_app.py"
@@ -316,7 +321,7 @@ def test_board_without_sha256(unix_board, link, tmp_path, monkeypatch):
 
 def test_ampy_tool(unix_board, link, tmp_path):
     """adafruit-ampy copies to the temporary name; the check and the rename are ours."""
-    from tinyml_host import deploy
+    from tinyml_host.board import deploy
     deploy.deploy(link, unix_board.profile, out=_quiet())
     app = tmp_path / "my_app.py"
     app.write_bytes(b"print('hello from my app')\n" * 20)
@@ -331,7 +336,7 @@ def test_ampy_tool(unix_board, link, tmp_path):
 # ---------------------------------------------------------------- errors, cause and fix
 
 def test_missing_port():
-    from tinyml_host.link import Link, LinkError
+    from tinyml_host.board.link import Link, LinkError
     with pytest.raises(LinkError) as e:
         Link.open("/dev/ttyTINYML_NOPE")
     msg = str(e.value)
@@ -339,7 +344,7 @@ def test_missing_port():
 
 
 def test_busy_port_names_the_holder(unix_board):
-    from tinyml_host.link import Link, LinkError
+    from tinyml_host.board.link import Link, LinkError
     holder = subprocess.Popen([PY, "-c", "import serial, sys, time\ns = serial.Serial(sys.argv[1], exclusive=True)\n"
                                "print('held', flush=True)\ntime.sleep(60)", unix_board.port],
                               stdout=subprocess.PIPE, text=True)
@@ -355,7 +360,7 @@ def test_busy_port_names_the_holder(unix_board):
 
 
 def test_open_error_mapping():
-    from tinyml_host.ports import open_error_message as open_error
+    from tinyml_host.board.ports import open_error_message as open_error
     port = "/dev/ttyUSB0"
     # what pyserial raises (serialposix.py: SerialException(errno, "could not open port ...: [Errno ...]"))
     denied = serial.SerialException(errno.EACCES, "could not open port %s: [Errno 13] Permission denied: '%s'" % (port, port))
@@ -371,7 +376,7 @@ def test_open_error_mapping():
 
 
 def test_not_a_serial_port(tmp_path):
-    from tinyml_host.link import Link, LinkError
+    from tinyml_host.board.link import Link, LinkError
     f = tmp_path / "not-a-tty"
     f.write_bytes(b"")
     with pytest.raises(LinkError) as e:
@@ -413,7 +418,7 @@ def _silent_pty(answer=b""):
      b"waiting for download\r\n", ("ROM bootloader", "without holding BOOT")),
 ])
 def test_board_not_answering(answer, words):
-    from tinyml_host.link import Link, LinkError
+    from tinyml_host.board.link import Link, LinkError
     name, close = _silent_pty(answer)
     try:
         link = Link.open(name, enter=False)
@@ -427,7 +432,7 @@ def test_board_not_answering(answer, words):
 
 
 def test_memory_error_says_needed_and_free(link):
-    from tinyml_host.link import DeviceMemoryError
+    from tinyml_host.board.link import DeviceMemoryError
     with pytest.raises(DeviceMemoryError) as e:
         link.exec("x = bytearray(50 * 1024 * 1024)")
     err = e.value
@@ -437,8 +442,8 @@ def test_memory_error_says_needed_and_free(link):
 
 
 def test_mpy_abi_and_arch_checks():
-    from tinyml_host import deploy
-    from tinyml_host.link import MpyMismatch, mpy_mismatch
+    from tinyml_host.board import deploy
+    from tinyml_host.board.link import MpyMismatch, mpy_mismatch
     x64_63 = 6 | 3 << 8 | 2 << 10        # the unix port: sys.implementation._mpy
     m3_63 = 6 | 3 << 8 | 5 << 10         # a Cortex-M3 board
     arm = bytes([ord("M"), 6, 5 << 2 | 3, 0x1F])   # an armv7m native .mpy, ABI 6.3
@@ -465,7 +470,7 @@ def test_what_each_arch_gets(tmp_path):
     """The library is compiled per arch (viper code as that arch's machine code); an arch without a
     compiler here (xtensawin) gets no native module and a note that it will use viper."""
     import shutil
-    from tinyml_host import deploy
+    from tinyml_host.board import deploy
     notes = []
     files = deploy.plan("armv7m", HELLO, say=notes.append, build=False)
     by = {f.remote: f for f in files}
@@ -479,7 +484,7 @@ def test_what_each_arch_gets(tmp_path):
 
 
 def test_board_exception_is_reported(link):
-    from tinyml_host.link import DeviceError
+    from tinyml_host.board.link import DeviceError
     with pytest.raises(DeviceError) as e:
         link.exec("1 / 0")
     assert "ZeroDivisionError" in str(e.value)
@@ -524,7 +529,8 @@ def _interrupt_a_loop(link):
 # ---------------------------------------------------------------- qemu-m3 (a 32-bit MCU, 140 KB heap, RAM filesystem)
 
 def _qemu_ready():
-    from tinyml_host import boards, emulators
+    from tinyml_host.board import profiles as boards
+    from tinyml_host.emulators import supervisor as emulators
     try:
         b = boards.load("qemu-m3")
     except Exception as e:
@@ -550,8 +556,9 @@ def qemu_board(tmp_path_factory):
 
 
 def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
-    from tinyml_host import deploy, remote
-    from tinyml_host.link import Link
+    from tinyml_host.board import deploy
+    from tinyml_host.board import run as remote
+    from tinyml_host.board.link import Link
     with Link.open(qemu_board.port) as link:
         info = link.info()
         assert info["arch"] in ("armv7m", "armv7em")  # MicroPython reports a Cortex-M3 as armv7em
@@ -568,6 +575,6 @@ def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
 
 def test_qemu_m3_ctrl_c(qemu_board):
     """On an MCU the firmware itself sees the Ctrl-C byte on its UART."""
-    from tinyml_host.link import Link
+    from tinyml_host.board.link import Link
     with Link.open(qemu_board.port) as link:
         _interrupt_a_loop(link)

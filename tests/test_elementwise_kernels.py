@@ -1,6 +1,6 @@
 """Pooling, MEAN, ADD, MUL, LOGISTIC, TANH, QUANTIZE and DEQUANTIZE, kernel by kernel: single-op models
 run by TFLM, and the same inputs through each kernel with its parameters computed here as the converter
-computes them (tinyml_host.quantize). kernels_py runs under CPython, then kernels_py and kernels_viper
+computes them (tinyml_host.model.quantize). kernels_py runs under CPython, then kernels_py and kernels_viper
 run on the MicroPython unix port: every byte must be TFLM's."""
 import binascii
 import json
@@ -10,12 +10,12 @@ from array import array
 import numpy as np
 import pytest
 
-from tinyml_host.convert import broadcast_strides
-from tinyml_host import tflm as oracle
+from tinyml_host.model.convert import broadcast_strides
+from tinyml_host.oracle import tflm as oracle
 from tinyml import kernels_py
-from tinyml_host import quantize as q
-from tinyml_host import tflite_build as tb
-from tinyml_host.board_unix import DEVICE_LIB, micropython_path
+from tinyml_host.model import quantize as q
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.board.unix import DEVICE_LIB, micropython_path
 
 T = tb.Tensor
 ACTIVATIONS = ("NONE", "RELU", "RELU6")

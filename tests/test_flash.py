@@ -1,5 +1,5 @@
-"""Flashing MicroPython onto ESP32 boards: the real esptool, driven by tinyml_host.flash, against the
-emulated ROM serial bootloader (tinyml_host.esp_rom) on a pty; port detection and errors; the
+"""Flashing MicroPython onto ESP32 boards: the real esptool, driven by tinyml_host.flash.esp, against the
+emulated ROM serial bootloader (tinyml_host.emulators.esp_rom) on a pty; port detection and errors; the
 firmware cache; the custom-firmware build files (firmware/esp32)."""
 
 import hashlib
@@ -14,7 +14,11 @@ import threading
 import pytest
 from serial.tools import list_ports_common
 
-from tinyml_host import cli_flash, esp_rom, firmware_cache, flash, ports
+from tinyml_host.cli import flash as cli_flash
+from tinyml_host.emulators import esp_rom
+from tinyml_host.flash import firmware_cache
+from tinyml_host.flash import esp as flash
+from tinyml_host.board import ports
 from esptool import cmds
 from esptool.targets import CHIP_DEFS
 from esptool.util import FatalError
@@ -280,7 +284,7 @@ def test_permission_denied(tmp_path):
         else:  # root opens anything: ask as nobody, who is not in the pty's group
             if not shutil.which("setpriv"):
                 pytest.skip("running as root without setpriv")
-            code = ("import sys; sys.path.insert(0, %r)\nfrom tinyml_host import ports\ntry:\n"
+            code = ("import sys; sys.path.insert(0, %r)\nfrom tinyml_host.board import ports\ntry:\n"
                     "    ports.open_serial(%r)\nexcept ports.PortError as e:\n    print(e)\n"
                     % (str(ROOT / "host_tools"), rom.device))
             msg = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",

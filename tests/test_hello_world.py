@@ -3,10 +3,10 @@ with each kernel backend."""
 import numpy as np
 import pytest
 
-from tinyml_host import tflm as oracle
+from tinyml_host.oracle import tflm as oracle
 from conftest import BACKENDS, SHARED
-from tinyml_host import board_unix
-from tinyml_host.convert import convert
+from tinyml_host.board import unix as board_unix
+from tinyml_host.model.convert import convert
 
 MODEL = SHARED / "tflm" / "hello_world_int8.tflite"
 GOLDEN = SHARED / "golden"

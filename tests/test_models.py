@@ -3,10 +3,10 @@ TFLM (tflite-micro) is run in the same test, and must agree with the stored gold
 import numpy as np
 import pytest
 
-from tinyml_host import tflm as oracle
+from tinyml_host.oracle import tflm as oracle
 from conftest import SHARED
-from tinyml_host import board_unix
-from tinyml_host.convert import convert
+from tinyml_host.board import unix as board_unix
+from tinyml_host.model.convert import convert
 
 MODELS = {
     "micro_speech_quantized": SHARED / "tflm" / "micro_speech_quantized.tflite",

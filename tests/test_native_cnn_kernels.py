@@ -3,7 +3,7 @@ lut, quantize_f32) against the pure-Python reference tinyml.kernels_py, both run
 MicroPython (.venv/bin/micropython), as tests/test_native_kernels.py does for fully_connected/softmax.
 
 Random cases are made on the host (fixed seed) with the parameters the converter would write, computed
-from TFLite-style scales (test_conv_kernels.kernel_params, tinyml_host.quantize), written to one file
+from TFLite-style scales (test_conv_kernels.kernel_params, tinyml_host.model.quantize), written to one file
 and run in one MicroPython process; both backends' bytes come back and are compared here. kernels_py is
 itself checked against TFLM (tests/test_conv_kernels.py, tests/test_elementwise_kernels.py).
 """
@@ -17,8 +17,8 @@ import pytest
 
 from test_conv_kernels import Case, build, chunks, kernel_params, split
 from test_native_kernels import ROOT, mp_abi, native_dir, prelude, run_micropython  # noqa: F401 (fixtures)
-from tinyml_host.convert import broadcast_strides
-from tinyml_host import quantize as q
+from tinyml_host.model.convert import broadcast_strides
+from tinyml_host.model import quantize as q
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6")
 

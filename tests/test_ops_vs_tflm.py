@@ -3,11 +3,11 @@ on the real MicroPython unix port: the bytes must be the same."""
 import numpy as np
 import pytest
 
-from tinyml_host import tflm as oracle
+from tinyml_host.oracle import tflm as oracle
 from conftest import BACKENDS
-from tinyml_host import board_unix
-from tinyml_host import tflite_build as tb
-from tinyml_host.convert import convert
+from tinyml_host.board import unix as board_unix
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.model.convert import convert
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -145,7 +145,7 @@ def conv_model(rng, depthwise, padding, stride, dilation, c_in, mult, activation
     oc = c_in * mult if depthwise else 6
     wt = rng.integers(-127, 128, (1, kh, kw, oc) if depthwise else (oc, kh, kw, c_in)).astype(np.int8)
     scales = list(10 ** rng.uniform(-3, -2, oc))
-    from tinyml_host.convert import out_size
+    from tinyml_host.model.convert import out_size
     oh, ow = out_size(padding, h, kh, stride, dilation), out_size(padding, w, kw, stride, dilation)
     opts = {"padding": padding, "stride_h": stride, "stride_w": stride, "dilation_h_factor": dilation,
             "dilation_w_factor": dilation, "fused_activation_function": activation}

@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED
-from tinyml_host import board_unix, pipeline
-from tinyml_host import tflm as oracle
-from tinyml_host.convert import convert
+from tinyml_host.board import unix as board_unix
+from tinyml_host.apps import pipeline
+from tinyml_host.oracle import tflm as oracle
+from tinyml_host.model.convert import convert
 
 sys.path.insert(0, str(ROOT / "device_lib"))
 from tinyml.preprocess import constfile, fft, filters, frontend, motion, spectral, windowing  # noqa: E402
@@ -599,7 +600,7 @@ def test_pipeline_with_float_features_quantizes_and_detects(tml):
 def test_deployed_on_qemu_m3_matches_host(tml, host_runs):
     """The app deployed on the emulated Cortex-M3 (its library, native module, app files and model
     over the serial link): the same features as the host, bit for bit, and the right labels."""
-    from tinyml_host import emulators
+    from tinyml_host.emulators import supervisor as emulators
     started = emulators.running("qemu-m3") is None
     try:
         for clip in CLIPS:

@@ -1,4 +1,4 @@
-"""tinyml_host.tflite_reader on the shared real models and on models built by tflite_build,
+"""tinyml_host.model.tflite_reader on the shared real models and on models built by tflite_build,
 checked against TFLite's generated schema code and TFLM's interpreter (tests/oracle.py)."""
 
 import pathlib
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from tinyml_host import tflm as oracle
-from tinyml_host import tflite_build as tb
-from tinyml_host.tflite_build import Op, Tensor
-from tinyml_host.tflite_reader import OPTIONS, OP_NAMES, TfliteError, read_tflite
+from tinyml_host.oracle import tflm as oracle
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.oracle.tflite_build import Op, Tensor
+from tinyml_host.model.tflite_reader import OPTIONS, OP_NAMES, TfliteError, read_tflite
 
 MODELS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "models"
 REAL_MODELS = ["tflm/hello_world_int8.tflite", "tflm/hello_world_float.tflite",

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from tinyml_host import board_unix, boards, emulators
-from tinyml_host.quantize import add_params, mean_params, mul_params, quantize_multiplier
+from tinyml_host.board import unix as board_unix
+from tinyml_host.board import profiles as boards
+from tinyml_host.emulators import supervisor as emulators
+from tinyml_host.model.quantize import add_params, mean_params, mul_params, quantize_multiplier
 
 if str(ROOT / "device_lib") not in sys.path:
     sys.path.insert(0, str(ROOT / "device_lib"))

@@ -27,7 +27,7 @@ for p in (REPO / "host_tools", REPO / "device_lib"):
 import numpy as np  # noqa: E402
 from flatbuffers import flexbuffers  # noqa: E402
 
-from tinyml_host.tflite_reader import read_tflite  # noqa: E402
+from tinyml_host.model.tflite_reader import read_tflite  # noqa: E402
 from tinyml.preprocess import constfile, fft  # noqa: E402
 
 DEFAULT_MODEL = REPO.parent / "shared" / "models" / "tflm" / "audio_preprocessor_int8.tflite"

@@ -1,6 +1,6 @@
 # The `unix` board's "firmware": runs inside MicroPython's unix port and speaks the REPL protocols
 # of a MicroPython board (friendly REPL, raw REPL, raw-paste mode) on stdin/stdout, which the board
-# supervisor (host_tools/tinyml_host/emulators.py) relays to a pty. The unix port's own REPL has no
+# supervisor (host_tools/tinyml_host/emulators/supervisor.py) relays to a pty. The unix port's own REPL has no
 # raw REPL, so mpremote could not drive it.
 #   micropython -X heapsize=N repl.py FS_DIR friendly|raw
 # FS_DIR is mounted as "/" (a VfsPosix rooted there), the working directory is "/", and sys.path is

@@ -1,0 +1,1 @@
+"""Applications on top of the boards: the pipeline runner, the benchmarks, the demo."""

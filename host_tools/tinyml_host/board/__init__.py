@@ -1,0 +1,1 @@
+"""Boards: profiles (boards/*.toml), serial ports, the link, deploy, and the one run path."""

@@ -1,0 +1,1 @@
+"""The `tinyml` command: one command table (commands.py), one error exit."""

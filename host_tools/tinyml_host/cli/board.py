@@ -1,0 +1,108 @@
+# `tinyml board ...`: board profiles and the emulated boards.
+#   tinyml board list                      profiles; which emulated boards run, on which device
+#   tinyml board start BOARD [--heap 140K] starts (or reuses) an emulated board; prints its serial device
+#   tinyml board stop BOARD                stops it
+#   tinyml board build BOARD               builds an emulated board's firmware (QEMU boards)
+#   tinyml board start esp32-rom [--chip esp32c3]  an emulated ESP32 ROM bootloader, to rehearse `tinyml flash`
+import sys
+
+from tinyml_host.board import profiles as boards
+from tinyml_host.emulators import supervisor as emulators
+
+
+def _fmt_heap(n):
+    return "%dK" % (n // 1024) if n % 1024 == 0 else str(n)
+
+
+def cmd_list(a):
+    running = {s["name"]: s for s in emulators.status()}
+    rows = []
+    for b in boards.all_boards():
+        if b.emulated:
+            st = running.get(b.name, {})
+            state = ("running on %s (heap %s)" % (st["device"], _fmt_heap(st["heap"]))) if st.get("running") else "stopped"
+            kind = "emulated"
+        else:
+            state = "usb " + ",".join(b.usb_ids) if b.usb_ids else ""
+            kind = "chip " + b.chip if b.chip else "real"
+        rows.append((b.name, b.arch, _fmt_heap(b.heap), kind, state, b.description))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("%-*s  %-*s  %*s  %-*s  %s" % (w[0], r[0], w[1], r[1], w[2], r[2], w[3], r[3], r[4]))
+        if a.verbose:
+            print("    " + r[5])
+
+
+def _board(name):
+    try:
+        return boards.load(name)
+    except boards.BoardError as e:
+        raise SystemExit("tinyml: error: %s" % e)
+
+
+ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom): rehearse a flash
+
+
+def cmd_start(a):
+    if a.board == ROM:
+        from tinyml_host.emulators import esp_rom
+        print(esp_rom.start_rom(a.chip or "esp32"))
+        return
+    b = _board(a.board)
+    if not b.emulated:
+        raise SystemExit("tinyml: error: %s is a real board: connect it by USB (its serial device is then "
+                         "found by its USB ids %s)" % (b.name, ", ".join(b.usb_ids) or "-"))
+    try:
+        heap = boards.parse_size(a.heap) if a.heap else None
+        dev = emulators.start(b.name, heap)
+    except (boards.BoardError, emulators.EmulatorError) as e:
+        raise SystemExit("tinyml: error: %s" % e)
+    print(dev)
+
+
+def cmd_stop(a):
+    if a.board == ROM:
+        from tinyml_host.emulators import esp_rom
+        esp_rom.stop_rom()
+        print("%s stopped" % ROM, file=sys.stderr)
+        return
+    b = _board(a.board)
+    try:
+        was = emulators.stop(b.name)
+    except emulators.EmulatorError as e:
+        raise SystemExit("tinyml: error: %s" % e)
+    print("%s %s" % (b.name, "stopped" if was else "was not running"), file=sys.stderr)
+
+
+def cmd_build(a):
+    b = _board(a.board)
+    if not b.emulated or b.emulator["kind"] != "qemu":
+        raise SystemExit("tinyml: error: %s has no firmware of ours to build (QEMU boards: %s)" % (
+            b.name, ", ".join(x.name for x in boards.all_boards() if x.emulated and x.emulator["kind"] == "qemu")))
+    try:
+        print(emulators.ensure_firmware(b, quiet=False))
+    except emulators.EmulatorError as e:
+        raise SystemExit("tinyml: error: %s" % e)
+
+
+def add_commands(subparsers):
+    """Adds `board` (with list/start/stop/build) to the `tinyml` command's subparsers."""
+    p = subparsers.add_parser("board", help="board profiles; start and stop the emulated boards")
+    sub = p.add_subparsers(dest="board_command", metavar="{list,start,stop,build}")
+    sub.required = True
+    q = sub.add_parser("list", help="the board profiles, and which emulated boards run")
+    q.add_argument("-v", "--verbose", action="store_true", help="with descriptions")
+    q.set_defaults(fn=cmd_list)
+    q = sub.add_parser("start", help="start an emulated board (or reuse it) and print its serial device")
+    q.add_argument("board", help="an emulated board: " + ", ".join(
+        [n for n in boards.names() if boards.load(n).emulated] + [ROM]))
+    q.add_argument("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)")
+    q.add_argument("--chip", choices=("esp32", "esp32c3"), help="for esp32-rom: the chip it emulates (default esp32)")
+    q.set_defaults(fn=cmd_start)
+    q = sub.add_parser("stop", help="stop an emulated board")
+    q.add_argument("board")
+    q.set_defaults(fn=cmd_stop)
+    q = sub.add_parser("build", help="build an emulated board's firmware (firmware/build_board.sh)")
+    q.add_argument("board")
+    q.set_defaults(fn=cmd_build)
+    return p

@@ -1,7 +1,0 @@
-"""python -m tinyml_host.esp_rom: one emulated ROM in this process (what start_rom() runs)."""
-
-import sys
-
-from tinyml_host.esp_rom.process import main
-
-sys.exit(main())

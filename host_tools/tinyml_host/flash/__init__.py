@@ -1,0 +1,1 @@
+"""Real ESP32 flashing: esptool driving, the firmware cache, the ESP image format checks."""

@@ -1,0 +1,626 @@
+"""Flashing MicroPython onto ESP32 boards (esp32, esp32s2, esp32s3, esp32c3, esp32c6), through
+esptool's Python API (esptool >= 5: esptool.cmds, the chip classes in esptool.targets and
+esptool.bin_image; never by parsing its output).
+
+    flash(board="esp32", port=None, firmware=None, version=None, erase=False, baud=460800)
+
+1. The firmware: a local .bin, or the official MicroPython release for the board and version
+   (firmware_cache: downloaded once, checksummed). It must be a whole firmware image: magic 0xE9,
+   a chip ID, the second-stage bootloader, the partition table at 0x8000 and the app, each image
+   complete, its checksum and SHA-256 digest right. Anything else is refused before the port is
+   touched: a file that is not an image, a truncated one, an app-only one.
+2. The port: PORT, else TINYML_PORT or ~/.config/tinyml/config.toml, else the USB serial bridges
+   ESP32 boards use (ports.py). A port that cannot be opened, or that another program holds, is an
+   error with its cause and fix.
+3. The board into its ROM bootloader: esptool's DTR/RTS reset where the port has modem lines
+   (USB bridges; esptool picks the USB-Serial/JTAG sequence itself), the emulated board's control
+   socket for an emulated one (esp_rom), nothing on a port without modem lines. Then esptool detects
+   the chip (GET_SECURITY_INFO or the chip-detect magic register). A board that does not answer,
+   but runs MicroPython, is sent there with `machine.bootloader()` where that exists (S2, S3, C3);
+   otherwise the error says to hold BOOT while pressing EN.
+4. The image's chip ID against the detected chip, and the board's: a mismatch is refused before
+   anything is written. The flash offset is esptool's own for the chip (BOOTLOADER_FLASH_OFFSET:
+   0x1000 on ESP32 and ESP32-S2, 0x0 on S3, C3 and C6).
+5. The stub flasher for real boards, none for the emulated ROM (it runs no CPU); CHANGE_BAUDRATE to
+   the fast rate; SPI attach; flash size detection; a whole-chip erase when asked, or when the board
+   holds no MicroPython (its partition table and app descriptor say so); the write, compressed
+   unless told not to, with esptool's progress; MD5 verification; a reset into the app (DTR/RTS, a
+   watchdog reset on native USB, or the ROM's "run user code" where there are no modem lines).
+6. The MicroPython banner on the serial port, then its version and .mpy ABI from the REPL, so
+   `make deploy` knows which native module the board takes.
+
+When the fast baud rate fails (a bridge or cable that cannot keep up), the whole flash is done
+again at 115200. A link that drops mid-write ends with what happened and what to do; the next run
+starts over and completes.
+"""
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import re
+import struct
+import tempfile
+import time
+import zlib
+
+import serial
+from esptool import cmds
+from esptool.logger import log as esptool_log
+from esptool.targets import CHIP_DEFS
+from esptool.util import FatalError, NotImplementedInROMError, flash_size_bytes
+
+from tinyml_host.flash import firmware_cache
+from tinyml_host.board import ports
+from tinyml_host.emulators.esp_rom import PARTITION_TABLE_OFFSET, image_problem, parse_app_desc, parse_partitions
+
+CHIPS = ("esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6")
+ROM_BAUD = 115200
+DEFAULT_BAUD = 460800
+KB = 1024
+# MicroPython's MP_NATIVE_ARCH_* order (sys.implementation._mpy >> 10)
+try:
+    from tinyml.backends import ARCHS
+except ImportError:
+    ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+             "xtensa", "xtensawin", "rv32imc", "rv64imc")
+REPO = pathlib.Path(__file__).resolve().parents[3]
+
+
+class FlashError(Exception):
+    """A flash refused, failed or incomplete; the message gives the cause and the fix."""
+
+
+class FirmwareRefused(FlashError):
+    pass
+
+
+class WrongChip(FlashError):
+    pass
+
+
+class NotInBootloader(FlashError):
+    pass
+
+
+class LinkDropped(FlashError):
+    pass
+
+
+@dataclasses.dataclass
+class FirmwareInfo:
+    chip: str
+    size: int
+    bootloader_offset: int
+    app_offset: int
+    project: str
+    version: str
+    sha256: str
+
+
+@dataclasses.dataclass
+class FlashResult:
+    port: str
+    chip: str
+    offset: int
+    size: int
+    md5: str
+    erased: bool
+    baud: int
+    compressed: bool
+    write_seconds: float
+    total_seconds: float
+    wire_bytes: int
+    banner: str = None
+    version: str = None
+    mpy_abi: str = None
+    mpy_arch: str = None
+
+
+# ------------------------------------------------------------------------------------------------
+# The firmware image
+
+def _chip_of_image_id(chip_id):
+    for key in CHIPS:
+        if CHIP_DEFS[key].IMAGE_CHIP_ID == chip_id:
+            return key
+    return None
+
+
+def inspect_firmware(data, name="firmware"):
+    """What a firmware .bin is, or FirmwareRefused saying why it cannot be flashed."""
+    def refuse(why):
+        raise FirmwareRefused("%s cannot be flashed: %s" % (name, why))
+
+    if len(data) < 24 or data[0] != 0xE9:
+        kind = ("a UF2 file (for drag-and-drop bootloaders); use the .bin release" if data[:4] == b"UF2\n" else
+                "an ELF file; use the .bin image built from it (firmware.bin)" if data[:4] == b"\x7fELF" else
+                "empty" if not data else "its first byte is 0x%02x" % data[0])
+        refuse("it is not an ESP32 firmware image (an image starts with the magic byte 0xE9; %s)" % kind)
+    chip_id, = struct.unpack_from("<H", data, 12)
+    chip = _chip_of_image_id(chip_id)
+    if chip is None:
+        refuse("its header names chip ID %d, which is none of %s" % (chip_id, ", ".join(CHIPS)))
+    boot_off = CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
+    problem = image_problem(chip, data)
+    if problem:
+        refuse("its bootloader image is %s" % (problem if problem.startswith(("truncated", "malformed"))
+                                               else "damaged: " + problem))
+    if parse_app_desc(data):
+        refuse("it is an application image alone (it goes at 0x10000); flash the whole firmware (bootloader, "
+               "partition table and app), e.g. MicroPython's firmware.bin")
+    table_at = PARTITION_TABLE_OFFSET - boot_off
+    apps = [p for p in parse_partitions(data[table_at:table_at + 0xC00]) if p[0] == 0]
+    if not apps:
+        refuse("it has no partition table with an app at 0x%x: it is %s, not a whole firmware image"
+               % (PARTITION_TABLE_OFFSET, "a truncated file or a bootloader alone" if len(data) < table_at + 64
+                  else "a bootloader with an empty or foreign partition table"))
+    app_offset = apps[0][2]
+    app = data[app_offset - boot_off:]
+    problem = image_problem(chip, app)
+    if not app:
+        refuse("it ends at 0x%x, before its app at 0x%x: the file is truncated" % (boot_off + len(data), app_offset))
+    if problem:
+        refuse("its app at 0x%x is %s; the file is %d bytes" % (
+            app_offset, problem if problem.startswith(("truncated", "malformed")) else "damaged: " + problem, len(data)))
+    version, project, _ = parse_app_desc(app) or ("?", "?", "?")
+    return FirmwareInfo(chip, len(data), boot_off, app_offset, project, version, hashlib.sha256(data).hexdigest())
+
+
+# ------------------------------------------------------------------------------------------------
+# Boards
+
+def board_profile(board):
+    """The board's profile (boards/<board>.toml, from tinyml_host.board.profiles) or None when it has none."""
+    try:
+        from tinyml_host.board import profiles as boards
+        return boards.load(board)
+    except Exception:
+        return None
+
+
+def board_chip(board):
+    """The chip a tinyml board name stands for: its profile's esptool chip, or the chip's own name."""
+    profile = board_profile(board)
+    chip = getattr(profile, "chip", None)
+    key = (chip or board).lower().replace("-", "").replace("_", "")
+    if key in CHIPS:
+        return key
+    raise FlashError("BOARD=%s is not an ESP32 board; `make flash` takes BOARD=%s" % (board, "|".join(CHIPS)))
+
+
+def _chip_key(esp):
+    return {cls.CHIP_NAME: key for key, cls in CHIP_DEFS.items()}[esp.CHIP_NAME]
+
+
+# ------------------------------------------------------------------------------------------------
+# Getting the board into its bootloader
+
+def _emulator_hook(device):
+    """For an emulated board: a function standing in for DTR/RTS ("download" or "run"), else None."""
+    from tinyml_host.emulators import esp_rom
+    if esp_rom.find_emulator(device) is None:
+        return None
+
+    def hook(mode):
+        answer = esp_rom.control(device, "auto-reset " + mode) or ""
+        return answer.startswith("ok")
+    return hook
+
+
+def _read_for(ser, seconds, until=None):
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ser.timeout = max(0.01, min(0.1, deadline - time.monotonic()))
+        part = ser.read(ser.in_waiting or 1)
+        out += part
+        if until and until in out:
+            break
+    return out
+
+
+def _repl_to_bootloader(device, say):
+    """(text seen, True if a MicroPython REPL took the board into its bootloader)."""
+    try:
+        ser = ports.open_serial(device, ROM_BAUD)
+    except ports.PortError:
+        return "", False
+    try:
+        ser.write(b"\r\x03\x03")
+        seen = _read_for(ser, 0.6, b">>> ")
+        if b">>> " not in seen:
+            return seen.decode("ascii", "replace"), False
+        say("MicroPython answers on %s; asking it for the bootloader (machine.bootloader())" % device)
+        ser.write(b"import machine\r")
+        _read_for(ser, 0.3, b">>> ")
+        ser.write(b"machine.bootloader()\r")
+        after = _read_for(ser, 1.0, b"waiting for download")
+        text = (seen + after).decode("ascii", "replace")
+        return text, b"Error" not in after and b">>> " not in after.split(b"bootloader()")[-1]
+    finally:
+        ser.close()
+
+
+def _not_in_bootloader(device, error, seen, modem, repl_tried):
+    what = str(error).split("\n")[0]
+    if "Wrong boot mode" in what:
+        cause = "the reset through DTR/RTS left it booting from flash instead (%s)" % what
+    elif "MicroPython" in seen or ">>>" in seen:
+        cause = ("MicroPython runs there, and has no machine.bootloader() on this chip"
+                 if repl_tried else "MicroPython runs there")
+    elif not modem:
+        cause = "this port has no DTR/RTS lines to reset the board with, and the board is not waiting in download mode"
+    elif seen.strip():
+        cause = "something other than the ROM bootloader answers"
+    else:
+        cause = "nothing answered: the board is in its app, unpowered, or on another port"
+    glimpse = re.sub(r"[^\x20-\x7e]+", " ", seen).strip()[-120:]
+    return NotInBootloader(
+        "the board on %s is not in its bootloader (download mode): %s.\n  cause: %s%s.\n"
+        "  fix: hold the BOOT (IO0) button, press and release EN (RST), release BOOT, then run again "
+        "(boards with an auto-reset circuit do this by themselves; without one, or through a port with "
+        "no DTR/RTS, you do it by hand)." % (device, what, cause, (' (the port shows: "%s")' % glimpse) if glimpse else ""))
+
+
+def _connect(device, hook, say, attempts=None):
+    """An esptool loader for the chip on device, in its ROM bootloader at 115200."""
+    ser = ports.open_serial(device, ROM_BAUD)
+    modem = ports.has_modem_lines(ser)
+    if hook is not None:
+        hook("download")
+        before = "no-reset"
+    else:
+        before = "default-reset" if modem else "no-reset"
+    try:
+        return cmds.detect_chip(ser, ROM_BAUD, before, connect_attempts=attempts or (7 if modem else 2)), modem
+    except (FatalError, serial.SerialException, OSError) as e:
+        ser.close()
+        if not os.path.exists(device) and "://" not in device:
+            raise LinkDropped("the board on %s went away while connecting (%s).\n  fix: plug it back in "
+                              "and run again." % (device, e))
+        first_error = e
+    seen, entered = _repl_to_bootloader(device, say)
+    if entered:
+        deadline = time.monotonic() + 5  # native USB re-enumerates as the ROM's own USB device
+        while "://" not in device and not os.path.exists(device) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ser = ports.open_serial(device, ROM_BAUD)
+        try:
+            return cmds.detect_chip(ser, ROM_BAUD, "no-reset", connect_attempts=3), modem
+        except (FatalError, serial.SerialException, OSError) as e:
+            ser.close()
+            first_error = e
+    raise _not_in_bootloader(device, first_error, seen, modem, repl_tried=">>>" in seen)
+
+
+# ------------------------------------------------------------------------------------------------
+# On the board
+
+def micropython_on_board(esp):
+    """The MicroPython version in the board's flash (partition table + app descriptor), or None."""
+    try:
+        table = esp.read_flash(PARTITION_TABLE_OFFSET, 0xC0)
+        apps = [p for p in parse_partitions(table) if p[0] == 0]
+        if not apps:
+            return None
+        desc = parse_app_desc(esp.read_flash(apps[0][2], 0x100))
+        return desc[0] if desc and desc[1] == "micropython" else None
+    except (FatalError, NotImplementedInROMError):
+        return None
+
+
+def _erase_all(esp, flash_size, say):
+    say("erasing the whole flash (%d KB)" % (flash_size // KB))
+    if esp.IS_STUB:
+        cmds.erase_flash(esp)
+    else:
+        esp.flash_begin(flash_size, 0, logging=False)  # the ROM erases the region on FLASH_BEGIN
+
+
+@dataclasses.dataclass
+class _Progress:
+    blocks: int = 0
+    total_blocks: int = 0
+    wire_bytes: int = 0
+    started: float = None
+    ended: float = None
+    switched: bool = False   # the line went above 115200
+    erased: bool = False
+
+
+def _track(esp, progress):
+    """Counts the flash data blocks esptool sends (for timing, and to say where a write stopped)."""
+    for name in ("flash_block", "flash_defl_block"):
+        original = getattr(esp, name)
+
+        def block(data, seq, *args, _original=original, **kw):
+            if progress.started is None:
+                progress.started = time.monotonic()
+            result = _original(data, seq, *args, **kw)
+            progress.blocks, progress.ended = seq + 1, time.monotonic()
+            progress.wire_bytes += len(data)
+            return result
+        setattr(esp, name, block)
+
+
+def _reset_into_app(esp, modem, emulated, say):
+    if not esp.IS_STUB and (emulated or not modem):
+        say("starting the app (the ROM's \"run user code\": this port has no DTR/RTS)"
+            if not emulated else "starting the app (the ROM's \"run user code\")")
+        cmds.reset_chip(esp, "soft-reset")
+    elif esp.uses_usb_otg() and esp.WATCHDOG_RESET_SUPPORTED:
+        cmds.reset_chip(esp, "watchdog-reset")
+    else:
+        cmds.reset_chip(esp, "hard-reset")
+        if not modem:
+            say("this port has no DTR/RTS: press EN (RST) on the board to start MicroPython")
+
+
+# ------------------------------------------------------------------------------------------------
+# After the reset: MicroPython's banner and what it says about itself
+
+BANNER = re.compile(rb"MicroPython (v\S+) on ([\d-]+); ([^\r\n]+)")
+
+
+def wait_for_micropython(ser, device, timeout=10.0):
+    """(banner, version, .mpy ABI, arch) from the board's REPL, or None when none shows in time."""
+    ser.baudrate = ROM_BAUD  # MicroPython's UART REPL rate, whatever the flash used
+    seen = b""
+    deadline = time.monotonic() + timeout
+    poked = False
+    while time.monotonic() < deadline:
+        try:
+            seen += _read_for(ser, min(1.0, deadline - time.monotonic()), b">>> ")
+        except (serial.SerialException, OSError):  # native USB re-enumerates after the reset
+            ser.close()
+            time.sleep(0.3)
+            try:
+                ser = ports.open_serial(device, ROM_BAUD)
+            except ports.PortError:
+                continue
+        if b">>> " in seen:
+            break
+        if not poked and time.monotonic() > deadline - timeout / 2:
+            try:
+                ser.write(b"\r\x03")  # a banner printed before we listened: ask for a prompt
+                poked = True
+            except (serial.SerialException, OSError):
+                pass
+    if b">>> " not in seen:
+        return None, ser
+    m = BANNER.search(seen)
+    banner = m.group(0).decode(errors="replace") if m else None
+    try:
+        ser.write(b"\r\x03\x03\x01")  # raw REPL
+        _read_for(ser, 2.0, b"raw REPL; CTRL-B to exit\r\n>")
+        ser.write(b"import sys\nprint(sys.implementation.version, getattr(sys.implementation, '_mpy', 0), "
+                  b"sys.platform)\x04")
+        out = _read_for(ser, 3.0, b"\x04>")
+        ser.write(b"\x02")
+        _read_for(ser, 0.5, b">>> ")
+    except (serial.SerialException, OSError):
+        out = b""
+    q = re.search(rb"OK\((\d+), (\d+), (\d+)[^)]*\) (\d+) (\w+)", out)
+    if not q:
+        return (banner, m.group(1).decode() if m else None, None, None), ser
+    version = "%s.%s.%s" % (q.group(1).decode(), q.group(2).decode(), q.group(3).decode())
+    mpy = int(q.group(4))
+    abi = "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3) if mpy else None
+    arch_index = mpy >> 10 & 0x0F
+    arch = ARCHS[arch_index] if mpy and arch_index < len(ARCHS) else None
+    return (banner, version, abi, arch), ser
+
+
+# ------------------------------------------------------------------------------------------------
+# The flash
+
+def _session(device, data, info, chip, baud, erase, compress, stub, say, progress):
+    """One attempt: connect, check, write, verify, reset. Returns (esp, offset, md5, erased)."""
+    hook = _emulator_hook(device)
+    esp, modem = _connect(device, hook, say)
+    ok = False
+    try:
+        detected = _chip_key(esp)
+        say("chip: %s on %s" % (esp.CHIP_NAME, device))
+        if detected != info.chip:
+            raise WrongChip("refusing to flash: the firmware is built for %s (chip ID %d in its header), but the "
+                            "board on %s is an %s. Nothing was written.\n  fix: use a firmware for %s "
+                            "(BOARD=%s)." % (CHIP_DEFS[info.chip].CHIP_NAME, CHIP_DEFS[info.chip].IMAGE_CHIP_ID,
+                                             device, esp.CHIP_NAME, esp.CHIP_NAME, detected))
+        if detected != chip:
+            raise WrongChip("refusing to flash: BOARD says %s, but the board on %s is an %s. Nothing was written.\n"
+                            "  fix: BOARD=%s (and its firmware), or PORT= the %s board."
+                            % (CHIP_DEFS[chip].CHIP_NAME, device, esp.CHIP_NAME, detected, CHIP_DEFS[chip].CHIP_NAME))
+        offset = esp.BOOTLOADER_FLASH_OFFSET  # esptool's own chip data
+        use_stub = stub if stub is not None else hook is None
+        if use_stub:
+            try:
+                esp = cmds.run_stub(esp)
+            except FatalError as e:  # e.g. a ROM that refuses RAM downloads: the ROM loader can do it all
+                say("esptool's flasher stub did not start (%s); flashing through the ROM bootloader"
+                    % str(e).split("\n")[0])
+        if baud != ROM_BAUD:
+            progress.switched = True
+            esp.change_baud(baud)
+        cmds.attach_flash(esp)
+        size_name = cmds.detect_flash_size(esp) or "4MB"
+        flash_size = flash_size_bytes(size_name)
+        if offset + len(data) > flash_size:
+            raise FirmwareRefused("refusing to flash: the firmware (%d bytes at 0x%x) does not fit the board's "
+                                  "%s of flash. Nothing was written." % (len(data), offset, size_name))
+        present = micropython_on_board(esp)
+        say("flash chip: %s; %s" % (size_name, ("MicroPython %s is on it" % present) if present else "no MicroPython on it"))
+        erased = erase or not present
+        if erased:
+            progress.erased = True
+            _erase_all(esp, flash_size, say)
+        _track(esp, progress)
+        padded = data + b"\xff" * (-len(data) % 4)
+        payload = zlib.compress(padded, 9) if compress else padded
+        progress.total_blocks = -(-len(payload) // esp.FLASH_WRITE_SIZE)
+        say("writing %d bytes at 0x%x (%s, %d blocks) at %d baud"
+            % (len(data), offset, "compressed to %d" % len(payload) if compress else "uncompressed",
+               progress.total_blocks, baud))
+        cmds.write_flash(esp, [(offset, data)], flash_size="keep", compress=compress, no_compress=not compress)
+        md5 = esp.flash_md5sum(offset, len(padded))
+        if md5 != hashlib.md5(padded).hexdigest():
+            raise FlashError("the flash does not hold what was written (MD5 %s, expected %s)"
+                             % (md5, hashlib.md5(padded).hexdigest()))
+        say("verified: MD5 %s over %d bytes at 0x%x" % (md5, len(padded), offset))
+        _reset_into_app(esp, modem, hook is not None, say)
+        esp._port.baudrate = ROM_BAUD  # MicroPython's REPL rate: listen from the first byte of its boot
+        ok = True
+        return esp, offset, md5, erased
+    finally:
+        if not ok:
+            try:
+                esp._port.close()
+            except Exception:
+                pass
+
+
+def _interrupted(device, progress, error):
+    where = ("after %d of %d blocks (%d%%)" % (progress.blocks, progress.total_blocks,
+                                               100 * progress.blocks // max(1, progress.total_blocks))
+             if progress.started else "before the write began")
+    gone = "://" not in device and not os.path.exists(device)
+    if gone:
+        cause = "the serial link dropped: the board was unplugged or reset, or the USB cable or hub let go (%s)" % error
+    else:
+        cause = "the board stopped answering (%s)" % str(error).split("\n")[0]
+    now = ("the flash holds a partial image: the board will not start MicroPython until a write completes"
+           if progress.started else "the flash was erased: the board will not start MicroPython until a write "
+           "completes" if progress.erased else "nothing was written")
+    return LinkDropped("the flash was interrupted %s on %s.\n  cause: %s.\n  now: %s.\n  fix: reconnect the board "
+                       "(a short data cable, straight into the computer), then run the same command again: it "
+                       "starts over and completes." % (where, device, cause, now))
+
+
+def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False, baud=None, compress=True,
+          stub=None, wait_banner=True, banner_timeout=10.0, interactive=None, say=None, quiet_esptool=False):
+    """Flashes MicroPython onto an ESP32 board; returns a FlashResult, raises FlashError (with the
+    cause and the fix) or ports.PortError / firmware_cache.FirmwareError."""
+    say = say or (lambda msg: print("flash: " + msg, flush=True))
+    t0 = time.monotonic()
+    chip = board_chip(board)
+    if firmware:
+        path = pathlib.Path(firmware)
+        if not path.is_file():
+            raise FirmwareRefused("there is no firmware file %s" % firmware)
+    else:
+        path = firmware_cache.fetch(board, version, say=say)
+    data = path.read_bytes()
+    info = inspect_firmware(data, str(path))
+    say("firmware %s: %s %s for %s, %d bytes" % (path, info.project, info.version,
+                                                  CHIP_DEFS[info.chip].CHIP_NAME, len(data)))
+    profile = board_profile(board)
+    device = ports.resolve_port(port, interactive=interactive, say=say, board=profile)
+    emulators = []
+    try:
+        from tinyml_host.emulators import esp_rom
+        emulators = [e["pid"] for e in esp_rom.running_emulators()]
+    except Exception:
+        pass
+    held = ports.holders(device, exclude=emulators)
+    if held:
+        raise ports.PortError(ports.busy_message(device, held))
+    baud = baud or DEFAULT_BAUD
+    bauds = [baud] + ([ROM_BAUD] if baud > ROM_BAUD else [])
+    if quiet_esptool:
+        esptool_log.set_verbosity("silent")
+    try:
+        for attempt, rate in enumerate(bauds):
+            progress = _Progress()
+            try:
+                esp, offset, md5, erased = _session(device, data, info, chip, rate, erase, compress, stub, say,
+                                                    progress)
+                break
+            except (FlashError, ports.PortError):
+                raise
+            except (FatalError, serial.SerialException, OSError) as e:
+                gone = "://" not in device and not os.path.exists(device)
+                if progress.switched and not gone and attempt + 1 < len(bauds):
+                    say("%d baud failed (%s); flashing again at %d" % (rate, str(e).split("\n")[0], bauds[attempt + 1]))
+                    continue
+                raise _interrupted(device, progress, e) from e
+            except KeyboardInterrupt:
+                raise _interrupted(device, progress, "interrupted by the user")
+    finally:
+        if quiet_esptool:
+            esptool_log.set_verbosity("auto")
+    result = FlashResult(device, chip, offset, len(data), md5, erased, rate, compress,
+                         (progress.ended or t0) - (progress.started or t0), 0.0, progress.wire_bytes)
+    ser = esp._port
+    try:
+        if wait_banner:
+            found, ser = wait_for_micropython(ser, device, banner_timeout)
+            if found is None:
+                raise FlashError("flashed and verified, but no MicroPython prompt appeared on %s within %.0f s.\n"
+                                 "  fix: press EN (RST) on the board and watch the port (`mpremote connect %s`); "
+                                 "if it still stays silent, flash again with ERASE=1." % (device, banner_timeout, device))
+            result.banner, result.version, result.mpy_abi, result.mpy_arch = found
+    finally:
+        try:
+            ser.close()
+        except Exception:
+            pass
+    result.total_seconds = time.monotonic() - t0
+    if result.banner:
+        say(result.banner)
+    if result.mpy_abi:
+        natmod = REPO / "dist" / ("%s_%s" % (result.mpy_arch, result.mpy_abi)) / "tinyml_kernels.mpy"
+        say("ready for `make deploy`: MicroPython %s, .mpy ABI %s, arch %s (native kernels %s)"
+            % (result.version, result.mpy_abi, result.mpy_arch,
+               natmod.relative_to(REPO) if natmod.exists() else "not built for it: the viper backend will be used"))
+    say("done in %.1f s" % result.total_seconds)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# The benchmark: a 1.5 MB image on the emulated ROM, paced at the baud rate
+
+def bench_flash(size=1536 * KB, bauds=(ROM_BAUD, DEFAULT_BAUD), chip="esp32", compressible=0.4, out=print):
+    """Prints the time to flash a `size` firmware onto the emulated ROM bootloader (bytes paced at
+    the baud rate, no stub, as a real ESP32 ROM loader would take them), at each baud rate,
+    compressed and not. The emulator runs in its own process (start_rom), as a board would, so it
+    does not share this interpreter with esptool. Returns (baud, compressed, wire bytes, write s,
+    total s) rows."""
+    from tinyml_host.emulators import esp_rom
+    image = esp_rom.build_micropython_image(chip, size, compressible=compressible)
+    deflated = len(zlib.compress(image, 9))
+    out("flash benchmark: a %.2f MB MicroPython-like image (%d bytes, deflates to %d%%) on the emulated %s ROM "
+        "bootloader, no stub, bytes paced at the baud rate (8N1)" % (len(image) / 1e6, len(image),
+                                                                    100 * deflated // len(image), chip.upper()))
+    out("%8s  %-12s  %10s  %8s  %8s  %10s  %9s" % ("baud", "mode", "wire bytes", "write s", "total s",
+                                                  "line min s", "kbit/s"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fw = pathlib.Path(tmp, "firmware.bin")
+        fw.write_bytes(image)
+        for baud in bauds:
+            for compress in (False, True):
+                flash_file = pathlib.Path(tmp, "flash-%d-%d.bin" % (baud, compress))
+                device = esp_rom.start_rom(chip, flash_file, pace=True)
+                try:
+                    r = flash(chip, device, str(fw), baud=baud, compress=compress, say=lambda m: None,
+                              quiet_esptool=True)
+                finally:
+                    esp_rom.stop_rom(device)
+                offset = CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
+                with open(flash_file, "rb") as f:
+                    f.seek(offset)
+                    if f.read(len(image)) != image:
+                        raise FlashError("benchmark: the emulated flash does not hold the image")
+                line_min = r.wire_bytes * 10 / baud
+                rows.append((baud, compress, r.wire_bytes, r.write_seconds, r.total_seconds))
+                out("%8d  %-12s  %10d  %8.1f  %8.1f  %10.1f  %9.1f" % (
+                    baud, "compressed" if compress else "uncompressed", r.wire_bytes, r.write_seconds,
+                    r.total_seconds, line_min, len(image) * 8 / 1000 / r.write_seconds))
+    out("write s: first to last data block; total s: connect, chip detection, erase, write, MD5 check, reset and "
+        "MicroPython banner; line min s: the data blocks' bytes alone at 10 bits each; kbit/s: image bits / write s")
+    return rows
+
+
+if __name__ == "__main__":
+    bench_flash()

@@ -1,0 +1,1 @@
+"""Models: the TFLite reader, the converter, the .tml writer, quantization parameters, inspect."""

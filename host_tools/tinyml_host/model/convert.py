@@ -1,0 +1,338 @@
+# TFLite int8 model -> .tml: checks the model is one tinyml can run bit-exactly, folds the input zero
+# point into the bias, precomputes every fixed-point multiplier and lookup table, and works out
+# padding and broadcasting, so the device only computes (docs/model-format.md).
+import numpy as np
+
+from tinyml_host.model import quantize as q
+from tinyml_host.model.tflite_reader import read_tflite
+from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
+
+OPCODES = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
+           "DEQUANTIZE": 6, "FULLY_CONNECTED": 9, "LOGISTIC": 14, "MAX_POOL_2D": 17, "MUL": 18,
+           "RESHAPE": 22, "SOFTMAX": 25, "TANH": 28, "PAD": 34, "MEAN": 40, "SQUEEZE": 43, "QUANTIZE": 114}
+SUPPORTED = set(OPCODES)
+
+INT8_ADVICE = ("tinyml runs full-integer int8 models: convert with TFLiteConverter using "
+               "optimizations=[tf.lite.Optimize.DEFAULT], a representative_dataset, "
+               "target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8], "
+               "inference_input_type=tf.int8 and inference_output_type=tf.int8")
+
+
+class ConvertError(ValueError):
+    pass
+
+
+def out_size(padding, size, k, stride, dilation):
+    """TFLM's ComputeOutSize."""
+    eff = (k - 1) * dilation + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size - eff + stride) // stride
+
+
+def pad_before(size, k, stride, dilation, out):
+    """TFLM's ComputePaddingWithOffset: the padding before (top or left)."""
+    total = (out - 1) * stride + (k - 1) * dilation + 1 - size
+    return max(total, 0) // 2
+
+
+def broadcast_strides(shape, out):
+    """Element strides of a tensor of `shape` read at the indices of `out` (both right-aligned to 4-D)."""
+    shape = (1,) * (4 - len(shape)) + tuple(shape)
+    strides, s = [], 1
+    for d in reversed(shape):
+        strides.append(s if d > 1 else 0)
+        s *= d
+    return list(reversed(strides))
+
+
+class _Converter:
+    def __init__(self, model, name):
+        self.m = model
+        self.name = name
+        self.tensors = []   # TmlTensor list being built
+        self.index = {}     # TFLite tensor index -> .tml tensor index
+        self.ops = []
+
+    def fail(self, op, what):
+        where = "op %d %s: " % (op.index, op.name) if op is not None else ""
+        raise ConvertError("%s: %s%s" % (self.name, where, what))
+
+    def t(self, i):
+        return self.m.tensors[i]
+
+    def activation(self, i, dtypes=(np.int8,)):
+        """The .tml index of TFLite activation tensor i."""
+        if i not in self.index:
+            t = self.t(i)
+            if t.dtype not in dtypes:
+                self.fail(None, "tensor %d '%s' is %s; %s" % (i, t.name, t.dtype, INT8_ADVICE))
+            if t.dtype == np.float32:
+                self.index[i] = self.add(TmlTensor(t.name, np.float32, t.shape))
+            else:
+                if len(t.scale) != 1:
+                    self.fail(None, "activation tensor %d '%s' has %d scales; expected one" % (i, t.name, len(t.scale)))
+                self.index[i] = self.add(TmlTensor(t.name, np.int8, t.shape, None, t.scale[0], t.zero_point[0]))
+        return self.index[i]
+
+    def add(self, tensor):
+        self.tensors.append(tensor)
+        return len(self.tensors) - 1
+
+    def const(self, name, array):
+        return self.add(TmlTensor(name, array.dtype, array.shape, array))
+
+    def emit(self, op, ins, outs, params=(), opcode=None):
+        self.ops.append(TmlOp(OPCODES[op.name] if opcode is None else opcode, ins, outs, params))
+
+    @staticmethod
+    def qp(t):
+        return float(t.scale[0]), int(t.zero_point[0])
+
+    def clamp(self, op, y):
+        return q.activation_range(op.options.get("fused_activation_function", "NONE"), *self.qp(y))
+
+    def requant_params(self, op, x, w, y, n_out, axis):
+        """Folded bias, multipliers and shifts of a weighted op (per channel, or one per tensor)."""
+        if w.data is None or w.dtype != np.int8:
+            self.fail(op, "weights must be a constant int8 tensor (got %s)" % w.dtype)
+        if np.any(w.zero_point != 0):
+            self.fail(op, "weights have a nonzero zero point; TFLite int8 weights are symmetric")
+        scales = np.asarray(w.scale, np.float32)
+        if len(scales) not in (1, n_out):
+            self.fail(op, "weights have %d scales for %d output channels" % (len(scales), n_out))
+        x_scale, x_zp = self.qp(x)
+        y_scale = float(y.scale[0])
+        pairs = [q.quantize_multiplier(x_scale * float(s) / y_scale) for s in scales]
+        mults = np.array([m for m, _ in pairs], np.int32)
+        shifts = np.array([s for _, s in pairs], np.int32)
+        return x_zp, mults, shifts
+
+    def bias(self, op, n_out, w_rows, x_zp):
+        """TFLite bias (or zeros) minus x_zp times each output channel's weight sum."""
+        b = self.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        bias = np.zeros(n_out, np.int64) if b is None or b.data is None else b.data.astype(np.int64).reshape(n_out)
+        folded = bias - x_zp * w_rows.astype(np.int64).sum(axis=1)
+        if folded.min() < -2 ** 31 or folded.max() >= 2 ** 31:
+            self.fail(op, "bias with the input zero point folded in overflows int32")
+        return folded.astype(np.int32)
+
+    def weighted(self, op, w_name, w_data, bias, mults, shifts):
+        return [self.const(w_name, np.ascontiguousarray(w_data)),
+                self.const(w_name + "/bias_folded", bias),
+                self.const(w_name + "/multiplier", mults),
+                self.const(w_name + "/shift", shifts)]
+
+    # ---- one method per TFLite op, named after it ----
+
+    def fully_connected(self, op):
+        x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if op.options.get("weights_format", "DEFAULT") != "DEFAULT":
+            self.fail(op, "shuffled weights format is not supported")
+        if w.data is None or len(w.shape) != 2:
+            self.fail(op, "weights must be a constant matrix (got shape %s)" % (w.shape,))
+        n_out, n_in = w.shape
+        if int(np.prod(x.shape)) % n_in:
+            self.fail(op, "input of shape %s does not split into rows of %d" % (x.shape, n_in))
+        x_zp, mults, shifts = self.requant_params(op, x, w, y, n_out, 0)
+        bias = self.bias(op, n_out, w.data, x_zp)
+        ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w.data, bias, mults, shifts)
+        lo, hi = self.clamp(op, y)
+        self.emit(op, ins, [self.activation(op.outputs[0])], [self.qp(y)[1], lo, hi])
+
+    def _conv_geometry(self, op, x, kh, kw, y):
+        o = op.options
+        sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
+        dh, dw = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
+        if len(x.shape) != 4 or x.shape[0] != 1:
+            self.fail(op, "input must be (1, H, W, C), got %s" % (x.shape,))
+        _, h, wd, _ = x.shape
+        oh, ow = out_size(o["padding"], h, kh, sh, dh), out_size(o["padding"], wd, kw, sw, dw)
+        if tuple(y.shape[1:3]) != (oh, ow):
+            self.fail(op, "output %s does not match %s padding (expected %dx%d)" % (y.shape, o["padding"], oh, ow))
+        return [sh, sw, dh, dw, pad_before(h, kh, sh, dh, oh), pad_before(wd, kw, sw, dw, ow)]
+
+    def conv_2d(self, op):
+        x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        oc, kh, kw, c = w.shape
+        if c != x.shape[3]:
+            self.fail(op, "weights for %d input channels, input has %d (grouped convolution)" % (c, x.shape[3]))
+        geometry = self._conv_geometry(op, x, kh, kw, y)
+        x_zp, mults, shifts = self.requant_params(op, x, w, y, oc, 0)
+        bias = self.bias(op, oc, w.data.reshape(oc, -1), x_zp)
+        ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w.data, bias, mults, shifts)
+        lo, hi = self.clamp(op, y)
+        self.emit(op, ins, [self.activation(op.outputs[0])], geometry + [x_zp, self.qp(y)[1], lo, hi])
+
+    def depthwise_conv_2d(self, op):
+        x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        _, kh, kw, oc = w.shape
+        c = x.shape[3]
+        if oc % c:
+            self.fail(op, "%d output channels is not a multiple of %d input channels" % (oc, c))
+        multiplier = oc // c
+        geometry = self._conv_geometry(op, x, kh, kw, y)
+        x_zp, mults, shifts = self.requant_params(op, x, w, y, oc, 3)
+        w_t = w.data.reshape(kh, kw, oc).transpose(2, 0, 1)  # (OC, KH, KW): a run of channels is contiguous
+        bias = self.bias(op, oc, w_t.reshape(oc, -1), x_zp)
+        ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w_t, bias, mults, shifts)
+        lo, hi = self.clamp(op, y)
+        self.emit(op, ins, [self.activation(op.outputs[0])],
+                  geometry + [x_zp, self.qp(y)[1], lo, hi, multiplier])
+
+    def _pool(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        (xs, xz), (ys, yz) = self.qp(x), self.qp(y)
+        if xz != yz or abs(xs - ys) > 1e-6:  # TFLM's own tolerance (pooling_common.cc)
+            self.fail(op, "input and output quantization differ, which TFLM does not support for int8")
+        o = op.options
+        fh, fw, sh, sw = o["filter_height"], o["filter_width"], o["stride_h"], o["stride_w"]
+        _, h, wd, _ = x.shape
+        oh, ow = out_size(o["padding"], h, fh, sh, 1), out_size(o["padding"], wd, fw, sw, 1)
+        lo, hi = self.clamp(op, y)
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
+                  [sh, sw, fh, fw, pad_before(h, fh, sh, 1, oh), pad_before(wd, fw, sw, 1, ow), lo, hi])
+
+    average_pool_2d = max_pool_2d = _pool
+
+    def mean(self, op):
+        x, axis, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if axis.data is None or sorted(int(a) % 4 for a in axis.data.ravel()) != [1, 2] or len(x.shape) != 4:
+            self.fail(op, "only the mean over height and width of a 4-D tensor is supported")
+        x_scale, x_zp = self.qp(x)
+        y_scale, y_zp = self.qp(y)
+        params = q.mean_params(x_scale, x_zp, y_scale, y_zp, x.shape[1] * x.shape[2])
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], params)
+
+    def _binary(self, op):
+        a, b, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        out = tuple(np.broadcast_shapes(a.shape, b.shape))
+        if len(out) > 4:
+            self.fail(op, "broadcasting over more than 4 dimensions is not supported")
+        dims = [1] * (4 - len(out)) + list(out)
+        ins = [self.operand(i) for i in op.inputs[:2]]
+        (a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp) = self.qp(a), self.qp(b), self.qp(y)
+        lo, hi = self.clamp(op, y)
+        strides = dims + broadcast_strides(a.shape, out) + broadcast_strides(b.shape, out)
+        if op.name == "ADD":
+            params = strides + [a_zp, b_zp] + list(q.add_params(a_scale, b_scale, y_scale)) + [y_zp, lo, hi]
+        else:
+            params = strides + [a_zp, b_zp] + list(q.mul_params(a_scale, b_scale, y_scale)) + [y_zp, lo, hi]
+        self.emit(op, ins, [self.activation(op.outputs[0])], params)
+
+    add_ = mul = _binary
+
+    def operand(self, i):
+        """An activation, or a constant operand (e.g. of ADD) stored as it is."""
+        t = self.t(i)
+        if t.data is None:
+            return self.activation(i)
+        if t.dtype != np.int8:
+            self.fail(None, "constant tensor %d '%s' is %s; expected int8" % (i, t.name, t.dtype))
+        return self.add(TmlTensor(t.name, np.int8, t.shape, t.data, t.scale[0], t.zero_point[0]))
+
+    def _table(self, op, table):
+        self.emit(op, [self.activation(op.inputs[0]), self.const(self.t(op.inputs[0]).name + "/table", table)],
+                  [self.activation(op.outputs[0], (np.int8, np.float32))])
+
+    def logistic(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if self.qp(y) != (1 / 256, -128):
+            self.fail(op, "output must have scale 1/256 and zero point -128 (TFLM's requirement)")
+        self._table(op, q.logistic_table(*self.qp(x)))
+
+    def tanh(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if self.qp(y) != (1 / 128, 0):
+            self.fail(op, "output must have scale 1/128 and zero point 0 (TFLM's requirement)")
+        self._table(op, q.tanh_table(*self.qp(x)))
+
+    def dequantize(self, op):
+        self._table(op, q.dequantize_table(*self.qp(self.t(op.inputs[0]))))
+
+    def quantize(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype == np.float32:
+            y_scale, y_zp = self.qp(y)
+            bits = int(np.array([y_scale], np.float32).view(np.int32)[0])
+            self.emit(op, [self.activation(op.inputs[0], (np.float32,))], [self.activation(op.outputs[0])],
+                      [y_zp, bits])
+        else:
+            self._table(op, q.requantize_table(*self.qp(x), *self.qp(y)))
+
+    def _same_bytes(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.is_quantized and y.is_quantized and self.qp(x) != self.qp(y):
+            self.fail(op, "changes quantization, which TFLite does not allow")
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])])
+
+    reshape = squeeze = _same_bytes
+
+    def pad(self, op):
+        x, paddings, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if paddings.data is None or len(x.shape) > 4:
+            self.fail(op, "paddings must be constant, for at most 4 dimensions")
+        before = [0] * (4 - len(x.shape)) + [int(p[0]) for p in paddings.data.reshape(-1, 2)]
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
+                  before + [self.qp(y)[1]])
+
+    def concatenation(self, op):
+        y = self.t(op.outputs[0])
+        xs = [self.t(i) for i in op.inputs]
+        if any(self.qp(x) != self.qp(y) for x in xs):
+            self.fail(op, "inputs and output must share one quantization (TFLM's requirement for int8)")
+        axis = op.options.get("axis", 0) % len(y.shape)
+        outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+        inners = [int(np.prod(x.shape[axis:], dtype=np.int64)) for x in xs]
+        lo, hi = self.clamp(op, y)
+        if (lo, hi) != (-128, 127):
+            self.fail(op, "a fused activation on CONCATENATION is not supported")
+        self.emit(op, [self.operand(i) for i in op.inputs], [self.activation(op.outputs[0])], [outer] + inners)
+
+    def softmax(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if self.qp(y)[1] != -128 or abs(self.qp(y)[0] - 1 / 256) > 1e-9:
+            self.fail(op, "output must have scale 1/256 and zero point -128 (as TFLM requires), "
+                      "got scale %g, zero point %d" % self.qp(y))
+        params = q.softmax_params(op.options.get("beta", 1.0), self.qp(x)[0])
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], params)
+
+
+def check_supported(model, name):
+    """Refuses float and hybrid models, and lists every op tinyml cannot run, all at once."""
+    float_ok = set()  # float tensors that a QUANTIZE reads or a DEQUANTIZE writes: an int8 model's float I/O
+    for op in model.operators:
+        if op.name == "QUANTIZE":
+            float_ok.update(op.inputs)
+        if op.name == "DEQUANTIZE":
+            float_ok.update(op.outputs)
+    for i in list(model.inputs) + list(model.outputs):
+        t = model.tensors[i]
+        if t.dtype == np.float32 and i not in float_ok:
+            raise ConvertError("%s: model %s '%s' is float32: this is a float model. %s"
+                               % (name, "input" if i in model.inputs else "output", t.name, INT8_ADVICE))
+    for op in model.operators:
+        for i in op.inputs:
+            if i >= 0 and model.tensors[i].dtype == np.float32 and i not in float_ok:
+                raise ConvertError("%s: op %d %s takes float32 tensor '%s': a float or hybrid model. %s"
+                                   % (name, op.index, op.name, model.tensors[i].name, INT8_ADVICE))
+    bad = {}
+    for op in model.operators:
+        if op.name not in SUPPORTED:
+            bad.setdefault((op.name, op.version), []).append(str(op.index))
+    if bad:
+        listed = ["%s (version %d) at index %s" % (n, v, ", ".join(at)) for (n, v), at in bad.items()]
+        raise ConvertError("%s: ops tinyml cannot run: %s. Supported: %s"
+                           % (name, "; ".join(listed), ", ".join(sorted(SUPPORTED))))
+
+
+def convert(source, name=None):
+    """TFLite flatbuffer (path or bytes) -> .tml bytes. Raises ConvertError saying what to change."""
+    name = name or (source if isinstance(source, str) else "model")
+    model = read_tflite(source)
+    check_supported(model, name)
+    c = _Converter(model, name)
+    inputs = [c.activation(i, (np.int8, np.float32)) for i in model.inputs]
+    for op in model.operators:
+        method = "add_" if op.name == "ADD" else op.name.lower()
+        getattr(c, method)(op)
+    outputs = [c.activation(i, (np.int8, np.float32)) for i in model.outputs]
+    return write_tml(c.tensors, c.ops, inputs, outputs)
