@@ -29,8 +29,11 @@ setup:
 natmod: setup
 	@bash firmware/build_natmod.sh
 
-# Firmware of the emulated boards (MicroPython's ports/qemu with our board definitions).
+# Firmware of the emulated boards (MicroPython's ports/qemu with our board definitions), and QEMU
+# with Espressif's ESP32 machine and ROM (built once into build/qemu-esp32/ unless one is on PATH):
+# the emulated ESP32 boards (esp32-rom, qemu-esp32) run on it.
 boards: setup
+	@bash firmware/qemu-esp32/qemu.sh >/dev/null
 	@bash firmware/build_board.sh qemu-m3
 	@bash firmware/build_board.sh qemu-rv32
 
