@@ -3,6 +3,7 @@
 # padding and broadcasting, so the device only computes (docs/model-format.md).
 import numpy as np
 
+from tinyml_host.errors import ModelError
 from tinyml_host.model import quantize as q
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
@@ -18,7 +19,7 @@ INT8_ADVICE = ("tinyml runs full-integer int8 models: convert with TFLiteConvert
                "inference_input_type=tf.int8 and inference_output_type=tf.int8")
 
 
-class ConvertError(ValueError):
+class ConvertError(ModelError, ValueError):
     pass
 
 

@@ -12,8 +12,10 @@ import numpy as np
 from flatbuffers import number_types as N
 from flatbuffers.table import Table
 
+from tinyml_host.errors import ModelError
 
-class TfliteError(ValueError):
+
+class TfliteError(ModelError, ValueError):
     pass
 
 
