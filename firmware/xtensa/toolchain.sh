@@ -13,7 +13,9 @@
 #    config/xtensa_esp32s3.so (ESP32-S3, LX7) are built with the host's cc from xtensa-dynconfig and
 #    Espressif's xtensa-overlays, taken from ../shared/xtensa/*.tar.xz or TINYML_XTENSA_SOURCES.
 # The xtensa-esp32-elf-* and xtensa-esp32s3-elf-* wrappers set XTENSA_GNU_CONFIG for their core.
-# Debian's libgcc.a here is for the lx106's call0 ABI: it must never be linked into ESP32 code.
+# Debian's libgcc.a and crt*.o are for the lx106's call0 ABI (no `entry`, plain `ret`): called from
+# windowed ESP32 code they crash, so they are removed here. A program that needs libgcc's helpers
+# (64-bit shifts and division, soft double) fails to link, naming them, and must carry its own.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -25,7 +27,10 @@ dest=$root/build/xtensa
 version_file=$dest/.tinyml-version
 gcc_pkg=gcc-xtensa-lx106/trixie
 binutils_pkg=binutils-xtensa-lx106/bookworm
-if [ -f "$version_file" ] && [ -x "$dest/bin/xtensa-esp32-elf-gcc" ]; then echo "$dest/bin"; exit 0; fi
+layout="tinyml xtensa toolchain 2" # first line of the version file; bump it when the layout changes
+if [ "$(head -n 1 "$version_file" 2>/dev/null)" = "$layout" ] && [ -x "$dest/bin/xtensa-esp32-elf-gcc" ]; then
+    echo "$dest/bin"; exit 0
+fi
 
 # The two Xtensa sources: tarballs of these commits (see ../shared/xtensa/README.md).
 dynconfig_url=https://github.com/jcmvbkbc/xtensa-dynconfig
@@ -69,6 +74,8 @@ sys=$tmp/sysroot
 gcc_lib=$(echo "$sys"/usr/lib/gcc/xtensa-lx106-elf/*)
 rm -rf "$sys"/usr/share "$sys"/usr/lib/x86_64-linux-gnu/gconv "$sys"/usr/lib/xtensa-lx106-elf/lib \
     "$sys"/usr/bin/xtensa-lx106-elf-{c++,g++,gdc,lto-dump} "$gcc_lib"/{cc1plus,d21,lto1,g++-mapper-server}
+# ... and what would be wrong for it: the call0-ABI runtime (see the top of this file).
+rm -f "$gcc_lib"/{libgcc.a,libgcov.a,crti.o,crtn.o,crtbegin.o,crtend.o}
 
 # 2. trixie's programs run through trixie's loader: each ELF program of the compiler becomes
 #    <name>.real plus a script that starts it with trixie's ld.so and libraries (paths relative to
@@ -137,6 +144,7 @@ rm -rf "$tmp/deb" "$tmp/src"
 versions=$(for p in "${pkgs[@]}"; do
     printf '%s=%s ' "${p%/*}" "$(apt-cache show "$p" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)"; done)
 cat > "$tmp/.tinyml-version" <<V
+$layout
 Debian packages ($mirror): $versions
 xtensa-dynconfig: $dynconfig_url at $dynconfig_commit ($sources/xtensa-dynconfig.tar.xz)
 xtensa-overlays: $overlays_url at $overlays_commit ($sources/xtensa-overlays.tar.xz)
