@@ -14,6 +14,7 @@ import threading
 import pytest
 from serial.tools import list_ports_common
 
+from tinyml_host.apps.flash_bench import bench_flash
 from tinyml_host.cli import flash as cli_flash
 from tinyml_host.emulators import esp_rom
 from tinyml_host.flash import firmware_cache
@@ -60,6 +61,7 @@ def digest(path):
 
 def run(*args, **kw):
     kw.setdefault("quiet_esptool", True)
+    kw.setdefault("hooks", esp_rom.flash_hooks())  # as the CLI hands them down
     kw.setdefault("say", lambda m: None)
     return flash.flash(*args, **kw)
 
@@ -98,6 +100,7 @@ def test_stub_refused_falls_back_to_the_rom_loader(tmp_path):
     said = []
     with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False) as rom:
         r = flash.flash("esp32c3", rom.device, firmware_file(tmp_path, "esp32c3"), stub=True, quiet_esptool=True,
+                        hooks=esp_rom.flash_hooks(),
                         say=said.append)
         assert "MEM_BEGIN" in rom.commands and rom.flash.read(0, r.size) == image("esp32c3")
     assert any("stub did not start" in s and "ROM bootloader" in s for s in said), said
@@ -194,7 +197,8 @@ def test_fast_baud_failure_retries_at_115200(tmp_path):
     fw = firmware_file(tmp_path, "esp32")
     said = []
     with esp_rom.EmulatedRom("esp32", tmp_path / "flash.bin", pace=False, max_baud=230400) as rom:
-        r = flash.flash("esp32", rom.device, fw, baud=460800, quiet_esptool=True, say=said.append)
+        r = flash.flash("esp32", rom.device, fw, baud=460800, quiet_esptool=True, say=said.append,
+                        hooks=esp_rom.flash_hooks())
         assert r.baud == 115200 and rom.flash.read(0x1000, len(image("esp32"))) == image("esp32")
     assert any("460800 baud failed" in s and "again at 115200" in s for s in said), said
 
@@ -202,7 +206,7 @@ def test_fast_baud_failure_retries_at_115200(tmp_path):
 def test_pacing_follows_the_baud_rate(tmp_path):
     """The emulator paces bytes at the line rate: the bench's figures track the baud rate."""
     lines = []
-    rows = flash.bench_flash(size=80 * KB, bauds=(230400, 921600), out=lines.append)
+    rows = bench_flash(size=80 * KB, bauds=(230400, 921600), out=lines.append)
     times = {(baud, compress): (wire, write) for baud, compress, wire, write, _ in rows}
     for (baud, compress), (wire, write) in times.items():
         assert write >= wire * 10 / baud  # never faster than the wire
@@ -237,7 +241,8 @@ def test_micropython_c3_enters_its_bootloader_by_itself(tmp_path):
     with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False) as rom:
         run("esp32c3", rom.device, fw)
         rom.auto_reset = False  # no DTR/RTS path now: only machine.bootloader() can do it
-        r = flash.flash("esp32c3", rom.device, fw, quiet_esptool=True, say=said.append)
+        r = flash.flash("esp32c3", rom.device, fw, quiet_esptool=True, say=said.append,
+                        hooks=esp_rom.flash_hooks())
         assert r.version == "1.25.0"
     assert any("machine.bootloader()" in s for s in said)
 
@@ -328,7 +333,8 @@ def test_port_detection_by_usb_ids(monkeypatch, tmp_path):
 def test_running_emulator_is_a_candidate(monkeypatch, tmp_path):
     monkeypatch.setattr("serial.tools.list_ports.comports", lambda: [])
     with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False) as rom:
-        found = ports.candidates()
+        assert ports.candidates() == []  # the real discovery knows no emulator...
+        found = ports.candidates(extra=esp_rom.port_candidates())  # ...the CLI hands them down
         assert [c.device for c in found] == [rom.device] and found[0].emulated
         r = run("esp32c3", None, firmware_file(tmp_path, "esp32c3"))
         assert r.port == rom.device and r.version == "1.25.0"

@@ -154,6 +154,6 @@ def main(args):
     wire_bench()
     boards_bench(args.quick)
     if not args.quick:
-        from tinyml_host.flash import esp as flash
+        from tinyml_host.apps.flash_bench import bench_flash
         print()
-        flash.bench_flash()
+        bench_flash()

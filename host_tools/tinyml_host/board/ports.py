@@ -20,6 +20,8 @@ import stat
 import subprocess
 import sys
 
+from tinyml_host.errors import BoardError
+
 try:
     import tomllib
 except ImportError:  # Python < 3.11
@@ -45,7 +47,7 @@ USB_SERIAL_IDS = {
 WHICH_PORT = "PORT=/dev/ttyUSB0 (make), --port (tinyml) or TINYML_PORT"
 
 
-class PortError(Exception):
+class PortError(BoardError):
     """A port that cannot be found or used; the message says why and what to do."""
 
 
@@ -104,10 +106,10 @@ def _esp(board):
     return board is None or board.is_esp
 
 
-def candidates(usb_ids=None, board=None):
+def candidates(usb_ids=None, board=None, extra=()):
     """Serial devices that may be the board: those the board's profile names (boards/<name>.toml
-    usb_ids); for ESP32 boards (or no board) also the USB bridges ESP32 boards use, then running
-    emulated ROM bootloaders."""
+    usb_ids); for ESP32 boards (or no board) also the USB bridges ESP32 boards use, then `extra`
+    (Candidates the caller knows of: running emulated ROM bootloaders)."""
     from serial.tools import list_ports
     if usb_ids is None:
         usb_ids = USB_SERIAL_IDS if _esp(board) else {}
@@ -120,17 +122,11 @@ def candidates(usb_ids=None, board=None):
             desc = name + (" (%s)" % p.product if p.product and p.product not in name else "")
             found.append(Candidate(p.device, desc, p.vid, p.pid))
     if _esp(board):
-        try:
-            from tinyml_host.emulators import esp_rom
-            for e in esp_rom.running_emulators():
-                found.append(Candidate(e["device"], "emulated %s ROM bootloader (pid %d)"
-                                       % (e["chip"].upper(), e["pid"]), emulated=True))
-        except Exception:
-            pass
+        found += list(extra)
     return found
 
 
-def resolve_port(port=None, usb_ids=None, interactive=None, say=print, board=None):
+def resolve_port(port=None, usb_ids=None, interactive=None, say=print, board=None, extra=()):
     """The port to use: explicit, TINYML_PORT, the config file, or the one USB serial board
     plugged in (a choice at a terminal when there are several). board: a boards.Board profile."""
     if port:
@@ -139,7 +135,7 @@ def resolve_port(port=None, usb_ids=None, interactive=None, say=print, board=Non
     if port:
         say("port %s (from %s)" % (port, source))
         return port
-    found = candidates(usb_ids, board)
+    found = candidates(usb_ids, board, extra)
     if len(found) == 1:
         say("port %s: %s" % (found[0].device, found[0].description))
         return found[0].device

@@ -6,20 +6,20 @@ CHIPS = ("esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6")
 
 
 def cmd_flash(a):
-    from tinyml_host.flash import firmware_cache
+    from tinyml_host.emulators import esp_rom
     from tinyml_host.flash import esp as flash
     from tinyml_host.board import ports
     try:
         flash.flash(a.board, a.port, a.firmware, a.version, erase=a.erase, baud=a.baud,
-                    compress=a.compress, stub=a.stub, wait_banner=a.wait)
-    except (flash.FlashError, ports.PortError, firmware_cache.FirmwareError) as e:
+                    compress=a.compress, stub=a.stub, wait_banner=a.wait, hooks=esp_rom.flash_hooks())
+    except (flash.FlashError, ports.PortError) as e:
         print("tinyml flash: error: %s" % e, file=sys.stderr)
         raise SystemExit(2)
 
 
 def cmd_flash_bench(a):
-    from tinyml_host.flash import esp as flash
-    flash.bench_flash(size=int(a.size * 1024 * 1024), chip=a.chip)
+    from tinyml_host.apps.flash_bench import bench_flash
+    bench_flash(size=int(a.size * 1024 * 1024), chip=a.chip)
 
 
 def add_commands(subparsers):

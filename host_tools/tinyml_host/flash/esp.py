@@ -39,8 +39,6 @@ import hashlib
 import os
 import pathlib
 import re
-import struct
-import tempfile
 import time
 import zlib
 
@@ -52,9 +50,10 @@ from esptool.util import FatalError, NotImplementedInROMError, flash_size_bytes
 
 from tinyml_host.flash import firmware_cache
 from tinyml_host.board import ports
-from tinyml_host.emulators.esp_rom import PARTITION_TABLE_OFFSET, image_problem, parse_app_desc, parse_partitions
+from tinyml_host.flash.image import (CHIPS, FirmwareInfo, FirmwareRefused, FlashError, LinkDropped,  # noqa: F401
+                                     NotInBootloader, PARTITION_TABLE_OFFSET, WrongChip, inspect_firmware,
+                                     parse_app_desc, parse_partitions)
 
-CHIPS = ("esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6")
 ROM_BAUD = 115200
 DEFAULT_BAUD = 460800
 KB = 1024
@@ -65,37 +64,6 @@ except ImportError:
     ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
              "xtensa", "xtensawin", "rv32imc", "rv64imc")
 REPO = pathlib.Path(__file__).resolve().parents[3]
-
-
-class FlashError(Exception):
-    """A flash refused, failed or incomplete; the message gives the cause and the fix."""
-
-
-class FirmwareRefused(FlashError):
-    pass
-
-
-class WrongChip(FlashError):
-    pass
-
-
-class NotInBootloader(FlashError):
-    pass
-
-
-class LinkDropped(FlashError):
-    pass
-
-
-@dataclasses.dataclass
-class FirmwareInfo:
-    chip: str
-    size: int
-    bootloader_offset: int
-    app_offset: int
-    project: str
-    version: str
-    sha256: str
 
 
 @dataclasses.dataclass
@@ -115,56 +83,6 @@ class FlashResult:
     version: str = None
     mpy_abi: str = None
     mpy_arch: str = None
-
-
-# ------------------------------------------------------------------------------------------------
-# The firmware image
-
-def _chip_of_image_id(chip_id):
-    for key in CHIPS:
-        if CHIP_DEFS[key].IMAGE_CHIP_ID == chip_id:
-            return key
-    return None
-
-
-def inspect_firmware(data, name="firmware"):
-    """What a firmware .bin is, or FirmwareRefused saying why it cannot be flashed."""
-    def refuse(why):
-        raise FirmwareRefused("%s cannot be flashed: %s" % (name, why))
-
-    if len(data) < 24 or data[0] != 0xE9:
-        kind = ("a UF2 file (for drag-and-drop bootloaders); use the .bin release" if data[:4] == b"UF2\n" else
-                "an ELF file; use the .bin image built from it (firmware.bin)" if data[:4] == b"\x7fELF" else
-                "empty" if not data else "its first byte is 0x%02x" % data[0])
-        refuse("it is not an ESP32 firmware image (an image starts with the magic byte 0xE9; %s)" % kind)
-    chip_id, = struct.unpack_from("<H", data, 12)
-    chip = _chip_of_image_id(chip_id)
-    if chip is None:
-        refuse("its header names chip ID %d, which is none of %s" % (chip_id, ", ".join(CHIPS)))
-    boot_off = CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
-    problem = image_problem(chip, data)
-    if problem:
-        refuse("its bootloader image is %s" % (problem if problem.startswith(("truncated", "malformed"))
-                                               else "damaged: " + problem))
-    if parse_app_desc(data):
-        refuse("it is an application image alone (it goes at 0x10000); flash the whole firmware (bootloader, "
-               "partition table and app), e.g. MicroPython's firmware.bin")
-    table_at = PARTITION_TABLE_OFFSET - boot_off
-    apps = [p for p in parse_partitions(data[table_at:table_at + 0xC00]) if p[0] == 0]
-    if not apps:
-        refuse("it has no partition table with an app at 0x%x: it is %s, not a whole firmware image"
-               % (PARTITION_TABLE_OFFSET, "a truncated file or a bootloader alone" if len(data) < table_at + 64
-                  else "a bootloader with an empty or foreign partition table"))
-    app_offset = apps[0][2]
-    app = data[app_offset - boot_off:]
-    problem = image_problem(chip, app)
-    if not app:
-        refuse("it ends at 0x%x, before its app at 0x%x: the file is truncated" % (boot_off + len(data), app_offset))
-    if problem:
-        refuse("its app at 0x%x is %s; the file is %d bytes" % (
-            app_offset, problem if problem.startswith(("truncated", "malformed")) else "damaged: " + problem, len(data)))
-    version, project, _ = parse_app_desc(app) or ("?", "?", "?")
-    return FirmwareInfo(chip, len(data), boot_off, app_offset, project, version, hashlib.sha256(data).hexdigest())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -196,16 +114,15 @@ def _chip_key(esp):
 # ------------------------------------------------------------------------------------------------
 # Getting the board into its bootloader
 
-def _emulator_hook(device):
-    """For an emulated board: a function standing in for DTR/RTS ("download" or "run"), else None."""
-    from tinyml_host.emulators import esp_rom
-    if esp_rom.find_emulator(device) is None:
-        return None
-
-    def hook(mode):
-        answer = esp_rom.control(device, "auto-reset " + mode) or ""
-        return answer.startswith("ok")
-    return hook
+@dataclasses.dataclass
+class Hooks:
+    """What the caller knows of emulated boards, handed down: flash never imports an emulator.
+    reset(device): a function standing in for DTR/RTS ("download" or "run") on an emulated board,
+    None on a real one; ports(): more ports.Candidate to choose from when no port is given; pids():
+    processes that may hold a port without being in the way (the emulators themselves)."""
+    reset: object = lambda device: None
+    ports: object = lambda: []
+    pids: object = lambda: []
 
 
 def _read_for(ser, seconds, until=None):
@@ -415,9 +332,8 @@ def wait_for_micropython(ser, device, timeout=10.0):
 # ------------------------------------------------------------------------------------------------
 # The flash
 
-def _session(device, data, info, chip, baud, erase, compress, stub, say, progress):
+def _session(device, data, info, chip, baud, erase, compress, stub, say, progress, hook):
     """One attempt: connect, check, write, verify, reset. Returns (esp, offset, md5, erased)."""
-    hook = _emulator_hook(device)
     esp, modem = _connect(device, hook, say)
     ok = False
     try:
@@ -498,9 +414,12 @@ def _interrupted(device, progress, error):
 
 
 def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False, baud=None, compress=True,
-          stub=None, wait_banner=True, banner_timeout=10.0, interactive=None, say=None, quiet_esptool=False):
+          stub=None, wait_banner=True, banner_timeout=10.0, interactive=None, say=None, quiet_esptool=False,
+          hooks=None):
     """Flashes MicroPython onto an ESP32 board; returns a FlashResult, raises FlashError (with the
-    cause and the fix) or ports.PortError / firmware_cache.FirmwareError."""
+    cause and the fix) or ports.PortError / firmware_cache.FirmwareError. hooks: Hooks, for
+    emulated boards (given by the caller that started them)."""
+    hooks = hooks or Hooks()
     say = say or (lambda msg: print("flash: " + msg, flush=True))
     t0 = time.monotonic()
     chip = board_chip(board)
@@ -515,14 +434,9 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
     say("firmware %s: %s %s for %s, %d bytes" % (path, info.project, info.version,
                                                   CHIP_DEFS[info.chip].CHIP_NAME, len(data)))
     profile = board_profile(board)
-    device = ports.resolve_port(port, interactive=interactive, say=say, board=profile)
-    emulators = []
-    try:
-        from tinyml_host.emulators import esp_rom
-        emulators = [e["pid"] for e in esp_rom.running_emulators()]
-    except Exception:
-        pass
-    held = ports.holders(device, exclude=emulators)
+    device = ports.resolve_port(port, interactive=interactive, say=say, board=profile,
+                                extra=() if port else hooks.ports())
+    held = ports.holders(device, exclude=hooks.pids())
     if held:
         raise ports.PortError(ports.busy_message(device, held))
     baud = baud or DEFAULT_BAUD
@@ -534,7 +448,7 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
             progress = _Progress()
             try:
                 esp, offset, md5, erased = _session(device, data, info, chip, rate, erase, compress, stub, say,
-                                                    progress)
+                                                    progress, hooks.reset(device))
                 break
             except (FlashError, ports.PortError):
                 raise
@@ -575,52 +489,3 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
                natmod.relative_to(REPO) if natmod.exists() else "not built for it: the viper backend will be used"))
     say("done in %.1f s" % result.total_seconds)
     return result
-
-
-# ------------------------------------------------------------------------------------------------
-# The benchmark: a 1.5 MB image on the emulated ROM, paced at the baud rate
-
-def bench_flash(size=1536 * KB, bauds=(ROM_BAUD, DEFAULT_BAUD), chip="esp32", compressible=0.4, out=print):
-    """Prints the time to flash a `size` firmware onto the emulated ROM bootloader (bytes paced at
-    the baud rate, no stub, as a real ESP32 ROM loader would take them), at each baud rate,
-    compressed and not. The emulator runs in its own process (start_rom), as a board would, so it
-    does not share this interpreter with esptool. Returns (baud, compressed, wire bytes, write s,
-    total s) rows."""
-    from tinyml_host.emulators import esp_rom
-    image = esp_rom.build_micropython_image(chip, size, compressible=compressible)
-    deflated = len(zlib.compress(image, 9))
-    out("flash benchmark: a %.2f MB MicroPython-like image (%d bytes, deflates to %d%%) on the emulated %s ROM "
-        "bootloader, no stub, bytes paced at the baud rate (8N1)" % (len(image) / 1e6, len(image),
-                                                                    100 * deflated // len(image), chip.upper()))
-    out("%8s  %-12s  %10s  %8s  %8s  %10s  %9s" % ("baud", "mode", "wire bytes", "write s", "total s",
-                                                  "line min s", "kbit/s"))
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        fw = pathlib.Path(tmp, "firmware.bin")
-        fw.write_bytes(image)
-        for baud in bauds:
-            for compress in (False, True):
-                flash_file = pathlib.Path(tmp, "flash-%d-%d.bin" % (baud, compress))
-                device = esp_rom.start_rom(chip, flash_file, pace=True)
-                try:
-                    r = flash(chip, device, str(fw), baud=baud, compress=compress, say=lambda m: None,
-                              quiet_esptool=True)
-                finally:
-                    esp_rom.stop_rom(device)
-                offset = CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET
-                with open(flash_file, "rb") as f:
-                    f.seek(offset)
-                    if f.read(len(image)) != image:
-                        raise FlashError("benchmark: the emulated flash does not hold the image")
-                line_min = r.wire_bytes * 10 / baud
-                rows.append((baud, compress, r.wire_bytes, r.write_seconds, r.total_seconds))
-                out("%8d  %-12s  %10d  %8.1f  %8.1f  %10.1f  %9.1f" % (
-                    baud, "compressed" if compress else "uncompressed", r.wire_bytes, r.write_seconds,
-                    r.total_seconds, line_min, len(image) * 8 / 1000 / r.write_seconds))
-    out("write s: first to last data block; total s: connect, chip detection, erase, write, MD5 check, reset and "
-        "MicroPython banner; line min s: the data blocks' bytes alone at 10 bits each; kbit/s: image bits / write s")
-    return rows
-
-
-if __name__ == "__main__":
-    bench_flash()

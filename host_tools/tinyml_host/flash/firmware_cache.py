@@ -18,6 +18,8 @@ import re
 import urllib.error
 import urllib.request
 
+from tinyml_host.flash.image import FlashError, inspect_firmware
+
 DEFAULT_VERSION = "v1.25.0"  # MicroPython 1.25: .mpy ABI 6.3, as `make natmod` builds
 BASE_URL = "https://micropython.org"
 
@@ -31,7 +33,7 @@ RELEASE_BOARDS = {
 }
 
 
-class FirmwareError(Exception):
+class FirmwareError(FlashError):
     """No firmware to flash; the message says where to get it."""
 
 
@@ -97,7 +99,6 @@ def cached(board, version=None):
 
 def _check_image(data, board, name):
     """Refuses a download that is not a whole firmware image for this board's chip."""
-    from tinyml_host.flash.esp import inspect_firmware, FlashError
     try:
         info = inspect_firmware(data, name)
     except FlashError as e:

@@ -20,16 +20,18 @@ The parts, a file each:
     registry.py     which emulator serves which device; the control socket (DTR/RTS, BOOT and EN)
     process.py      start_rom() / stop_rom(): an emulator in a background process
     images.py       build_micropython_image(): a MicroPython-like firmware image for any chip
+    hooks.py        flash_hooks(): what `tinyml flash` is handed to reach an emulated ROM
 """
 
 from tinyml_host.emulators.esp_rom.boot import PARTITION_TABLE_OFFSET, image_problem, parse_app_desc, parse_partitions
 from tinyml_host.emulators.esp_rom.chips import CHIPS
 from tinyml_host.emulators.esp_rom.emulator import APP, DEAD, DOWNLOAD, HALTED, EmulatedRom
+from tinyml_host.emulators.esp_rom.hooks import flash_hooks, port_candidates, reset_hook
 from tinyml_host.emulators.esp_rom.images import build_micropython_image
 from tinyml_host.emulators.esp_rom.process import start_rom, stop_rom
 from tinyml_host.emulators.esp_rom.registry import control, find_emulator, registry_dir, running_emulators
 from tinyml_host.emulators.esp_rom.slip import SlipDecoder, slip_encode
 
 __all__ = ["APP", "CHIPS", "DEAD", "DOWNLOAD", "HALTED", "PARTITION_TABLE_OFFSET", "EmulatedRom", "SlipDecoder",
-           "build_micropython_image", "control", "find_emulator", "image_problem", "parse_app_desc",
-           "parse_partitions", "registry_dir", "running_emulators", "slip_encode", "start_rom", "stop_rom"]
+           "build_micropython_image", "control", "find_emulator", "flash_hooks", "image_problem", "parse_app_desc",
+           "parse_partitions", "port_candidates", "registry_dir", "reset_hook", "running_emulators", "slip_encode", "start_rom", "stop_rom"]

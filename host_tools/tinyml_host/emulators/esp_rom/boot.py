@@ -6,15 +6,12 @@ boot. The app's esp_app_desc_t says what it is (MicroPython answers with its REP
 """
 
 import dataclasses
-import struct
 
 from esptool.bin_image import LoadFirmwareImage
-from esptool.targets import CHIP_DEFS
 
 from tinyml_host.emulators.esp_rom.flash_file import KB
-
-PARTITION_TABLE_OFFSET = 0x8000
-APP_DESC_MAGIC = 0xABCD5432
+from tinyml_host.flash.image import (APP_DESC_MAGIC, PARTITION_TABLE_OFFSET, image_problem,  # noqa: F401
+                                     parse_app_desc, parse_partitions)
 
 
 @dataclasses.dataclass
@@ -23,46 +20,6 @@ class AppInfo:
     version: str
     date: str      # "Apr 15 2025"
     offset: int
-
-
-def parse_app_desc(app):
-    """esp_app_desc_t at the start of an app image's first segment: (version, project, date), or None."""
-    if len(app) < 0x20 + 0x70 or app[0] != 0xE9:
-        return None
-    magic, = struct.unpack_from("<I", app, 0x20)
-    if magic != APP_DESC_MAGIC:
-        return None
-    text = lambda off, n: app[0x20 + off:0x20 + off + n].split(b"\0")[0].decode("ascii", "replace")  # noqa: E731
-    return text(0x10, 32), text(0x30, 32), text(0x60, 16)  # version, project, date
-
-
-def parse_partitions(table):
-    """(type, subtype, offset, size, label) for each entry of an ESP-IDF partition table."""
-    entries = []
-    for i in range(0, min(len(table), 0xC00) - 31, 32):
-        magic, ptype, subtype, offset, size, label, _ = struct.unpack_from("<HBBII16sI", table, i)
-        if magic != 0x50AA:
-            break
-        entries.append((ptype, subtype, offset, size, label.split(b"\0")[0].decode("ascii", "replace")))
-    return entries
-
-
-def image_problem(chip_key, data):
-    """Why an ESP image (bootloader or app) starting at data[0] would not be loaded, or None."""
-    if not data or data[0] != 0xE9:
-        return "invalid header: 0x%08x" % (struct.unpack_from("<I", data)[0] if len(data) >= 4 else 0xFFFFFFFF)
-    try:
-        image = LoadFirmwareImage(chip_key, data)
-    except Exception as e:
-        return "%s (%s)" % ("truncated" if "End of file" in str(e) or isinstance(e, struct.error) else "malformed", e)
-    if image.chip_id != CHIP_DEFS[chip_key].IMAGE_CHIP_ID:
-        return "Invalid chip id. Expected %d read %d. Bootloader for wrong chip?" % (
-            CHIP_DEFS[chip_key].IMAGE_CHIP_ID, image.chip_id)
-    if image.checksum != image.calculate_checksum():
-        return "Checksum failed. Calculated 0x%02x read 0x%02x" % (image.calculate_checksum(), image.checksum)
-    if image.append_digest and image.stored_digest != image.calc_digest:
-        return "Image hash failed - image is corrupt"
-    return None
 
 
 def load_from_flash(chip, flash):
