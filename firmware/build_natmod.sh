@@ -2,6 +2,9 @@
 # Builds the native module firmware/kernels/tinyml_kernels.c as dist/<arch>_<abi>/tinyml_kernels.mpy
 # (abi = .mpy version.sub-version of the MicroPython source, e.g. 6.3), one build folder per arch in
 # build/natmod/<arch>, then checks each file's header. make's own dependencies make a re-run quick.
+# xtensawin (ESP32, ESP32-S3) is always built: with xtensa-esp32-elf-gcc from PATH or the one
+# firmware/xtensa/toolchain.sh assembles, and its objects are checked before mpy_ld.py links them
+# (firmware/xtensa/check_natmod.py: no undefined symbol such as a libgcc helper, IRAM-safe loads).
 #   ARCHS="x64 armv7m" firmware/build_natmod.sh    # only these (default: all we can build here)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,31 +19,50 @@ abi=$(sed -n 's/^#define MPY_VERSION \([0-9]*\)$/\1/p' "$mpy_dir/py/persistentco
 
 declare -A cc=([x64]=gcc [armv6m]=arm-none-eabi-gcc [armv7m]=arm-none-eabi-gcc [armv7emsp]=arm-none-eabi-gcc
     [rv32imc]=riscv64-unknown-elf-gcc [xtensawin]=xtensa-esp32-elf-gcc)
-no_xtensa() {
-    echo "build_natmod: xtensa-esp32-elf-gcc is not on PATH, so no xtensawin (ESP32/ESP32-S3) build;" \
-        "ESP32 boards will use the viper backend. To build it, install Espressif's toolchain" \
-        "(ESP-IDF's 'python tools/idf_tools.py install xtensa-esp32-elf', then '. export.sh', or the" \
-        "xtensa-esp32-elf release from github.com/espressif/crosstool-NG) and re-run." >&2
-}
 if [ -n "${ARCHS:-}" ]; then
     archs=$ARCHS; explicit=1
 else
     archs="x64 armv6m armv7m armv7emsp rv32imc xtensawin"; explicit=0
 fi
 
+if [[ " $archs " == *" xtensawin "* ]]; then
+    xtensa_bin=$("$root/firmware/xtensa/toolchain.sh") || {
+        echo "build_natmod: no ESP32 compiler (see above), so no xtensawin module; ARCHS=\"...\" builds the others" >&2; exit 1; }
+    PATH=$xtensa_bin:$PATH
+fi
+
+# xtensawin: compile, check the objects (check_natmod.py), and only then let mpy_ld.py link them.
+check_xtensawin() { # uses make_args
+    local objs rodata_in_ram
+    objs=$(make --no-print-directory "${make_args[@]}" -f Makefile -f "$root/firmware/xtensa/objects.mk" tinyml-objects \
+        | tee /dev/stderr | sed -n 's/^OBJECTS: //p')
+    # MicroPython 1.25's mpy_ld.py puts xtensawin rodata in a block the loader allocates in RAM
+    # (separate_rodata); one without it merges rodata into the text that goes to IRAM, and then the
+    # module must read its rodata as words only, and hand none of it to MicroPython.
+    rodata_in_ram=$(cd "$mpy_dir/tools" && "$python" -c "import mpy_ld; print(getattr(mpy_ld.ARCH_DATA['xtensawin'], 'separate_rodata', False))")
+    "$python" "$root/firmware/xtensa/check_natmod.py" --objdump "$(command -v xtensa-esp32-elf-objdump)" \
+        $([ "$rodata_in_ram" = True ] && echo --rodata-in-ram) $objs
+}
+
 built=()
 for arch in $archs; do
     compiler=${cc[$arch]:-}
     [ -n "$compiler" ] || { echo "build_natmod: unknown arch '$arch' (known: ${!cc[*]})" >&2; exit 1; }
     if ! command -v "$compiler" >/dev/null; then
-        if [ "$arch" = xtensawin ]; then no_xtensa; else echo "build_natmod: $compiler not found, skipping $arch" >&2; fi
+        echo "build_natmod: $compiler not found, skipping $arch" >&2
         [ "$explicit" = 0 ] || exit 1
         continue
     fi
     out=$root/dist/${arch}_$abi/tinyml_kernels.mpy
     echo "== $arch"
-    make --no-print-directory -C "$root/firmware/kernels" MPY_DIR="$mpy_dir" ARCH="$arch" \
-        BUILD="$root/build/natmod/$arch" OUT="$out" PYTHON="$python" "$out"
+    make_args=(-C "$root/firmware/kernels" MPY_DIR="$mpy_dir" ARCH="$arch" BUILD="$root/build/natmod/$arch"
+        OUT="$out" PYTHON="$python")
+    if [ "$arch" = xtensawin ]; then
+        # No LINK_RUNTIME: the toolchain's libgcc would be call0-ABI (toolchain.sh removes it anyway).
+        make_args+=(LINK_RUNTIME=0)
+        check_xtensawin || { rm -f "$out"; echo "build_natmod: xtensawin objects failed the checks above; no $out" >&2; exit 1; }
+    fi
+    make --no-print-directory "${make_args[@]}" "$out"
     built+=("$arch:$out")
 done
 
