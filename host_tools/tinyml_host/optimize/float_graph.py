@@ -4,9 +4,11 @@ do not depend on the input (weights, shape arithmetic) folded to constants."""
 
 import numpy as np
 
+from tinyml_host.errors import ModelError
 
-class QuantizeError(ValueError):
-    pass
+
+class QuantizeError(ModelError, ValueError):
+    """A float model tinyml cannot quantize: the message names the node or input and what to change."""
 
 
 INSTALL = "tinyml quantize needs onnx and onnxruntime: pip install 'tinyml[quantize]'"

@@ -11,6 +11,7 @@ import numpy as np
 from tinyml_host.oracle.tflite_build import Op, Tensor, build_model
 from tinyml_host.optimize import qparams as qp
 from tinyml_host.optimize.float_graph import QuantizeError
+from tinyml_host.optimize.lower_ops import OtherOps, Value
 
 PASS_THROUGH = ("Identity", "Dropout", "Cast")
 FUSES_ACTIVATION = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "SUB")
@@ -23,16 +24,7 @@ NOT_YET = {  # ONNX op -> what to do instead, for ops tinyml cannot run yet
 }
 
 
-class Value:
-    """A dynamic tensor of the float graph as held in the TFLite model: its tensor index, and how its
-    data is laid out: 'plain' (as in ONNX), 'nhwc' (channels-last of a rank-3/4 ONNX tensor) or
-    'flat' (a flattened channels-first tensor in channels-last order: position i holds ONNX index order[i])."""
-
-    def __init__(self, index, layout="plain", order=None):
-        self.index, self.layout, self.order = index, layout, order
-
-
-class Lowering:
+class Lowering(OtherOps):
     def __init__(self, graph, per_channel=True):
         self.g = graph
         self.per_channel = per_channel
@@ -309,12 +301,6 @@ class Lowering:
         if w.ndim != 2:
             self.fail(node, "weights of shape %s; expected a matrix" % (w.shape,))
         self.fully_connected(node, self.value(node, node.inputs[0]), w.astype(np.float64).T, np.zeros(w.shape[1]))
-
-    from tinyml_host.optimize.lower_ops import (op_Add, op_Mul, op_Sub, binary, op_Relu, op_Clip,  # noqa: E402
-                                                op_Sigmoid, op_Tanh, op_Softmax, op_MaxPool, op_AveragePool,
-                                                pool, op_GlobalAveragePool, op_GlobalMaxPool, op_ReduceMean,
-                                                op_Flatten, op_Reshape, op_Squeeze, op_Unsqueeze, reshape,
-                                                op_Concat, op_Pad, op_BatchNormalization)
 
 
 def lower(graph, per_channel=True):

@@ -1,0 +1,244 @@
+"""The lowering of ONNX ops without weights: elementwise arithmetic, activations, pooling, shape ops,
+concatenation and padding (a mixin of lower.Lowering, which holds the graph and the helpers)."""
+
+import numpy as np
+
+from tinyml_host.optimize import qparams as qp
+
+
+class Value:
+    """A dynamic tensor of the float graph as held in the TFLite model: its tensor index, and how its
+    data is laid out: 'plain' (as in ONNX), 'nhwc' (channels-last of a rank-3/4 ONNX tensor) or
+    'flat' (a flattened channels-first tensor in channels-last order: position i holds ONNX index order[i])."""
+
+    def __init__(self, index, layout="plain", order=None):
+        self.index, self.layout, self.order = index, layout, order
+
+
+class OtherOps:
+
+    # ---- elementwise ----
+
+    def binary(self, node, op, negate_constant=False):
+        a_name, b_name = node.inputs[:2]
+        dyn = [n for n in (a_name, b_name) if n not in self.g.const]
+        vals = [self.value(node, n) for n in dyn]
+        layouts = {v.layout for v in vals}
+        if len(layouts) > 1:
+            self.fail(node, "operands in different layouts %s" % sorted(layouts))
+        layout = vals[0].layout
+        if len(dyn) == 2 and vals[0].order is not None and not np.array_equal(vals[0].order, vals[1].order):
+            self.fail(node, "operands flattened from different shapes")
+        ins = []
+        for name in (a_name, b_name):
+            if name not in self.g.const:
+                ins.append(self.vals[name].index)
+                continue
+            c = np.asarray(self.g.const[name], np.float64)
+            if negate_constant:
+                c, op = -c, "ADD"
+            rank = len(self.g.shape[dyn[0]])
+            if layout == "nhwc":
+                c = qp.broadcast_nhwc(c, rank)
+            elif layout == "flat":
+                c = np.broadcast_to(c, self.g.shape[dyn[0]]).reshape(1, -1)[:, vals[0].order]
+            cq = qp.constant_qp(c)
+            ins.append(self.const(name, qp.quantize(c, *cq), scale=cq[0], zero_point=cq[1]))
+        if negate_constant and a_name in self.g.const:
+            self.fail(node, "constant minus tensor is not supported; write it as tensor * -1 + constant")
+        act, y_name = self.fuse_activation(node.outputs[0])
+        y = self.output(node, y_name, self.tflite_shape(node.outputs[0], layout), layout=layout, order=vals[0].order)
+        self.emit(op, ins, [y], {"fused_activation_function": act}, 2)
+
+    def op_Add(self, node):
+        self.binary(node, "ADD")
+
+    def op_Mul(self, node):
+        self.binary(node, "MUL")
+
+    def op_Sub(self, node):
+        if node.inputs[1] in self.g.const:
+            self.binary(node, "ADD", negate_constant=True)  # x - c = x + (-c): ADD, which tinyml runs
+        else:
+            self.binary(node, "SUB")
+
+    def op_BatchNormalization(self, node):
+        self.fail(node, "a BatchNormalization that does not follow a Conv or Gemm/Linear cannot be folded; "
+                  "put it right after one")
+
+    # ---- activations ----
+
+    def op_Relu(self, node):
+        self.standalone(node, "RELU")
+
+    def op_Clip(self, node):
+        lo, hi = self.clip_bounds(node)
+        self.standalone(node, {(0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}.get((lo, hi)))
+
+    def standalone(self, node, op):
+        """An activation that cannot fuse into the op before it (that op has none, or other readers)."""
+        if op is None:
+            self.fail(node, "a Clip that does not follow a Conv, Gemm/MatMul or Add/Mul/Sub; only Clip(0, 6) "
+                      "and Clip(-1, 1) exist on their own in TFLite")
+        self.unary(node, op, None)
+
+    def unary(self, node, op, q, options=None, version=1):
+        x = self.value(node, node.inputs[0])
+        if q == "same":
+            q = self.qps[x.index]
+        y = self.output(node, node.outputs[0], self.tflite_shape(node.outputs[0], x.layout), q, x.layout, x.order)
+        self.emit(op, [x.index], [y], options, version)
+
+    def op_Sigmoid(self, node):
+        self.unary(node, "LOGISTIC", qp.SOFTMAX_QP, version=2)
+
+    def op_Tanh(self, node):
+        self.unary(node, "TANH", qp.TANH_QP, version=2)
+
+    def op_Softmax(self, node):
+        x = self.value(node, node.inputs[0])
+        rank = len(self.g.shape[node.inputs[0]])
+        axis = self.attr(node, "axis", -1) % rank
+        last = axis == rank - 1 if x.layout == "plain" else axis == 1 and x.layout == "nhwc"
+        if not last or x.layout == "flat":
+            self.fail(node, "softmax over axis %d; TFLite's SOFTMAX runs over the last (channel) axis" % axis)
+        self.unary(node, "SOFTMAX", qp.SOFTMAX_QP, {"beta": 1.0}, 2)
+
+    # ---- pooling ----
+
+    def pool(self, node, op, kernel, global_=False):
+        x = self.value(node, node.inputs[0])
+        x_shape = self.g.shape[node.inputs[0]]
+        if x.layout != "nhwc":
+            self.fail(node, "input of shape %s is not a 1-D or 2-D image" % (x_shape,))
+        if global_:
+            strides, dil, pads = [1, 1], [1, 1], [(0, 0), (0, 0)]
+        else:
+            if self.attr(node, "ceil_mode", 0):
+                self.fail(node, "ceil_mode=1 is not supported; use the default floor mode")
+            if node.op == "AveragePool" and self.attr(node, "count_include_pad", 0) and \
+                    any(self.attr(node, "pads", [0])):
+                self.fail(node, "count_include_pad=1 with padding differs from TFLite's average")
+            strides, dil, pads = self.spatial(node, x_shape, kernel)
+            if any(d != 1 for d in dil):
+                self.fail(node, "dilated pooling is not supported")
+        k = [1] * (2 - len(kernel)) + list(kernel)
+        x, padding = self.padding(node, x, x_shape, kernel, strides, dil, pads)
+        options = {"padding": padding, "stride_h": strides[0], "stride_w": strides[1],
+                   "filter_height": k[0], "filter_width": k[1]}
+        y = self.output(node, node.outputs[0], qp.nhwc_shape(self.g.shape[node.outputs[0]]), self.qps[x.index], "nhwc")
+        self.emit(op, [x.index], [y], dict(options, fused_activation_function="NONE"), 2)
+
+    def op_MaxPool(self, node):
+        self.pool(node, "MAX_POOL_2D", list(self.attr(node, "kernel_shape")))
+
+    def op_AveragePool(self, node):
+        self.pool(node, "AVERAGE_POOL_2D", list(self.attr(node, "kernel_shape")))
+
+    def op_GlobalMaxPool(self, node):
+        self.pool(node, "MAX_POOL_2D", list(self.g.shape[node.inputs[0]][2:]), global_=True)
+
+    def op_GlobalAveragePool(self, node):
+        x = self.value(node, node.inputs[0])
+        if x.layout != "nhwc":
+            self.fail(node, "input of shape %s is not a 1-D or 2-D image" % (self.g.shape[node.inputs[0]],))
+        axes = self.const("%s/axes" % node.outputs[0], [1, 2], "int32")
+        y = self.output(node, node.outputs[0], qp.nhwc_shape(self.g.shape[node.outputs[0]]), layout="nhwc")
+        self.emit("MEAN", [x.index, axes], [y], {"keep_dims": True}, 2)
+
+    def op_ReduceMean(self, node):
+        rank = len(self.g.shape[node.inputs[0]])
+        axes = self.attr(node, "axes")
+        if axes is None and len(node.inputs) > 1:
+            axes = self.constant(node, 1).tolist()
+        spatial = sorted(a % rank for a in (axes or [])) == list(range(2, rank))
+        if not spatial or self.vals.get(node.inputs[0], None) is None or self.vals[node.inputs[0]].layout != "nhwc":
+            self.fail(node, "only the mean over the spatial axes of an image (global average pooling) is supported")
+        if self.attr(node, "keepdims", 1):
+            return self.op_GlobalAveragePool(node)
+        x = self.vals[node.inputs[0]]
+        axes_t = self.const("%s/axes" % node.outputs[0], [1, 2], "int32")
+        y = self.output(node, node.outputs[0], self.g.shape[node.outputs[0]])
+        self.emit("MEAN", [x.index, axes_t], [y], {"keep_dims": False}, 2)
+
+    # ---- shapes ----
+
+    def op_Flatten(self, node):
+        self.reshape(node)
+
+    op_Reshape = op_Squeeze = op_Unsqueeze = op_Flatten
+
+    def reshape(self, node):
+        """RESHAPE, keeping track of layout: channels-last data flattened is in channels-last order."""
+        x = self.value(node, node.inputs[0])
+        src, dst = self.g.shape[node.inputs[0]], tuple(self.g.shape[node.outputs[0]])
+        if dst[:1] != (1,):
+            self.fail(node, "reshapes the batch dimension (to %s)" % (dst,))
+        same_order = x.layout == "plain" or (x.layout == "nhwc" and (src[1] == 1 or np.prod(src[2:]) == 1))
+        if x.layout == "flat":
+            if len(dst) != 2:
+                self.fail(node, "reshapes a flattened image to %s; Flatten just before the Gemm/Linear" % (dst,))
+            layout, order, shape = "flat", x.order, dst
+        elif same_order:
+            if len(dst) in (3, 4) and dst[1] != 1 and np.prod(dst[2:]) != 1 and self.feeds_channels(node):
+                self.fail(node, "reshapes a vector into an image of shape %s: the data would need a transpose "
+                          "to channels-last" % (dst,))
+            channels = len(dst) in (3, 4) and self.feeds_channels(node)
+            layout, order = ("nhwc" if channels else "plain"), None
+            shape = qp.nhwc_shape(dst) if channels else dst
+        elif len(dst) == 2:
+            layout, order, shape = "flat", qp.flatten_order(src), dst
+        else:
+            self.fail(node, "reshapes an image of shape %s to %s, which needs a transpose in TFLite" % (src, dst))
+        y = self.output(node, node.outputs[0], shape, self.qps[x.index], layout, order)
+        new_shape = self.const(node.outputs[0] + "/shape", list(shape), "int32")
+        self.emit("RESHAPE", [x.index, new_shape], [y], {"new_shape": [int(d) for d in shape]})
+
+    def feeds_channels(self, node):
+        return any(n.op in ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
+                   for n in self.nodes if node.outputs[0] in n.inputs)
+
+    def op_Concat(self, node):
+        dyn = [n for n in node.inputs if n not in self.g.const]
+        if len(dyn) != len(node.inputs):
+            self.fail(node, "concatenates a constant")
+        vals = [self.value(node, n) for n in dyn]
+        layout = vals[0].layout
+        if any(v.layout != layout for v in vals) or layout == "flat":
+            self.fail(node, "concatenates tensors of different or flattened-image layouts")
+        rank = len(self.g.shape[node.outputs[0]])
+        axis = self.attr(node, "axis") % rank
+        axis = qp.nhwc_axis(axis, rank) if layout == "nhwc" else axis
+        q = self.qp_of(node.outputs[0])
+        ins = []
+        for name, v in zip(dyn, vals):
+            if self.qps[v.index] != q:  # an input that keeps its own scale (e.g. a pooled tensor): requantize
+                t = self.tensor(name + "/requantized", self.tensors[v.index].shape, q)
+                self.emit("QUANTIZE", [v.index], [t], version=2)
+                ins.append(t)
+            else:
+                ins.append(v.index)
+        y = self.output(node, node.outputs[0], self.tflite_shape(node.outputs[0], layout), q, layout)
+        self.emit("CONCATENATION", ins, [y], {"axis": axis, "fused_activation_function": "NONE"}, 2)
+
+    def op_Pad(self, node):
+        x = self.value(node, node.inputs[0])
+        mode = self.attr(node, "mode", "constant")
+        pads = self.attr(node, "pads")
+        if pads is None:
+            pads = self.constant(node, 1).tolist()
+        value = self.constant(node, 2) if len(node.inputs) > 2 else None
+        if mode != "constant" or (value is not None and float(np.asarray(value).ravel()[0]) != 0.0):
+            self.fail(node, "only zero padding (mode 'constant', value 0) is supported")
+        rank = len(pads) // 2
+        pairs = [[int(pads[i]), int(pads[i + rank])] for i in range(rank)]
+        if len(node.inputs) > 3 and node.inputs[3]:
+            self.fail(node, "the axes input of Pad is not supported")
+        if x.layout == "nhwc":
+            pairs = [pairs[0], pairs[2], pairs[3], pairs[1]] if rank == 4 else [pairs[0], [0, 0], pairs[2], pairs[1]]
+        elif x.layout == "flat":
+            self.fail(node, "pads a flattened image")
+        paddings = self.const(node.outputs[0] + "/paddings", pairs, "int32")
+        y = self.output(node, node.outputs[0], self.tflite_shape(node.outputs[0], x.layout), self.qps[x.index],
+                        x.layout)
+        self.emit("PAD", [x.index, paddings], [y], version=2)
