@@ -37,10 +37,27 @@ dynconfig_url=https://github.com/jcmvbkbc/xtensa-dynconfig
 dynconfig_commit=c545876
 overlays_url=https://github.com/espressif/xtensa-overlays
 overlays_commit=dd1cf19
+have_sources() { [ -f "$1/xtensa-dynconfig.tar.xz" ] && [ -f "$1/xtensa-overlays.tar.xz" ]; }
 sources=${TINYML_XTENSA_SOURCES:-$root/../shared/xtensa}
-if [ ! -f "$sources/xtensa-dynconfig.tar.xz" ] || [ ! -f "$sources/xtensa-overlays.tar.xz" ]; then
+looked_in=$sources
+if [ -z "${TINYML_XTENSA_SOURCES:-}" ] && ! have_sources "$sources" && command -v git >/dev/null; then
+    # No ../shared/xtensa beside the clone: take the same two commits from GitHub, once.
+    sources=$root/build/xtensa-sources
+    looked_in="$looked_in (and cloning them from GitHub failed)"
+    if ! have_sources "$sources"; then
+        echo "toolchain: no ../shared/xtensa; cloning the Xtensa core sources from GitHub..." >&2
+        rm -rf "$sources" && mkdir -p "$sources"
+        for pair in "xtensa-dynconfig $dynconfig_url $dynconfig_commit" "xtensa-overlays $overlays_url $overlays_commit"; do
+            set -- $pair
+            if git clone -q "$2" "$sources/$1" >&2 && git -C "$sources/$1" checkout -q "$3" >&2; then
+                tar -C "$sources" -cJf "$sources/$1.tar.xz" --exclude=.git "$1" && rm -rf "${sources:?}/$1"
+            fi
+        done
+    fi
+fi
+if ! have_sources "$sources"; then
     cat >&2 <<MSG
-toolchain: no xtensa-esp32-elf-gcc on PATH and no Xtensa core sources in $sources
+toolchain: no xtensa-esp32-elf-gcc on PATH and no Xtensa core sources in $looked_in
   (xtensa-dynconfig.tar.xz, xtensa-overlays.tar.xz). Either put Espressif's toolchain on PATH
   (ESP-IDF: 'python tools/idf_tools.py install xtensa-esp32-elf', then '. export.sh'), or make the
   two tarballs from GitHub and point TINYML_XTENSA_SOURCES at their folder:
