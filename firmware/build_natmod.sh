@@ -34,7 +34,7 @@ fi
 # xtensawin: compile, check the objects (check_natmod.py), and only then let mpy_ld.py link them.
 check_xtensawin() { # uses make_args
     local objs rodata_in_ram
-    objs=$(make --no-print-directory "${make_args[@]}" -f Makefile -f "$root/firmware/xtensa/objects.mk" tinyml-objects \
+    objs=$(make --no-print-directory "${make_args[@]}" tinyml-objects \
         | tee /dev/stderr | sed -n 's/^OBJECTS: //p')
     # MicroPython 1.25's mpy_ld.py puts xtensawin rodata in a block the loader allocates in RAM
     # (separate_rodata); one without it merges rodata into the text that goes to IRAM, and then the
@@ -59,7 +59,15 @@ for arch in $archs; do
         OUT="$out" PYTHON="$python")
     if [ "$arch" = xtensawin ]; then
         # No LINK_RUNTIME: the toolchain's libgcc would be call0-ABI (toolchain.sh removes it anyway).
-        make_args+=(LINK_RUNTIME=0)
+        # xtensawin.mk: no zero-overhead loops, so that the ESP32-S2 runs the module too.
+        make_args+=(LINK_RUNTIME=0 -f Makefile -f "$root/firmware/xtensa/xtensawin.mk")
+    fi
+    # make does not see flags given on its command line change: recompile when they do.
+    stamp=$root/build/natmod/$arch/.tinyml-make-args
+    if [ "$(cat "$stamp" 2>/dev/null)" != "${make_args[*]}" ]; then
+        rm -f "$root/build/natmod/$arch/"*.o && mkdir -p "$(dirname "$stamp")" && echo "${make_args[*]}" > "$stamp"
+    fi
+    if [ "$arch" = xtensawin ]; then
         check_xtensawin || { rm -f "$out"; echo "build_natmod: xtensawin objects failed the checks above; no $out" >&2; exit 1; }
     fi
     make --no-print-directory "${make_args[@]}" "$out"

@@ -17,6 +17,12 @@
        .rodata in IRAM: MicroPython would read it bytewise (error message strings, for example).
    Loads from buffers MicroPython passes in are not module constants and pass.
 
+3. One module for every xtensawin core: MicroPython reports the same .mpy arch (xtensawin) on the
+   ESP32 (LX6), ESP32-S2 and ESP32-S3 (LX7) and loads the same file on all three, but the ESP32-S2
+   has no zero-overhead loops, no FPU and no MAC16 (Espressif's xtensa_esp32s2 overlay:
+   XCHAL_HAVE_LOOPS, _FP, _MAC16 are 0), and only the S3 has the ee.* SIMD instructions. The check
+   fails on any instruction of those options.
+
     python check_natmod.py [--objdump xtensa-esp32-elf-objdump] [--rodata-in-ram] file.o ...
 --rodata-in-ram: the loader puts rodata in RAM (mpy_ld.py's separate_rodata for xtensawin, as in
 MicroPython 1.25), so only text and literals are IRAM. Exit status 1 with one line per finding.
@@ -235,6 +241,22 @@ class Checker:
         return regs
 
 
+# Instructions of core options that not every xtensawin core has (see 3. above).
+NOT_ON_EVERY_CORE = re.compile(
+    r"^(loop|loopnez|loopgtz|wsr\.(lbeg|lend|lcount)|rsr\.(lbeg|lend|lcount)|xsr\.(lbeg|lend|lcount)"  # loops
+    r"|\w+\.s|wfr|rfr|lsi|lsiu|ssi|ssiu|lsx|lsxu|ssx|ssxu|\w+\.(fcr|fsr)|bt|bf|any4|all4|any8|all8"  # FPU, booleans
+    r"|andb|andbc|orb|orbc|xorb|movt|movf"
+    r"|mul\.\w\w\.\w+|mula\.\w+|muls\.\w+|umul\.\w+|ldinc|lddec"  # MAC16
+    r"|ee\.\S+)$")  # ESP32-S3 SIMD
+
+
+def core_specific(dump):
+    """Instructions that some xtensawin core (ESP32-S2 above all) does not have."""
+    return ["%s+0x%x (%s %s): an instruction the ESP32-S2 core lacks (loops, FPU, MAC16 or S3 SIMD)"
+            % (f["name"], i["addr"] - f["start"], f["section"], i["text"])
+            for f in dump.functions for i in f["insns"] if NOT_ON_EVERY_CORE.match(i["op"])]
+
+
 # What mpy_ld.py resolves by itself (its fun_table list and special tables).
 MICROPYTHON_PROVIDES = ("mp_fun_table", "mp_native_qstr_table", "mp_native_obj_table", "_GLOBAL_OFFSET_TABLE_")
 MICROPYTHON_PREFIXES = ("mp_type_", "mp_stream_")
@@ -267,15 +289,15 @@ def main(argv=None):
                  if name.startswith("__") else ""))
         bad += 1
     for path, dump in dumps.items():
-        findings = Checker(dump, not a.rodata_in_ram).run()
+        findings = Checker(dump, not a.rodata_in_ram).run() + core_specific(dump)
         narrow = sum(i["op"] in NARROW for f in dump.functions for i in f["insns"])
         for line in findings:
             print("%s: %s" % (path, line))
         if findings:
-            print("%s: IRAM check FAILED: %d finding(s)" % (path, len(findings)), file=sys.stderr)
+            print("%s: xtensawin checks FAILED: %d finding(s)" % (path, len(findings)), file=sys.stderr)
         else:
-            print("%s: IRAM check ok: %d functions, %d narrow loads/stores, none through the module's own"
-                  " constants in IRAM (%s)" % (path, len(dump.functions), narrow,
+            print("%s: xtensawin checks ok: %d functions, %d narrow loads/stores, none through the module's own"
+                  " constants in IRAM (%s); no instruction the ESP32-S2 lacks" % (path, len(dump.functions), narrow,
                   "text and literals" if a.rodata_in_ram else "text, literals and rodata"), file=sys.stderr)
         bad += len(findings)
     return 1 if bad else 0
