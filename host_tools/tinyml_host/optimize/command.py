@@ -8,7 +8,6 @@ import numpy as np
 
 from tinyml_host.optimize import keras_tf, report
 from tinyml_host.optimize.float_graph import FloatGraph, QuantizeError
-from tinyml_host.optimize.lower import lower
 
 
 class Result:
@@ -25,6 +24,7 @@ def quantize(model, calibration, per_channel=True):
         return Result(tflite, float_fn=float_fn)
     if not os.path.isfile(str(model)):
         raise QuantizeError("%s: no such file" % model)
+    from tinyml_host.optimize.lower import lower  # the TFLite writer: loaded only when a command runs
     graph = FloatGraph(model, calibration)
     tflite, low = lower(graph, per_channel)
     return Result(tflite, report.ModelIO(graph, low), graph)
@@ -73,6 +73,13 @@ def _validate_keras(result, xs, labels):
     return [row]
 
 
+def _npy(a):
+    import io
+    f = io.BytesIO()
+    np.save(f, a)
+    return f.getvalue()
+
+
 def _size(path):
     p = pathlib.Path(path)
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
@@ -110,6 +117,14 @@ def cmd_quantize(a, out=print):
         labels = _load(a.labels, "labels") if a.labels else None
         for line in report.format_rows(validate(result, xs, labels)):
             out(line)
+        if a.int8_validation:
+            if result.io is None:
+                raise QuantizeError("--int8-validation is for ONNX models")
+            _write(a.int8_validation, _npy(result.io.to_int8(xs)))
+            out("wrote %s: the validation inputs as the int8 model takes them (for tinyml run and verify)"
+                % a.int8_validation)
+    elif a.int8_validation or a.labels:
+        raise QuantizeError("--int8-validation and --labels need --validation")
     return result
 
 
@@ -127,5 +142,7 @@ def add_commands(subparsers):
     c.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)")
     c.add_argument("--validation", help=".npy of held-out float inputs: compare int8 with float on them")
     c.add_argument("--labels", help=".npy of the validation cases' class labels: accuracy of both models")
+    c.add_argument("--int8-validation", metavar="X_INT8.npy",
+                   help="write the validation inputs as the int8 model takes them (for tinyml run and verify)")
     c.set_defaults(fn=cmd_quantize)
     return c

@@ -6,6 +6,8 @@ activation, MatMul + Add become one FULLY_CONNECTED, and shape arithmetic is alr
 (float_graph). Anything else is refused with the node's name and type.
 """
 
+import os
+
 import numpy as np
 
 from tinyml_host.oracle.tflite_build import Op, Tensor, build_model
@@ -126,7 +128,7 @@ class Lowering(OtherOps):
             outs.append(v)
         self.output_values = outs
         model = build_model(self.ops, self.tensors, [self.vals[g.inputs[0]].index], [v.index for v in outs],
-                            description="tinyml quantize: %s" % g.path)
+                            description="tinyml quantize: %s" % os.path.basename(g.path))
         return model
 
     def pass_through(self, node):

@@ -4,6 +4,7 @@ validation data, per output; sizes before and after; MACs and activation RAM."""
 import numpy as np
 
 from tinyml_host.optimize import qparams as qp
+from tinyml_host.optimize.float_graph import QuantizeError
 
 
 class ModelIO:
@@ -45,7 +46,11 @@ class ModelIO:
 
 def compare(graph, io, int8_outputs, xs, labels=None):
     """Per-output figures of int8 against float over validation cases xs: a list of dicts."""
-    floats = graph.predict(np.asarray(xs, np.float32))
+    xs = np.asarray(xs, np.float32)
+    if tuple(xs.shape[1:]) != tuple(graph.input_shape[1:]):
+        raise QuantizeError("validation data of shape %s; expected (N, %s)"
+                            % (xs.shape, ", ".join(map(str, graph.input_shape[1:]))))
+    floats = graph.predict(xs)
     rows = []
     for k, (f, q) in enumerate(zip(floats, int8_outputs)):
         name = io.outputs[k][0]
@@ -60,7 +65,7 @@ def compare(graph, io, int8_outputs, xs, labels=None):
             if labels is not None:
                 labels = np.asarray(labels).reshape(-1)
                 if len(labels) != len(xs):
-                    raise ValueError("%d labels for %d validation cases" % (len(labels), len(xs)))
+                    raise QuantizeError("%d labels for %d validation cases" % (len(labels), len(xs)))
                 row["float_accuracy"] = float(np.mean(flat_f.argmax(1) == labels))
                 row["int8_accuracy"] = float(np.mean(flat_q.argmax(1) == labels))
         rows.append(row)

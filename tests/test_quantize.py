@@ -1,0 +1,258 @@
+"""`tinyml quantize` (issue 15): float models made without TensorFlow (ONNX graphs built with
+onnx.helper, a scikit-learn MLPClassifier through skl2onnx, a PyTorch CNN exported to ONNX by
+models/digits/train.py) become int8 TFLite models that TFLM runs, that tinyml runs with TFLM's bytes on
+the real unix port and on qemu-m3, and that agree with the float model."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import ROOT
+from tinyml_host.board import unix as board_unix
+from tinyml_host.model.convert import convert
+from tinyml_host.model.tflite_reader import read_tflite
+from tinyml_host.optimize.command import quantize, validate
+from tinyml_host.optimize.float_graph import QuantizeError
+from tinyml_host.oracle import tflm
+
+DIGITS = ROOT / "models" / "digits"
+rng = np.random.default_rng(7)
+
+
+def const(name, a):
+    return numpy_helper.from_array(np.asarray(a, np.float32), name)
+
+
+def make(nodes, inits, in_shape, outputs, name="g"):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + list(in_shape))
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs]
+    graph = helper.make_graph(nodes, name, [x], outs, initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def save(model, tmp_path, name="model.onnx"):
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def w(*shape, scale=0.5):
+    return rng.normal(0, scale, shape).astype(np.float32)
+
+
+def mlp():
+    """Gemm + Relu, MatMul + Add + Tanh (an output, also read by the next layer), Gemm + Sigmoid."""
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], transB=1),
+             helper.make_node("Relu", ["h1"], ["r1"]),
+             helper.make_node("MatMul", ["r1", "w2"], ["m2"]),
+             helper.make_node("Add", ["m2", "b2"], ["a2"]),
+             helper.make_node("Tanh", ["a2"], ["tanh_out"]),
+             helper.make_node("Gemm", ["tanh_out", "w3", "b3"], ["h3"], transB=1),
+             helper.make_node("Sigmoid", ["h3"], ["sigmoid_out"])]
+    inits = [const("w1", w(32, 16)), const("b1", w(32)), const("w2", w(32, 8, scale=0.3)), const("b2", w(8)),
+             const("w3", w(4, 8)), const("b3", w(4))]
+    return make(nodes, inits, [16], ["tanh_out", "sigmoid_out"], "mlp")
+
+
+def cnn():
+    """Input normalisation (Sub, Mul by per-channel constants), Conv + BatchNorm + Relu, a depthwise Conv
+    with pads TFLite's SAME cannot express (an explicit PAD) + Clip(0, 6), a residual Add + Relu,
+    MaxPool, AveragePool (SAME), Mul by a constant, Concat (requantizing the pooled branch), Flatten of
+    an image into Gemm + Softmax, and GlobalAveragePool + Gemm as a second output."""
+    nodes = [helper.make_node("Sub", ["x", "mean"], ["xs"]),
+             helper.make_node("Mul", ["xs", "inv_std"], ["xn"]),
+             helper.make_node("Conv", ["xn", "cw1", "cb1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "g", "beta", "mu", "var"], ["bn1"], epsilon=1e-3),
+             helper.make_node("Relu", ["bn1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "dw", "db"], ["d1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                              strides=[2, 2], group=8),
+             helper.make_node("Clip", ["d1", "zero", "six"], ["d1c"]),
+             helper.make_node("Conv", ["d1c", "pw", "pb"], ["p1"], kernel_shape=[1, 1]),
+             helper.make_node("Add", ["p1", "d1c"], ["res"]),
+             helper.make_node("Relu", ["res"], ["resr"]),
+             helper.make_node("MaxPool", ["resr"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("AveragePool", ["resr"], ["ap0"], kernel_shape=[3, 3], strides=[2, 2],
+                              auto_pad="SAME_UPPER"),
+             helper.make_node("Mul", ["ap0", "half"], ["ap"]),
+             helper.make_node("Concat", ["mp", "ap"], ["cat"], axis=1),
+             helper.make_node("Flatten", ["cat"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "fw", "fb"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+             helper.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["gflat"]),
+             helper.make_node("Gemm", ["gflat", "ew", "eb"], ["embedding"], transB=1)]
+    inits = [const("mean", [[[0.1]], [[0.2]], [[-0.1]]]), const("inv_std", [[[2.0]], [[1.5]], [[1.0]]]),
+             const("cw1", w(8, 3, 3, 3)), const("cb1", w(8)), const("g", 1 + w(8, scale=0.1)),
+             const("beta", w(8)), const("mu", w(8)), const("var", 1 + np.abs(w(8))),
+             const("dw", w(8, 1, 3, 3)), const("db", w(8)), const("zero", np.float32(0)),
+             const("six", np.float32(6)), const("pw", w(8, 8, 1, 1)), const("pb", w(8)),
+             const("half", np.float32(0.5)), const("fw", w(10, 144, scale=0.2)), const("fb", w(10)),
+             const("ew", w(5, 16)), const("eb", w(5))]
+    return make(nodes, inits, [3, 12, 12], ["probs", "embedding"], "cnn")
+
+
+def conv1d():
+    """An accelerometer-style classifier: Conv1d + Relu, MaxPool1d, Conv1d + Relu6, GlobalAveragePool."""
+    nodes = [helper.make_node("Conv", ["x", "c1", "b1"], ["h1"], kernel_shape=[5], pads=[2, 2]),
+             helper.make_node("Relu", ["h1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2], strides=[2]),
+             helper.make_node("Conv", ["p1", "c2", "b2"], ["h2"], kernel_shape=[3]),
+             helper.make_node("Clip", ["h2", "zero", "six"], ["r2"]),
+             helper.make_node("GlobalAveragePool", ["r2"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    inits = [const("c1", w(8, 3, 5)), const("b1", w(8)), const("c2", w(8, 8, 3, scale=0.3)), const("b2", w(8)),
+             const("zero", np.float32(0)), const("six", np.float32(6)), const("fw", w(4, 8)), const("fb", w(4))]
+    return make(nodes, inits, [3, 32], ["probs"], "conv1d")
+
+
+GRAPHS = {"mlp": (mlp, (16,)), "cnn": (cnn, (3, 12, 12)), "conv1d": (conv1d, (3, 32))}
+
+
+def tinyml_matches_tflm(result, xs, tmp_path, backends=("native", "viper", "python")):
+    """tinyml on the unix port gives TFLM's bytes for int8 inputs xs, on every backend."""
+    model = tmp_path / "model.tml"
+    model.write_bytes(convert(result.tflite))
+    expected = tflm.tflm_run(result.tflite, [xs])
+    for backend in backends:
+        ys, info = board_unix.run_model(model, [xs], backend)
+        assert info["backend"] == backend
+        for y, e in zip(ys, expected):
+            np.testing.assert_array_equal(y.reshape(e.shape), e, err_msg=backend)
+    return expected
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_onnx_graph_quantizes_and_runs_like_tflm(name, tmp_path):
+    build, shape = GRAPHS[name]
+    path = save(build(), tmp_path)
+    calibration = rng.normal(0, 1, (200,) + shape).astype(np.float32)
+    result = quantize(path, calibration)
+    m = read_tflite(result.tflite)
+    assert all(m.tensors[i].dtype == np.int8 for i in m.inputs + m.outputs)
+    held_out = rng.normal(0, 1, (60,) + shape).astype(np.float32)
+    tinyml_matches_tflm(result, result.io.to_int8(held_out[:20]), tmp_path)
+    # the int8 model computes what the float model does: each output within a few of its steps
+    for row, (_, _, _, (scale, _)) in zip(validate(result, held_out), result.io.outputs):
+        assert row["mean_abs_error"] < 2 * scale, row
+        if row["output"] == "probs":  # a random network's class scores
+            assert row["top1_agreement"] >= 0.9, row
+
+
+def test_tflm_output_quantization_rules(tmp_path):
+    """SOFTMAX/LOGISTIC write scale 1/256 zero point -128, TANH 1/128 and 0; biases are int32 at
+    s_input * s_weight; weights symmetric per channel."""
+    result = quantize(save(mlp(), tmp_path), rng.normal(0, 1, (100, 16)).astype(np.float32))
+    m = read_tflite(result.tflite)
+    outs = {m.tensors[i].name: m.tensors[i] for i in m.outputs}
+    assert (float(outs["tanh_out"].scale[0]), int(outs["tanh_out"].zero_point[0])) == (1 / 128, 0)
+    assert (float(outs["sigmoid_out"].scale[0]), int(outs["sigmoid_out"].zero_point[0])) == (1 / 256, -128)
+    fcs = [op for op in m.operators if op.name == "FULLY_CONNECTED"]
+    assert len(fcs) == 3  # MatMul + Add became one op; Relu fused
+    assert fcs[0].options["fused_activation_function"] == "RELU"
+    for op in fcs:
+        x, wt, b = (m.tensors[i] for i in op.inputs)
+        assert wt.dtype == np.int8 and len(wt.scale) == wt.shape[0] and not wt.zero_point.any()
+        assert b.dtype == np.int32
+        np.testing.assert_allclose(b.scale, np.float32(x.scale[0]) * wt.scale, rtol=1e-6)
+    per_tensor = read_tflite(quantize(save(mlp(), tmp_path), rng.normal(0, 1, (100, 16)).astype(np.float32),
+                                      per_channel=False).tflite)
+    assert all(len(per_tensor.tensors[op.inputs[1]].scale) == 1
+               for op in per_tensor.operators if op.name == "FULLY_CONNECTED")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """models/digits/train.py's data and scikit-learn model, and the committed PyTorch CNN."""
+    import subprocess
+    import sys
+    d = tmp_path_factory.mktemp("digits")
+    subprocess.run([sys.executable, str(DIGITS / "train.py"), str(d)], check=True)
+    (d / "digits_cnn.onnx").write_bytes((DIGITS / "digits_cnn.onnx").read_bytes())
+    return d
+
+
+@pytest.mark.parametrize("model,data", [("digits_mlp", ""), ("digits_cnn", "_images")])
+def test_trained_classifiers_agree_with_float(digits, model, data, tmp_path):
+    """scikit-learn's MLPClassifier (skl2onnx) and a PyTorch CNN: top-1 agreement >= 98 % on held-out
+    digits, the same accuracy, and tinyml's bytes equal TFLM's on the unix port."""
+    result = quantize(digits / (model + ".onnx"), np.load(digits / ("calibration%s.npy" % data)))
+    xs, labels = np.load(digits / ("validation%s.npy" % data)), np.load(digits / "labels.npy")
+    (row,) = validate(result, xs, labels)
+    assert row["top1_agreement"] >= 0.98, row
+    assert row["int8_accuracy"] >= row["float_accuracy"] - 0.01, row
+    tinyml_matches_tflm(result, result.io.to_int8(xs), tmp_path, ("native",))
+    tinyml_matches_tflm(result, result.io.to_int8(xs[:30]), tmp_path, ("viper", "python"))
+
+
+def refuses(model, calibration, tmp_path, *words):
+    with pytest.raises(QuantizeError) as e:
+        quantize(save(model, tmp_path) if not isinstance(model, str) else model, calibration)
+    for word in words:
+        assert word in str(e.value), str(e.value)
+
+
+def test_refusals_name_the_node_and_what_to_do(tmp_path):
+    calib = rng.normal(0, 1, (10, 16)).astype(np.float32)
+    leaky = make([helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="dense"),
+                  helper.make_node("LeakyRelu", ["h"], ["y"], name="act")],
+                 [const("w1", w(8, 16)), const("b1", w(8))], [16], ["y"])
+    refuses(leaky, calib, tmp_path, "node 'act' (LeakyRelu)", "use ReLU")
+    grouped = make([helper.make_node("Conv", ["x", "cw"], ["y"], kernel_shape=[1, 1], group=2, name="gconv")],
+                   [const("cw", w(4, 2, 1, 1))], [4, 3, 3], ["y"])
+    refuses(grouped, rng.normal(0, 1, (10, 4, 3, 3)).astype(np.float32), tmp_path, "gconv", "grouped")
+    refuses(mlp(), rng.normal(0, 1, (10, 15)).astype(np.float32), tmp_path, "expected (N, 16)")
+    bad = tmp_path / "not.onnx"
+    bad.write_bytes(b"\x00garbage" * 10)
+    refuses(str(bad), calib, tmp_path, "not a readable ONNX model")
+    keras = tmp_path / "model.keras"
+    keras.write_bytes(b"PK")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        refuses(str(keras), calib, tmp_path, "format='onnx'", "tf2onnx")
+
+
+def readme_commands():
+    """The shell lines of the README's quantize section, continuation lines joined."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Quantizing a float model"):]
+    block = section[section.index("```sh\n") + 6:]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_worked_example_on_qemu_m3(tmp_path, capsys):
+    """The README's commands as written (build/digits in a temporary directory): train, quantize,
+    make deploy to qemu-m3, tinyml verify there against TFLM, and the PyTorch CNN."""
+    import shlex
+    import subprocess
+    import sys
+    from tinyml_host.cli import main as cli
+    from tinyml_host.emulators import supervisor as emulators
+    started = emulators.running("qemu-m3") is None
+    out = []
+    try:
+        for line in readme_commands():
+            words = [wd.replace("build/digits", str(tmp_path)) for wd in shlex.split(line)]
+            if words[0] == ".venv/bin/python":
+                subprocess.run([sys.executable] + words[1:], cwd=ROOT, check=True)
+            elif words[0] == ".venv/bin/tinyml":
+                capsys.readouterr()
+                assert cli.main(words[1:]) == 0, line
+                out.append(capsys.readouterr().out)
+            elif words[0] == "make":
+                subprocess.run(words, cwd=ROOT, check=True)
+            else:
+                raise AssertionError("README line the test does not know how to run: " + line)
+    finally:
+        if started:
+            emulators.stop("qemu-m3")
+    quantize_mlp, verify, quantize_cnn = out
+    n = len(np.load(tmp_path / "labels.npy"))
+    assert "%d/%d cases match TFLM bit for bit on qemu-m3" % (n, n) in verify, verify
+    for report in (quantize_mlp, quantize_cnn):
+        agreement = float(report.split("top-1 agreement with float ")[1].split(" %")[0])
+        assert agreement >= 98.0, report
+    assert (tmp_path / "digits_mlp.tml").exists()
