@@ -35,7 +35,7 @@ fi
 check_xtensawin() { # uses make_args
     local objs rodata_in_ram
     objs=$(make --no-print-directory "${make_args[@]}" tinyml-objects \
-        | tee /dev/stderr | sed -n 's/^OBJECTS: //p')
+        | tee /dev/stderr | sed -n 's/^OBJECTS: //p') && [ -n "$objs" ] || return 1
     # MicroPython 1.25's mpy_ld.py puts xtensawin rodata in a block the loader allocates in RAM
     # (separate_rodata); one without it merges rodata into the text that goes to IRAM, and then the
     # module must read its rodata as words only, and hand none of it to MicroPython.
