@@ -1,5 +1,5 @@
 # tinyml: `make demo` and `make test` set everything up on a fresh Debian machine.
-#   BOARD: unix (the default virtual board), qemu-m3, qemu-rv32, or a real board: esp32, esp32s3,
+#   BOARD: unix (the default virtual board), qemu-m3, qemu-rv32, qemu-esp32, or a real board: esp32, esp32s3,
 #          esp32s2, esp32c3, esp32c6, rp2, pyboard (tinyml board list)
 #   PORT:  a real board's serial port (default: found by its USB ids); MODEL, APP: what to deploy
 BOARD ?= unix
@@ -36,6 +36,7 @@ boards: setup
 	@bash firmware/qemu-esp32/qemu.sh >/dev/null
 	@bash firmware/build_board.sh qemu-m3
 	@bash firmware/build_board.sh qemu-rv32
+	@bash firmware/build_board.sh qemu-esp32
 
 # hello_world on the default virtual board: the model's sine beside math.sin.
 demo: natmod

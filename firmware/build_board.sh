@@ -3,6 +3,7 @@
 # (firmware/boards/<board>/, firmware/boards/qemu-common/) into build/boards/<board>/firmware.elf.
 #   firmware/build_board.sh qemu-m3            # ARM MPS2-AN385 (Cortex-M3)
 #   firmware/build_board.sh qemu-rv32          # RISC-V virt, rv32imac
+#   firmware/build_board.sh qemu-esp32         # Xtensa sim, the ESP32's core (xtensa-esp32-elf-gcc)
 #   HEAP=256K firmware/build_board.sh qemu-m3  # another default heap: build/boards/qemu-m3/firmware-heap262144.elf
 #                                              # (the emulator can pass any heap size at boot anyway)
 # build/micropython stays pristine: the port is built in build/boards/<board>/mpy, a tree of symlinks
@@ -14,9 +15,19 @@ board=${1:-}
 case "$board" in
     qemu-m3) qboard=MPS2_AN385; cc=arm-none-eabi-gcc; apt=gcc-arm-none-eabi ;;
     qemu-rv32) qboard=VIRT_RV32; cc=riscv64-unknown-elf-gcc; apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf" ;;
-    *) echo "usage: $0 qemu-m3|qemu-rv32   (unknown board '${board}')" >&2; exit 2 ;;
+    qemu-esp32) qboard=; cc=xtensa-esp32-elf-gcc ;;
+    *) echo "usage: $0 qemu-m3|qemu-rv32|qemu-esp32   (unknown board '${board}')" >&2; exit 2 ;;
 esac
-command -v "$cc" >/dev/null || { echo "build_board: $cc not found (apt-get install $apt)" >&2; exit 1; }
+if [ "$board" = qemu-esp32 ]; then
+    # ESP-IDF's compiler on PATH, else the one make setup builds (firmware/xtensa/toolchain.sh).
+    if ! command -v "$cc" >/dev/null; then
+        tc=$(bash "$root/firmware/xtensa/toolchain.sh" 2>/dev/null) && [ -x "$tc/$cc" ] \
+            || { echo "build_board: $cc not found: run 'make setup' (builds it into build/xtensa)" >&2; exit 1; }
+        cc=$tc/$cc
+    fi
+else
+    command -v "$cc" >/dev/null || { echo "build_board: $cc not found (apt-get install $apt)" >&2; exit 1; }
+fi
 mpy_dir=$("$root/firmware/fetch_micropython.sh")
 [ -f "$mpy_dir/ports/qemu/Makefile" ] || { echo "build_board: $mpy_dir has no ports/qemu" >&2; exit 1; }
 
@@ -34,11 +45,11 @@ sync_file() { # src dst: copy when the content differs (keeps mtimes otherwise)
 (cd "$mpy_dir/ports/qemu" && find . -type f ! -path './test-frzmpy/*' ! -path './boards/*') | while read -r f; do
     [ -e "$root/firmware/boards/qemu-common/$f" ] || sync_file "$mpy_dir/ports/qemu/$f" "$port/$f"
 done
-for f in "$root"/firmware/boards/qemu-common/*.[ch]; do  # ours replace or join the port's
-    sync_file "$f" "$port/$(basename "$f")"
+for f in "$root"/firmware/boards/qemu-common/*.[ch] "$root/firmware/boards/$board"/*.[cS]; do  # ours replace or join the port's
+    if [ -e "$f" ]; then sync_file "$f" "$port/$(basename "$f")"; fi
 done
 
-args=(BOARD="$qboard" BOARD_DIR="$root/firmware/boards/$board")
+args=(BOARD="${qboard:-$board}" BOARD_DIR="$root/firmware/boards/$board")
 elf=$out/firmware.elf
 build=$out/build
 if [ -n "${HEAP:-}" ]; then
@@ -49,6 +60,11 @@ if [ -n "${HEAP:-}" ]; then
     build=$out/build-heap$heap
 fi
 args+=(BUILD="$build")
+if [ "$board" = qemu-esp32 ]; then
+    # No C library and no libgcc for the windowed ABI here: -nostdlib (mpconfigboard.mk), the few
+    # helpers in esp32sim_libgcc.c; picolibc's specs (call0 ABI, lx106) must not be picked up.
+    args+=(CROSS_COMPILE="${cc%gcc}" PICOLIBC_SPECS=picolibc.specs LIBS=)
+fi
 if [ "$board" = qemu-rv32 ]; then
     # Debian's riscv64-unknown-elf-gcc 12: link with rv32imac (zicsr implied) and its ilp32 libgcc.
     args+=(RV32_ARCH=rv32imac LIBS="$(riscv64-unknown-elf-gcc -march=rv32imac -mabi=ilp32 -print-libgcc-file-name)")

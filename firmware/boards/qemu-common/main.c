@@ -105,6 +105,9 @@ int main(int argc, char **argv) {
 
     soft_reset_exit:
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
+        #ifdef TINYML_SOFT_RESET_HOOK
+        TINYML_SOFT_RESET_HOOK();
+        #endif
 
         gc_sweep_all();
         mp_deinit();

@@ -1,5 +1,6 @@
 // tinyml's emulated boards: stdio over the UART (buffered, polled, Ctrl-C), time, sleep and reset,
-// for QEMU's ARM MPS2-AN385 (QEMU_SOC_MPS2) and RISC-V virt (QEMU_SOC_VIRT) machines.
+// for QEMU's ARM MPS2-AN385 (QEMU_SOC_MPS2), RISC-V virt (QEMU_SOC_VIRT) and Xtensa sim with the ESP32
+// core (QEMU_SOC_XTENSA_SIM) machines.
 //
 // No interrupt handler runs: interrupts stay masked (PRIMASK on ARM, mstatus.MIE on RISC-V) and WFI
 // is used as "wait for event", which wakes on a pending interrupt even when masked. The UART's
@@ -166,8 +167,61 @@ NORETURN void tinyml_system_reset(void) {
     }
 }
 
+#elif defined(QEMU_SOC_XTENSA_SIM)
+
+// QEMU's Xtensa "sim" machine with the ESP32 core (qemu-esp32; its console, over semihosting, is in
+// firmware/boards/qemu-esp32/esp32sim.c). Time is the cycle counter CCOUNT; a wait is WAITI until
+// CCOMPARE0 (a level-1 interrupt, taken only there: PS.INTLEVEL is 1 elsewhere). The console raises
+// no interrupt, so a wait polls it: every 50 us while input keeps coming, every 5 ms when idle.
+#define CCOMPARE0_INT       (6)
+#define WAIT_BUSY_US        (50)
+#define WAIT_IDLE_US        (5000)
+
+int tinyml_console_has_input(void);
+extern uint32_t tinyml_console_rx_ccount;
+
+static inline uint32_t ccount(void) {
+    uint32_t c;
+    __asm volatile ("rsr.ccount %0" : "=r" (c));
+    return c;
+}
+
+static uint32_t ticks_last, ticks_rem;
+static uint64_t ticks_us;
+
+uint64_t tinyml_ticks_us64(void) {
+    uint32_t now = ccount();
+    uint32_t d = now - ticks_last + ticks_rem; // polled far more often than CCOUNT wraps (107 s)
+    ticks_last = now;
+    ticks_us += d / (TINYML_CCOUNT_HZ / 1000000);
+    ticks_rem = d % (TINYML_CCOUNT_HZ / 1000000);
+    return ticks_us;
+}
+
+static void soc_init(void) {
+    ticks_last = ccount();
+}
+
+static int soc_uart_has_input(void) {
+    return tinyml_console_has_input();
+}
+
+static void soc_clear_events(void) {
+    __asm volatile ("wsr.intenable %0; rsync" :: "r" (0));
+}
+
+static void soc_wait(int timeout_ms) {
+    uint32_t us = (ccount() - tinyml_console_rx_ccount) < TINYML_CCOUNT_HZ / 10 ? WAIT_BUSY_US : WAIT_IDLE_US;
+    if (timeout_ms >= 0 && (uint32_t)timeout_ms * 1000 < us) {
+        us = timeout_ms * 1000;
+    }
+    uint32_t when = ccount() + us * (TINYML_CCOUNT_HZ / 1000000);
+    __asm volatile ("wsr.ccompare0 %0; wsr.intenable %1; rsync; waiti 0; rsil %1, 1"
+        :: "r" (when), "r" (1 << CCOMPARE0_INT) : "memory");
+}
+
 #else
-#error "tinyml's emulated boards support QEMU_SOC_MPS2 and QEMU_SOC_VIRT"
+#error "tinyml's emulated boards support QEMU_SOC_MPS2, QEMU_SOC_VIRT and QEMU_SOC_XTENSA_SIM"
 #endif
 
 // ---- UART input: a ring buffer filled by polling ------------------------------------------------
