@@ -71,15 +71,14 @@ def test_parse_size():
         boards.parse_size("lots")
 
 
-def test_cli_board_list():
-    import argparse
-    from tinyml_host.cli import board as cli_board
-    p = argparse.ArgumentParser()
-    cli_board.add_commands(p.add_subparsers(dest="cmd"))
-    a = p.parse_args(["board", "start", "qemu-m3", "--heap", "256K"])
-    assert a.board == "qemu-m3" and a.heap == "256K" and a.fn is cli_board.cmd_start
-    a = p.parse_args(["board", "list"])
-    a.fn(a)  # prints the profiles
+def test_cli_board_list(capsys):
+    from tinyml_host.cli import main as cli
+    from tinyml_host.cli.commands import COMMANDS
+    from tinyml_host.cli.table import build_parser
+    a = build_parser(COMMANDS).parse_args(["board", "start", "qemu-m3", "--heap", "256K"])
+    assert a.board == "qemu-m3" and a.heap == "256K" and a.handler == "tinyml_host.cli.board:cmd_start"
+    assert cli.main(["board", "list"]) == 0
+    assert "qemu-m3" in capsys.readouterr().out
 
 
 # ---- emulated boards ----------------------------------------------------------------------------

@@ -131,6 +131,7 @@ def _quiet():
 def test_full_deploy_then_verify_gives_tflm_bytes(unix_board, capsys):
     from tinyml_host.board import deploy
     from tinyml_host.board import run as remote
+    from tinyml_host.cli import remote as cli_remote
     from tinyml_host.oracle import tflm
     from tinyml_host.board.link import Link
     with Link.open(unix_board.port) as link:
@@ -147,7 +148,7 @@ def test_full_deploy_then_verify_gives_tflm_bytes(unix_board, capsys):
     # `tinyml verify` over the link: 256 golden inputs, TFLM run here in the same test
     a = SimpleNamespace(model=str(HELLO), input=[str(HELLO_IN)], board=None, port=unix_board.port, baud=None,
                         heap=None, backend=None, window=None, mismatches_only=False)
-    remote.cmd_verify(a)
+    cli_remote.cmd_verify(a)
     out = capsys.readouterr().out
     assert "256/256 cases match TFLM" in out
     assert len([l for l in out.splitlines() if l.rstrip().endswith(" yes")]) == 256
@@ -164,6 +165,7 @@ def test_full_deploy_then_verify_gives_tflm_bytes(unix_board, capsys):
 
 def test_verify_exits_nonzero_on_mismatch(unix_board, monkeypatch, capsys):
     from tinyml_host.board import run as remote
+    from tinyml_host.cli import remote as cli_remote
     from tinyml_host.oracle import tflm
     real = tflm.tflm_run
 
@@ -176,7 +178,7 @@ def test_verify_exits_nonzero_on_mismatch(unix_board, monkeypatch, capsys):
     a = SimpleNamespace(model=str(HELLO), input=[str(HELLO_IN)], board=None, port=unix_board.port, baud=None,
                         heap=None, backend="python", window=None, mismatches_only=True)
     with pytest.raises(SystemExit) as e:
-        remote.cmd_verify(a)
+        cli_remote.cmd_verify(a)
     assert e.value.code == 1
     out = capsys.readouterr().out
     assert "255/256 cases match" in out and " NO" in out
@@ -196,24 +198,11 @@ def test_second_deploy_sends_nothing(unix_board, link):
 
 
 def test_run_command_over_the_link(unix_board, tmp_path, capsys):
-    """`tinyml run MODEL --port` through cli.py, with cli_remote's commands wired in."""
-    import argparse
+    """`tinyml run MODEL --port` through the command table and its error exit."""
     from tinyml_host.cli import main as cli
-    from tinyml_host.cli import remote as cli_remote
     from tinyml_host.oracle import tflm
-    orig = argparse.ArgumentParser.parse_args
-
-    def parse_args(self, *a, **k):  # cli.py's parser with cli_remote.add_commands (when not yet wired)
-        for act in self._actions:
-            if isinstance(act, argparse._SubParsersAction) and "deploy" not in act.choices:
-                cli_remote.add_commands(act)
-        return orig(self, *a, **k)
-    argparse.ArgumentParser.parse_args = parse_args
-    try:
-        out = tmp_path / "y.npy"
-        rc = cli.main(["run", str(HELLO), "--input", str(HELLO_IN), "--output", str(out), "--port", unix_board.port])
-    finally:
-        argparse.ArgumentParser.parse_args = orig
+    out = tmp_path / "y.npy"
+    rc = cli.main(["run", str(HELLO), "--input", str(HELLO_IN), "--output", str(out), "--port", unix_board.port])
     assert rc == 0, capsys.readouterr()
     ref = tflm.tflm_run(str(HELLO), [np.load(HELLO_IN)])[0]
     assert np.load(out).tobytes() == ref.astype(np.int8).tobytes()
@@ -558,6 +547,7 @@ def qemu_board(tmp_path_factory):
 def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
     from tinyml_host.board import deploy
     from tinyml_host.board import run as remote
+    from tinyml_host.cli import remote as cli_remote
     from tinyml_host.board.link import Link
     with Link.open(qemu_board.port) as link:
         info = link.info()
@@ -569,7 +559,7 @@ def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
         assert [f.remote for f in again.sent] == [] and again.wire < 4000
     a = SimpleNamespace(model=str(HELLO), input=[str(HELLO_IN)], board=None, port=qemu_board.port, baud=None,
                         heap=None, backend=None, window=None, mismatches_only=False)
-    remote.cmd_verify(a)
+    cli_remote.cmd_verify(a)
     assert "256/256 cases match TFLM" in capsys.readouterr().out
 
 

@@ -15,7 +15,7 @@ import pytest
 from serial.tools import list_ports_common
 
 from tinyml_host.apps.flash_bench import bench_flash
-from tinyml_host.cli import flash as cli_flash
+from tinyml_host.cli import main as cli
 from tinyml_host.emulators import esp_rom
 from tinyml_host.flash import firmware_cache
 from tinyml_host.flash import esp as flash
@@ -359,19 +359,12 @@ def test_start_rom_stop_rom(tmp_path):
 
 
 def test_cli_flash(tmp_path, capsys):
-    import argparse
-    p = argparse.ArgumentParser(prog="tinyml")
-    cli_flash.add_commands(p.add_subparsers(dest="cmd"))
     fw = firmware_file(tmp_path, "esp32c3")
     with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False) as rom:
-        a = p.parse_args(["flash", "--board", "esp32c3", "--port", rom.device, "--firmware", fw])
-        a.fn(a)
+        assert cli.main(["flash", "--board", "esp32c3", "--port", rom.device, "--firmware", fw]) == 0
         out = capsys.readouterr().out
         assert "MicroPython v1.25.0" in out and ".mpy ABI 6.3" in out and "verified: MD5" in out
-        a = p.parse_args(["flash", "--board", "esp32", "--port", rom.device, "--firmware", fw])
-        with pytest.raises(SystemExit) as e:
-            a.fn(a)
-        assert e.value.code == 2
+        assert cli.main(["flash", "--board", "esp32", "--port", rom.device, "--firmware", fw]) == 2
     assert "BOARD says ESP32, but the board on %s is an ESP32-C3" % rom.device in capsys.readouterr().err
 
 

@@ -12,7 +12,6 @@
 - Float paths on the host and on the device agree within 1e-6 relative (both use IEEE doubles and
   float32 arrays here; a board with single-precision floats agrees to about 1e-6 too).
 """
-import argparse
 import json
 import math
 import struct
@@ -210,12 +209,10 @@ def test_stream_host_and_device_agree(tml, tmp_path):
 
 
 def test_pipeline_command(tml, tmp_path, capsys):
-    p = argparse.ArgumentParser()
-    pipeline.add_commands(p.add_subparsers(dest="cmd"))
+    from tinyml_host.cli import main as cli
     out = tmp_path / "f.npy"
-    a = p.parse_args(["pipeline", "run", str(APP), "--input", str(DATA / "no_1000ms.wav"), "--features", str(out),
-                      "--every", "1"])
-    a.fn(a)
+    assert cli.main(["pipeline", "run", str(APP), "--input", str(DATA / "no_1000ms.wav"), "--features", str(out),
+                     "--every", "1"]) == 0
     text = capsys.readouterr().out
     assert "49 feature frames of 40 (int8)" in text and "no " in text and "detections: no at 0.98 s" in text
     assert np.load(out).shape == (49, 40)

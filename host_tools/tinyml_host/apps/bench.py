@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_host import paths
 from tinyml_host.board import unix as board_unix
 from tinyml_host.oracle import tflm
 from tinyml_host.oracle import tflite_build as tb
-from tinyml_host.cli.main import default_hello_world
 from tinyml_host.model.convert import convert
 from tinyml_host.model.inspect import inspect
 
 BACKENDS = ("native", "viper", "python")
-SHARED = board_unix.REPO.parent / "shared" / "models"
+SHARED = paths.SHARED_MODELS
 
 
 def fc_256_model():
@@ -77,14 +77,22 @@ def cnn_model(name, path, repeat):
 
 def boards_bench(quick):
     """Issue 4's rows: per backend on each emulated board (tinyml bench MODEL --board B)."""
-    import argparse
-    from tinyml_host.board import run as remote
+    from tinyml_host.board import run
+    from tinyml_host.emulators import supervisor as emulators
+    from tinyml_host.model.source import ModelSource
+    m = ModelSource(paths.hello_world_model())
     for board in ("qemu-m3", "qemu-rv32"):
         print("\n== %s" % board)
-        a = argparse.Namespace(model=default_hello_world(), board=board, port=None, baud=None, heap=None,
-                               backend=None, seconds=0.5 if quick else 1.0, repeat=100, window=None)
         try:
-            remote.cmd_bench(a)
+            link, prof = run.connect(board, start=emulators.start)
+            try:
+                remote = run.prepare(link, prof, m)
+                printed, failed = run.bench_on_board(link, remote, BACKENDS, seconds=0.5 if quick else 1.0)
+            finally:
+                link.close()
+            run.bench_report(m, board, printed)
+            if failed:
+                raise failed
         except Exception as e:  # a backend that fails on a board is a result, not the end of the bench
             print("  %s: %s" % (board, str(e).splitlines()[0]))
 
@@ -127,12 +135,12 @@ def wire_bench():
 def main(args):
     repeat = 1 if args.quick else 3
     print("tinyml bench: unix port (%s), one run, best of %d" % (board_unix.micropython_path(), repeat))
-    hello = Path(default_hello_world()).read_bytes()
+    hello = Path(paths.hello_world_model()).read_bytes()
     backends_side_by_side("hello_world", hello, np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1), repeat)
     x_fc = np.random.default_rng(1).integers(-128, 128, (32, 1, 256)).astype(np.int8)
     backends_side_by_side("fully_connected 256x256", fc_256_model(), x_fc, repeat)
 
-    rows = [cnn_model("hello_world_int8", default_hello_world(), repeat)]
+    rows = [cnn_model("hello_world_int8", paths.hello_world_model(), repeat)]
     for name, path in (("micro_speech_quantized", SHARED / "tflm" / "micro_speech_quantized.tflite"),
                        ("mnist_valid_q", SHARED / "tinymaix" / "mnist_valid_q.tflite"),
                        ("person_detect", SHARED / "tflm" / "person_detect.tflite")):

@@ -16,6 +16,7 @@ import tempfile
 import numpy as np
 
 from tinyml_host.board import unix as board_unix
+from tinyml_host.errors import TinymlError
 
 REPO = board_unix.REPO
 DEVICE_LIB = REPO / "device_lib"
@@ -24,7 +25,7 @@ TESTDATA = REPO.parent / "shared" / "models" / "tflm" / "testdata" / "micro_spee
 BACKENDS = ("native", "viper", "python")
 
 
-class PipelineError(ValueError):
+class PipelineError(TinymlError, ValueError):
     pass
 
 
@@ -243,8 +244,9 @@ def run_on_board(board, app, input_path, model=None, backend=None, every=None, p
     changed), the app with its files and model, and the recording, then replays it there."""
     from tinyml_host.board import deploy
     from tinyml_host.board import run as remote
+    from tinyml_host.emulators import supervisor as emulators
     app = pathlib.Path(app).resolve()
-    link, prof = remote.connect(board, port)
+    link, prof = remote.connect(board, port, start=emulators.start)
     printed = []
     try:
         with tempfile.TemporaryDirectory(prefix="tinyml-pipeline-") as tmp:
@@ -316,24 +318,6 @@ def cmd_pipeline_run(a):
     else:
         res = run_on_board(a.board, app, a.input, tml, a.backend, a.every)
     _print_run(res, a, app, info)
-
-
-def add_commands(subparsers):
-    """Adds `pipeline run` to the tinyml command's subparsers."""
-    p = subparsers.add_parser("pipeline", help="run an app's preprocessing + model pipeline over a recording")
-    sub = p.add_subparsers(dest="pipeline_cmd", required=True)
-    c = sub.add_parser("run", help="run APP.py over --input (.wav, .npy, .csv); prints features and predictions")
-    c.add_argument("app", help="the app file (e.g. models/micro_speech/kws_app.py)")
-    c.add_argument("--input", required=True, help="recording replayed as the app's source: .wav, .npy or .csv")
-    c.add_argument("--board", help="unix (MicroPython's unix port) or a board name; default: the host (CPython)")
-    c.add_argument("--backend", choices=BACKENDS, help="force the kernel and FFT backend")
-    c.add_argument("--model", help=".tml or .tflite to run instead of the app's MODEL")
-    c.add_argument("--every", type=int, help="run the model every N feature frames (overrides the app's)")
-    c.add_argument("--features", help="save the features to this .npy (frames, features)")
-    c.add_argument("--print-features", action="store_true", help="print every feature frame")
-    c.add_argument("--heap", help="MicroPython heap size on the unix board, e.g. 512K")
-    c.set_defaults(fn=cmd_pipeline_run)
-    return p
 
 
 # ---- bench ----

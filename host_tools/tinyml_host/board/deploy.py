@@ -30,6 +30,7 @@ import time
 import zlib
 
 from tinyml_host.board import unix as board_unix
+from tinyml_host.model.source import model_source
 from tinyml_host.board.link import DeviceMemoryError, LinkError, MpyMismatch, mpy_mismatch
 
 REPO = board_unix.REPO
@@ -241,12 +242,9 @@ def library(arch):
 
 
 def model_bytes(path):
-    """A model as .tml bytes (a .tflite is converted) and its name on the board."""
-    path = pathlib.Path(path)
-    if path.suffix == ".tflite":
-        from tinyml_host.model.convert import convert
-        return convert(str(path)), "/" + path.stem + ".tml"
-    return path.read_bytes(), "/" + path.name
+    """A model (a path, .tflite converted, or a ModelSource) as .tml bytes and its name on the board."""
+    m = model_source(path)
+    return m.data, m.remote
 
 
 def model_remote(path):
@@ -264,7 +262,7 @@ def plan(arch, model=None, app=(), say=print, build=True):
         files.append(File(NATMOD, nm.read_bytes(), str(nm.relative_to(REPO))))
     if model:
         data, remote = model_bytes(model)
-        files.append(File(remote, data, os.path.basename(str(model))))
+        files.append(File(remote, data, os.path.basename(os.fspath(model))))
     for a in ([app] if isinstance(app, (str, os.PathLike)) else list(app or ())):
         files.append(File("/" + os.path.basename(str(a)), pathlib.Path(a).read_bytes(), os.path.basename(str(a))))
     return files

@@ -8,6 +8,7 @@ import sys
 
 from tinyml_host.board import profiles as boards
 from tinyml_host.emulators import supervisor as emulators
+from tinyml_host.errors import BoardError
 
 
 def _fmt_heap(n):
@@ -34,10 +35,7 @@ def cmd_list(a):
 
 
 def _board(name):
-    try:
-        return boards.load(name)
-    except boards.BoardError as e:
-        raise SystemExit("tinyml: error: %s" % e)
+    return boards.load(name)
 
 
 ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom): rehearse a flash
@@ -50,14 +48,10 @@ def cmd_start(a):
         return
     b = _board(a.board)
     if not b.emulated:
-        raise SystemExit("tinyml: error: %s is a real board: connect it by USB (its serial device is then "
-                         "found by its USB ids %s)" % (b.name, ", ".join(b.usb_ids) or "-"))
-    try:
-        heap = boards.parse_size(a.heap) if a.heap else None
-        dev = emulators.start(b.name, heap)
-    except (boards.BoardError, emulators.EmulatorError) as e:
-        raise SystemExit("tinyml: error: %s" % e)
-    print(dev)
+        raise BoardError("%s is a real board: connect it by USB (its serial device is then found by its USB "
+                         "ids %s)" % (b.name, ", ".join(b.usb_ids) or "-"))
+    heap = boards.parse_size(a.heap) if a.heap else None
+    print(emulators.start(b.name, heap))
 
 
 def cmd_stop(a):
@@ -67,42 +61,13 @@ def cmd_stop(a):
         print("%s stopped" % ROM, file=sys.stderr)
         return
     b = _board(a.board)
-    try:
-        was = emulators.stop(b.name)
-    except emulators.EmulatorError as e:
-        raise SystemExit("tinyml: error: %s" % e)
+    was = emulators.stop(b.name)
     print("%s %s" % (b.name, "stopped" if was else "was not running"), file=sys.stderr)
 
 
 def cmd_build(a):
     b = _board(a.board)
     if not b.emulated or b.emulator["kind"] != "qemu":
-        raise SystemExit("tinyml: error: %s has no firmware of ours to build (QEMU boards: %s)" % (
+        raise BoardError("%s has no firmware of ours to build (QEMU boards: %s)" % (
             b.name, ", ".join(x.name for x in boards.all_boards() if x.emulated and x.emulator["kind"] == "qemu")))
-    try:
-        print(emulators.ensure_firmware(b, quiet=False))
-    except emulators.EmulatorError as e:
-        raise SystemExit("tinyml: error: %s" % e)
-
-
-def add_commands(subparsers):
-    """Adds `board` (with list/start/stop/build) to the `tinyml` command's subparsers."""
-    p = subparsers.add_parser("board", help="board profiles; start and stop the emulated boards")
-    sub = p.add_subparsers(dest="board_command", metavar="{list,start,stop,build}")
-    sub.required = True
-    q = sub.add_parser("list", help="the board profiles, and which emulated boards run")
-    q.add_argument("-v", "--verbose", action="store_true", help="with descriptions")
-    q.set_defaults(fn=cmd_list)
-    q = sub.add_parser("start", help="start an emulated board (or reuse it) and print its serial device")
-    q.add_argument("board", help="an emulated board: " + ", ".join(
-        [n for n in boards.names() if boards.load(n).emulated] + [ROM]))
-    q.add_argument("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)")
-    q.add_argument("--chip", choices=("esp32", "esp32c3"), help="for esp32-rom: the chip it emulates (default esp32)")
-    q.set_defaults(fn=cmd_start)
-    q = sub.add_parser("stop", help="stop an emulated board")
-    q.add_argument("board")
-    q.set_defaults(fn=cmd_stop)
-    q = sub.add_parser("build", help="build an emulated board's firmware (firmware/build_board.sh)")
-    q.add_argument("board")
-    q.set_defaults(fn=cmd_build)
-    return p
+    print(emulators.ensure_firmware(b, quiet=False))

@@ -1,145 +1,147 @@
-# The serial-link commands of `tinyml`: deploy, repl, verify, and `run`/`bench` on a board over its
-# serial port. cli.py calls add_commands(subparsers) after making its own parsers: `run` and `bench`,
-# when already there, are extended (their unix-port behaviour is kept for `--board unix` without
-# --port, and for `bench` without a model).
-import functools
+# The `tinyml` commands on a board over its serial link (run, verify, bench MODEL, deploy, repl), the
+# same for every board: the unix port, the emulated boards (started here when needed: the CLI is
+# what knows about emulators) and real ones. The work is board/run.py's and board/deploy.py's.
+import os
+import pathlib
 import sys
 
-BACKENDS = ("native", "viper", "python")
+import numpy as np
+
+from tinyml_host.board import deploy as deploy_mod
+from tinyml_host.board import run
+from tinyml_host.model.source import ModelSource
 
 
-def _guard(fn):
-    """Errors of the emulators and boards modules as tinyml errors; Ctrl-C outside board code exits
-    cleanly (inside board code the link has already stopped it)."""
-    @functools.wraps(fn)
-    def run(a):
-        from tinyml_host.board.link import LinkError
-        try:
-            return fn(a)
-        except KeyboardInterrupt:
-            print("tinyml: interrupted", file=sys.stderr)
-            raise SystemExit(130)
-        except Exception as e:
-            if type(e).__name__ in ("EmulatorError", "BoardError", "ModelFileError", "ConvertError"):
-                raise LinkError(str(e)) from None
-            raise
-    return run
+def session(a):
+    """The link to the board the arguments name; an emulated board is started (or reused) first."""
+    from tinyml_host.emulators import supervisor as emulators
+    return run.connect(getattr(a, "board", None), getattr(a, "port", None), getattr(a, "baud", None),
+                       getattr(a, "heap", None), start=emulators.start)
 
 
-def _remote(name):
-    def call(a):
-        from tinyml_host.board import run as remote
-        return _guard(getattr(remote, name))(a)
-    return call
+def _interrupted(link):
+    print("tinyml: interrupted: the code on the board was stopped and its REPL answers again", file=sys.stderr)
+    raise SystemExit(130)
 
 
-def _board_names():
+def _run_inputs(a, xs, ins, outs):
+    """Deploys a.model to the board when it is missing or changed, runs every case of xs there and
+    prints what the board noted. Returns (outputs, info, where it ran)."""
+    link, prof = session(a)
     try:
-        from tinyml_host.board import profiles as boards
-        return ", ".join(boards.names())
-    except Exception:
-        return "see host_tools/tinyml_host/boards/"
+        remote = run.prepare(link, prof, a.model)
+        ys, info = run.run_model(link, remote, xs, ins, outs, a.backend, _window(a))
+    except KeyboardInterrupt:
+        _interrupted(link)
+    finally:
+        link.close()
+    for note in info["notes"]:
+        print(note)
+    return ys, info, prof.name if prof else link.port
 
 
-def _link_args(c):
-    if not _has(c, "board"):
-        c.add_argument("--board", help="board profile: %s (default: unix, or with --port the board found there)"
-                       % _board_names())
-    else:
-        c.set_defaults(board=None)
-    c.add_argument("--port", help="the board's serial port (default: an emulated board's own pty, or the "
-                                  "real board found by its USB ids)")
-    c.add_argument("--baud", type=int, help="serial speed (default: the board profile's, 115200)")
-    if not _has(c, "heap"):
-        c.add_argument("--heap", help="heap of an emulated board, e.g. 140K (restarts it when different)")
+def _window(a):
+    w = getattr(a, "window", None)
+    if w is None:
+        return -1
+    return None if str(w).lower() in ("none", "all") else int(w)
 
 
-def _has(parser, dest):
-    return any(act.dest == dest for act in parser._actions)
+def cmd_run(a):
+    a.model = ModelSource(a.model)  # converted once: deployed and run as it is
+    ins, outs = a.model.inputs, a.model.outputs
+    ys, info, where = _run_inputs(a, run.load_inputs(a.input, ins), ins, outs)
+    for k, (y, t) in enumerate(zip(ys, outs)):
+        path = a.output if k == 0 else "%s.%d.npy" % (a.output[:-4] if a.output.endswith(".npy") else a.output, k)
+        np.save(path, y)
+        print("wrote %s: %d outputs of shape %s" % (path, len(y), tuple(t.shape)))
+    print("board %s, backend %s, %.1f us per inference (measured on the board)"
+          % (where, info["backend"], info["us_per_inference"]))
 
 
-def _relax_board(parser):
-    """`--board` of cli.py's run accepts every board profile, not only 'unix'."""
-    for act in parser._actions:
-        if act.dest == "board":
-            act.choices = None
-            act.help = "board profile: %s (unix without --port: the unix port as a subprocess)" % _board_names()
+def cmd_verify(a):
+    from tinyml_host.oracle import tflm
+    if not str(a.model).endswith(".tflite"):
+        raise run.InputError("verify needs the .tflite model: TFLM runs it on this machine, and the board runs "
+                        "its conversion")
+    tflite = str(a.model)
+    a.model = ModelSource(tflite)  # converted once: deployed and run as it is
+    ins, outs = a.model.inputs, a.model.outputs
+    xs = run.load_inputs(a.input, ins)
+    ref = tflm.tflm_run(tflite, xs)
+    ys, info, where = _run_inputs(a, xs, ins, outs)
+    rows = run.verify_rows(ys, ref)
+    w = max(12, max(len(r[1]) for r in rows))
+    print("%6s  %-*s  %-*s  %s" % ("case", w, "ours", w, "TFLM", "match"))
+    shown = rows if not getattr(a, "mismatches_only", False) else [r for r in rows if not r[3]]
+    for c, o, r, ok in shown:
+        print("%6d  %-*s  %-*s  %s" % (c, w, o, w, r, "yes" if ok else "NO"))
+    bad = sum(1 for r in rows if not r[3])
+    print("%d/%d cases match TFLM bit for bit on %s, backend %s, %.1f us per inference on the board"
+          % (len(rows) - bad, len(rows), where, info["backend"], info["us_per_inference"]))
+    if bad:
+        print("tinyml: %d case(s) differ from TFLM" % bad, file=sys.stderr)
+        raise SystemExit(1)
 
 
-def _window_arg(c):
-    c.add_argument("--window", help="weight window in bytes on the board (default: tinyml's choice; 'none' "
-                                    "reads the whole model into RAM)")
+def cmd_bench(a):
+    if not a.model:
+        from tinyml_host.apps import bench
+        return bench.main(a)
+    m = ModelSource(a.model)
+    chosen = [a.backend] if a.backend else list(run.BACKENDS)
+    link, prof = session(a)
+    try:
+        remote = run.prepare(link, prof, m)
+        printed, failed = run.bench_on_board(link, remote, chosen, _window(a), a.seconds, a.repeat, a.backend)
+    except KeyboardInterrupt:
+        _interrupted(link)
+    finally:
+        link.close()
+    run.bench_report(m, prof.name if prof else link.port, printed)
+    if failed:
+        raise failed
 
 
-def _over_serial(a):
-    return bool(getattr(a, "port", None)) or (getattr(a, "board", None) or "unix") != "unix"
+def cmd_deploy(a):
+    import tempfile
+    from tinyml_host.apps.pipeline import app_files
+    link, prof = session(a)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tinyml-deploy-") as tmp:
+            apps = []
+            for app in a.app or ():
+                # an app (tinyml.app) brings its FILES and its MODEL; any other script goes alone
+                for name, data in (app_files(app) if app.endswith(".py") else
+                                   [(pathlib.Path(app).name, pathlib.Path(app).read_bytes())]):
+                    apps.append(os.path.join(tmp, name))
+                    pathlib.Path(apps[-1]).write_bytes(data)
+            deploy_mod.deploy(link, prof, model=a.model, app=apps, tool=a.tool,
+                              compress=False if a.no_compress else None)
+    except KeyboardInterrupt:
+        _interrupted(link)
+    finally:
+        link.close()
 
 
-def add_commands(sub):
-    """Adds deploy, repl, verify, and run/bench over a serial link, to cli.py's subparsers."""
-    c = sub.add_parser("deploy", help="put tinyml (and a model, and scripts) on a board; only what changed is sent")
-    c.add_argument("model", nargs="?", help=".tflite (converted) or .tml model to put in / (optional)")
-    c.add_argument("--app", action="append", help="a script of yours to put in / (repeat for more)")
-    c.add_argument("--tool", choices=("mpremote", "ampy"), default="mpremote",
-                   help="copy with our protocol over mpremote's transport (default) or adafruit-ampy")
-    c.add_argument("--no-compress", action="store_true", help="send base64 even when the board has deflate")
-    _link_args(c)
-    c.set_defaults(fn=_remote("cmd_deploy"))
-
-    c = sub.add_parser("repl", help="the board's REPL (mpremote), with tinyml deployed and importable")
-    c.add_argument("--model", help="also deploy this model")
-    c.add_argument("--app", action="append", help="also deploy this script")
-    _link_args(c)
-    c.set_defaults(fn=_remote("cmd_repl"))
-
-    c = sub.add_parser("verify", help="run golden inputs on a board and compare with TFLM, bit for bit")
-    c.add_argument("model", help=".tflite model (TFLM runs it here, the board runs its conversion)")
-    c.add_argument("--input", action="append", required=True, help="int8 .npy of shape (N, *input_shape), per input")
-    c.add_argument("--backend", choices=BACKENDS, help="force a kernel backend")
-    c.add_argument("--mismatches-only", action="store_true", help="list only the cases that differ")
-    _window_arg(c)
-    _link_args(c)
-    c.set_defaults(fn=_remote("cmd_verify"))
-
-    run = sub.choices.get("run")
-    if run is None:
-        run = sub.add_parser("run", help="run a model on a board over inputs from .npy files")
-        run.add_argument("model", help=".tml or .tflite")
-        run.add_argument("--input", action="append", required=True, help="int8 .npy of shape (N, *input_shape)")
-        run.add_argument("--output", required=True, help=".npy for the N outputs")
-        run.add_argument("--backend", choices=BACKENDS)
-        local = None
-    else:
-        _relax_board(run)
-        local = run.get_default("fn")
-    _link_args(run)
-    _window_arg(run)
-
-    def run_fn(a):
-        if local is not None and not _over_serial(a):
-            a.board = a.board or "unix"
-            return local(a)
-        return _remote("cmd_run")(a)
-    run.set_defaults(fn=run_fn)
-
-    bench = sub.choices.get("bench")
-    if bench is None:
-        bench = sub.add_parser("bench", help="time a model on a board: per layer, RAM, each backend")
-        local_bench = None
-    else:
-        local_bench = bench.get_default("fn")
-        bench.description = ("without MODEL: the backends side by side on the unix port; with MODEL: per-layer "
-                             "time, peak RAM and µs per inference of each backend, measured on --board")
-    bench.add_argument("model", nargs="?" if local_bench else None, help=".tflite or .tml to time on the board")
-    if not _has(bench, "backend"):
-        bench.add_argument("--backend", choices=BACKENDS, help="only this backend")
-    bench.add_argument("--seconds", type=float, default=1.0, help="time budget per backend on the board (default 1)")
-    bench.add_argument("--repeat", type=int, default=100, help="most inferences per backend (default 100)")
-    _window_arg(bench)
-    _link_args(bench)
-
-    def bench_fn(a):
-        if local_bench is not None and not a.model:
-            return local_bench(a)
-        return _remote("cmd_bench")(a)
-    bench.set_defaults(fn=bench_fn)
+def cmd_repl(a):
+    """mpremote's REPL on the board, once tinyml is deployed and imports."""
+    from types import SimpleNamespace
+    from mpremote.main import State
+    from mpremote.repl import do_repl
+    link, prof = session(a)
+    try:
+        deploy_mod.deploy(link, prof, model=a.model, app=a.app or ())
+        v = link.exec("import sys\nif '/lib' not in sys.path:\n    sys.path.append('/lib')\n"
+                      "import tinyml\nfrom tinyml import backends\nprint(tinyml.__version__, backends.load()[0])").split()
+        print("tinyml %s imports on the board; fastest backend there: %s" % (v[0], v[1]))
+        if a.model:
+            print("try: m = tinyml.load(%r); m.summary()" % deploy_mod.model_remote(a.model))
+        link.friendly()
+        state = State()
+        state.transport = link.transport
+        do_repl(state, SimpleNamespace(escape_non_printable=False, capture=None, inject_code=None, inject_file=None))
+    except KeyboardInterrupt:
+        _interrupted(link)
+    finally:
+        link.close()

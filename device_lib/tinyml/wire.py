@@ -1,0 +1,120 @@
+# The device half of `tinyml run | verify | bench` over the serial link (host: tinyml_host/board/run.py),
+# the same on every board, the unix port included. The host imports this module in the raw REPL:
+#   from tinyml import wire as _w
+#   _w.load(path, backend, window, nin, nout)   prints 'M <backend> <free heap>'
+#   _w.run(b'<base64 of n whole cases>', n)     small cases, several per command
+#   _w.part(k, offset, b'<base64>') ... _w.go()  a case bigger than a block, in pieces
+#   _w.done()                                   prints 'T <cases> <µs>' and frees the model
+# Per case the board prints one line 'O <base64>' per output. Times are measured here, on the board.
+#   _w.bench_setup(path, backend, window)      the model's RAM and per-op times (tinyml-footprint ...)
+#   _w.bench(backend, budget_us, most)          'B <backend> <runs> <µs>', or why it could not run
+import binascii
+import gc
+
+import tinyml
+from tinyml import backends
+from tinyml.clock import diff_us, now_us
+
+_m = None
+_nin = _nout = _n = _t = 0
+_path = _window = None
+
+
+def load(path, backend=None, window=-1, nin=1, nout=1):
+    global _m, _nin, _nout, _n, _t
+    _m = None
+    gc.collect()
+    _m = tinyml.load(path, backend, window)
+    _nin, _nout, _n, _t = nin, nout, 0, 0
+    gc.collect()
+    print('M', _m.backend, gc.mem_free())
+
+
+def _out():
+    for k in range(_nout):
+        print('O', binascii.b2a_base64(_m.output_buffer(k)).decode().strip())
+
+
+def go():
+    global _t, _n
+    t0 = now_us()
+    _m.invoke()
+    _t += diff_us(now_us(), t0)
+    _n += 1
+    _out()
+
+
+def part(k, at, b):
+    d = binascii.a2b_base64(b)
+    _m.input_buffer(k)[at:at + len(d)] = d
+
+
+def run(b, n):
+    d = memoryview(binascii.a2b_base64(b))
+    at = 0
+    for _ in range(n):
+        for k in range(_nin):
+            buf = _m.input_buffer(k)
+            buf[:] = d[at:at + len(buf)]
+            at += len(buf)
+        go()
+
+
+def done():
+    global _m
+    print('T', _n, _t)
+    _m = None
+    gc.collect()
+
+
+def bench_setup(path, backend=None, window=-1):
+    """The model's RAM on this board and one profiled inference (batch.footprint's lines)."""
+    global _path, _window
+    from tinyml import batch
+    _path, _window = path, window
+    try:
+        batch.footprint(path, backend, window)
+    except MemoryError:
+        # footprint's zero inputs are copies; on a tight heap measure with the input buffers in place
+        gc.collect()
+        backends.load(backend)
+        gc.collect()
+        b = gc.mem_alloc()
+        m = tinyml.load(path, backend, window)
+        gc.collect()
+        loaded = gc.mem_alloc() - b
+        _, rows, peak = m.profile(*[m.input_buffer(k) for k in range(len(m.inputs))])
+        print('tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d' % (
+            m.backend, loaded, peak - b, m.arena_bytes, m.window_bytes))
+        for i, us, heap in rows:
+            print('tinyml-op %d us=%d heap=%d' % (i, us, heap - b))
+        m = rows = None
+    gc.collect()
+
+
+def bench(name, budget_us, most):
+    """Times one backend for at most budget_us (and `most` runs) after bench_setup."""
+    try:
+        backends.load(name)
+    except ImportError as e:
+        print('B', name, 'skip', str(e).replace('\n', ' '))
+        return
+    m = None
+    gc.collect()
+    n = t = 0
+    try:
+        m = tinyml.load(_path, name, _window)
+        m.invoke()
+        while n < most and (n < 1 or t < budget_us):
+            t0 = now_us()
+            m.invoke()
+            t += diff_us(now_us(), t0)
+            n += 1
+    except MemoryError as e:
+        m = None
+        gc.collect()
+        print('B', name, 'memory', gc.mem_free(), str(e))
+        return
+    print('B', name, n, t)
+    m = None
+    gc.collect()

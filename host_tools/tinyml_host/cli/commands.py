@@ -1,0 +1,132 @@
+"""Every `tinyml` command, in one table: name, help, arguments, handler (cli/table.py says how to
+read it). Adding a command is adding one entry here and its handler in the room that does the work."""
+from tinyml_host.cli.table import Command, arg
+
+BACKENDS = ("native", "viper", "python")
+
+
+def _board_names():
+    from tinyml_host.board import profiles
+    return ", ".join(profiles.names())
+
+
+BACKEND = arg("--backend", choices=BACKENDS, help="force a kernel backend (default: the fastest there is)")
+HEAP = arg("--heap", help="heap of an emulated board (unix, qemu-*), e.g. 140K; restarts it when different")
+WINDOW = arg("--window", help="weight window in bytes on the board (default: tinyml's choice; 'none' reads the "
+                              "whole model into RAM)")
+INPUTS = arg("--input", action="append", required=True,
+             help=".npy of shape (N, *input_shape), int8 (or float32 for a float input); one per model input")
+
+
+def link_args():
+    return [arg("--board", help="board profile: %s (default: unix, or with --port the board found there)"
+                % _board_names()),
+            arg("--port", help="the board's serial port (default: an emulated board's own pty, started when "
+                               "needed, or the real board found by its USB ids)"),
+            arg("--baud", type=int, help="serial speed (default: the board profile's, 115200)"),
+            HEAP]
+
+
+COMMANDS = [
+    Command("convert", "convert an int8 .tflite model to .tml", "tinyml_host.cli.local:cmd_convert", [
+        arg("model"),
+        arg("-o", "--output", help="output path (default: the model's name with .tml)")]),
+    Command("inspect", "print a model's layers, MACs, weight bytes and activation RAM",
+            "tinyml_host.cli.local:cmd_inspect", [
+                arg("model", help=".tml or .tflite"),
+                arg("--no-measure", dest="measure", action="store_false",
+                    help="do not load the model on the unix port to measure its RAM"),
+                arg("--backend", choices=BACKENDS)]),
+    Command("run", "run a model on a board over inputs from .npy files", "tinyml_host.cli.remote:cmd_run", [
+        arg("model", help=".tml or .tflite"), INPUTS,
+        arg("--output", required=True, help=".npy for the N outputs (output k > 0: <name>.k.npy)"),
+        BACKEND, WINDOW] + link_args()),
+    Command("verify", "run golden inputs on a board and compare with TFLM, bit for bit",
+            "tinyml_host.cli.remote:cmd_verify", [
+                arg("model", help=".tflite model (TFLM runs it here, the board runs its conversion)"), INPUTS,
+                BACKEND, arg("--mismatches-only", action="store_true", help="list only the cases that differ"),
+                WINDOW] + link_args()),
+    Command("bench", "time a model on a board (per layer, RAM, each backend); without MODEL the whole benchmark",
+            "tinyml_host.cli.remote:cmd_bench", [
+                arg("model", nargs="?", help=".tflite or .tml to time on the board (none: the backends side by "
+                                             "side on the unix port beside TFLM, the emulated boards, flashing)"),
+                arg("--quick", action="store_true", help="without MODEL: fewer repetitions, no flash benchmark"),
+                arg("--backend", choices=BACKENDS, help="only this backend"),
+                arg("--seconds", type=float, default=1.0, help="time budget per backend on the board (default 1)"),
+                arg("--repeat", type=int, default=100, help="most inferences per backend (default 100)"),
+                WINDOW] + link_args(),
+            description="without MODEL: the backends side by side on the unix port; with MODEL: per-layer time, "
+                        "peak RAM and µs per inference of each backend, measured on --board"),
+    Command("deploy", "put tinyml (and a model, and scripts) on a board; only what changed is sent",
+            "tinyml_host.cli.remote:cmd_deploy", [
+                arg("model", nargs="?", help=".tflite (converted) or .tml model to put in / (optional)"),
+                arg("--app", action="append", help="a script of yours to put in / (repeat for more)"),
+                arg("--tool", choices=("mpremote", "ampy"), default="mpremote",
+                    help="copy with our protocol over mpremote's transport (default) or adafruit-ampy"),
+                arg("--no-compress", action="store_true", help="send base64 even when the board has deflate")]
+            + link_args()),
+    Command("repl", "the board's REPL (mpremote), with tinyml deployed and importable",
+            "tinyml_host.cli.remote:cmd_repl", [
+                arg("--model", help="also deploy this model"),
+                arg("--app", action="append", help="also deploy this script")] + link_args()),
+    Command("demo", "hello_world: the model's sine beside math.sin, on the unix port",
+            "tinyml_host.cli.local:cmd_demo", [
+                arg("--model", help="hello_world .tflite (default: ../shared/models/tflm/hello_world_int8.tflite)"),
+                arg("--board", default="unix", choices=("unix",)), BACKEND,
+                arg("--heap", help="MicroPython heap size on the unix port, e.g. 140K")]),
+    Command("pipeline", "run an app's preprocessing + model pipeline over a recording", sub=[
+        Command("run", "run APP.py over --input (.wav, .npy, .csv); prints features and predictions",
+                "tinyml_host.apps.pipeline:cmd_pipeline_run", [
+                    arg("app", help="the app file (e.g. models/micro_speech/kws_app.py)"),
+                    arg("--input", required=True, help="recording replayed as the app's source: .wav, .npy or .csv"),
+                    arg("--board", help="unix (MicroPython's unix port) or a board name; default: the host (CPython)"),
+                    arg("--backend", choices=BACKENDS, help="force the kernel and FFT backend"),
+                    arg("--model", help=".tml or .tflite to run instead of the app's MODEL"),
+                    arg("--every", type=int, help="run the model every N feature frames (overrides the app's)"),
+                    arg("--features", help="save the features to this .npy (frames, features)"),
+                    arg("--print-features", action="store_true", help="print every feature frame"),
+                    arg("--heap", help="MicroPython heap size on the unix board, e.g. 512K")])]),
+    Command("board", "board profiles; start and stop the emulated boards", sub=[
+        Command("list", "the board profiles, and which emulated boards run", "tinyml_host.cli.board:cmd_list", [
+            arg("-v", "--verbose", action="store_true", help="with descriptions")]),
+        Command("start", "start an emulated board (or reuse it) and print its serial device",
+                "tinyml_host.cli.board:cmd_start", [
+                    arg("board", help="an emulated board (tinyml board list), or esp32-rom: the emulated ESP32 "
+                                      "ROM bootloader, to rehearse `tinyml flash`"),
+                    arg("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)"),
+                    arg("--chip", choices=("esp32", "esp32c3"),
+                        help="for esp32-rom: the chip it emulates (default esp32)")]),
+        Command("stop", "stop an emulated board", "tinyml_host.cli.board:cmd_stop", [arg("board")]),
+        Command("build", "build an emulated board's firmware (firmware/build_board.sh)",
+                "tinyml_host.cli.board:cmd_build", [arg("board")])]),
+    Command("flash", "flash MicroPython onto an ESP32 board (esptool)", "tinyml_host.cli.flash:cmd_flash", [
+        arg("--board", default="esp32", help="esp32 (default), esp32s2, esp32s3, esp32c3 or esp32c6"),
+        arg("--port", help="serial port (default: TINYML_PORT, ~/.config/tinyml/config.toml, or the one USB "
+                           "serial board plugged in)"),
+        arg("--firmware", help="a firmware .bin (default: the official MicroPython release, downloaded once "
+                               "into ~/.cache/tinyml/firmware/)"),
+        arg("--version", help="the MicroPython release to download (default v1.25.0)"),
+        arg("--erase", action="store_true",
+            help="erase the whole flash first (done anyway when the board has no MicroPython)"),
+        arg("--baud", type=int, default=None,
+            help="baud rate for the write (default 460800; falls back to 115200 if it fails)"),
+        arg("--no-compress", dest="compress", action="store_false", help="send the image uncompressed"),
+        arg("--stub", dest="stub", action="store_true", default=None,
+            help="use esptool's flasher stub (default on real boards)"),
+        arg("--no-stub", dest="stub", action="store_false",
+            help="talk to the ROM bootloader only (default on the emulated board)"),
+        arg("--no-wait", dest="wait", action="store_false",
+            help="do not wait for the MicroPython banner after the reset")],
+        description="Flash MicroPython onto an ESP32 board with esptool, verify it, reset it and wait for the "
+                    "MicroPython banner."),
+    Command("flash-bench", "time flashing a 1.5 MB image on the emulated ROM bootloader",
+            "tinyml_host.cli.flash:cmd_flash_bench", [
+                arg("--size", type=float, default=1.5, help="image size in MB (default 1.5)"),
+                arg("--chip", default="esp32", choices=("esp32", "esp32c3"))],
+            description="Flash a MicroPython-like image onto the emulated ESP32 ROM bootloader, bytes paced at the "
+                        "baud rate, at 115200 and 460800 baud, compressed and not (about 5 minutes for 1.5 MB)."),
+    # rooms that still add their own parsers (their add_commands(subparsers)):
+    Command("ota", "signed model updates: keygen, bundle, push, status, serve", room="tinyml_host.ota.commands"),
+    Command("new", "start an app from the template", room="tinyml_host.apps.boot"),
+    Command("quantize", "float model -> int8 .tflite", room="tinyml_host.optimize.command"),
+]

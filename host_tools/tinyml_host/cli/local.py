@@ -1,0 +1,45 @@
+# The `tinyml` commands that need no board: convert, inspect, demo (on the unix port).
+import os
+import pathlib
+import sys
+import tempfile
+
+from tinyml_host import paths
+from tinyml_host.board import unix as board_unix
+from tinyml_host.model.source import tml_bytes
+
+
+def cmd_convert(a):
+    from tinyml_host.model.convert import convert
+    out = a.output or str(pathlib.Path(a.model).with_suffix(".tml"))
+    data = convert(a.model)
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)  # a half-written model never stands under the real name
+    print("wrote %s (%d bytes)" % (out, len(data)))
+
+
+def cmd_inspect(a):
+    from tinyml_host.model.inspect import inspect
+    buf = tml_bytes(a.model)
+    inspect(buf, a.model)
+    if a.measure:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp, "model.tml")
+            path.write_bytes(buf)
+            ram = board_unix.footprint(path, a.backend)
+        print("measured on the unix port (64-bit; a 32-bit board needs less), %s backend:" % ram["backend"])
+        print("  loaded: %d bytes = activation arena %d + weight window %d + interpreter %d"
+              % (ram["load"], ram["arena"], ram["window"], ram["load"] - ram["arena"] - ram["window"]))
+        print("  peak during one inference: %d bytes" % ram["peak"])
+
+
+def cmd_demo(a):
+    from tinyml_host.model.convert import convert
+    source = a.model or paths.hello_world_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        pathlib.Path(tmp, "hello_world.tml").write_bytes(convert(source))
+        print("converted %s" % source)
+        app = (paths.MODELS / "hello_world" / "sine_app.py").read_text()
+        sys.stdout.write(board_unix.exec_script("BACKEND = %r\n" % a.backend + app, cwd=tmp, heap=a.heap))
