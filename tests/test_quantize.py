@@ -256,3 +256,37 @@ def test_readme_worked_example_on_qemu_m3(tmp_path, capsys):
         agreement = float(report.split("top-1 agreement with float ")[1].split(" %")[0])
         assert agreement >= 98.0, report
     assert (tmp_path / "digits_mlp.tml").exists()
+
+
+@pytest.fixture(scope="module")
+def qemu_m3():
+    from tinyml_host.emulators import supervisor as emulators
+    started = emulators.running("qemu-m3") is None
+    emulators.start("qemu-m3")
+    yield "qemu-m3"
+    if started:
+        emulators.stop("qemu-m3")
+
+
+QEMU_CASES = [("digits_cnn", "native"), ("cnn", "native"), ("conv1d", "native"), ("mlp", "native"), ("mlp", "viper")]
+
+
+@pytest.mark.parametrize("name,backend", QEMU_CASES, ids=["%s-%s" % c for c in QEMU_CASES])
+def test_quantized_models_give_tflm_bytes_on_qemu_m3(qemu_m3, digits, name, backend, tmp_path, capsys):
+    """`tinyml deploy` then `tinyml verify` on the emulated Cortex-M3: every case equals TFLM's bytes."""
+    from tinyml_host.cli import main as cli
+    if name == "digits_cnn":
+        result = quantize(digits / "digits_cnn.onnx", np.load(digits / "calibration_images.npy"))
+        xs = np.load(digits / "validation_images.npy")[:100]
+    else:
+        build, shape = GRAPHS[name]
+        result = quantize(save(build(), tmp_path), rng.normal(0, 1, (200,) + shape).astype(np.float32))
+        xs = rng.normal(0, 1.5, (50,) + shape).astype(np.float32)  # some beyond the calibrated range
+    model, inputs = tmp_path / (name + ".tflite"), tmp_path / "x.npy"
+    model.write_bytes(result.tflite)
+    np.save(inputs, result.io.to_int8(xs))
+    assert cli.main(["deploy", str(model), "--board", qemu_m3]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", str(model), "--input", str(inputs), "--board", qemu_m3, "--backend", backend]) == 0
+    out = capsys.readouterr().out
+    assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (len(xs), len(xs), backend) in out, out
