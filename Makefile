@@ -21,11 +21,13 @@ port_arg = $(if $(PORT),--port $(PORT))
 
 all: natmod
 
-# Python environment with the `tinyml` command, cross compilers, qemu, MicroPython source (idempotent).
+# Python environment with the `tinyml` command, cross compilers (the ESP32 one assembled in build/xtensa
+# by firmware/xtensa/toolchain.sh when none is on PATH), qemu, MicroPython source (idempotent).
 setup:
 	@bash host_tools/setup.sh
 
-# Native kernels: dist/<arch>_<abi>/tinyml_kernels.mpy for every architecture with a compiler.
+# Native kernels: dist/<arch>_<abi>/tinyml_kernels.mpy for every architecture with a compiler
+# (xtensawin always: its objects are checked for undefined symbols and IRAM-safe loads first).
 natmod: setup
 	@bash firmware/build_natmod.sh
 
