@@ -168,5 +168,6 @@ xtensa-overlays: $overlays_url at $overlays_commit ($sources/xtensa-overlays.tar
 cores: xtensa_esp32 (xtensa-esp32-elf-*), xtensa_esp32s3 (xtensa-esp32s3-elf-*)
 V
 rm -rf "$dest" && mv "$tmp" "$dest"
+rm -rf "$root/build/apt-xtensa" # its package lists (about 40 MB) are not needed any more
 echo "toolchain: built in $((SECONDS - start)) s, $(du -sh "$dest" | cut -f1); $dest/bin" >&2
 echo "$dest/bin"
