@@ -195,10 +195,12 @@ def refuses(model, calibration, tmp_path, *words):
 
 def test_refusals_name_the_node_and_what_to_do(tmp_path):
     calib = rng.normal(0, 1, (10, 16)).astype(np.float32)
-    leaky = make([helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="dense"),
-                  helper.make_node("LeakyRelu", ["h"], ["y"], name="act")],
-                 [const("w1", w(8, 16)), const("b1", w(8))], [16], ["y"])
-    refuses(leaky, calib, tmp_path, "node 'act' (LeakyRelu)", "use ReLU")
+    for op, words in (("HardSigmoid", ("node 'act' (HardSigmoid)", "use Sigmoid")),
+                      ("Erf", ("node 'act' (Erf)", "does not lower ONNX Erf"))):
+        model = make([helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="dense"),
+                      helper.make_node(op, ["h"], ["y"], name="act")],
+                     [const("w1", w(8, 16)), const("b1", w(8))], [16], ["y"])
+        refuses(model, calib, tmp_path, *words)
     grouped = make([helper.make_node("Conv", ["x", "cw"], ["y"], kernel_shape=[1, 1], group=2, name="gconv")],
                    [const("cw", w(4, 2, 1, 1))], [4, 3, 3], ["y"])
     refuses(grouped, rng.normal(0, 1, (10, 4, 3, 3)).astype(np.float32), tmp_path, "gconv", "grouped")
@@ -290,3 +292,64 @@ def test_quantized_models_give_tflm_bytes_on_qemu_m3(qemu_m3, digits, name, back
     assert cli.main(["verify", str(model), "--input", str(inputs), "--board", qemu_m3, "--backend", backend]) == 0
     out = capsys.readouterr().out
     assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (len(xs), len(xs), backend) in out, out
+
+
+TFLM_ONLY = {  # ONNX op after a Conv -> (node, initializers, the TFLite op it becomes)
+    "LeakyRelu": ([helper.make_node("LeakyRelu", ["c"], ["y"], alpha=0.1)], [], "LEAKY_RELU"),
+    "HardSwish": ([helper.make_node("HardSwish", ["c"], ["y"])], [], "HARD_SWISH"),
+    "PRelu": ([helper.make_node("PRelu", ["c", "slope"], ["y"])], [const("slope", w(3, 1, 1, scale=0.2))], "PRELU"),
+    "ConvTranspose-same": ([helper.make_node("ConvTranspose", ["c", "tw", "tb"], ["y"], kernel_shape=[4, 4],
+                                             strides=[2, 2], pads=[1, 1, 1, 1])],
+                           [const("tw", w(3, 3, 4, 4)), const("tb", w(3))], "TRANSPOSE_CONV"),
+    "ConvTranspose-valid": ([helper.make_node("ConvTranspose", ["c", "tw", "tb"], ["y"], kernel_shape=[3, 3],
+                                              strides=[2, 2])], [const("tw", w(3, 3, 3, 3)), const("tb", w(3))],
+                            "TRANSPOSE_CONV"),
+    "Resize-nearest": ([helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest",
+                                         coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+                       [const("scales", [1, 1, 2, 2])], "RESIZE_NEAREST_NEIGHBOR"),
+    "Resize-bilinear": ([helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="linear",
+                                          coordinate_transformation_mode="half_pixel")],
+                        [const("scales", [1, 1, 2, 2])], "RESIZE_BILINEAR"),
+    "Resize-align-corners": ([helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="linear",
+                                               coordinate_transformation_mode="align_corners")],
+                             [const("scales", [1, 1, 2, 2])], "RESIZE_BILINEAR"),
+    "Transpose": ([helper.make_node("Transpose", ["c"], ["y"], perm=[0, 1, 3, 2])], [], "TRANSPOSE"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TFLM_ONLY))
+def test_ops_beyond_tinyml_are_lowered_for_tflm(name, tmp_path):
+    """Ops TFLM runs in int8 that tinyml's converter may not take yet: the int8 model computes the
+    float one's values in TFLM; tinyml either gives TFLM's bytes or names the op it lacks."""
+    nodes, inits, tflite_op = TFLM_ONLY[name]
+    conv = helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    model = make([conv] + nodes, [const("cw", w(3, 2, 3, 3)), const("cb", w(3))] + inits, [2, 4, 4], ["y"])
+    calibration = rng.normal(0, 1, (100, 2, 4, 4)).astype(np.float32)
+    result = quantize(save(model, tmp_path), calibration)
+    assert tflite_op in [op.name for op in read_tflite(result.tflite).operators]
+    (row,) = validate(result, calibration[:30])  # cases inside the calibrated range: no clamping
+    scale = result.io.outputs[0][3][0]
+    assert row["mean_abs_error"] < scale and row["max_abs_error"] < 4 * scale, row
+    try:
+        convert(result.tflite)
+    except ValueError as e:
+        assert tflite_op in str(e), str(e)
+    else:
+        tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native", "python"))
+
+
+def test_transpose_to_channels_last_before_linear_is_free(tmp_path):
+    """PyTorch's x.permute(0, 2, 3, 1).reshape(1, -1) before a Linear: the data is channels-last already,
+    so no TRANSPOSE is written, and the Linear reads it in order."""
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", ["t", "shape"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
+    inits = [const("cw", w(4, 2, 3, 3)), const("cb", w(4)), numpy_helper.from_array(np.array([1, -1], np.int64), "shape"),
+             const("fw", w(3, 4 * 3 * 3, scale=0.2)), const("fb", w(3))]
+    calibration = rng.normal(0, 1, (100, 2, 5, 5)).astype(np.float32)
+    result = quantize(save(make(nodes, inits, [2, 5, 5], ["y"]), tmp_path), calibration)
+    assert [op.name for op in read_tflite(result.tflite).operators] == ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"]
+    (row,) = validate(result, calibration[:30])
+    assert row["mean_abs_error"] < result.io.outputs[0][3][0], row
+    tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native",))

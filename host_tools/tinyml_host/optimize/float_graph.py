@@ -125,7 +125,7 @@ class FloatGraph:
         self.lo, self.hi, self.shape = {}, {}, {}
         name = self.inputs[0]
         self.lo[name], self.hi[name], self.shape[name] = float(xs.min()), float(xs.max()), self.input_shape
-        first, changes = None, set()
+        first = None
         for x in xs:
             values = self.run(x)
             if first is None:

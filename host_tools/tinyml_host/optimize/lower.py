@@ -13,20 +13,19 @@ import numpy as np
 from tinyml_host.oracle.tflite_build import Op, Tensor, build_model
 from tinyml_host.optimize import qparams as qp
 from tinyml_host.optimize.float_graph import QuantizeError
-from tinyml_host.optimize.lower_ops import OtherOps, Value
+from tinyml_host.optimize.lower_ops import CHANNEL_OPS, OtherOps, Value
+from tinyml_host.optimize.lower_tflm import TflmOps
 
 PASS_THROUGH = ("Identity", "Dropout", "Cast")
-FUSES_ACTIVATION = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "SUB")
-NOT_YET = {  # ONNX op -> what to do instead, for ops tinyml cannot run yet
-    "LeakyRelu": "use ReLU", "PRelu": "use ReLU", "HardSwish": "use ReLU or ReLU6",
-    "HardSigmoid": "use Sigmoid", "Transpose": "keep the tensor's layout (permute weights instead)",
-    "Resize": "use a strided or transposed layout without upsampling",
-    "Upsample": "use a layout without upsampling", "ConvTranspose": "use Conv after a reshape",
-    "LSTM": "use Conv1D/GRU-free models (a TCN)", "GRU": "use Conv1D layers (a TCN)",
+REFUSED = {  # ONNX op -> what to use instead
+    "HardSigmoid": "use Sigmoid, or HardSwish", "Upsample": "export with opset 11 or later (Resize)",
+    "LSTM": "use Conv1D layers (a TCN); recurrent layers are not lowered yet",
+    "GRU": "use Conv1D layers (a TCN); recurrent layers are not lowered yet",
+    "RNN": "use Conv1D layers (a TCN); recurrent layers are not lowered yet",
 }
 
 
-class Lowering(OtherOps):
+class Lowering(OtherOps, TflmOps):
     def __init__(self, graph, per_channel=True):
         self.g = graph
         self.per_channel = per_channel
@@ -100,8 +99,7 @@ class Lowering(OtherOps):
         name = g.inputs[0]
         shape = g.input_shape
         users = [n.op for n in self.nodes if name in n.inputs]
-        channels = len(shape) == 4 or (len(shape) == 3 and any(u in ("Conv", "MaxPool", "AveragePool",
-                                                                     "GlobalAveragePool") for u in users))
+        channels = len(shape) == 4 or (len(shape) == 3 and any(u in CHANNEL_OPS for u in users))
         t = self.tensor(name, qp.nhwc_shape(shape) if channels else shape, self.qp_of(name))
         self.vals[name] = Value(t, "nhwc" if channels else "plain")
         self.input_layout = self.vals[name].layout
@@ -110,8 +108,8 @@ class Lowering(OtherOps):
                 continue
             if node.op in PASS_THROUGH:
                 self.pass_through(node)
-            elif node.op in NOT_YET:
-                self.fail(node, "tinyml cannot run %s yet: %s" % (node.op, NOT_YET[node.op]))
+            elif node.op in REFUSED:
+                self.fail(node, "%s is not supported: %s" % (node.op, REFUSED[node.op]))
             else:
                 method = getattr(self, "op_" + node.op, None)
                 if method is None:

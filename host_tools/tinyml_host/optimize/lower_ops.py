@@ -5,6 +5,9 @@ import numpy as np
 
 from tinyml_host.optimize import qparams as qp
 
+# ONNX ops that read channels-first images: their inputs are held channels-last
+CHANNEL_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize")
+
 
 class Value:
     """A dynamic tensor of the float graph as held in the TFLite model: its tensor index, and how its
@@ -16,6 +19,9 @@ class Value:
 
 
 class OtherOps:
+
+    def feeds(self, node, ops):
+        return any(n.op in ops for n in self.nodes if node.outputs[0] in n.inputs)
 
     # ---- elementwise ----
 
@@ -195,8 +201,7 @@ class OtherOps:
         self.emit("RESHAPE", [x.index, new_shape], [y], {"new_shape": [int(d) for d in shape]})
 
     def feeds_channels(self, node):
-        return any(n.op in ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
-                   for n in self.nodes if node.outputs[0] in n.inputs)
+        return self.feeds(node, CHANNEL_OPS)
 
     def op_Concat(self, node):
         dyn = [n for n in node.inputs if n not in self.g.const]
