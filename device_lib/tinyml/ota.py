@@ -329,7 +329,13 @@ def _verify_slot(slot, st=None, check_seq=True):
         raise UpdateError("slot %s has no manifest" % slot)
     if check_seq:
         m = check_manifest(raw, sig, st)
-    else:
+    else:  # the running slot: its signature still, not its sequence number
+        try:
+            key = _read(_p("key.pub"))
+        except OSError:
+            raise UpdateError("no public key on the board")
+        if not ed25519.verify(key, raw, sig):
+            raise UpdateError("slot %s: its manifest's signature does not verify" % slot)
         m = json.loads(raw)
     for f in m["files"]:
         try:
@@ -416,6 +422,25 @@ def boot(backend=None):
     return _p(slot) if slot else None
 
 
+def check(backend=None):
+    """Checks what runs now, as an update's trial did: the signature, every file, the golden outputs.
+    Prints one line: tinyml-ota-check ok <slot> <seq>, none (no update installed) or bad <reason>."""
+    st = state()
+    if not st["slot"]:
+        print("tinyml-ota-check none")
+        return None
+    try:
+        m = _verify_slot(st["slot"], st, check_seq=False)
+        why = health_check(st["slot"], m, backend)
+    except UpdateError as e:
+        why = str(e)
+    if why:
+        print("tinyml-ota-check bad " + why)
+        return why
+    print("tinyml-ota-check ok %s %d" % (st["slot"], m["seq"]))
+    return None
+
+
 def _rollback(st, seq, why):
     st["pending"] = None
     st["trial"] = 0
@@ -433,3 +458,14 @@ def model_path(default=None):
         except (OSError, ValueError):
             pass
     return default
+
+
+def reference_stats():
+    """The running update's reference statistics of the int8 input (the manifest's "ref"), or None."""
+    st = state()
+    if not st["slot"]:
+        return None
+    try:
+        return json.loads(_read(_p(st["slot"], "manifest.json"))).get("ref")
+    except (OSError, ValueError):
+        return None

@@ -4,8 +4,9 @@
 # raw REPL, so mpremote could not drive it.
 #   micropython -X heapsize=N repl.py FS_DIR friendly|raw
 # FS_DIR is mounted as "/" (a VfsPosix rooted there), the working directory is "/", and sys.path is
-# ['', '.frozen', '/lib'] as on a board. Soft reset (Ctrl-D, sys.exit()) ends this process with
-# status 3 (raw REPL) or 4 (friendly REPL); the supervisor starts a fresh one in that mode, so a soft
+# ['', '.frozen', '/lib'] as on a board; boot.py runs at every start, main.py at a start in friendly
+# mode (power-on, soft reset from the friendly REPL), as on a board. Soft reset (Ctrl-D, sys.exit())
+# ends this process with status 3 (raw REPL) or 4 (friendly REPL); the supervisor starts a fresh one in that mode, so a soft
 # reset forgets every module and global, as on a board. Ctrl-C while code runs: the supervisor sends
 # SIGINT, which the unix port raises as KeyboardInterrupt.
 import gc
@@ -284,8 +285,22 @@ def friendly_repl():
             line, cont = bytearray(), ""
 
 
+def run_file(name):
+    # boot.py, then main.py (friendly mode only), as a board's firmware runs them at reset; a Ctrl-C
+    # (SIGINT) stops them and the REPL follows. True for a forced exit (sys.exit: soft reset).
+    try:
+        src = open(name).read()
+    except OSError:
+        return False
+    return execute(src, eof=False)
+
+
 gc.collect()
 mode = _mode
+if run_file("boot.py"):
+    soft_reset(SOFT_RAW if mode == "raw" else SOFT_FRIENDLY)
+if mode == "friendly" and run_file("main.py"):
+    soft_reset(SOFT_FRIENDLY)
 while True:
     if mode == "raw":
         raw_repl()

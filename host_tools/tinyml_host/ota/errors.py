@@ -1,17 +1,15 @@
-"""The errors of `tinyml ota` (under the package's one error root when it has one)."""
-try:
-    from tinyml_host.errors import TinymlError as _Root
-except ImportError:  # the package's error root not there yet
-    _Root = RuntimeError
+"""The errors of `tinyml ota`, under the package's one error root."""
+from tinyml_host.errors import TinymlError
 
 
-class OtaError(_Root):
+class OtaError(TinymlError):
     """An update that cannot be made, sent or installed; the message says why and what to do."""
 
 
 class Refused(OtaError):
-    """The board refused the update; reason is what it recorded."""
+    """The board refused the update (or rolled it back); reason is what the board recorded."""
 
     def __init__(self, reason):
-        super().__init__("the board refused the update: %s" % reason)
+        super().__init__("the board refused the update: %s" % reason,
+                         fix="see `tinyml ota status --board B`; the board still runs its previous model")
         self.reason = reason
