@@ -130,6 +130,14 @@ def test_byte_table_in_rodata_fails_when_rodata_is_in_iram(xtensa_bin, tmp_path)
     assert rc == 0, out
 
 
+def test_byte_table_pointers_kept_in_the_stack_frame_fail(xtensa_bin, tmp_path):
+    obj = compile_sample(xtensa_bin, tmp_path, "rodata_spilled", "-fno-branch-count-reg")
+    dis = run([tool(xtensa_bin, "objdump"), "-d", obj]).stdout
+    assert re.search(r"s32i(\.n)?\s+a\d+, a\d+, \d+", dis)  # the pointers go through memory
+    rc, out = check(xtensa_bin, obj)
+    assert rc == 1 and "sample_spill" in out and "narrow load through an address in .rodata" in out, out
+
+
 def test_word_table_and_caller_buffer_bytes_pass(xtensa_bin, tmp_path):
     obj = compile_sample(xtensa_bin, tmp_path, "rodata_words", "-fno-branch-count-reg")
     dis = run([tool(xtensa_bin, "objdump"), "-d", obj]).stdout

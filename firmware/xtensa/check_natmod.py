@@ -9,7 +9,8 @@
    loads only: an 8- or 16-bit load there raises LoadStoreError. The module's code reaches its own
    constants through its literal pool: `l32r aN, <literal>` puts an address into aN. This check follows
    every such address that points into a section that ends up in IRAM (text and literals; rodata too
-   unless --rodata-in-ram) through the code: register moves and address arithmetic, branch and loop
+   unless --rodata-in-ram) through the code: register moves, address arithmetic, spills to and
+   reloads from the stack frame, branch and loop
    paths (a fixpoint over each function's basic blocks), word loads of relocated pointers out of such
    sections, and arguments of calls to the module's own functions. It fails when one of them is
      - the base of a narrow load or store (l8ui, l16ui, l16si, s8i, s16i), or
@@ -132,6 +133,8 @@ class Checker:
         self.has_iram_pointers = {s for (s, _), t in dump.reloc_target.items() if self.iram(t)}
         self.by_start = {(f["section"], f["start"]): f for f in dump.functions}
         self.entry = {id(f): {} for f in dump.functions}  # incoming a2..a7 -> origin section
+        self.frame = {id(f): None for f in dump.functions}  # origin stored through a computed frame address
+        self.frame_changed = False
         self.findings = {}
 
     def run(self):
@@ -177,6 +180,7 @@ class Checker:
         state = [None] * len(insns)
         state[0] = dict(self.entry[id(f)])
         work, changed_calls = [0], False
+        self.frame_changed = False
         while work:
             n = work.pop()
             out = self.step(f, insns[n], dict(state[n]))
@@ -188,7 +192,7 @@ class Checker:
                     state[s] = merged
                     work.append(s)
             changed_calls |= self.pass_args(f, insns[n], state[n])
-        return changed_calls
+        return changed_calls or self.frame_changed
 
     def pass_args(self, f, insn, regs):
         if insn["op"] not in ("call8",) or not insn["ops"]:
@@ -224,20 +228,41 @@ class Checker:
         if op in ("call8", "callx8"):
             for r in range(8, 16):
                 regs.pop(r, None)
+                regs.pop(("sp", r), None)
             return regs
+        stack = lambda r: r == 1 or bool(regs.get(("sp", r)))  # a1 or an address in the stack frame
+        if op in ("s32i", "s32i.n") and len(ops) == 3 and stack(reg(ops[1])):  # a spill to the frame
+            origin = regs.get(reg(ops[0]))
+            if reg(ops[1]) == 1:
+                slot = ("a1", ops[2])
+                if origin:
+                    regs[slot] = origin
+                else:
+                    regs.pop(slot, None)
+            elif origin and self.frame[id(f)] != origin:  # through a computed address: any slot
+                self.frame[id(f)] = origin
+                self.frame_changed = True
         if dest is None:
             return regs
-        origin = None
+        origin, in_frame = None, False
         if op == "l32r":
             origin = self.literal_origin(insn)
         elif op in ADDRESS_OPS:
-            origin = next((regs[r] for r in map(reg, ops[1:]) if r is not None and regs.get(r)), None)
+            srcs = [r for r in map(reg, ops[1:]) if r is not None]
+            origin = next((regs[r] for r in srcs if regs.get(r)), None)
+            in_frame = any(stack(r) for r in srcs)
+        elif op in ("l32i", "l32i.n") and len(ops) == 3 and stack(reg(ops[1])):  # a reload from the frame
+            origin = (regs.get(("a1", ops[2])) if reg(ops[1]) == 1 else None) or self.frame[id(f)]
         elif op in ("l32i", "l32i.n") and len(ops) >= 2 and regs.get(reg(ops[1])) in self.has_iram_pointers:
             origin = regs[reg(ops[1])]  # a pointer read out of a table of pointers into IRAM
         if origin:
             regs[dest] = origin
         else:
             regs.pop(dest, None)
+        if in_frame:
+            regs[("sp", dest)] = True
+        else:
+            regs.pop(("sp", dest), None)
         return regs
 
 
