@@ -18,3 +18,6 @@ $(BUILD)/esp32sim_start.o: CFLAGS += -Wa,--text-section-literals
 MPY_CROSS_FLAGS += -march=xtensawin
 
 include $(BOARD_DIR)/../qemu-common/board.mk
+
+# The esp32 profile's heap when the emulator passes none (it does: host_tools' qemu-esp32.toml).
+MICROPY_HEAP_SIZE = $(if $(HEAP),$(HEAP),110000)

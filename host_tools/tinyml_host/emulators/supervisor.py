@@ -127,9 +127,27 @@ def _micropython():
     return found
 
 
+_systems = {}
+
+
+def qemu_system(board):
+    """The QEMU binary of an emulated board: [emulator] system on PATH, or the path printed by the
+    script named in system_from (which builds that QEMU when needed, e.g. the ESP32 core's)."""
+    emu = board.emulator
+    script = emu.get("system_from")
+    if not script:
+        return emu["system"]
+    if script not in _systems:
+        p = subprocess.run(["bash", str(REPO / script)], capture_output=True, text=True, cwd=REPO)
+        if p.returncode != 0 or not p.stdout.strip():
+            raise EmulatorError("no %s for %s (bash %s):\n%s" % (emu["system"], board.name, script, p.stderr[-3000:]))
+        _systems[script] = p.stdout.strip()
+    return _systems[script]
+
+
 def _check_tools(board):
     if board.emulator["kind"] == "qemu":
-        system = board.emulator["system"]
+        system = qemu_system(board)
         if not shutil.which(system):
             raise EmulatorError("%s is not installed: apt-get install %s" % (system, APT_HINT.get(system, "qemu-system")))
     else:
@@ -143,11 +161,12 @@ def child_command(board, heap, mode="friendly"):
         fs = state_dir(board.name) / "fs"
         return [_micropython(), "-X", "heapsize=%d" % heap, str(UNIX_REPL), str(fs), mode], str(fs)
     data = (heap << 32) | HEAP_MAGIC
-    return [emu["system"], "-machine", emu["machine"], "-display", "none", "-monitor", "none",
+    icount = ["-icount", "shift=%d" % emu["icount"]] if "icount" in emu else []
+    return [qemu_system(board), "-machine", emu["machine"], "-display", "none", "-monitor", "none",
             "-chardev", "stdio,id=uart0,signal=off", "-serial", "chardev:uart0",
             "-semihosting-config", "enable=on,target=native",
             "-device", "loader,addr=0x%x,data=0x%x,data-len=8" % (emu["config_addr"], data),
-            "-kernel", str(firmware_path(board))] + list(emu.get("args", [])), str(REPO)
+            "-kernel", str(firmware_path(board))] + icount + list(emu.get("args", [])), str(REPO)
 
 
 def start(board_name, heap=None, timeout=60):
