@@ -297,7 +297,8 @@ def test_flash_space_is_checked_before_copying(unix_board, link, monkeypatch):
 def test_board_without_sha256(unix_board, link, tmp_path, monkeypatch):
     """A firmware without hashlib.sha256: sizes are checked, and every file is sent each time."""
     from tinyml_host.board import deploy
-    monkeypatch.setattr(deploy, "HELPERS", deploy.HELPERS + "\n_tw_h = None\n")
+    real = deploy.helpers
+    monkeypatch.setattr(deploy, "helpers", lambda: real() + "_tw_h = None\n")
     link.info()["sha256"] = False
     app = tmp_path / "nohash_app.py"
     app.write_bytes(b"x = 1\n" * 100)

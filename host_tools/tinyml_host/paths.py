@@ -5,7 +5,7 @@ import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DEVICE_LIB = REPO / "device_lib"                 # the `tinyml` MicroPython package lives in here
-DEVICE_PROGRAMS = DEVICE_LIB / "tinyml" / "host"  # programs the host sends to a board's raw REPL
+DEVICE_PROGRAMS = DEVICE_LIB / "programs"        # programs the host sends to a board's raw REPL
 DIST = REPO / "dist"                             # <arch>_<abi>/tinyml_kernels.mpy (make natmod)
 BUILD = REPO / "build"
 FIRMWARE = REPO / "firmware"
@@ -20,5 +20,7 @@ def hello_world_model():
 
 
 def device_program(name):
-    """The source of a device-side program (device_lib/tinyml/host/<name>.py), as sent to a board."""
-    return (DEVICE_PROGRAMS / (name + ".py")).read_text()
+    """A device-side program (device_lib/programs/<name>.py) as sent to a board's raw REPL: its
+    source without comment lines and blank lines (fewer bytes on the wire, less to compile there)."""
+    lines = (DEVICE_PROGRAMS / (name + ".py")).read_text().splitlines()
+    return "".join(line + "\n" for line in lines if line.strip() and not line.lstrip().startswith("#"))

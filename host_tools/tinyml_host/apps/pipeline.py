@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from tinyml_host import paths
 from tinyml_host.board import unix as board_unix
 from tinyml_host.errors import TinymlError
 
@@ -143,32 +144,6 @@ def _result(r):
 
 # ---- on a board ----
 
-DEVICE_SCRIPT = """
-import sys
-sys.path.insert(0, %(app_dir)r)
-from binascii import hexlify
-from array import array
-from tinyml import sources
-from tinyml.sources import typecode
-import %(module)s as A
-src = sources.open_file(%(input)r)
-p = A.pipeline(src, model=%(model)r, backend=%(backend)r%(every)s)
-
-def on_f(i, f):
-    if not isinstance(f, array):
-        f = array("f", f)
-    print("F", i, typecode(f), str(hexlify(bytes(f)), "ascii"))
-
-def on_r(r):
-    print("R", r.frame, r.index, int(r.detected), str(hexlify(bytes(r.raw)), "ascii"),
-          ",".join(repr(s) for s in r.scores), r.label)
-
-p.observe(on_f, on_r)
-p.run()
-print("tinyml-pipeline frames=%%d inferences=%%d feature_us=%%d model_us=%%d fft=%%s model=%%s" %% (
-    p.frames, p.inferences, p.feature_us, p.model_us, getattr(p.feature_obj, "fft_backend", None),
-    p.model.backend if p.model else None))
-"""
 
 _DTYPES = {"b": np.int8, "h": np.int16, "f": np.float32, "i": np.int32, "B": np.uint8}
 
@@ -176,9 +151,8 @@ _DTYPES = {"b": np.int8, "h": np.int16, "f": np.float32, "i": np.int32, "B": np.
 def device_script(app_dir, module, input_path, model_path, backend=None, every=None):
     """The MicroPython code that runs an app over a replay of input_path on a board and prints its
     features (F lines), inferences (R lines) and a summary line; paths as the board sees them."""
-    return DEVICE_SCRIPT % {"app_dir": str(app_dir), "module": module, "input": str(input_path),
-                            "model": None if model_path is None else str(model_path), "backend": backend,
-                            "every": "" if every is None else ", every=%d" % every}
+    return paths.device_program("pipeline_run") + "run_app(%r, %r, %r, %r, %r, %r)\n" % (
+        str(app_dir), module, str(input_path), None if model_path is None else str(model_path), backend, every)
 
 
 def parse_device_output(text):
@@ -322,44 +296,6 @@ def cmd_pipeline_run(a):
 
 # ---- bench ----
 
-BENCH_SCRIPT = """
-import time, gc
-from array import array
-from tinyml import sources
-from tinyml.preprocess.frontend import MicroFrontend
-src = sources.open_file(%(wav)r)
-audio = src.read_all()
-src.close()
-frames = [audio[s:s + 480] for s in range(0, len(audio) - 479, 320)]
-for backend in %(backends)r:
-    try:
-        fe = MicroFrontend(%(frontend)r, backend)
-    except ImportError as e:
-        print("tinyml-bench", backend, "unavailable", str(e).replace(" ", "_")[:60])
-        continue
-    best = None
-    for rep in range(%(reps)d):
-        fe.reset()
-        t = [0, 0, 0, 0]
-        for fr in frames:
-            t0 = time.ticks_us()
-            s = fe.window_frame(fr)
-            t1 = time.ticks_us()
-            spec = fe.spectrum()
-            t2 = time.ticks_us()
-            bank = fe.filterbank(spec)
-            t3 = time.ticks_us()
-            fe.finish(bank, s)
-            t4 = time.ticks_us()
-            t[0] += time.ticks_diff(t1, t0)
-            t[1] += time.ticks_diff(t2, t1)
-            t[2] += time.ticks_diff(t3, t2)
-            t[3] += time.ticks_diff(t4, t3)
-        if best is None or sum(t) < sum(best):
-            best = t
-    n = len(frames)
-    print("tinyml-bench", fe.fft_backend, n, " ".join(str(v) for v in best))
-"""
 
 
 def bench_features(quick=False, backends=BACKENDS, wav=None):
@@ -368,8 +304,8 @@ def bench_features(quick=False, backends=BACKENDS, wav=None):
     window_us, fft_us, filterbank_us, rest_us, budget_share (of a 20 ms hop)); unavailable backends
     are left out. Prints nothing."""
     wav = str(wav or TESTDATA / "yes_1000ms.wav")
-    code = BENCH_SCRIPT % {"wav": wav, "backends": tuple(backends), "reps": 1 if quick else 3,
-                           "frontend": str(MICRO_SPEECH / "frontend.bin")}
+    code = paths.device_program("frontend_bench") + "bench(%r, %r, %r, %d)\n" % (
+        wav, tuple(backends), str(MICRO_SPEECH / "frontend.bin"), 1 if quick else 3)
     out = board_unix.exec_script(code)
     rows = []
     for m in re.finditer(r"tinyml-bench (\w+) (\d+) (\d+) (\d+) (\d+) (\d+)", out):

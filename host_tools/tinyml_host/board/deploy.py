@@ -7,7 +7,7 @@
 #                /<app>.py ...              the user's scripts
 #
 # Wire protocol (all in the raw REPL, raw-paste mode, so the board's own flow control applies):
-#   1. one command defines the helpers below (HELPERS); one more removes the temporary copies a
+#   1. one command defines the helpers (device_lib/programs/deploy_helpers.py); one more removes the temporary copies a
 #      cut-off deploy left, prints free flash, and every target file's sha256 and size (computed on
 #      the board in 256-byte chunks);
 #   2. per changed file: `_tw_open('<path>.tmp')`, then one command per block:
@@ -29,9 +29,10 @@ import sys
 import time
 import zlib
 
+from tinyml_host import paths
 from tinyml_host.board import unix as board_unix
 from tinyml_host.model.source import model_source
-from tinyml_host.board.link import DeviceMemoryError, LinkError, MpyMismatch, mpy_mismatch
+from tinyml_host.board.diagnose import DeviceMemoryError, LinkError, MpyMismatch, mpy_mismatch
 
 REPO = board_unix.REPO
 ABI = "6.3"
@@ -43,97 +44,11 @@ NATMOD_COMPILERS = {"x64": "gcc", "armv6m": "arm-none-eabi-gcc", "armv7m": "arm-
                     "armv7emsp": "arm-none-eabi-gcc", "rv32imc": "riscv64-unknown-elf-gcc",
                     "xtensawin": "xtensa-esp32-elf-gcc"}
 
-HELPERS = """
-import os, binascii
-try:
-    import hashlib
-    _tw_h = hashlib.sha256
-except (ImportError, AttributeError):
-    _tw_h = None
-try:
-    import deflate, io
-except ImportError:
-    deflate = None
-_tw_b = bytearray(256)
-_tw_f = None
-def _tw_hash(p):
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return '-'
-    h = _tw_h() if _tw_h else None
-    b = _tw_b
-    m = memoryview(b)
-    n = 0
-    while True:
-        k = f.readinto(b)
-        if not k:
-            break
-        if h:
-            h.update(b if k == len(b) else m[:k])
-        n += k
-    f.close()
-    return (binascii.hexlify(h.digest()).decode() if h else 'nohash') + ' %%d' %% n
-def _tw_scan(ps):
-    for p in ps:  # what a deploy cut off in the middle left
-        try:
-            os.remove(p + '.tmp')
-        except OSError:
-            pass
-    try:
-        s = os.statvfs('/')
-        print('F', s[0], s[0] * s[3])
-    except Exception:
-        print('F 0 -1')
-    for p in ps:
-        print('H', _tw_hash(p))
-def _tw_mkdirs(ds):
-    for d in ds:
-        try:
-            os.mkdir(d)
-        except OSError:
-            pass
-def _tw_open(p):
-    global _tw_f
-    try:
-        os.remove(p)
-    except OSError:
-        pass
-    _tw_f = open(p, 'wb')
-def _tw_w(b):
-    _tw_f.write(binascii.a2b_base64(b))
-def _tw_z(b):
-    d = deflate.DeflateIO(io.BytesIO(binascii.a2b_base64(b)), deflate.RAW, %d)
-    buf = bytearray(512)
-    m = memoryview(buf)
-    while True:
-        k = d.readinto(buf)
-        if not k:
-            break
-        _tw_f.write(buf if k == 512 else m[:k])
-def _tw_done(tmp, real, want):
-    global _tw_f
-    if _tw_f:
-        _tw_f.close()
-    _tw_f = None
-    got = _tw_hash(tmp)
-    if got != want:
-        os.remove(tmp)
-        print('BAD', got)
-        return
-    try:
-        os.rename(tmp, real)
-    except OSError:
-        # the unix port's VfsPosix mounted on a folder renames relative paths only: from the folder
-        c = os.getcwd()
-        d, a = tmp.rsplit('/', 1)
-        os.chdir(d or '/')
-        try:
-            os.rename(a, real.rsplit('/', 1)[1])
-        finally:
-            os.chdir(c)
-    print('OK')
-""" % WBITS
+
+
+def helpers():
+    """The device half of a deploy (device_lib/programs/deploy_helpers.py), as sent to the board."""
+    return paths.device_program("deploy_helpers") + "_tw_wbits = %d\n" % WBITS
 
 
 class DeployError(LinkError):
@@ -371,7 +286,7 @@ def build_arch(info, board=None, say=print):
     MicroPython reports every Thumb-2 core without an FPU as armv7em (a Cortex-M3 too) and loads
     lower Thumb archs there, so without a profile armv7em builds as armv7m (runs on both), and
     armv7emdp as armv7emsp."""
-    from tinyml_host.board.link import ARCHS, arch_loads
+    from tinyml_host.board.diagnose import ARCHS, arch_loads
     code = info["mpy"] >> 10 & 0x0F
     dev = info.get("arch")
     want = getattr(board, "arch", None)
@@ -420,7 +335,7 @@ def deploy(link, board=None, model=None, app=None, tool="mpremote", progress=Non
         f.hashed = info.get("sha256", True)
     check_mpy(info, files)
 
-    link.exec(HELPERS)
+    link.exec(helpers())
     scan = link.exec("_tw_scan(%r)" % [f.remote for f in files]).splitlines()
     fs = [l for l in scan if l.startswith("F ")][0].split()
     hashes = [l[2:] for l in scan if l.startswith("H ")]
@@ -506,7 +421,7 @@ def _copy_ampy(link, todo, prog, say):
     finally:
         pyb.close()
         link.reopen()
-    link.exec(HELPERS)
+    link.exec(helpers())
     for f, w in zip(todo, wires):
         w0 = link.wire.tx
         _finish(link, f, f.remote + ".tmp")

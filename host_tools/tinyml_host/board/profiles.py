@@ -5,6 +5,8 @@ import pathlib
 import re
 import tomllib
 
+from tinyml_host.errors import BoardError
+
 PROFILES = pathlib.Path(__file__).resolve().parent / "boards"
 
 # The .mpy architectures (MicroPython's py/persistentcode.h) a profile may name.
@@ -12,10 +14,6 @@ ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "arm
          "xtensa", "xtensawin", "rv32imc", "rv64imc")
 EMULATOR_KINDS = ("unix", "qemu")
 _USB_ID = re.compile(r"^[0-9a-f]{4}:([0-9a-f]{4}|\*)$")
-
-
-class BoardError(ValueError):
-    pass
 
 
 @dataclasses.dataclass(frozen=True)

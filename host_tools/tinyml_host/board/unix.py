@@ -10,13 +10,8 @@ import tempfile
 
 import numpy as np
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-DEVICE_LIB = REPO / "device_lib"
-DIST = REPO / "dist"
-
-
-class BoardError(RuntimeError):
-    pass
+from tinyml_host.errors import BoardError
+from tinyml_host.paths import DEVICE_LIB, DIST, REPO  # noqa: F401
 
 
 def micropython_path():

@@ -1,0 +1,99 @@
+# The device half of `tinyml deploy` (host: tinyml_host/board/deploy.py), sent to the board's raw
+# REPL as it is before anything is deployed (so it imports nothing of tinyml). Every name starts
+# with _tw_ so it does not clash with the user's.
+#   _tw_scan(paths)        removes what a cut-off deploy left (<path>.tmp); prints 'F <block size>
+#                          <free bytes>', then 'H <sha256 hex> <size>' (or 'H -') per path
+#   _tw_mkdirs(dirs)       makes the folders (existing ones are fine)
+#   _tw_open(tmp)          starts a file; _tw_w(b'<base64>') or _tw_z(b'<base64 of raw deflate>') add
+#   _tw_done(tmp, real, h) checks the whole file's hash, renames it over the real name: prints OK or BAD
+import os
+import binascii
+try:
+    import hashlib
+    _tw_h = hashlib.sha256
+except (ImportError, AttributeError):
+    _tw_h = None
+try:
+    import deflate, io
+except ImportError:
+    deflate = None
+_tw_wbits = 10  # deflate window bits (the host sends its own: deploy.WBITS)
+_tw_b = bytearray(256)
+_tw_f = None
+def _tw_hash(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return '-'
+    h = _tw_h() if _tw_h else None
+    b = _tw_b
+    m = memoryview(b)
+    n = 0
+    while True:
+        k = f.readinto(b)
+        if not k:
+            break
+        if h:
+            h.update(b if k == len(b) else m[:k])
+        n += k
+    f.close()
+    return (binascii.hexlify(h.digest()).decode() if h else 'nohash') + ' %d' % n
+def _tw_scan(ps):
+    for p in ps:  # what a deploy cut off in the middle left
+        try:
+            os.remove(p + '.tmp')
+        except OSError:
+            pass
+    try:
+        s = os.statvfs('/')
+        print('F', s[0], s[0] * s[3])
+    except Exception:
+        print('F 0 -1')
+    for p in ps:
+        print('H', _tw_hash(p))
+def _tw_mkdirs(ds):
+    for d in ds:
+        try:
+            os.mkdir(d)
+        except OSError:
+            pass
+def _tw_open(p):
+    global _tw_f
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+    _tw_f = open(p, 'wb')
+def _tw_w(b):
+    _tw_f.write(binascii.a2b_base64(b))
+def _tw_z(b):
+    d = deflate.DeflateIO(io.BytesIO(binascii.a2b_base64(b)), deflate.RAW, _tw_wbits)
+    buf = bytearray(512)
+    m = memoryview(buf)
+    while True:
+        k = d.readinto(buf)
+        if not k:
+            break
+        _tw_f.write(buf if k == 512 else m[:k])
+def _tw_done(tmp, real, want):
+    global _tw_f
+    if _tw_f:
+        _tw_f.close()
+    _tw_f = None
+    got = _tw_hash(tmp)
+    if got != want:
+        os.remove(tmp)
+        print('BAD', got)
+        return
+    try:
+        os.rename(tmp, real)
+    except OSError:
+        # the unix port's VfsPosix mounted on a folder renames relative paths only: from the folder
+        c = os.getcwd()
+        d, a = tmp.rsplit('/', 1)
+        os.chdir(d or '/')
+        try:
+            os.rename(a, real.rsplit('/', 1)[1])
+        finally:
+            os.chdir(c)
+    print('OK')
