@@ -2,6 +2,8 @@
 onnx.helper, a scikit-learn MLPClassifier through skl2onnx, a PyTorch CNN exported to ONNX by
 models/digits/train.py) become int8 TFLite models that TFLM runs, that tinyml runs with TFLM's bytes on
 the real unix port and on qemu-m3, and that agree with the float model."""
+import importlib.util
+
 import numpy as np
 import onnx
 import pytest
@@ -210,9 +212,7 @@ def test_refusals_name_the_node_and_what_to_do(tmp_path):
     refuses(str(bad), calib, tmp_path, "not a readable ONNX model")
     keras = tmp_path / "model.keras"
     keras.write_bytes(b"PK")
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("tensorflow") is None:  # the message that names the ONNX route
         refuses(str(keras), calib, tmp_path, "format='onnx'", "tf2onnx")
 
 
@@ -353,3 +353,24 @@ def test_transpose_to_channels_last_before_linear_is_free(tmp_path):
     (row,) = validate(result, calibration[:30])
     assert row["mean_abs_error"] < result.io.outputs[0][3][0], row
     tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native",))
+
+
+def test_relu_after_a_pool_is_a_requantize(tmp_path):
+    """PyTorch's classic F.relu(F.max_pool2d(conv(x), 2)): the Relu has no op to fuse into, and
+    becomes an int8 QUANTIZE whose saturation at the zero point is the Relu; Clip(0, 6) likewise."""
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Relu", ["p"], ["r"]),
+             helper.make_node("AveragePool", ["r"], ["a"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Clip", ["a", "zero", "six"], ["y"])]
+    inits = [const("cw", w(4, 2, 3, 3, scale=2.0)), const("cb", w(4)), const("zero", np.float32(0)),
+             const("six", np.float32(6))]
+    calibration = rng.normal(0, 1, (100, 2, 10, 10)).astype(np.float32)
+    result = quantize(save(make(nodes, inits, [2, 10, 10], ["y"]), tmp_path), calibration)
+    m = read_tflite(result.tflite)
+    assert [op.name for op in m.operators] == ["CONV_2D", "MAX_POOL_2D", "QUANTIZE", "AVERAGE_POOL_2D", "QUANTIZE"]
+    relu = m.tensors[m.operators[2].outputs[0]]
+    assert int(relu.zero_point[0]) == -128
+    (row,) = validate(result, calibration[:30])
+    assert row["max_abs_error"] < 2 * float(relu.scale[0]), row  # within the steps of the tensors before
+    tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path)

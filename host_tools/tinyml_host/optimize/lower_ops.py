@@ -75,18 +75,15 @@ class OtherOps:
     # ---- activations ----
 
     def op_Relu(self, node):
-        self.standalone(node, "RELU")
+        self.standalone(node)
 
-    def op_Clip(self, node):
-        lo, hi = self.clip_bounds(node)
-        self.standalone(node, {(0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}.get((lo, hi)))
+    op_Clip = op_Relu
 
-    def standalone(self, node, op):
-        """An activation that cannot fuse into the op before it (that op has none, or other readers)."""
-        if op is None:
-            self.fail(node, "a Clip that does not follow a Conv, Gemm/MatMul or Add/Mul/Sub; only Clip(0, 6) "
-                      "and Clip(-1, 1) exist on their own in TFLite")
-        self.unary(node, op, None)
+    def standalone(self, node):
+        """A Relu/Clip that cannot fuse into the op before it (a pool, a concat, a tensor with other
+        readers): an int8 -> int8 QUANTIZE to the clipped range, whose saturation is the clip (the
+        output's zero point stands for 0.0 and its lowest value, -128, too, after a Relu)."""
+        self.unary(node, "QUANTIZE", None, version=2)
 
     def unary(self, node, op, q, options=None, version=1):
         x = self.value(node, node.inputs[0])
