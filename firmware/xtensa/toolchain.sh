@@ -27,7 +27,7 @@ dest=$root/build/xtensa
 version_file=$dest/.tinyml-version
 gcc_pkg=gcc-xtensa-lx106/trixie
 binutils_pkg=binutils-xtensa-lx106/bookworm
-layout="tinyml xtensa toolchain 2" # first line of the version file; bump it when the layout changes
+layout="tinyml xtensa toolchain 3" # first line of the version file; bump it when the layout changes
 if [ "$(head -n 1 "$version_file" 2>/dev/null)" = "$layout" ] && [ -x "$dest/bin/xtensa-esp32-elf-gcc" ]; then
     echo "$dest/bin"; exit 0
 fi
@@ -93,6 +93,9 @@ rm -rf "$sys"/usr/share "$sys"/usr/lib/x86_64-linux-gnu/gconv "$sys"/usr/lib/xte
     "$sys"/usr/bin/xtensa-lx106-elf-{c++,g++,gdc,lto-dump} "$gcc_lib"/{cc1plus,d21,lto1,g++-mapper-server}
 # ... and what would be wrong for it: the call0-ABI runtime (see the top of this file).
 rm -f "$gcc_lib"/{libgcc.a,libgcov.a,crti.o,crtn.o,crtbegin.o,crtend.o}
+# ... and the LTO linker plugin: built for trixie's glibc, bookworm's ld cannot load it (the gcc
+# wrappers pass -fno-use-linker-plugin, which Debian's gcc would otherwise make the default).
+rm -f "$gcc_lib"/liblto_plugin.*
 
 # 2. trixie's programs run through trixie's loader: each ELF program of the compiler becomes
 #    <name>.real plus a script that starts it with trixie's ld.so and libraries (paths relative to
@@ -136,11 +139,13 @@ for pair in esp32:xtensa_esp32 esp32s3:xtensa_esp32s3; do
     for tool in gcc cpp as ld ar nm objdump objcopy readelf size strip; do
         target=usr/bin/xtensa-lx106-elf-$tool
         [ -e "$sys/$target" ] || { echo "toolchain: $target missing from the packages" >&2; exit 1; }
+        extra=
+        [ "$tool" != gcc ] || extra=" -fno-use-linker-plugin"
         cat > "$tmp/bin/xtensa-$chip-elf-$tool" <<SH
 #!/bin/sh
-# xtensa-lx106-elf-$tool (Debian) for the $core core. Never link libgcc.a from here: it is call0 ABI.
+# xtensa-lx106-elf-$tool (Debian) for the $core core. There is no libgcc here: Debian's is call0 ABI.
 d=\$(cd "\$(dirname "\$0")/.." && pwd)
-XTENSA_GNU_CONFIG=\$d/config/$core.so exec "\$d/sysroot/$target" "\$@"
+XTENSA_GNU_CONFIG=\$d/config/$core.so exec "\$d/sysroot/$target"$extra "\$@"
 SH
         chmod +x "$tmp/bin/xtensa-$chip-elf-$tool"
     done
@@ -152,6 +157,8 @@ cat > "$tmp/src/probe.c" <<'C'
 int32_t probe(int32_t a, int32_t b) { return a * b; }
 C
 "$tmp/bin/xtensa-esp32-elf-gcc" -O2 -c "$tmp/src/probe.c" -o "$tmp/src/probe.o"
+# ... and link, as a bare-metal firmware does (gcc driver, collect2, ld).
+"$tmp/bin/xtensa-esp32-elf-gcc" -nostdlib -Wl,-e,probe -Wl,-Ttext=0x40080000 "$tmp/src/probe.o" -o "$tmp/src/probe.elf"
 dis=$("$tmp/bin/xtensa-esp32-elf-objdump" -d "$tmp/src/probe.o")
 for insn in entry mull retw; do
     grep -qw "$insn" <<<"$dis" || { echo "toolchain: the compiler's test function has no '$insn': the ESP32 core plugin is not in effect" >&2; echo "$dis" >&2; exit 1; }
