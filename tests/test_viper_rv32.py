@@ -280,8 +280,8 @@ def conv_case(rng, depthwise, H, W, C, OC, KH, KW, stride=(1, 1), dil=(1, 1), pa
     taps = KH * KW * (1 if depthwise else C)
     c = spread(taps, 10000 + abs(x_zp) * 40 * taps)
     mult, shift = multipliers(rng, ocn if per_channel else 1, c - 0.4, c + 0.4)
-    g = [H, W, C, OH, OW, OC, KH, KW, stride[0], stride[1], dil[0], dil[1], pad[0], pad[1], x_zp, y_zp,
-         act[0], act[1], oc0, ocn] + ([dm] if depthwise else [])
+    g = [H, W, C, OH, OW, OC, KH, KW, oc0, ocn, stride[0], stride[1], dil[0], dil[1], pad[0], pad[1], x_zp, y_zp,
+         act[0], act[1]] + ([dm] if depthwise else [])  # docs/kernels.md
     return ("depthwise_conv2d" if depthwise else "conv2d",
             [i8(rng, H * W * C), i8(rng, ocn * taps), i32(rng.integers(-20000, 20000, ocn)), mult, shift,
              out(OH * OW * OC), i32(g)])

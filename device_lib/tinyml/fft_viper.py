@@ -5,7 +5,7 @@
 # sum of two < 2**31.
 import sys
 import micropython
-from tinyml.preprocess.fft import permutation, factors
+from tinyml.preprocess.fft_plan import permutation, factors
 
 NAME = "viper"
 EXT = 32 if sys.maxsize > 0x7FFFFFFF else 0

@@ -2,7 +2,77 @@
 # module (firmware/kernels) and the viper kernels; see docs/model-format.md for the semantics.
 from array import array
 import struct
+from tinyml.ops import const
 from tinyml.fixedpoint import requantize, srdhm, rdivpot, exp_on_negative_values, reciprocal
+
+# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_CONV_H = const(0)
+_CONV_W = const(1)
+_CONV_C = const(2)
+_CONV_OH = const(3)
+_CONV_OW = const(4)
+_CONV_OC = const(5)
+_CONV_KH = const(6)
+_CONV_KW = const(7)
+_CONV_OC0 = const(8)
+_CONV_OCN = const(9)
+_CONV_STRIDE_H = const(10)
+_CONV_STRIDE_W = const(11)
+_CONV_DILATION_H = const(12)
+_CONV_DILATION_W = const(13)
+_CONV_PAD_TOP = const(14)
+_CONV_PAD_LEFT = const(15)
+_CONV_X_ZP = const(16)
+_CONV_Y_ZP = const(17)
+_CONV_ACT_MIN = const(18)
+_CONV_ACT_MAX = const(19)
+_CONV_DEPTH_MULTIPLIER = const(20)
+_POOL_H = const(0)
+_POOL_W = const(1)
+_POOL_C = const(2)
+_POOL_OH = const(3)
+_POOL_OW = const(4)
+_POOL_STRIDE_H = const(5)
+_POOL_STRIDE_W = const(6)
+_POOL_FILTER_H = const(7)
+_POOL_FILTER_W = const(8)
+_POOL_PAD_TOP = const(9)
+_POOL_PAD_LEFT = const(10)
+_POOL_ACT_MIN = const(11)
+_POOL_ACT_MAX = const(12)
+_POOL_IS_MAX = const(13)
+_MEAN_H = const(0)
+_MEAN_W = const(1)
+_MEAN_C = const(2)
+_MEAN_X_ZP = const(3)
+_MEAN_Y_ZP = const(4)
+_MEAN_MULTIPLIER = const(5)
+_MEAN_SHIFT = const(6)
+_ADD_D0 = const(0)
+_ADD_A_STRIDE0 = const(4)
+_ADD_B_STRIDE0 = const(8)
+_ADD_A_ZP = const(12)
+_ADD_B_ZP = const(13)
+_ADD_LEFT_SHIFT = const(14)
+_ADD_A_MULTIPLIER = const(15)
+_ADD_A_SHIFT = const(16)
+_ADD_B_MULTIPLIER = const(17)
+_ADD_B_SHIFT = const(18)
+_ADD_Y_MULTIPLIER = const(19)
+_ADD_Y_SHIFT = const(20)
+_ADD_Y_ZP = const(21)
+_ADD_ACT_MIN = const(22)
+_ADD_ACT_MAX = const(23)
+_MUL_A_ZP = const(12)
+_MUL_B_ZP = const(13)
+_MUL_Y_MULTIPLIER = const(14)
+_MUL_Y_SHIFT = const(15)
+_MUL_Y_ZP = const(16)
+_MUL_ACT_MIN = const(17)
+_MUL_ACT_MAX = const(18)
+_QUANTIZE_Y_ZP = const(0)
+_QUANTIZE_Y_SCALE = const(1)
+# ---- end of g's slots ----
 
 NAME = "python"
 
@@ -75,7 +145,10 @@ def _padded_input(x, g):
     # before each row and enough after it for the last window; rows outside the input are all
     # x_zp. Returns (row_len, band): band(oh) lays the KH padded rows output row oh reads end to
     # end, so tap (kh, kw, c) of output column ow is band[kh*row_len + (ow*stride_w + kw*dil_w)*C + c].
-    H, W, C, OH, OW, OC, KH, KW, sh, sw, dh, dw, pt, pl, x_zp = g[:15]
+    H, W, C, OH, OW = g[_CONV_H], g[_CONV_W], g[_CONV_C], g[_CONV_OH], g[_CONV_OW]
+    KH, KW, x_zp = g[_CONV_KH], g[_CONV_KW], g[_CONV_X_ZP]
+    sh, sw, dh, dw = g[_CONV_STRIDE_H], g[_CONV_STRIDE_W], g[_CONV_DILATION_H], g[_CONV_DILATION_W]
+    pt, pl = g[_CONV_PAD_TOP], g[_CONV_PAD_LEFT]
     padded_w = max(pl + W, (OW - 1) * sw + (KW - 1) * dw + 1)
     row_len = padded_w * C
     left = array("b", [x_zp] * (pl * C))
@@ -97,8 +170,10 @@ def _padded_input(x, g):
 
 def conv2d(x, w, bias, mult, shift, y, g):
     # y[oh, ow, oc] for oc in oc0 .. oc0+ocn-1; w is (ocn, KH, KW, C); bias has x_zp folded in.
-    C, OH, OW, OC, KH, KW, sw, dw = g[2], g[3], g[4], g[5], g[6], g[7], g[9], g[11]
-    y_zp, act_min, act_max, oc0, ocn = g[15], g[16], g[17], g[18], g[19]
+    C, OH, OW, OC, KH, KW = g[_CONV_C], g[_CONV_OH], g[_CONV_OW], g[_CONV_OC], g[_CONV_KH], g[_CONV_KW]
+    sw, dw = g[_CONV_STRIDE_W], g[_CONV_DILATION_W]
+    y_zp, act_min, act_max = g[_CONV_Y_ZP], g[_CONV_ACT_MIN], g[_CONV_ACT_MAX]
+    oc0, ocn = g[_CONV_OC0], g[_CONV_OCN]
     row_len, band = _padded_input(x, g)
     # offsets of the window's taps in a band, in the order of a kernel's weights (kh, kw, c)
     taps = [kh * row_len + kw * dw * C + c for kh in range(KH) for kw in range(KW) for c in range(C)]
@@ -126,8 +201,11 @@ def conv2d(x, w, bias, mult, shift, y, g):
 def depthwise_conv2d(x, w, bias, mult, shift, y, g):
     # As conv2d, but w is (ocn, KH, KW) and output channel oc reads input channel
     # oc // depth_multiplier only.
-    C, OH, OW, OC, KH, KW, sw, dw = g[2], g[3], g[4], g[5], g[6], g[7], g[9], g[11]
-    y_zp, act_min, act_max, oc0, ocn, dm = g[15], g[16], g[17], g[18], g[19], g[20]
+    C, OH, OW, OC, KH, KW = g[_CONV_C], g[_CONV_OH], g[_CONV_OW], g[_CONV_OC], g[_CONV_KH], g[_CONV_KW]
+    sw, dw = g[_CONV_STRIDE_W], g[_CONV_DILATION_W]
+    y_zp, act_min, act_max = g[_CONV_Y_ZP], g[_CONV_ACT_MIN], g[_CONV_ACT_MAX]
+    oc0, ocn = g[_CONV_OC0], g[_CONV_OCN]
+    dm = g[_CONV_DEPTH_MULTIPLIER]
     row_len, band = _padded_input(x, g)
     taps = [kh * row_len + kw * dw * C for kh in range(KH) for kw in range(KW)]
     k = len(taps)
@@ -163,7 +241,10 @@ def _cdiv(a, b):
 
 def pool2d(x, y, g):
     # TFLM reference_integer_ops::AveragePool / MaxPool: only taps inside the input count.
-    H, W, C, OH, OW, sh, sw, fh, fw, pt, pl, lo, hi, is_max = g
+    H, W, C, OH, OW = g[_POOL_H], g[_POOL_W], g[_POOL_C], g[_POOL_OH], g[_POOL_OW]
+    sh, sw, fh, fw = g[_POOL_STRIDE_H], g[_POOL_STRIDE_W], g[_POOL_FILTER_H], g[_POOL_FILTER_W]
+    pt, pl, lo, hi = g[_POOL_PAD_TOP], g[_POOL_PAD_LEFT], g[_POOL_ACT_MIN], g[_POOL_ACT_MAX]
+    is_max = g[_POOL_IS_MAX]
     xs = int8s(x)
     ys = array("b", bytes(OH * OW * C))
     o = 0
@@ -187,8 +268,9 @@ def pool2d(x, y, g):
 
 
 def mean_hw(x, y, g):
-    # MEAN over H and W: TFLM's QuantizedMeanOrSum, 1/count folded into mult, shift by the host
-    H, W, C, x_zp, y_zp, mult, shift = g
+    # The mean over H and W: TFLM's QuantizedMeanOrSum, 1/count folded into mult, shift by the host
+    H, W, C = g[_MEAN_H], g[_MEAN_W], g[_MEAN_C]
+    x_zp, y_zp, mult, shift = g[_MEAN_X_ZP], g[_MEAN_Y_ZP], g[_MEAN_MULTIPLIER], g[_MEAN_SHIFT]
     xs = int8s(x)
     n = H * W
     ys = array("b", bytes(C))
@@ -202,7 +284,10 @@ def mean_hw(x, y, g):
 
 def _broadcast(a, b, y, g, fn):
     # y[i0,i1,i2,i3] = fn(a[i . a_strides], b[i . b_strides]) for every index of (D0, D1, D2, D3)
-    D0, D1, D2, D3, a0, a1, a2, a3, b0, b1, b2, b3 = g[:12]
+    # (the same slots in add's g and mul's)
+    D0, D1, D2, D3 = g[_ADD_D0:_ADD_D0 + 4]
+    a0, a1, a2, a3 = g[_ADD_A_STRIDE0:_ADD_A_STRIDE0 + 4]
+    b0, b1, b2, b3 = g[_ADD_B_STRIDE0:_ADD_B_STRIDE0 + 4]
     av, bv = int8s(a), int8s(b)
     ys = array("b", bytes(D0 * D1 * D2 * D3))
     o = 0
@@ -219,19 +304,32 @@ def _broadcast(a, b, y, g, fn):
     y[:] = bytes(ys)
 
 
-def add(a, b, y, g):
-    # TFLM reference_integer_ops::AddElementwise (and its broadcast forms) for int8
-    a_zp, b_zp, ls, am, ash, bm, bsh, ym, ysh, y_zp, lo, hi = g[12:]
+def _add_sub(a, b, y, g, sign):
+    # TFLM reference_integer_ops::AddElementwise (sign 1) / reference_ops::SubElementwise (sign -1),
+    # and their broadcast forms, for int8: the scaled inputs are added or subtracted
+    a_zp, b_zp, ls = g[_ADD_A_ZP], g[_ADD_B_ZP], g[_ADD_LEFT_SHIFT]
+    am, ash, bm, bsh = g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT]
+    ym, ysh, y_zp = g[_ADD_Y_MULTIPLIER], g[_ADD_Y_SHIFT], g[_ADD_Y_ZP]
+    lo, hi = g[_ADD_ACT_MIN], g[_ADD_ACT_MAX]
 
     def f(va, vb):
-        s = requantize((va - a_zp) << ls, am, ash) + requantize((vb - b_zp) << ls, bm, bsh)
+        s = requantize((va - a_zp) << ls, am, ash) + sign * requantize((vb - b_zp) << ls, bm, bsh)
         return _clamp(requantize(s, ym, ysh) + y_zp, lo, hi)
     _broadcast(a, b, y, g, f)
 
 
+def add(a, b, y, g):
+    _add_sub(a, b, y, g, 1)
+
+
+def sub(a, b, y, g):
+    _add_sub(a, b, y, g, -1)
+
+
 def mul(a, b, y, g):
     # TFLM reference_integer_ops::MulElementwise (and BroadcastMul4DSlow) for int8
-    a_zp, b_zp, ym, ysh, y_zp, lo, hi = g[12:]
+    a_zp, b_zp = g[_MUL_A_ZP], g[_MUL_B_ZP]
+    ym, ysh, y_zp, lo, hi = g[_MUL_Y_MULTIPLIER], g[_MUL_Y_SHIFT], g[_MUL_Y_ZP], g[_MUL_ACT_MIN], g[_MUL_ACT_MAX]
     _broadcast(a, b, y, g, lambda va, vb: _clamp(requantize((va - a_zp) * (vb - b_zp), ym, ysh) + y_zp, lo, hi))
 
 
@@ -249,7 +347,7 @@ def quantize_f32(x, y, g):
     # TFLM reference_ops::AffineQuantize float32 -> int8: round(x / scale) in float32, halves away
     # from zero, + zp, clamped. array('f') rounds each quotient to float32 on double-float ports.
     # Beyond int32 TFLM's float -> int32 cast is undefined: we saturate and take NaN as 0, as Arm does.
-    y_zp, bits = g
+    y_zp, bits = g[_QUANTIZE_Y_ZP], g[_QUANTIZE_Y_SCALE]
     scale = struct.unpack("<f", struct.pack("<i", bits))[0]
     n = len(y)
     f = array("f", [0.0])

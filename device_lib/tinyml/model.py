@@ -3,20 +3,38 @@
 # window, a run of output channels at a time (docs/kernels.md).
 import gc
 from array import array
-from tinyml import tmlfile, planner, backends
-
-ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE = 0, 1, 2, 3, 4, 6
-FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RESHAPE, SOFTMAX, TANH, PAD, MEAN, SQUEEZE = (
-    9, 14, 17, 18, 22, 25, 28, 34, 40, 43)
-QUANTIZE = 114
-OP_NAMES = {ADD: "ADD", AVERAGE_POOL_2D: "AVERAGE_POOL_2D", CONCATENATION: "CONCATENATION",
-            CONV_2D: "CONV_2D", DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", DEQUANTIZE: "DEQUANTIZE",
-            FULLY_CONNECTED: "FULLY_CONNECTED", LOGISTIC: "LOGISTIC", MAX_POOL_2D: "MAX_POOL_2D",
-            MUL: "MUL", RESHAPE: "RESHAPE", SOFTMAX: "SOFTMAX", TANH: "TANH", PAD: "PAD", MEAN: "MEAN",
-            SQUEEZE: "SQUEEZE", QUANTIZE: "QUANTIZE"}
-WEIGHTED = (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D)
-
+from tinyml import tmlfile, planner, backends, ops
 from tinyml.clock import now_us as _now, diff_us as _diff
+from tinyml.ops import const
+
+# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_CONV_H = const(0)
+_CONV_W = const(1)
+_CONV_C = const(2)
+_CONV_OH = const(3)
+_CONV_OW = const(4)
+_CONV_OC = const(5)
+_CONV_KH = const(6)
+_CONV_KW = const(7)
+_CONV_OC0 = const(8)
+_CONV_OCN = const(9)
+_CONV_PARAMS = const(10)
+_POOL_H = const(0)
+_POOL_W = const(1)
+_POOL_C = const(2)
+_POOL_OH = const(3)
+_POOL_OW = const(4)
+_POOL_PARAMS = const(5)
+_POOL_IS_MAX = const(13)
+_MEAN_H = const(0)
+_MEAN_W = const(1)
+_MEAN_C = const(2)
+_MEAN_PARAMS = const(3)
+_PAD_BEFORE0 = const(0)
+_PAD_VALUE = const(4)
+_CONCAT_OUTER = const(0)
+_CONCAT_INNER0 = const(1)
+# ---- end of g's slots ----
 
 
 def _shape(t):
@@ -127,7 +145,7 @@ class Model:
         if streamed:
             tensors = tables[0]
             for op in tables[1]:
-                if op.opcode in WEIGHTED:
+                if ops.streams(op.opcode):
                     need = _chunking([tensors[i] for i in op.inputs[1:5]], window)[2]
                     self.window_bytes = max(self.window_bytes, need)
         tables = tensors = None
@@ -146,7 +164,7 @@ class Model:
         if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
             weighted = set()
             for op in self.ops:
-                if op.opcode in WEIGHTED:
+                if ops.streams(op.opcode):
                     weighted.update(op.inputs[1:])
             for t in self.tensors:
                 if t.const and t.index not in weighted:
@@ -165,7 +183,9 @@ class Model:
         return memoryview(self._file.read(t.nbytes))
 
     def _bind(self, op):
-        # Resolve each op once to (function, args) so run() is a flat loop of calls.
+        # Resolve each op once to (function, args) so run() is a flat loop of calls. Ops are told
+        # apart by their kernel in the op table (tinyml/ops.py); a kernel's g is the slots filled
+        # here, then the op's parameters as the file has them.
         T = self.tensors
         D = self._data
         ins = [T[i] for i in op.inputs]
@@ -173,52 +193,59 @@ class Model:
         out = T[op.outputs[0]]
         y = D[op.outputs[0]]
         k = self._k
-        c = op.opcode
+        row = ops.row(op.opcode)
+        if row is None:
+            raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
+                                         "device library (tinyml deploy) to the converter's version"
+                                         % (self.name, op.index, op.opcode))
+        kernel = row[2]
         p = op.params
-        if c == FULLY_CONNECTED:
+        if kernel == "fully_connected":
             n_out, n_in = ins[1].shape
             if self._file is None:  # weights in RAM: straight to the kernel
                 return k.fully_connected, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
             w = _Weights(self, ins[1:5], self._stream_window)
             return self._fully_connected, (x, y, n_in, n_out, w) + p
-        if c in (CONV_2D, DEPTHWISE_CONV_2D):
-            h, wd, ch = _hwc(ins[0])
-            oh, ow, oc = _hwc(out)
-            kh, kw = ins[1].shape[1], ins[1].shape[2]
-            g = array("i", (h, wd, ch, oh, ow, oc, kh, kw) + p[:10] + (0, oc) + p[10:])
-            fn = k.conv2d if c == CONV_2D else k.depthwise_conv2d
+        if kernel == "conv2d" or kernel == "depthwise_conv2d":
+            g = array("i", bytes(4 * _CONV_PARAMS) + bytes(array("i", p)))
+            g[_CONV_H], g[_CONV_W], g[_CONV_C] = _hwc(ins[0])
+            g[_CONV_OH], g[_CONV_OW], g[_CONV_OC] = _hwc(out)
+            g[_CONV_KH], g[_CONV_KW] = ins[1].shape[1], ins[1].shape[2]
+            g[_CONV_OCN] = g[_CONV_OC]  # all output channels; _conv calls a run at a time
+            fn = getattr(k, kernel)
             if self._file is None:
                 return fn, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, g)
             return self._conv, (fn, x, y, g, _Weights(self, ins[1:5], self._stream_window))
-        if c in (AVERAGE_POOL_2D, MAX_POOL_2D):
-            h, wd, ch = _hwc(ins[0])
-            oh, ow, _ = _hwc(out)
-            g = array("i", (h, wd, ch, oh, ow) + p + (1 if c == MAX_POOL_2D else 0,))
+        if kernel == "pool2d":
+            g = array("i", bytes(4 * _POOL_PARAMS) + bytes(array("i", p)) + bytes(4))
+            g[_POOL_H], g[_POOL_W], g[_POOL_C] = _hwc(ins[0])
+            g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
+            g[_POOL_IS_MAX] = 1 if row[3] == "max" else 0
             return k.pool2d, (x, y, g)
-        if c == MEAN:
-            return k.mean_hw, (x, y, array("i", _hwc(ins[0]) + p))
-        if c == ADD:
-            return k.add, (x, D[op.inputs[1]], y, array("i", p))
-        if c == MUL:
-            return k.mul, (x, D[op.inputs[1]], y, array("i", p))
-        if c == SOFTMAX:
+        if kernel == "mean_hw":
+            g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
+            g[_MEAN_H], g[_MEAN_W], g[_MEAN_C] = _hwc(ins[0])
+            return k.mean_hw, (x, y, g)
+        if kernel == "add" or kernel == "sub" or kernel == "mul":
+            return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
+        if kernel == "softmax":
             return k.softmax, (x, y, ins[0].shape[-1]) + p
-        if c in (LOGISTIC, TANH, DEQUANTIZE) or (c == QUANTIZE and len(ins) == 2):
+        if kernel.startswith("lut") and len(ins) == 2:  # a table of 256 entries, input 1 (lut/quantize_f32 too)
             table = ins[1]
             return k.lut, (x, y, D[table.index], table.nbytes // 256)
-        if c == QUANTIZE:
+        if kernel.endswith("quantize_f32"):
             return k.quantize_f32, (x, y, array("i", p))
-        if c in (RESHAPE, SQUEEZE):
+        if kernel == "copy":
             return _copy, (x, y)
-        if c == PAD:
+        if kernel == "pad":
             xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
             ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
-            return _pad, (x, y, xs, ys, p[:4], p[4])
-        if c == CONCATENATION:
-            return _concat, ([D[i] for i in op.inputs], y, p[0], p[1:])
-        raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
-                                     "device library (tinyml deploy) to the converter's version"
-                                     % (self.name, op.index, c))
+            before = _PAD_BEFORE0
+            return _pad, (x, y, xs, ys, p[before:before + 4], p[_PAD_VALUE])
+        if kernel == "concat":
+            return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
+        raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
+                                     % (self.name, op.index, op.opcode, kernel))
 
     def _fully_connected(self, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
         fc = self._k.fully_connected
@@ -239,8 +266,8 @@ class Model:
         for oc0 in range(0, n_out, weights.chunk):
             ocn = min(weights.chunk, n_out - oc0)
             w, bias, mult, shift = weights.views(oc0, ocn)
-            g[18] = oc0
-            g[19] = ocn
+            g[_CONV_OC0] = oc0
+            g[_CONV_OCN] = ocn
             fn(x, w, bias, mult, shift, y, g)
 
     def _set_input(self, t, x):
@@ -331,7 +358,7 @@ class Model:
             macs = self.macs(op)
             total_macs += macs
             total_w += wbytes
-            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, OP_NAMES.get(op.opcode, op.opcode),
+            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, ops.name(op.opcode),
                   _shape(ins[0]), _shape(self.tensors[op.outputs[0]]), macs, wbytes))
         for kind, ts in (("input", self.inputs), ("output", self.outputs)):
             for t in ts:
@@ -343,13 +370,14 @@ class Model:
 
 def op_macs(op, tensors):
     """Multiply-accumulates of one op (0 for ops without a dot product)."""
-    c = op.opcode
-    if c == FULLY_CONNECTED:
+    row = ops.row(op.opcode)
+    kernel = row[2] if row else ""
+    if kernel == "fully_connected":
         return _size(tensors[op.outputs[0]].shape) * tensors[op.inputs[1]].shape[1]
-    if c == CONV_2D:
+    if kernel == "conv2d":
         w = tensors[op.inputs[1]].shape
         return _size(tensors[op.outputs[0]].shape) * w[1] * w[2] * w[3]
-    if c == DEPTHWISE_CONV_2D:
+    if kernel == "depthwise_conv2d":
         w = tensors[op.inputs[1]].shape
         return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
     return 0

@@ -1,4 +1,5 @@
-// MicroPython binding of tinyml_kernels.h, module `tinyml_kernels`. One source, two builds:
+// MicroPython binding of tinyml_kernels.h (every kernel family), module `tinyml_kernels`; g's slots are
+// named in tinyml_ops.h, generated from the op table (device_lib/tinyml/ops.py). One source, two builds:
 // - a dynamic native module (.mpy), built by the Makefile here with py/dynruntime.mk;
 // - a user C module of a firmware build (micropython.mk / micropython.cmake here).
 // Same functions and bytes out as device_lib/tinyml/kernels_py.py.
@@ -125,21 +126,28 @@ static mp_obj_t tml_conv(const mp_obj_t *args, bool depthwise) {
     mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
     mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
     const int32_t *v = depthwise
-        ? tml_g(args[6], 21, MP_ERROR_TEXT("depthwise_conv2d: g must be an array('i') of 21 values"))
-        : tml_g(args[6], 20, MP_ERROR_TEXT("conv2d: g must be an array('i') of 20 values"));
-    bool ok = true;
-    for (int i = 0; i < 12; i++) { // H, W, C, OH, OW, OC, KH, KW, strides, dilations
-        ok = ok && tml_in(v[i], 1, 32767);
-    }
-    tml_check(ok && tml_in(v[12], 0, 32767) && tml_in(v[13], 0, 32767),
+        ? tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER + 1, MP_ERROR_TEXT("depthwise_conv2d: g must be an array('i') of 21 values"))
+        : tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER, MP_ERROR_TEXT("conv2d: g must be an array('i') of 20 values"));
+    // sizes, strides and dilations in 1..32767 (no table of slots: constant data must be read as words on xtensa)
+    bool ok = tml_in(v[TML_CONV_H], 1, 32767) && tml_in(v[TML_CONV_W], 1, 32767) && tml_in(v[TML_CONV_C], 1, 32767) &&
+        tml_in(v[TML_CONV_OH], 1, 32767) && tml_in(v[TML_CONV_OW], 1, 32767) && tml_in(v[TML_CONV_OC], 1, 32767) &&
+        tml_in(v[TML_CONV_KH], 1, 32767) && tml_in(v[TML_CONV_KW], 1, 32767) &&
+        tml_in(v[TML_CONV_STRIDE_H], 1, 32767) && tml_in(v[TML_CONV_STRIDE_W], 1, 32767) &&
+        tml_in(v[TML_CONV_DILATION_H], 1, 32767) && tml_in(v[TML_CONV_DILATION_W], 1, 32767);
+    tml_check(ok && tml_in(v[TML_CONV_PAD_TOP], 0, 32767) && tml_in(v[TML_CONV_PAD_LEFT], 0, 32767),
         MP_ERROR_TEXT("conv: sizes, strides and dilations must be in 1..32767, paddings in 0..32767"));
-    tml_check(tml_in(v[14], -128, 127) && tml_in(v[15], -128, 127) && tml_in(v[16], -128, 127) &&
-        tml_in(v[17], -128, 127), MP_ERROR_TEXT("conv: x_zp, y_zp, act_min, act_max must be in -128..127"));
+    tml_check(tml_in(v[TML_CONV_X_ZP], -128, 127) && tml_in(v[TML_CONV_Y_ZP], -128, 127) &&
+        tml_in(v[TML_CONV_ACT_MIN], -128, 127) && tml_in(v[TML_CONV_ACT_MAX], -128, 127),
+        MP_ERROR_TEXT("conv: x_zp, y_zp, act_min, act_max must be in -128..127"));
     tml_conv_t g = {
-        .H = v[0], .W = v[1], .C = v[2], .OH = v[3], .OW = v[4], .OC = v[5], .KH = v[6], .KW = v[7],
-        .stride_h = v[8], .stride_w = v[9], .dil_h = v[10], .dil_w = v[11], .pad_top = v[12], .pad_left = v[13],
-        .x_zp = v[14], .y_zp = v[15], .act_min = v[16], .act_max = v[17], .oc0 = v[18], .ocn = v[19],
-        .depth_multiplier = depthwise ? v[20] : 1,
+        .H = v[TML_CONV_H], .W = v[TML_CONV_W], .C = v[TML_CONV_C], .OH = v[TML_CONV_OH], .OW = v[TML_CONV_OW],
+        .OC = v[TML_CONV_OC], .KH = v[TML_CONV_KH], .KW = v[TML_CONV_KW],
+        .stride_h = v[TML_CONV_STRIDE_H], .stride_w = v[TML_CONV_STRIDE_W],
+        .dil_h = v[TML_CONV_DILATION_H], .dil_w = v[TML_CONV_DILATION_W],
+        .pad_top = v[TML_CONV_PAD_TOP], .pad_left = v[TML_CONV_PAD_LEFT],
+        .x_zp = v[TML_CONV_X_ZP], .y_zp = v[TML_CONV_Y_ZP], .act_min = v[TML_CONV_ACT_MIN], .act_max = v[TML_CONV_ACT_MAX],
+        .oc0 = v[TML_CONV_OC0], .ocn = v[TML_CONV_OCN],
+        .depth_multiplier = depthwise ? v[TML_CONV_DEPTH_MULTIPLIER] : 1,
     };
     tml_check(g.oc0 >= 0 && g.ocn >= 1 && g.oc0 <= g.OC - g.ocn,
         MP_ERROR_TEXT("conv: need 0 <= oc0 and 1 <= ocn with oc0 + ocn <= OC"));
@@ -193,19 +201,21 @@ static mp_obj_t tml_pool2d_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
     mp_buffer_info_t x, y;
     mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
     mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(g_obj, 14, MP_ERROR_TEXT("pool2d: g must be an array('i') of 14 values"));
-    bool ok = true;
-    for (int i = 0; i < 9; i++) { // H, W, C, OH, OW, strides, filter
-        ok = ok && tml_in(v[i], 1, 32767);
-    }
-    tml_check(ok && tml_in(v[9], 0, 32767) && tml_in(v[10], 0, 32767),
+    const int32_t *v = tml_g(g_obj, TML_POOL_IS_MAX + 1, MP_ERROR_TEXT("pool2d: g must be an array('i') of 14 values"));
+    bool ok = tml_in(v[TML_POOL_H], 1, 32767) && tml_in(v[TML_POOL_W], 1, 32767) && tml_in(v[TML_POOL_C], 1, 32767) &&
+        tml_in(v[TML_POOL_OH], 1, 32767) && tml_in(v[TML_POOL_OW], 1, 32767) &&
+        tml_in(v[TML_POOL_STRIDE_H], 1, 32767) && tml_in(v[TML_POOL_STRIDE_W], 1, 32767) &&
+        tml_in(v[TML_POOL_FILTER_H], 1, 32767) && tml_in(v[TML_POOL_FILTER_W], 1, 32767);
+    tml_check(ok && tml_in(v[TML_POOL_PAD_TOP], 0, 32767) && tml_in(v[TML_POOL_PAD_LEFT], 0, 32767),
         MP_ERROR_TEXT("pool2d: sizes, strides and filter must be in 1..32767, paddings in 0..32767"));
-    tml_check(tml_in(v[11], -128, 127) && tml_in(v[12], -128, 127) && tml_in(v[13], 0, 1),
-        MP_ERROR_TEXT("pool2d: act_min, act_max must be in -128..127, is_max 0 or 1"));
+    tml_check(tml_in(v[TML_POOL_ACT_MIN], -128, 127) && tml_in(v[TML_POOL_ACT_MAX], -128, 127) &&
+        tml_in(v[TML_POOL_IS_MAX], 0, 1), MP_ERROR_TEXT("pool2d: act_min, act_max must be in -128..127, is_max 0 or 1"));
     tml_pool_t g = {
-        .H = v[0], .W = v[1], .C = v[2], .OH = v[3], .OW = v[4], .stride_h = v[5], .stride_w = v[6],
-        .filter_h = v[7], .filter_w = v[8], .pad_top = v[9], .pad_left = v[10],
-        .act_min = v[11], .act_max = v[12], .is_max = v[13],
+        .H = v[TML_POOL_H], .W = v[TML_POOL_W], .C = v[TML_POOL_C], .OH = v[TML_POOL_OH], .OW = v[TML_POOL_OW],
+        .stride_h = v[TML_POOL_STRIDE_H], .stride_w = v[TML_POOL_STRIDE_W],
+        .filter_h = v[TML_POOL_FILTER_H], .filter_w = v[TML_POOL_FILTER_W],
+        .pad_top = v[TML_POOL_PAD_TOP], .pad_left = v[TML_POOL_PAD_LEFT],
+        .act_min = v[TML_POOL_ACT_MIN], .act_max = v[TML_POOL_ACT_MAX], .is_max = v[TML_POOL_IS_MAX],
     };
     tml_check(tml_mul31(g.filter_h, g.filter_w) <= (1 << 23), MP_ERROR_TEXT("pool2d: filter larger than 2**23 taps"));
     // every window holds at least one input pixel (the first and the last are the extremes)
@@ -224,35 +234,35 @@ static mp_obj_t tml_mean_hw_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
     mp_buffer_info_t x, y;
     mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
     mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(g_obj, 7, MP_ERROR_TEXT("mean_hw: g must be an array('i') of 7 values"));
-    tml_check(tml_in(v[0], 1, TML_INT32_MAX) && tml_in(v[1], 1, TML_INT32_MAX) && tml_in(v[2], 1, TML_INT32_MAX),
+    const int32_t *v = tml_g(g_obj, TML_MEAN_SHIFT + 1, MP_ERROR_TEXT("mean_hw: g must be an array('i') of 7 values"));
+    int32_t H = v[TML_MEAN_H], W = v[TML_MEAN_W], C = v[TML_MEAN_C], x_zp = v[TML_MEAN_X_ZP], y_zp = v[TML_MEAN_Y_ZP];
+    tml_check(tml_in(H, 1, TML_INT32_MAX) && tml_in(W, 1, TML_INT32_MAX) && tml_in(C, 1, TML_INT32_MAX),
         MP_ERROR_TEXT("mean_hw: H, W, C must be > 0"));
-    uint64_t n = tml_mul31(v[0], v[1]);
+    uint64_t n = tml_mul31(H, W);
     tml_check(n <= (1 << 23), MP_ERROR_TEXT("mean_hw: H*W must be at most 2**23"));
-    tml_check(tml_in(v[3], -128, 127) && tml_in(v[4], -128, 127),
-        MP_ERROR_TEXT("mean_hw: x_zp, y_zp must be in -128..127"));
-    tml_check(tml_holds(&x, tml_mul31(n, v[2])), MP_ERROR_TEXT("mean_hw: x is shorter than H*W*C"));
-    tml_check(y.len == (size_t)v[2], MP_ERROR_TEXT("mean_hw: len(y) must be C"));
+    tml_check(tml_in(x_zp, -128, 127) && tml_in(y_zp, -128, 127), MP_ERROR_TEXT("mean_hw: x_zp, y_zp must be in -128..127"));
+    tml_check(tml_holds(&x, tml_mul31(n, C)), MP_ERROR_TEXT("mean_hw: x is shorter than H*W*C"));
+    tml_check(y.len == (size_t)C, MP_ERROR_TEXT("mean_hw: len(y) must be C"));
     tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("mean_hw: y overlaps x"));
-    tml_mean_hw(x.buf, y.buf, (int)n, v[2], v[3], v[4], v[5], v[6]);
+    tml_mean_hw(x.buf, y.buf, (int)n, C, x_zp, y_zp, v[TML_MEAN_MULTIPLIER], v[TML_MEAN_SHIFT]);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_mean_hw_obj, tml_mean_hw_fn);
 
-// add(a, b, y, g) and mul(a, b, y, g)
-static mp_obj_t tml_binary_common(const mp_obj_t *args, bool is_mul) {
+// add(a, b, y, g), sub(a, b, y, g) and mul(a, b, y, g); kind: TML_BIN_PLUS, _MINUS, _TIMES
+static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
     mp_buffer_info_t a, b, y;
     mp_get_buffer_raise(args[0], &a, MP_BUFFER_READ);
     mp_get_buffer_raise(args[1], &b, MP_BUFFER_READ);
     mp_get_buffer_raise(args[2], &y, MP_BUFFER_WRITE);
-    const int32_t *v = is_mul
-        ? tml_g(args[3], 19, MP_ERROR_TEXT("mul: g must be an array('i') of 19 values"))
-        : tml_g(args[3], 24, MP_ERROR_TEXT("add: g must be an array('i') of 24 values"));
+    const int32_t *v = kind == TML_BIN_TIMES
+        ? tml_g(args[3], TML_MUL_ACT_MAX + 1, MP_ERROR_TEXT("mul: g must be an array('i') of 19 values"))
+        : tml_g(args[3], TML_ADD_ACT_MAX + 1, MP_ERROR_TEXT("add/sub: g must be an array('i') of 24 values"));
     tml_binary_t g;
     uint64_t n = 1, last_a = 0, last_b = 0; // output size; the largest index of a and of b
     bool ok = true;
-    for (int i = 0; i < 4; i++) {
-        g.D[i] = v[i], g.a_stride[i] = v[4 + i], g.b_stride[i] = v[8 + i];
+    for (int i = 0; i < 4; i++) { // the same slots in add's g and mul's
+        g.D[i] = v[TML_ADD_D0 + i], g.a_stride[i] = v[TML_ADD_A_STRIDE0 + i], g.b_stride[i] = v[TML_ADD_B_STRIDE0 + i];
         ok = ok && g.D[i] >= 1 && g.a_stride[i] >= 0 && g.b_stride[i] >= 0;
         if (ok) {
             n = tml_mul31(n, g.D[i]);
@@ -260,39 +270,47 @@ static mp_obj_t tml_binary_common(const mp_obj_t *args, bool is_mul) {
             last_b += tml_mul31(g.D[i] - 1, g.b_stride[i]);
         }
     }
-    tml_check(ok, MP_ERROR_TEXT("add/mul: dimensions must be > 0, strides >= 0"));
-    tml_check(n == y.len, MP_ERROR_TEXT("add/mul: len(y) must be D0*D1*D2*D3"));
-    tml_check(last_a < a.len && last_a <= TML_INT32_MAX, MP_ERROR_TEXT("add/mul: a is too short for its strides"));
-    tml_check(last_b < b.len && last_b <= TML_INT32_MAX, MP_ERROR_TEXT("add/mul: b is too short for its strides"));
-    tml_check(tml_apart(&y, &a) && tml_apart(&y, &b), MP_ERROR_TEXT("add/mul: y overlaps an input"));
-    const int32_t *p = v + 12;
-    g.a_zp = p[0], g.b_zp = p[1];
-    if (is_mul) {
+    tml_check(ok, MP_ERROR_TEXT("add/sub/mul: dimensions must be > 0, strides >= 0"));
+    tml_check(n == y.len, MP_ERROR_TEXT("add/sub/mul: len(y) must be D0*D1*D2*D3"));
+    tml_check(last_a < a.len && last_a <= TML_INT32_MAX, MP_ERROR_TEXT("add/sub/mul: a is too short for its strides"));
+    tml_check(last_b < b.len && last_b <= TML_INT32_MAX, MP_ERROR_TEXT("add/sub/mul: b is too short for its strides"));
+    tml_check(tml_apart(&y, &a) && tml_apart(&y, &b), MP_ERROR_TEXT("add/sub/mul: y overlaps an input"));
+    if (kind == TML_BIN_TIMES) {
+        g.a_zp = v[TML_MUL_A_ZP], g.b_zp = v[TML_MUL_B_ZP];
         g.left_shift = 0, g.a_mult = g.a_shift = g.b_mult = g.b_shift = 0;
-        p += 2;
+        g.y_mult = v[TML_MUL_Y_MULTIPLIER], g.y_shift = v[TML_MUL_Y_SHIFT], g.y_zp = v[TML_MUL_Y_ZP];
+        g.act_min = v[TML_MUL_ACT_MIN], g.act_max = v[TML_MUL_ACT_MAX];
     } else {
-        g.left_shift = p[2], g.a_mult = p[3], g.a_shift = p[4], g.b_mult = p[5], g.b_shift = p[6];
+        g.a_zp = v[TML_ADD_A_ZP], g.b_zp = v[TML_ADD_B_ZP], g.left_shift = v[TML_ADD_LEFT_SHIFT];
+        g.a_mult = v[TML_ADD_A_MULTIPLIER], g.a_shift = v[TML_ADD_A_SHIFT];
+        g.b_mult = v[TML_ADD_B_MULTIPLIER], g.b_shift = v[TML_ADD_B_SHIFT];
+        g.y_mult = v[TML_ADD_Y_MULTIPLIER], g.y_shift = v[TML_ADD_Y_SHIFT], g.y_zp = v[TML_ADD_Y_ZP];
+        g.act_min = v[TML_ADD_ACT_MIN], g.act_max = v[TML_ADD_ACT_MAX];
         tml_check(tml_in(g.left_shift, 0, 20) && g.a_shift <= 0 && g.b_shift <= 0,
-            MP_ERROR_TEXT("add: need 0 <= left_shift <= 20 and a_shift, b_shift <= 0"));
-        p += 7;
+            MP_ERROR_TEXT("add/sub: need 0 <= left_shift <= 20 and a_shift, b_shift <= 0"));
     }
-    g.y_mult = p[0], g.y_shift = p[1], g.y_zp = p[2], g.act_min = p[3], g.act_max = p[4];
     tml_check(tml_in(g.a_zp, -128, 127) && tml_in(g.b_zp, -128, 127) && tml_in(g.y_zp, -128, 127) &&
         tml_in(g.act_min, -128, 127) && tml_in(g.act_max, -128, 127),
-        MP_ERROR_TEXT("add/mul: zero points, act_min and act_max must be in -128..127"));
-    tml_binary(a.buf, b.buf, y.buf, &g, is_mul);
+        MP_ERROR_TEXT("add/sub/mul: zero points, act_min and act_max must be in -128..127"));
+    tml_binary(a.buf, b.buf, y.buf, &g, kind);
     return mp_const_none;
 }
 
 static mp_obj_t tml_add_fn(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    return tml_binary_common(args, false);
+    return tml_binary_common(args, TML_BIN_PLUS);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_add_obj, 4, 4, tml_add_fn);
 
+static mp_obj_t tml_sub_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_MINUS);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_sub_obj, 4, 4, tml_sub_fn);
+
 static mp_obj_t tml_mul_fn(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    return tml_binary_common(args, true);
+    return tml_binary_common(args, TML_BIN_TIMES);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_mul_obj, 4, 4, tml_mul_fn);
 
@@ -320,12 +338,12 @@ static mp_obj_t tml_quantize_f32_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_o
     mp_buffer_info_t x, y;
     mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
     mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(g_obj, 2, MP_ERROR_TEXT("quantize_f32: g must be an array('i') of 2 values"));
-    tml_check(tml_in(v[0], -128, 127), MP_ERROR_TEXT("quantize_f32: y_zp must be in -128..127"));
+    const int32_t *v = tml_g(g_obj, TML_QUANTIZE_Y_SCALE + 1, MP_ERROR_TEXT("quantize_f32: g must be an array('i') of 2 values"));
+    tml_check(tml_in(v[TML_QUANTIZE_Y_ZP], -128, 127), MP_ERROR_TEXT("quantize_f32: y_zp must be in -128..127"));
     tml_check(y.len <= TML_INT32_MAX && x.len / 4 >= y.len,
         MP_ERROR_TEXT("quantize_f32: x holds fewer than len(y) float32"));
     tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("quantize_f32: y overlaps x"));
-    tml_quantize_f32(x.buf, y.buf, (int)y.len, v[0], (uint32_t)v[1]);
+    tml_quantize_f32(x.buf, y.buf, (int)y.len, v[TML_QUANTIZE_Y_ZP], (uint32_t)v[TML_QUANTIZE_Y_SCALE]);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_quantize_f32_obj, tml_quantize_f32_fn);
@@ -341,6 +359,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_pool2d, MP_OBJ_FROM_PTR(&tml_pool2d_obj));
     mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tml_add_obj));
+    mp_store_global(MP_QSTR_sub, MP_OBJ_FROM_PTR(&tml_sub_obj));
     mp_store_global(MP_QSTR_mul, MP_OBJ_FROM_PTR(&tml_mul_obj));
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
@@ -368,6 +387,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_pool2d), MP_ROM_PTR(&tml_pool2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_mean_hw), MP_ROM_PTR(&tml_mean_hw_obj) },
     { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tml_add_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sub), MP_ROM_PTR(&tml_sub_obj) },
     { MP_ROM_QSTR(MP_QSTR_mul), MP_ROM_PTR(&tml_mul_obj) },
     { MP_ROM_QSTR(MP_QSTR_lut), MP_ROM_PTR(&tml_lut_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize_f32), MP_ROM_PTR(&tml_quantize_f32_obj) },

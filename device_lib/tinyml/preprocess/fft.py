@@ -9,6 +9,7 @@
 # n (the FFT length) is a power of two >= 4 everywhere.
 import math
 from array import array
+from tinyml.preprocess.fft_plan import factors, permutation  # noqa: F401  (part of this module's API)
 
 PI = 3.14159265358979323846264338327  # KissFFT's constant (a double either way)
 
@@ -36,44 +37,6 @@ def twiddles_q15(n):
         tw[2 * half + 2 * i] = int(math.floor(0.5 + 32767 * math.cos(phase)))
         tw[2 * half + 2 * i + 1] = int(math.floor(0.5 + 32767 * math.sin(phase)))
     return tw
-
-
-def factors(m):
-    """KissFFT's radices for a complex FFT of length m (a power of two): 4s, then a 2 if needed,
-    outermost first."""
-    out = []
-    while m > 1:
-        p = 4 if m % 4 == 0 else 2
-        out.append(p)
-        m //= p
-    return out
-
-
-_perms = {}
-
-
-def permutation(m):
-    """Where KissFFT's recursion puts input k of a length-m complex FFT before the butterflies:
-    perm[position] = input index (mixed-radix digit reversal over factors(m))."""
-    p = _perms.get(m)
-    if p is None:
-        fs = factors(m)
-        p = array("H", bytes(2 * m)) if m <= 65536 else [0] * m
-        for pos in range(m):
-            # position digits (outermost first, weights m/p0, m/(p0 p1), ...) -> input digits reversed
-            idx = 0
-            stride = 1
-            rest = pos
-            span = m
-            for f in fs:
-                span //= f
-                q = rest // span
-                rest -= q * span
-                idx += q * stride
-                stride *= f
-            p[pos] = idx
-        _perms[m] = p
-    return p
 
 
 def rfft_q15(x, y, tw, work):

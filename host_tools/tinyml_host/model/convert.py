@@ -4,14 +4,12 @@
 import numpy as np
 
 from tinyml_host.errors import ModelError
+from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
-OPCODES = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
-           "DEQUANTIZE": 6, "FULLY_CONNECTED": 9, "LOGISTIC": 14, "MAX_POOL_2D": 17, "MUL": 18,
-           "RESHAPE": 22, "SOFTMAX": 25, "TANH": 28, "PAD": 34, "MEAN": 40, "SQUEEZE": 43, "QUANTIZE": 114}
-SUPPORTED = set(OPCODES)
+SUPPORTED = set(op_params.OPCODES)  # the op table's ops: each has a method of _Converter, named after it
 
 INT8_ADVICE = ("tinyml runs full-integer int8 models: convert with TFLiteConverter using "
                "optimizations=[tf.lite.Optimize.DEFAULT], a representative_dataset, "
@@ -64,25 +62,29 @@ class _Converter:
         """The .tml index of TFLite activation tensor i."""
         if i not in self.index:
             t = self.t(i)
+            if len(t.shape) > 4:
+                self.fail(None, "tensor %d '%s' has shape %s: more than 4 dimensions, which tinyml does not "
+                          "support" % (i, t.name, tuple(t.shape)))
             if t.dtype not in dtypes:
                 self.fail(None, "tensor %d '%s' is %s; %s" % (i, t.name, t.dtype, INT8_ADVICE))
             if t.dtype == np.float32:
-                self.index[i] = self.add(TmlTensor(t.name, np.float32, t.shape))
+                self.index[i] = self._new(TmlTensor(t.name, np.float32, t.shape))
             else:
                 if len(t.scale) != 1:
                     self.fail(None, "activation tensor %d '%s' has %d scales; expected one" % (i, t.name, len(t.scale)))
-                self.index[i] = self.add(TmlTensor(t.name, np.int8, t.shape, None, t.scale[0], t.zero_point[0]))
+                self.index[i] = self._new(TmlTensor(t.name, np.int8, t.shape, None, t.scale[0], t.zero_point[0]))
         return self.index[i]
 
-    def add(self, tensor):
+    def _new(self, tensor):
         self.tensors.append(tensor)
         return len(self.tensors) - 1
 
     def const(self, name, array):
-        return self.add(TmlTensor(name, array.dtype, array.shape, array))
+        return self._new(TmlTensor(name, array.dtype, array.shape, array))
 
-    def emit(self, op, ins, outs, params=(), opcode=None):
-        self.ops.append(TmlOp(OPCODES[op.name] if opcode is None else opcode, ins, outs, params))
+    def emit(self, op, ins, outs, **params):
+        """The .tml op of TFLite op `op`, its parameters by name (tinyml_host.model.op_params)."""
+        self.ops.append(TmlOp(op_params.OPCODES[op.name], ins, outs, op_params.encode(op.name, params)))
 
     @staticmethod
     def qp(t):
@@ -137,7 +139,7 @@ class _Converter:
         bias = self.bias(op, n_out, w.data, x_zp)
         ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w.data, bias, mults, shifts)
         lo, hi = self.clamp(op, y)
-        self.emit(op, ins, [self.activation(op.outputs[0])], [self.qp(y)[1], lo, hi])
+        self.emit(op, ins, [self.activation(op.outputs[0])], y_zp=self.qp(y)[1], act_min=lo, act_max=hi)
 
     def _conv_geometry(self, op, x, kh, kw, y):
         o = op.options
@@ -149,7 +151,8 @@ class _Converter:
         oh, ow = out_size(o["padding"], h, kh, sh, dh), out_size(o["padding"], wd, kw, sw, dw)
         if tuple(y.shape[1:3]) != (oh, ow):
             self.fail(op, "output %s does not match %s padding (expected %dx%d)" % (y.shape, o["padding"], oh, ow))
-        return [sh, sw, dh, dw, pad_before(h, kh, sh, dh, oh), pad_before(wd, kw, sw, dw, ow)]
+        return dict(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw,
+                    pad_top=pad_before(h, kh, sh, dh, oh), pad_left=pad_before(wd, kw, sw, dw, ow))
 
     def conv_2d(self, op):
         x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
@@ -161,7 +164,8 @@ class _Converter:
         bias = self.bias(op, oc, w.data.reshape(oc, -1), x_zp)
         ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w.data, bias, mults, shifts)
         lo, hi = self.clamp(op, y)
-        self.emit(op, ins, [self.activation(op.outputs[0])], geometry + [x_zp, self.qp(y)[1], lo, hi])
+        self.emit(op, ins, [self.activation(op.outputs[0])], **geometry, x_zp=x_zp, y_zp=self.qp(y)[1],
+                  act_min=lo, act_max=hi)
 
     def depthwise_conv_2d(self, op):
         x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
@@ -176,8 +180,8 @@ class _Converter:
         bias = self.bias(op, oc, w_t.reshape(oc, -1), x_zp)
         ins = [self.activation(op.inputs[0])] + self.weighted(op, w.name, w_t, bias, mults, shifts)
         lo, hi = self.clamp(op, y)
-        self.emit(op, ins, [self.activation(op.outputs[0])],
-                  geometry + [x_zp, self.qp(y)[1], lo, hi, multiplier])
+        self.emit(op, ins, [self.activation(op.outputs[0])], **geometry, x_zp=x_zp, y_zp=self.qp(y)[1],
+                  act_min=lo, act_max=hi, depth_multiplier=multiplier)
 
     def _pool(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
@@ -190,7 +194,8 @@ class _Converter:
         oh, ow = out_size(o["padding"], h, fh, sh, 1), out_size(o["padding"], wd, fw, sw, 1)
         lo, hi = self.clamp(op, y)
         self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
-                  [sh, sw, fh, fw, pad_before(h, fh, sh, 1, oh), pad_before(wd, fw, sw, 1, ow), lo, hi])
+                  stride_h=sh, stride_w=sw, filter_h=fh, filter_w=fw, pad_top=pad_before(h, fh, sh, 1, oh),
+                  pad_left=pad_before(wd, fw, sw, 1, ow), act_min=lo, act_max=hi)
 
     average_pool_2d = max_pool_2d = _pool
 
@@ -200,35 +205,51 @@ class _Converter:
             self.fail(op, "only the mean over height and width of a 4-D tensor is supported")
         x_scale, x_zp = self.qp(x)
         y_scale, y_zp = self.qp(y)
-        params = q.mean_params(x_scale, x_zp, y_scale, y_zp, x.shape[1] * x.shape[2])
-        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], params)
+        p = q.mean_params(x_scale, x_zp, y_scale, y_zp, x.shape[1] * x.shape[2])
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
+                  **dict(zip(("x_zp", "y_zp", "multiplier", "shift"), p)))
 
-    def _binary(self, op):
+    def _two_inputs(self, op):
+        """A two-input elementwise op's (scales and zero points of a, b, y; its inputs; its output
+        clamp; its broadcasting: the 4-D output dims and each input's element strides)."""
         a, b, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
         out = tuple(np.broadcast_shapes(a.shape, b.shape))
         if len(out) > 4:
             self.fail(op, "broadcasting over more than 4 dimensions is not supported")
-        dims = [1] * (4 - len(out)) + list(out)
         ins = [self.operand(i) for i in op.inputs[:2]]
-        (a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp) = self.qp(a), self.qp(b), self.qp(y)
         lo, hi = self.clamp(op, y)
-        strides = dims + broadcast_strides(a.shape, out) + broadcast_strides(b.shape, out)
-        if op.name == "ADD":
-            params = strides + [a_zp, b_zp] + list(q.add_params(a_scale, b_scale, y_scale)) + [y_zp, lo, hi]
-        else:
-            params = strides + [a_zp, b_zp] + list(q.mul_params(a_scale, b_scale, y_scale)) + [y_zp, lo, hi]
-        self.emit(op, ins, [self.activation(op.outputs[0])], params)
+        broadcast = dict(d=[1] * (4 - len(out)) + list(out), a_stride=broadcast_strides(a.shape, out),
+                         b_stride=broadcast_strides(b.shape, out), act_min=lo, act_max=hi)
+        return (self.qp(a), self.qp(b), self.qp(y)), ins, broadcast
 
-    add_ = mul = _binary
+    def add(self, op):
+        ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        ls, am, ash, bm, bsh, ym, ysh = q.add_params(a_scale, b_scale, y_scale)
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp, left_shift=ls,
+                  a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
+
+    def sub(self, op):
+        # TFLM's CalculateOpDataSub is CalculateOpDataAdd for int8 (in double precision in the tflite-micro
+        # we check against): add's parameters; the kernel subtracts the scaled second input
+        ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        ls, am, ash, bm, bsh, ym, ysh = q.add_params(a_scale, b_scale, y_scale)
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp, left_shift=ls,
+                  a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
+
+    def mul(self, op):
+        ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        ym, ysh = q.mul_params(a_scale, b_scale, y_scale)
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp,
+                  y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
 
     def operand(self, i):
-        """An activation, or a constant operand (e.g. of ADD) stored as it is."""
+        """An activation, or a constant operand (e.g. of an addition) stored as it is."""
         t = self.t(i)
         if t.data is None:
             return self.activation(i)
         if t.dtype != np.int8:
             self.fail(None, "constant tensor %d '%s' is %s; expected int8" % (i, t.name, t.dtype))
-        return self.add(TmlTensor(t.name, np.int8, t.shape, t.data, t.scale[0], t.zero_point[0]))
+        return self._new(TmlTensor(t.name, np.int8, t.shape, t.data, t.scale[0], t.zero_point[0]))
 
     def _table(self, op, table):
         self.emit(op, [self.activation(op.inputs[0]), self.const(self.t(op.inputs[0]).name + "/table", table)],
@@ -249,15 +270,19 @@ class _Converter:
     def dequantize(self, op):
         self._table(op, q.dequantize_table(*self.qp(self.t(op.inputs[0]))))
 
+    dequantize.float_outputs = True  # an int8 model's float outputs: check_supported lets them through
+
     def quantize(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
         if x.dtype == np.float32:
             y_scale, y_zp = self.qp(y)
             bits = int(np.array([y_scale], np.float32).view(np.int32)[0])
             self.emit(op, [self.activation(op.inputs[0], (np.float32,))], [self.activation(op.outputs[0])],
-                      [y_zp, bits])
+                      y_zp=y_zp, y_scale=bits)
         else:
             self._table(op, q.requantize_table(*self.qp(x), *self.qp(y)))
+
+    quantize.float_inputs = True  # an int8 model's float inputs
 
     def _same_bytes(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
@@ -273,7 +298,7 @@ class _Converter:
             self.fail(op, "paddings must be constant, for at most 4 dimensions")
         before = [0] * (4 - len(x.shape)) + [int(p[0]) for p in paddings.data.reshape(-1, 2)]
         self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
-                  before + [self.qp(y)[1]])
+                  before=before, value=self.qp(y)[1])
 
     def concatenation(self, op):
         y = self.t(op.outputs[0])
@@ -286,24 +311,26 @@ class _Converter:
         lo, hi = self.clamp(op, y)
         if (lo, hi) != (-128, 127):
             self.fail(op, "a fused activation on CONCATENATION is not supported")
-        self.emit(op, [self.operand(i) for i in op.inputs], [self.activation(op.outputs[0])], [outer] + inners)
+        self.emit(op, [self.operand(i) for i in op.inputs], [self.activation(op.outputs[0])], outer=outer, inner=inners)
 
     def softmax(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
         if self.qp(y)[1] != -128 or abs(self.qp(y)[0] - 1 / 256) > 1e-9:
             self.fail(op, "output must have scale 1/256 and zero point -128 (as TFLM requires), "
                       "got scale %g, zero point %d" % self.qp(y))
-        params = q.softmax_params(op.options.get("beta", 1.0), self.qp(x)[0])
-        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], params)
+        p = q.softmax_params(op.options.get("beta", 1.0), self.qp(x)[0])
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
+                  **dict(zip(("input_multiplier", "input_left_shift", "diff_min"), p)))
 
 
 def check_supported(model, name):
     """Refuses float and hybrid models, and lists every op tinyml cannot run, all at once."""
-    float_ok = set()  # float tensors that a QUANTIZE reads or a DEQUANTIZE writes: an int8 model's float I/O
+    float_ok = set()  # float tensors an op converts from or to (its method says): an int8 model's float I/O
     for op in model.operators:
-        if op.name == "QUANTIZE":
+        method = getattr(_Converter, op.name.lower(), None) if op.name in SUPPORTED else None
+        if getattr(method, "float_inputs", False):
             float_ok.update(op.inputs)
-        if op.name == "DEQUANTIZE":
+        if getattr(method, "float_outputs", False):
             float_ok.update(op.outputs)
     for i in list(model.inputs) + list(model.outputs):
         t = model.tensors[i]
@@ -333,7 +360,6 @@ def convert(source, name=None):
     c = _Converter(model, name)
     inputs = [c.activation(i, (np.int8, np.float32)) for i in model.inputs]
     for op in model.operators:
-        method = "add_" if op.name == "ADD" else op.name.lower()
-        getattr(c, method)(op)
+        getattr(c, op.name.lower())(op)
     outputs = [c.activation(i, (np.int8, np.float32)) for i in model.outputs]
     return write_tml(c.tensors, c.ops, inputs, outputs)

@@ -1,7 +1,7 @@
 # `tinyml inspect`: the layer table of a .tml model, read with the device's own reader and planner.
-from tinyml import planner, tmlfile
-from tinyml.model import (AVERAGE_POOL_2D, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D,
-                          OP_NAMES, op_macs)
+from tinyml import ops as op_table, planner, tmlfile
+from tinyml.model import op_macs
+from tinyml_host.model import op_params
 
 DTYPE = tmlfile.DTYPE_NAME
 
@@ -11,19 +11,13 @@ def _shape(t):
 
 
 def _params(op, tensors):
-    if op.opcode == FULLY_CONNECTED:
-        zp, lo, hi = op.params
+    """The op's parameters as name=value (the op table's names); per-channel or per-tensor first for
+    an op whose weights stream (its multiplier, input 3, has one entry per channel or one in all)."""
+    text = op_params.describe(op.opcode, op.params)
+    if op_table.streams(op.opcode):
         kind = "per-channel" if tensors[op.inputs[3]].nbytes > 4 else "per-tensor"
-        return "%s, out zp %d, clamp [%d, %d]" % (kind, zp, lo, hi)
-    p = op.params
-    if op.opcode in (CONV_2D, DEPTHWISE_CONV_2D):
-        kind = "per-channel" if tensors[op.inputs[3]].nbytes > 4 else "per-tensor"
-        extra = ", depth x%d" % p[10] if op.opcode == DEPTHWISE_CONV_2D else ""
-        return ("stride %dx%d, dilation %dx%d, pad top %d left %d, %s, zp %d -> %d, clamp [%d, %d]%s" % (
-                p[0], p[1], p[2], p[3], p[4], p[5], kind, p[6], p[7], p[8], p[9], extra))
-    if op.opcode in (AVERAGE_POOL_2D, MAX_POOL_2D):
-        return "stride %dx%d, filter %dx%d, pad top %d left %d, clamp [%d, %d]" % tuple(p)
-    return ", ".join(str(v) for v in p)
+        text = kind + (", " + text if text else "")
+    return text
 
 
 def inspect(buf, name, out=print):
@@ -38,7 +32,7 @@ def inspect(buf, name, out=print):
         macs = op_macs(op, tensors)
         total_macs += macs
         total_w += wbytes
-        out("%3d  %-18s %-12s %-12s %10d %10d  %s" % (op.index, OP_NAMES.get(op.opcode, str(op.opcode)),
+        out("%3d  %-18s %-12s %-12s %10d %10d  %s" % (op.index, op_table.name(op.opcode),
             _shape(x), _shape(y), macs, wbytes, _params(op, tensors)))
     for kind, ids in (("input", inputs), ("output", outputs)):
         for i in ids:

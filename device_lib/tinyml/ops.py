@@ -1,0 +1,185 @@
+# The op table: the one place an op of the .tml format is defined (as MicroPython's py/bc0.h is for
+# its bytecode). The reader, the interpreter (model._bind), the three kernel backends and, on the host,
+# the converter and `tinyml inspect` take opcodes and parameter slots from here; the C kernels from
+# firmware/kernels/tinyml_ops.h, generated from this file (firmware/kernels/gen_ops_h.py). The host's
+# parameter names are in tinyml_host/model/op_params.py; tests/test_op_table.py checks they all agree.
+#
+# An op's parameters (the int32s of its record, docs/model-format.md) reach its kernel in one array
+# g: the slots the interpreter fills (shapes, the run of output channels of a call), then the op's
+# parameters in the file's order, so parameter i is g[_<FAMILY>_PARAMS + i] (pool2d's is_max comes
+# after them). Each slot is named _<FAMILY>_<NAME>; ops whose kernel takes scalars (FULLY_CONNECTED,
+# SOFTMAX) name their positions in the parameter list the same way. A name ending in 0 starts a run
+# (_ADD_D0: the 4 output dimensions). The slots are private consts: MicroPython folds them away, so
+# they cost the board no RAM. Each module that reads g has the ones it uses as consts of its own, in
+# a block that firmware/kernels/gen_ops_h.py writes from this file (make ops-header) and
+# tests/test_op_table.py checks, as it does C's tinyml_ops.h.
+try:
+    from micropython import const
+except ImportError:  # CPython on the host
+    def const(x):
+        return x
+
+# One line per op: opcode (the TFLite BuiltinOperator number of the op it implements), name, kernel
+# (the backends' function; lut/quantize_f32: lut when the op has a table input, else quantize_f32),
+# flags: "streams" (constant inputs 1..4, weights, bias, multiplier, shift, stream from the file),
+# "moves" (the interpreter moves bytes itself, the same for every backend: its function, copy, pad or
+# concat in model.py, is no backend kernel), "max" (pool2d takes the maximum, else the average), "-".
+# The interpreter tells ops apart by their kernel, never by name. One string, not an object per op:
+# a row is made when asked for.
+TABLE = """\
+0 ADD add -
+1 AVERAGE_POOL_2D pool2d -
+2 CONCATENATION concat moves
+3 CONV_2D conv2d streams
+4 DEPTHWISE_CONV_2D depthwise_conv2d streams
+6 DEQUANTIZE lut -
+9 FULLY_CONNECTED fully_connected streams
+14 LOGISTIC lut -
+17 MAX_POOL_2D pool2d max
+18 MUL mul -
+22 RESHAPE copy moves
+25 SOFTMAX softmax -
+28 TANH lut -
+34 PAD pad moves
+40 MEAN mean_hw -
+41 SUB sub -
+43 SQUEEZE copy moves
+114 QUANTIZE lut/quantize_f32 -
+"""
+
+
+def rows():
+    """Every row of the table: (opcode, name, kernel, flags)."""
+    for line in TABLE.split("\n"):
+        if line:
+            opcode, name, kernel, flags = line.split()
+            yield int(opcode), name, kernel, flags
+
+
+def row(opcode):
+    """The table row of an opcode, or None when this tinyml has no such op."""
+    for r in rows():
+        if r[0] == opcode:
+            return r
+    return None
+
+
+def name(opcode):
+    r = row(opcode)
+    return r[1] if r else "OP%d" % opcode
+
+
+def streams(opcode):
+    r = row(opcode)
+    return r is not None and r[3] == "streams"
+
+
+# ---- parameter slots ----
+
+# FULLY_CONNECTED: scalars after (x, w, bias, mult, shift, y, n_in, n_out)
+_FC_PARAMS = const(0)
+_FC_Y_ZP = const(0)
+_FC_ACT_MIN = const(1)
+_FC_ACT_MAX = const(2)
+
+# SOFTMAX: scalars after (x, y, n)
+_SOFTMAX_PARAMS = const(0)
+_SOFTMAX_INPUT_MULTIPLIER = const(0)
+_SOFTMAX_INPUT_LEFT_SHIFT = const(1)
+_SOFTMAX_DIFF_MIN = const(2)
+
+# CONV_2D, DEPTHWISE_CONV_2D: conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(...)
+_CONV_H = const(0)
+_CONV_W = const(1)
+_CONV_C = const(2)
+_CONV_OH = const(3)
+_CONV_OW = const(4)
+_CONV_OC = const(5)
+_CONV_KH = const(6)
+_CONV_KW = const(7)
+_CONV_OC0 = const(8)  # the call computes output channels oc0 .. oc0 + ocn - 1
+_CONV_OCN = const(9)
+_CONV_PARAMS = const(10)
+_CONV_STRIDE_H = const(10)
+_CONV_STRIDE_W = const(11)
+_CONV_DILATION_H = const(12)
+_CONV_DILATION_W = const(13)
+_CONV_PAD_TOP = const(14)
+_CONV_PAD_LEFT = const(15)
+_CONV_X_ZP = const(16)
+_CONV_Y_ZP = const(17)
+_CONV_ACT_MIN = const(18)
+_CONV_ACT_MAX = const(19)
+_CONV_DEPTH_MULTIPLIER = const(20)  # DEPTHWISE_CONV_2D only
+
+# AVERAGE_POOL_2D, MAX_POOL_2D: pool2d(x, y, g)
+_POOL_H = const(0)
+_POOL_W = const(1)
+_POOL_C = const(2)
+_POOL_OH = const(3)
+_POOL_OW = const(4)
+_POOL_PARAMS = const(5)
+_POOL_STRIDE_H = const(5)
+_POOL_STRIDE_W = const(6)
+_POOL_FILTER_H = const(7)
+_POOL_FILTER_W = const(8)
+_POOL_PAD_TOP = const(9)
+_POOL_PAD_LEFT = const(10)
+_POOL_ACT_MIN = const(11)
+_POOL_ACT_MAX = const(12)
+_POOL_IS_MAX = const(13)  # after the parameters: 1 for MAX_POOL_2D
+
+# MEAN: mean_hw(x, y, g)
+_MEAN_H = const(0)
+_MEAN_W = const(1)
+_MEAN_C = const(2)
+_MEAN_PARAMS = const(3)
+_MEAN_X_ZP = const(3)
+_MEAN_Y_ZP = const(4)
+_MEAN_MULTIPLIER = const(5)
+_MEAN_SHIFT = const(6)
+
+# ADD, SUB: add(a, b, y, g) and sub(a, b, y, g); MUL: mul(a, b, y, g). The output is (D0..D3); a and
+# b are read at element strides (0 broadcasts a dimension).
+_ADD_PARAMS = const(0)
+_ADD_D0 = const(0)
+_ADD_A_STRIDE0 = const(4)
+_ADD_B_STRIDE0 = const(8)
+_ADD_A_ZP = const(12)
+_ADD_B_ZP = const(13)
+_ADD_LEFT_SHIFT = const(14)
+_ADD_A_MULTIPLIER = const(15)
+_ADD_A_SHIFT = const(16)
+_ADD_B_MULTIPLIER = const(17)
+_ADD_B_SHIFT = const(18)
+_ADD_Y_MULTIPLIER = const(19)
+_ADD_Y_SHIFT = const(20)
+_ADD_Y_ZP = const(21)
+_ADD_ACT_MIN = const(22)
+_ADD_ACT_MAX = const(23)
+_MUL_PARAMS = const(0)
+_MUL_D0 = const(0)
+_MUL_A_STRIDE0 = const(4)
+_MUL_B_STRIDE0 = const(8)
+_MUL_A_ZP = const(12)
+_MUL_B_ZP = const(13)
+_MUL_Y_MULTIPLIER = const(14)
+_MUL_Y_SHIFT = const(15)
+_MUL_Y_ZP = const(16)
+_MUL_ACT_MIN = const(17)
+_MUL_ACT_MAX = const(18)
+
+# QUANTIZE from float32: quantize_f32(x, y, g)
+_QUANTIZE_PARAMS = const(0)
+_QUANTIZE_Y_ZP = const(0)
+_QUANTIZE_Y_SCALE = const(1)  # the float32's bits
+
+# PAD (interpreter): before0..3 of the 4-D output, then the fill value
+_PAD_PARAMS = const(0)
+_PAD_BEFORE0 = const(0)
+_PAD_VALUE = const(4)
+
+# CONCATENATION (interpreter): outer, then one inner size per input
+_CONCAT_PARAMS = const(0)
+_CONCAT_OUTER = const(0)
+_CONCAT_INNER0 = const(1)

@@ -1,0 +1,102 @@
+"""The host's half of the op table: each op's parameter names, in the order its .tml record holds them.
+
+Opcodes, names and kernels come from the device's table (device_lib/tinyml/ops.py, imported, not
+copied); this adds what the board never needs: the names the converter emits parameters by and that
+`tinyml inspect` prints. tests/test_op_table.py checks each name against the device's slot constant
+<FAMILY>_<NAME> (e.g. CONV_STRIDE_H) and against docs/model-format.md.
+
+A parameter spec: "name" is one int32, "name[4]" a run of 4 (the device's slot <FAMILY>_<NAME>0 is
+its first), "name[]" a run to the end of the record (one per input). An op emits all its parameters
+or none (QUANTIZE from int8 is a table lookup, without parameters).
+"""
+from tinyml import ops as device
+
+# op name: (slot family in tinyml.ops, parameter specs); one row per op of the device's table
+PARAMS = {
+    "ADD": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
+                   "y_multiplier y_shift y_zp act_min act_max"),
+    "AVERAGE_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
+    "CONCATENATION": ("CONCAT", "outer inner[]"),
+    "CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
+    "DEPTHWISE_CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min "
+                                  "act_max depth_multiplier"),
+    "DEQUANTIZE": (None, ""),
+    "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
+    "LOGISTIC": (None, ""),
+    "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
+    "MEAN": ("MEAN", "x_zp y_zp multiplier shift"),
+    "MUL": ("MUL", "d[4] a_stride[4] b_stride[4] a_zp b_zp y_multiplier y_shift y_zp act_min act_max"),
+    "PAD": ("PAD", "before[4] value"),
+    "QUANTIZE": ("QUANTIZE", "y_zp y_scale"),
+    "RESHAPE": (None, ""),
+    "SOFTMAX": ("SOFTMAX", "input_multiplier input_left_shift diff_min"),
+    "SQUEEZE": (None, ""),
+    "SUB": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
+                   "y_multiplier y_shift y_zp act_min act_max"),
+    "TANH": (None, ""),
+}
+
+OPCODES = {name: opcode for opcode, name, _, _ in device.rows()}
+NAMES = {opcode: name for name, opcode in OPCODES.items()}
+
+
+class ParamError(ValueError):
+    pass
+
+
+def specs(name):
+    """[(parameter name, count)] of an op: count 1, n for a run, None for a run to the end."""
+    out = []
+    for spec in PARAMS[name][1].split():
+        if spec.endswith("[]"):
+            out.append((spec[:-2], None))
+        elif spec.endswith("]"):
+            base, n = spec[:-1].split("[")
+            out.append((base, int(n)))
+        else:
+            out.append((spec, 1))
+    return out
+
+
+def encode(name, values):
+    """An op's parameters by name (a dict; runs as sequences) -> the int32 list of its record."""
+    if not values:
+        return []
+    want = specs(name)
+    names = [n for n, _ in want]
+    if sorted(values) != sorted(names):
+        raise ParamError("%s takes parameters %s, got %s" % (name, ", ".join(names), ", ".join(sorted(values))))
+    out = []
+    for n, count in want:
+        v = values[n]
+        if count == 1:
+            out.append(int(v))
+        else:
+            v = [int(i) for i in v]
+            if count is not None and len(v) != count:
+                raise ParamError("%s: %s takes %d values, got %d" % (name, n, count, len(v)))
+            out.extend(v)
+    return out
+
+
+def decode(opcode, params):
+    """[(name, value)] of an op's record (a run's value is a list); positional names for an unknown op."""
+    name = NAMES.get(opcode)
+    if name is None or not params:
+        return [("p%d" % i, v) for i, v in enumerate(params)]
+    out, i = [], 0
+    for n, count in specs(name):
+        if count == 1:
+            out.append((n, params[i]) if i < len(params) else (n, None))
+            i += 1
+        else:
+            end = len(params) if count is None else i + count
+            out.append((n, list(params[i:end])))
+            i = end
+    return out + [("p%d" % j, params[j]) for j in range(i, len(params))]
+
+
+def describe(opcode, params):
+    """name=value, ... of an op's parameters, as `tinyml inspect` prints them."""
+    return ", ".join("%s=%s" % (n, "x".join(str(i) for i in v) if isinstance(v, list) else v)
+                     for n, v in decode(opcode, params))
