@@ -180,6 +180,24 @@ FOOTPRINT = re.compile(r"tinyml-footprint backend=(\w+) load=(\d+) peak=(-?\d+) 
 OP_ROW = re.compile(r"tinyml-op (\d+) us=(\d+) heap=(-?\d+)")
 
 
+def _instruction_clock(where):
+    """ns of board time per instruction when the board named `where` is an emulator that counts
+    instructions (its profile's [emulator] icount = shift: 2**shift ns each), else None."""
+    from tinyml_host.board import profiles
+    try:
+        emu = profiles.load(where).emulator or {}
+    except profiles.BoardError:
+        return None
+    return 2 ** emu["icount"] if "icount" in emu else None
+
+
+def _macs(m):
+    from tinyml import tmlfile
+    from tinyml.model import op_macs
+    tensors, ops, _, _ = tmlfile.parse(m.data, str(m.path))
+    return sum(op_macs(op, tensors) for op in ops)
+
+
 def bench_report(m, where, printed):
     """Prints what bench_on_board measured of ModelSource m on the board called `where`."""
     from tinyml import ops as op_table
@@ -201,6 +219,8 @@ def bench_report(m, where, printed):
     print("RAM on the board: loaded %d bytes (activation arena %d, weight window %d, interpreter %d); "
           "peak during one inference %d bytes" % (load, arena, window, load - arena - window, peak))
     print("us per inference, measured on the board:")
+    counted = _instruction_clock(where)
+    macs = _macs(m) if counted else 0
     for line in printed:
         if line.startswith("B "):
             parts = line.split()
@@ -213,7 +233,14 @@ def bench_report(m, where, printed):
                       "or a board with more RAM" % (parts[1], " ".join(parts[4:]), parts[3]))
             else:
                 n, t = int(parts[2]), int(parts[3])
-                print("  %-8s %12.1f   (%d runs)" % (parts[1], t / n, n))
+                per_mac = ""
+                if counted and macs:
+                    per_mac = ", %.1f instructions per MAC" % (t / n * 1000 / counted / macs)
+                print("  %-8s %12.1f   (%d runs)%s" % (parts[1], t / n, n, per_mac))
+    if counted:
+        print("  (%s counts instructions: QEMU -icount, %d ns of board time per instruction; %d MACs per "
+              "inference. Published ESP32 figures, cycles per MAC: TFLite Micro's reference kernels "
+              "about 137, with ESP-NN about 13)" % (where, counted, macs))
     for line in printed:
         if line.startswith("tinyml:"):
             print(line)
