@@ -27,7 +27,8 @@ if ram:
         cmd[i + 1] += ",memory-backend=flash"
         return cmd + ["-object", "memory-backend-file,id=flash,size=16M,mem-path=%%s,share=on" %% ram], cwd
     emulators.child_command = child_command
-emulators._Supervisor(%(name)r, %(heap)d).run()
+from tinyml_host.emulators.relay import _Supervisor
+_Supervisor(%(name)r, %(heap)d).run()
 """
 
 

@@ -37,7 +37,8 @@ import pathlib, sys
 sys.path.insert(0, %(host)r)
 from tinyml_host.emulators import supervisor as emulators
 emulators.STATE_ROOT = pathlib.Path(%(root)r)
-emulators._Supervisor(%(name)r, %(heap)d).run()
+from tinyml_host.emulators.relay import _Supervisor
+_Supervisor(%(name)r, %(heap)d).run()
 """
 
 
