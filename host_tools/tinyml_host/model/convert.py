@@ -310,7 +310,7 @@ class _Converter:
         inners = [int(np.prod(x.shape[axis:], dtype=np.int64)) for x in xs]
         lo, hi = self.clamp(op, y)
         if (lo, hi) != (-128, 127):
-            self.fail(op, "a fused activation on CONCATENATION is not supported")
+            self.fail(op, "a fused activation on a concatenation is not supported")
         self.emit(op, [self.operand(i) for i in op.inputs], [self.activation(op.outputs[0])], outer=outer, inner=inners)
 
     def softmax(self, op):

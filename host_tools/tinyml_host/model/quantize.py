@@ -70,7 +70,7 @@ def _multiplier_smaller_than_one(real):
     return quantize_multiplier(real)
 
 
-ADD_LEFT_SHIFT = 20  # int8 ADD (15 is for int16)
+ADD_LEFT_SHIFT = 20  # int8 add and sub (15 is for int16)
 
 
 def add_params(a_scale, b_scale, y_scale):
@@ -88,7 +88,7 @@ def mul_params(a_scale, b_scale, y_scale):
 
 
 def mean_params(x_scale, x_zp, y_scale, y_zp, count):
-    """MEAN of int8 over `count` values: (x_zp, y_zp, mult, shift) for QuantizedMeanOrSum
+    """The mean of int8 over `count` values: (x_zp, y_zp, mult, shift) for QuantizedMeanOrSum
     (reference/reduce.h), which TFLM runs even when input and output share their quantization (older
     TFLM truncated sum / count there instead). 1/count is folded into the multiplier of
     x_scale / y_scale as TFLM does it, a 64-bit division: done here, so the device needs 32 bits."""
@@ -99,7 +99,7 @@ def mean_params(x_scale, x_zp, y_scale, y_zp, count):
 
 
 def _input_q4_params(x_scale):
-    # LOGISTIC / TANH Prepare for int8: input_multiplier, input_left_shift, input_range_radius
+    # The logistic / tanh kernels' Prepare for int8: input_multiplier, input_left_shift, input_range_radius
     # for an input in Q4.27 (kInputIntegerBits = 4).
     q, left_shift = math.frexp(_f64(x_scale) * (1 << 27))
     mult = int(tflite_round(q * (1 << 31)))
@@ -148,7 +148,7 @@ def _table(fn, x_zp):
 
 
 def _q4_table(x_scale, x_zp, fn, out_shift, out_zp):
-    """TFLM's int8 LOGISTIC / TANH for each input code: the input rescaled to Q4.27, fn (gemmlowp's
+    """TFLM's int8 logistic / tanh for each input code: the input rescaled to Q4.27, fn (gemmlowp's
     logistic or tanh, Q0.31 out), then down to int8; saturated outside the input radius."""
     mult, left_shift, radius = _input_q4_params(x_scale)
 
@@ -172,11 +172,11 @@ def tanh_table(x_scale, x_zp):
 
 
 def requantize_table(x_scale, x_zp, y_scale, y_zp):
-    """int8 -> int8 QUANTIZE: TFLM's reference_ops::Requantize with PrepareQuantizeReference's multiplier."""
+    """int8 -> int8 requantization: TFLM's reference_ops::Requantize with PrepareQuantizeReference's multiplier."""
     mult, shift = quantize_multiplier(_f64(x_scale) / _f64(y_scale))
     return _table(lambda v: requantize(v, mult, shift) + y_zp, x_zp)
 
 
 def dequantize_table(scale, zp):
-    """int8 -> float32 DEQUANTIZE: reference_ops::Dequantize, float(double scale * (x - zp))."""
+    """int8 -> float32 dequantization: reference_ops::Dequantize, float(double scale * (x - zp))."""
     return np.array([_f64(scale) * (code - zp) for code in range(-128, 128)], np.float64).astype(np.float32)

@@ -1,0 +1,172 @@
+"""The op table is the single source of truth (issue 11): the device's tinyml/ops.py, the host's
+model/op_params.py, the C kernels' generated tinyml_ops.h, the three backends and both docs agree
+with it, and an op's name appears nowhere else in the code that runs models."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from tinyml_host.model import op_params
+
+sys.path.insert(0, str(ROOT / "firmware" / "kernels"))
+import gen_ops_h  # noqa: E402
+from tinyml import ops  # noqa: E402  (the device table, on CPython)
+
+MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
+ROWS = list(ops.rows())
+NAMES = [r[1] for r in ROWS]
+KERNEL_ROWS = [r for r in ROWS if r[3] != "moves"]
+KERNELS = sorted({k for r in KERNEL_ROWS for k in r[2].split("/")})
+MODEL_FORMAT = (ROOT / "docs" / "model-format.md").read_text()
+KERNELS_MD = (ROOT / "docs" / "kernels.md").read_text()
+
+
+def slot_names(family):
+    """The device's slots of a family, in order: [(name, value)], e.g. CONV -> [("H", 0), ...]."""
+    table = gen_ops_h.slots()
+    out = [(k[len(family) + 1:], v) for k, v in table.items() if k.startswith(family + "_") and k != family + "_PARAMS"]
+    return sorted(out, key=lambda kv: kv[1])
+
+
+def test_rows_are_well_formed():
+    codes = [r[0] for r in ROWS]
+    assert codes == sorted(set(codes)), "one row per opcode, sorted"
+    assert len(set(NAMES)) == len(NAMES)
+    assert all(r[3] in ("-", "streams", "moves", "max") for r in ROWS)
+    assert ops.row(41)[1:] == ("SUB", "sub", "-") and ops.row(5) is None and ops.name(5) == "OP5"
+
+
+def test_host_table_has_a_row_per_device_row():
+    assert sorted(op_params.PARAMS) == sorted(NAMES)
+    assert op_params.OPCODES == {r[1]: r[0] for r in ROWS}
+
+
+@pytest.mark.parametrize("name", sorted(op_params.PARAMS))
+def test_host_parameter_names_are_the_device_slots(name):
+    """Parameter i of the host's list is the device's slot _<FAMILY>_<NAME> == _<FAMILY>_PARAMS + i
+    (a run's first slot is <NAME>0): what the converter writes is where the kernel reads it."""
+    family, _ = op_params.PARAMS[name]
+    specs = op_params.specs(name)
+    if family is None:
+        assert specs == []
+        return
+    table = gen_ops_h.slots()
+    at = table[family + "_PARAMS"]
+    for pname, count in specs:
+        key = family + "_" + pname.upper() + ("" if count == 1 else "0")
+        assert table.get(key) == at, "%s: parameter %s is slot %s, expected %d" % (name, pname, table.get(key), at)
+        at += 1 if count == 1 else (count or 0)
+
+
+def test_encode_and_decode_by_name():
+    values = dict(y_zp=-3, act_min=-128, act_max=127)
+    assert op_params.encode("FULLY_CONNECTED", values) == [-3, -128, 127]
+    assert op_params.describe(9, [-3, -128, 127]) == "y_zp=-3, act_min=-128, act_max=127"
+    with pytest.raises(op_params.ParamError, match="takes parameters y_zp, act_min, act_max"):
+        op_params.encode("FULLY_CONNECTED", dict(y_zp=0, act_min=0))
+    p = op_params.encode("CONCATENATION", dict(outer=2, inner=[3, 4, 5]))
+    assert p == [2, 3, 4, 5] and op_params.describe(2, p) == "outer=2, inner=3x4x5"
+
+
+def test_c_header_and_python_slot_blocks_are_generated_from_the_table():
+    r = subprocess.run([sys.executable, str(ROOT / "firmware" / "kernels" / "gen_ops_h.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    header = (ROOT / "firmware" / "kernels" / "tinyml_ops.h").read_text()
+    for opcode, name, _, _ in ROWS:
+        assert "#define TML_OP_%s %d\n" % (name, opcode) in header
+
+
+def test_op_names_appear_in_c_only_in_the_generated_header():
+    for path in sorted((ROOT / "firmware" / "kernels").glob("*.[ch]")):
+        if path.name == "tinyml_ops.h":
+            continue
+        text = path.read_text()
+        found = [n for n in NAMES if re.search(r"\b%s\b" % n, text)]
+        assert not found, "%s names ops %s: use tinyml_ops.h's slots" % (path.name, found)
+
+
+def test_every_kernel_is_in_each_backend():
+    """Each kernel of the table in kernels_py and kernels_viper (on the real unix port) and in the C
+    module (registered in both builds: natmod and user C module); interpreter moves in model.py."""
+    script = ("import sys\nsys.path.insert(0, %r)\nfrom tinyml import kernels_py, kernels_viper, model\n"
+              "for k in %r:\n    print(k, hasattr(kernels_py, k), hasattr(kernels_viper, k))\n"
+              "for k in %r:\n    print(k, hasattr(model, '_' + k))\n"
+              % (str(ROOT / "device_lib"), KERNELS, sorted({r[2] for r in ROWS if r[3] == "moves"})))
+    r = subprocess.run([str(MICROPYTHON), "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.split("\n"):
+        assert "False" not in line, line
+    binding = (ROOT / "firmware" / "kernels" / "tinyml_kernels.c").read_text()
+    for k in KERNELS:
+        assert "mp_store_global(MP_QSTR_%s," % k in binding, "natmod build lacks " + k
+        assert "MP_ROM_QSTR(MP_QSTR_%s)" % k in binding, "user C module build lacks " + k
+
+
+def _doc_blocks(text):
+    """(op names, parameter list or None) of each op's entry in model-format.md: a '### NAME (code)'
+    section or a '- **NAME (code)**' item; its list is the `p = ...` in it."""
+    blocks = re.split(r"\n(?=### |- \*\*)", text[text.index("\n## Ops"):])
+    out = []
+    for b in blocks:
+        head = b.split(":")[0] if b.startswith("- ") else b.split("\n")[0]
+        ops_here = re.findall(r"\b([A-Z][A-Z0-9_]+) \((\d+)\)", head)
+        m = re.search(r"`p = ([^`]*)`", b)
+        out.append((ops_here, None if m is None else [x.strip() for x in m.group(1).split(",")]))
+    return out
+
+
+def test_model_format_doc_lists_every_op_with_its_parameters():
+    blocks = _doc_blocks(MODEL_FORMAT)
+    documented = {(n, int(c)) for names, _ in blocks for n, c in names}
+    assert documented == {(r[1], r[0]) for r in ROWS}, "docs/model-format.md and the op table differ"
+    for name in NAMES:
+        lists = [p for names, p in blocks if name in [n for n, _ in names]]
+        want = op_params.PARAMS[name][1].split()
+        if want:
+            assert [w.replace(" ", "") for w in want] in [[x.replace(" ", "") for x in p] for p in lists if p], \
+                "%s: docs/model-format.md lists %s, the host table %s" % (name, lists, want)
+        assert all(p is None or p == want for p in lists), (name, lists, want)
+
+
+def test_kernels_doc_has_every_kernel_and_its_g():
+    rows = {m[0]: m for m in re.findall(r"^\| `([a-z0-9_]+)\(([^)]*)\)` \| (.*) \|$", KERNELS_MD, re.M)}
+    assert set(KERNELS) <= set(rows), "docs/kernels.md lacks %s" % (set(KERNELS) - set(rows))
+    assert set(rows) - set(KERNELS) <= {"rfft_q15", "window_q15"}, "kernels.md documents kernels the table lacks"
+    for kernel, family in (("conv2d", "CONV"), ("depthwise_conv2d", "CONV"), ("pool2d", "POOL"),
+                           ("mean_hw", "MEAN"), ("add", "ADD"), ("mul", "MUL"), ("quantize_f32", "QUANTIZE")):
+        documented = re.match(r"`([^`]*)`", rows[kernel][2]).group(1).replace(" ", "").split(",")
+        slots = [n.lower() for n, _ in slot_names(family)]
+        if kernel == "conv2d":
+            slots = slots[:-1]  # depthwise_conv2d only: depth_multiplier
+        runs = {s[:-1] + "[4]": s for s in slots if s.endswith("0") and s[:-1] + "1" not in slots}
+        assert [runs.get(d, d) for d in documented] == slots, (kernel, documented, slots)
+    for kernel, name in (("fully_connected", "FULLY_CONNECTED"), ("softmax", "SOFTMAX")):
+        args = rows[kernel][1].replace(" ", "").split(",")
+        want = op_params.PARAMS[name][1].split()
+        assert args[-len(want):] == want, (kernel, args, want)
+
+
+OUTSIDE_TABLES_OK = ("tests/", "docs/", "README.md", "device_lib/tinyml/ops.py",
+                     "host_tools/tinyml_host/model/op_params.py", "firmware/kernels/tinyml_ops.h",
+                     # code that writes TFLite (not .tml) models names TFLite's ops: the ONNX lowering,
+                     # the oracle's test-model builder, a model's export script
+                     "host_tools/tinyml_host/optimize/", "host_tools/tinyml_host/oracle/", "models/")
+
+
+def _allowed(hit):
+    if hit.startswith(OUTSIDE_TABLES_OK):
+        return True
+    # the reader's names of TFLite's fused activations (ActivationFunctionType TANH), not the op
+    return hit.startswith("host_tools/tinyml_host/model/tflite_reader.py:") and "ACTIVATIONS = (" in hit
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_op_name_is_only_in_the_tables(name):
+    """`git grep -w NAME` outside the two tables finds tests, docs and TFLite writers only (the
+    converter's method for an op is named after it in lower case)."""
+    r = subprocess.run(["git", "grep", "-n", "-w", "-I", name, "--", "."], capture_output=True, text=True, cwd=ROOT)
+    hits = [h for h in r.stdout.split("\n") if h and not _allowed(h)]
+    assert not hits, "\n".join(hits)
