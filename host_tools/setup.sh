@@ -37,6 +37,9 @@ command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-e
 # QEMU for the emulated boards qemu-m3 (ARM) and qemu-rv32 (RISC-V, in qemu-system-misc).
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
+# Mosquitto, the MQTT broker (and its clients) the monitoring tests start on loopback.
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     if ! { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >/dev/null; then
@@ -54,4 +57,7 @@ xtensa_bin=$(bash firmware/xtensa/toolchain.sh) || { say "no ESP32 compiler: xte
 # 3. MicroPython's source, for py/dynruntime.mk and tools/mpy_ld.py.
 mpy_dir=$(bash firmware/fetch_micropython.sh)
 say "MicroPython source: $mpy_dir ($(cat "$mpy_dir/.tinyml-version" 2>/dev/null || echo "from MPY_DIR"))"
+# 4. umqtt.simple (micropython-lib's MQTT client, from PyPI) for boards that publish monitoring.
+umqtt=$(bash host_tools/fetch_umqtt.sh) || { say "could not fetch umqtt.simple from PyPI: MQTT publishing untested"; umqtt=; }
+[ -z "$umqtt" ] || say "umqtt.simple: $umqtt"
 say "ready: .venv/bin/tinyml"

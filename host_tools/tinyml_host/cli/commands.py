@@ -128,5 +128,6 @@ COMMANDS = [
     # rooms that still add their own parsers (their add_commands(subparsers)):
     Command("ota", "signed model updates: keygen, bundle, push, status, serve", room="tinyml_host.ota.commands"),
     Command("new", "start an app from the template", room="tinyml_host.apps.boot"),
+    Command("monitor", "the statistics of the model at work on a board, live", room="tinyml_host.apps.monitor"),
     Command("quantize", "float model -> int8 .tflite", room="tinyml_host.optimize.command"),
 ]

@@ -70,7 +70,7 @@ def push(link, board, path, pubkey=None, replace_key=False, say=print, step=None
     step("begin")
     out = _call(link, "_ota.begin(%r, %r, %r)" % (b.raw, b.sig, key))
     slot = [line.split()[2] for line in out.splitlines() if line.startswith("tinyml-ota slot ")][0]
-    link.exec(deploy_mod.HELPERS)
+    link.exec(deploy_mod.helpers() if hasattr(deploy_mod, "helpers") else deploy_mod.HELPERS)
     info = link.info()
     use_deflate = info.get("deflate")
     block = deploy_mod.BLOCK if info.get("heap", 0) >= 48 * 1024 else 1024
