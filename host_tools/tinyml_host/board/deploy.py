@@ -171,7 +171,7 @@ def plan(arch, model=None, app=(), say=print, build=True):
     """The files for a board of this arch (None: a firmware without native code): [File], the
     library first, then the native module, the model, the app."""
     files = [File("%s/%s" % (LIB_DIR, name), p.read_bytes(), "tinyml/" + name) for name, p in library(arch or "x64")
-             if arch or name != "kernels_viper.mpy"]  # no arch: a firmware without native code, no viper
+             if arch or not name.startswith("kernels_viper")]  # no arch: a firmware without native code, no viper
     nm = natmod(arch, say, build) if arch else None
     if nm:
         files.append(File(NATMOD, nm.read_bytes(), str(nm.relative_to(REPO))))
