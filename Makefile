@@ -1,7 +1,8 @@
 # tinyml: `make demo` and `make test` set everything up on a fresh Debian machine.
 #   BOARD: unix (the default virtual board), qemu-m3, qemu-rv32, qemu-esp32, or a real board: esp32, esp32s3,
 #          esp32s2, esp32c3, esp32c6, rp2, pyboard (tinyml board list)
-#   PORT:  a real board's serial port (default: found by its USB ids); MODEL, APP: what to deploy
+#   PORT:  a real board's serial port (default: found by its USB ids); MODEL, APP: what to deploy;
+#          BOOT=1: the (first) APP runs at every boot of the board
 BOARD ?= unix
 PORT ?=
 MODEL ?=
@@ -9,6 +10,7 @@ APP ?=
 TOOL ?= mpremote
 FIRMWARE ?=
 ERASE ?=
+BOOT ?=
 VERSION ?=
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -53,7 +55,8 @@ bench: natmod boards
 
 # Copy tinyml, the native module for the board's CPU, MODEL and APP to BOARD (only what changed).
 deploy: natmod
-	$(TINYML) deploy $(MODEL) --board $(BOARD) $(port_arg) $(foreach a,$(APP),--app $(a)) --tool $(TOOL)
+	$(TINYML) deploy $(MODEL) --board $(BOARD) $(port_arg) $(foreach a,$(APP),--app $(a)) --tool $(TOOL) \
+		$(if $(filter 1 yes true,$(BOOT)),--boot)
 
 # The board's REPL with tinyml importable.
 repl: natmod

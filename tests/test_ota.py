@@ -181,6 +181,34 @@ def test_key_replacement_only_over_serial_with_the_flag(env, capsys):
     env.key, env.pub = new, pathlib.Path(str(new) + ".pub")
 
 
+def test_crash_during_the_trial_rolls_back(env, capsys):
+    """The board dies while it tries an update (its golden check made long here): the next boot
+    finds a trial that never finished, returns to the previous slot and records why."""
+    from tinyml_host.board.link import LinkError
+    from tinyml_host.ota import bundle, keys, push
+    b = env.board
+    st = _status(env)
+    manifest, files = bundle.plan(HELLO, st["seq"] + 1, cases=200000 if b.name == "unix" else 6000)
+    path = env.tmp / "long-trial.bundle"
+    path.write_bytes(bundle.pack(manifest, files, keys.load_private(env.key)))
+    with b.link() as link:
+        assert push.push(link, b.profile, path, say=lambda s: None, trial=False)["pending"]
+        link.soft_reset()
+        t0 = time.monotonic()
+        threading.Timer(0.3, b.kill).start()
+        with pytest.raises(LinkError):
+            link.exec(push.IMPORT + "_ota.boot()")
+    print("%s: the trial was cut after %.2f s" % (b.name, time.monotonic() - t0))
+    b.kill()
+    b.start()
+    with b.link() as link:  # main.py's runner may have done it already at power-on: boot() again is a no-op
+        link.exec(push.IMPORT + "_ota.boot()")
+    assert cli("ota", "status", "--port", b.port, "--json") == 0
+    now = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (now["slot"], now["seq"]) == (st["slot"], st["seq"])
+    assert now["last"]["result"] == "rolled back" and "did not finish" in now["last"]["reason"]
+
+
 # ---------------------------------------------------------------- power cuts
 
 def test_power_cut_at_20_random_points(env):

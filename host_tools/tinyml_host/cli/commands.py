@@ -63,7 +63,13 @@ COMMANDS = [
                 arg("--app", action="append", help="a script of yours to put in / (repeat for more)"),
                 arg("--tool", choices=("mpremote", "ampy"), default="mpremote",
                     help="copy with our protocol over mpremote's transport (default) or adafruit-ampy"),
-                arg("--no-compress", action="store_true", help="send base64 even when the board has deflate")]
+                arg("--no-compress", action="store_true", help="send base64 even when the board has deflate"),
+                arg("--boot", action="store_true", help="run the first --app at every boot (/main.py calls the app "
+                    "runner), restart the board and show its first output"),
+                arg("--no-boot", action="store_true", help="stop running an app at boot (removes /main.py)"),
+                arg("--wait", type=int, default=2, help="--boot: seconds after a reset when Ctrl-C leaves the board "
+                    "at its REPL before the app starts (default 2)"),
+                arg("--show", type=float, default=8.0, help="--boot: seconds of the app's output to show (default 8)")]
             + link_args()),
     Command("repl", "the board's REPL (mpremote), with tinyml deployed and importable",
             "tinyml_host.cli.remote:cmd_repl", [

@@ -9,6 +9,7 @@ import numpy as np
 
 from tinyml_host.board import deploy as deploy_mod
 from tinyml_host.board import run
+from tinyml_host.errors import BoardError
 from tinyml_host.model.source import ModelSource
 
 
@@ -103,21 +104,46 @@ def cmd_bench(a):
         raise failed
 
 
+def _boot_app(a):
+    """The module the board runs at boot: the first --app (a .py file)."""
+    apps = [x for x in a.app or () if x.endswith(".py")]
+    if not apps:
+        raise BoardError("--boot runs an app at boot: give it with --app my_app.py")
+    if a.no_boot:
+        raise BoardError("--boot and --no-boot together: choose one")
+    return pathlib.Path(apps[0]).stem
+
+
 def cmd_deploy(a):
     import tempfile
+    from tinyml_host.apps import boot
     from tinyml_host.apps.pipeline import app_files
     link, prof = session(a)
     try:
         with tempfile.TemporaryDirectory(prefix="tinyml-deploy-") as tmp:
             apps = []
+            given = ModelSource(a.model) if a.model else None
             for app in a.app or ():
-                # an app (tinyml.app) brings its FILES and its MODEL; any other script goes alone
-                for name, data in (app_files(app) if app.endswith(".py") else
+                # an app (tinyml.app) brings its FILES and its MODEL (the MODEL given here, when one is);
+                # any other script goes alone
+                for name, data in (app_files(app, given and given.data) if app.endswith(".py") else
                                    [(pathlib.Path(app).name, pathlib.Path(app).read_bytes())]):
+                    if given and "/" + name == given.remote:
+                        continue  # the model itself goes once, as the deploy's model
                     apps.append(os.path.join(tmp, name))
                     pathlib.Path(apps[-1]).write_bytes(data)
+            if getattr(a, "boot", False):  # the first --app runs at boot: /main.py calls the app runner
+                apps.append(os.path.join(tmp, "main.py"))
+                pathlib.Path(apps[-1]).write_text(boot.main_py(_boot_app(a), a.wait))
             deploy_mod.deploy(link, prof, model=a.model, app=apps, tool=a.tool,
                               compress=False if a.no_compress else None)
+        if getattr(a, "no_boot", False):
+            print("removed /main.py: no app runs at boot" if boot.remove(link) else "no /main.py on the board")
+        elif getattr(a, "boot", False):
+            print("restarting the board; its first output (%.0f s):" % a.show)
+            print(boot.restart(link, seconds=a.show).rstrip())
+            print("(the app runs on; Ctrl-C within %d s of a reset, or any tinyml command over the port, "
+                  "stops it; tinyml deploy --no-boot stops it starting at boot)" % a.wait)
     except KeyboardInterrupt:
         _interrupted(link)
     finally:
