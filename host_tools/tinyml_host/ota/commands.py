@@ -4,7 +4,7 @@
 #   tinyml ota bundle MODEL --key KEY --seq N -o B.bundle [--app FILE ...]
 #   tinyml ota push B.bundle --board B [--port P] [--pubkey KEY.pub] [--replace-key]
 #   tinyml ota status --board B [--json]             seq, slot, last (result and reason)
-#   tinyml ota serve DIR [--host H] [--port N]       bundles over HTTP, for boards that pull
+#   tinyml ota serve DIR [--host H] [--port N]       bundles over HTTP (byte ranges), for boards that pull
 # Exit status: 0 done; 1 the board refused the update (the reason is printed); 2 anything else.
 import json
 import sys
@@ -93,7 +93,7 @@ def cmd_status(a):
 
 def cmd_serve(a):
     from tinyml_host.ota import serve
-    serve.serve(a.dir, a.host, a.port)
+    serve.serve(a.dir, a.host, a.port, a.rate)
 
 
 def add_commands(sub):
@@ -145,4 +145,5 @@ def add_commands(sub):
     c.add_argument("dir")
     c.add_argument("--host", default="0.0.0.0")
     c.add_argument("--port", type=int, default=8266)
+    c.add_argument("--rate", type=int, help="bytes per second per connection (rehearse a slow link)")
     c.set_defaults(fn=_guarded(cmd_serve))
