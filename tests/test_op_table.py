@@ -67,7 +67,7 @@ def test_encode_and_decode_by_name():
     with pytest.raises(op_params.ParamError, match="takes parameters y_zp, act_min, act_max"):
         op_params.encode("FULLY_CONNECTED", dict(y_zp=0, act_min=0))
     p = op_params.encode("CONCATENATION", dict(outer=2, inner=[3, 4, 5]))
-    assert p == [2, 3, 4, 5] and op_params.describe(2, p) == "outer=2, inner=3x4x5"
+    assert p == [2, 3, 4, 5] and op_params.describe(2, p) == "outer=2, inner=[3,4,5]"
 
 
 def test_c_header_and_python_slot_blocks_are_generated_from_the_table():

@@ -98,5 +98,5 @@ def decode(opcode, params):
 
 def describe(opcode, params):
     """name=value, ... of an op's parameters, as `tinyml inspect` prints them."""
-    return ", ".join("%s=%s" % (n, "x".join(str(i) for i in v) if isinstance(v, list) else v)
+    return ", ".join("%s=%s" % (n, "[%s]" % ",".join(str(i) for i in v) if isinstance(v, list) else v)
                      for n, v in decode(opcode, params))
