@@ -89,8 +89,8 @@ def golden(model, tml, cases=8, inputs=None, seed=0):
     desc = {"file": "golden.bin", "cases": n, "inputs": [int(x[0].nbytes) for x in xs],
             "outputs": [int(np.asarray(y[0]).nbytes) for y in ys]}
     ref = None
-    if ins and ins[0].dtype == 1:
-        v = xs[0].astype(np.float64)
+    if ins and ins[0].dtype == 1:  # sampled as tinyml.monitor samples: every stride-th byte
+        v = xs[0][:, ::max(1, xs[0].shape[1] // 256)].astype(np.float64)
         ref = {"mean": round(float(v.mean()), 4), "var": round(float(v.var()), 4), "n": int(v.size)}
     return bytes(blob), desc, ref
 
