@@ -3,12 +3,14 @@ a float classifier trained here, exported to ONNX, then quantized to int8 by tin
 
     python models/digits/train.py [OUT_DIR]         # digits_mlp.onnx (scikit-learn MLPClassifier)
     python models/digits/train.py --torch [OUT_DIR]  # digits_cnn.onnx (a small PyTorch CNN) as well
+    python models/digits/train.py --keras [OUT_DIR]  # digits_keras.onnx (Keras 3 on its torch backend)
 
 Also writes the data as the float models take them: calibration.npy (300 training images as rows
 of 64), validation.npy and labels.npy (the 397 held-out images and their digits), and the same images
-shaped (N, 1, 8, 8) for the CNN: calibration_images.npy, validation_images.npy. Needs scikit-learn and
-skl2onnx (pip install 'tinyml[quantize]'); --torch needs torch. digits_cnn.onnx is committed beside
-this script, so the tests need no torch.
+shaped (N, 1, 8, 8) for the PyTorch CNN: calibration_images.npy, validation_images.npy, and
+(N, 8, 8, 1) for the Keras one: calibration_nhwc.npy, validation_nhwc.npy. Needs scikit-learn and
+skl2onnx (pip install 'tinyml[quantize]'); --torch needs torch, --keras keras and torch (no TensorFlow).
+digits_cnn.onnx and digits_keras.onnx are committed beside this script, so the tests need neither.
 """
 import os
 import sys
@@ -66,9 +68,30 @@ def train_cnn(out_dir):
                       dynamic_axes={"image": {0: "batch"}}, opset_version=17, dynamo=False)
 
 
+def train_keras(out_dir):
+    """Keras 3 as users write it: channels-last images, Conv2D with activations, BatchNormalization,
+    GlobalAveragePooling2D; exported with model.export(format="onnx")."""
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+    from keras import layers
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    x = x.reshape(-1, 8, 8, 1)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.BatchNormalization(),
+        layers.MaxPooling2D(), layers.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        layers.Conv2D(32, 1, activation="relu"), layers.GlobalAveragePooling2D(),
+        layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:SPLIT], y[:SPLIT], epochs=60, batch_size=32, verbose=0)
+    print("Keras CNN: held-out accuracy %.4f" % model.evaluate(x[SPLIT:], y[SPLIT:], verbose=0)[1])
+    model.export(os.path.join(out_dir, "digits_keras.onnx"), format="onnx")
+
+
 def main(argv):
-    torch_too = "--torch" in argv
-    args = [a for a in argv if a != "--torch"]
+    torch_too, keras_too = "--torch" in argv, "--keras" in argv
+    args = [a for a in argv if a not in ("--torch", "--keras")]
     out_dir = args[0] if args else os.path.dirname(os.path.abspath(__file__))
     os.makedirs(out_dir, exist_ok=True)
     x, y = data()
@@ -78,9 +101,13 @@ def main(argv):
     images = x.reshape(-1, 1, 8, 8)  # as the CNN takes them: (N, channels, height, width)
     np.save(os.path.join(out_dir, "calibration_images.npy"), images[:300])
     np.save(os.path.join(out_dir, "validation_images.npy"), images[SPLIT:])
+    np.save(os.path.join(out_dir, "calibration_nhwc.npy"), x.reshape(-1, 8, 8, 1)[:300])  # as Keras takes them
+    np.save(os.path.join(out_dir, "validation_nhwc.npy"), x.reshape(-1, 8, 8, 1)[SPLIT:])
     train_mlp(out_dir)
     if torch_too:
         train_cnn(out_dir)
+    if keras_too:
+        train_keras(out_dir)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class Lowering(OtherOps, TflmOps):
         self.tensors, self.ops, self.vals = [], [], {}
         self.nodes = graph.needed()
         self.absorbed = set()
+        self._chain = []
         self.qps = {}  # tensor index -> (scale, zp)
         self._share_concat_ranges()
 
@@ -73,14 +74,38 @@ class Lowering(OtherOps, TflmOps):
         v = node.attrs.get(key, default)
         return v.decode() if isinstance(v, bytes) else v
 
+    def users(self, name):
+        return [n for n in self.nodes if name in n.inputs and id(n) not in self.absorbed]
+
     def only_consumer(self, name, ops):
-        """The node that alone reads `name`, when it is one of ops and name is not a model output."""
-        if name in self.g.outputs:
-            return None
-        users = [n for n in self.nodes if name in n.inputs and id(n) not in self.absorbed]
-        if len(users) == 1 and users[0].op in ops:
-            return users[0]
+        """The node that alone reads `name` (through Identity/Cast nodes, as Keras exports have), when
+        it is one of ops and nothing on the way is a model output; absorb() takes it and the way."""
+        chain = []
+        while name not in self.g.outputs:
+            users = self.users(name)
+            if len(users) != 1:
+                return None
+            if users[0].op in ops:
+                self._chain = chain
+                return users[0]
+            if users[0].op not in PASS_THROUGH or (users[0].op == "Cast" and self.attr(users[0], "to") != 1):
+                return None
+            chain.append(users[0])
+            name = users[0].outputs[0]
         return None
+
+    def readers(self, name):
+        """The nodes reading name, looking through Identity/Cast nodes."""
+        out = []
+        for n in self.users(name):
+            out += self.readers(n.outputs[0]) if n.op in PASS_THROUGH else [n]
+        return out
+
+    def absorb(self, node):
+        """Skip node (found by only_consumer) and the pass-through nodes before it: its op took it in."""
+        for n in self._chain + [node]:
+            self.absorbed.add(id(n))
+        self._chain = []
 
     def _share_concat_ranges(self):
         """Concat's inputs and output share one quantization in TFLM: give them the union of ranges."""
@@ -98,8 +123,11 @@ class Lowering(OtherOps, TflmOps):
         g = self.g
         name = g.inputs[0]
         shape = g.input_shape
-        users = [n.op for n in self.nodes if name in n.inputs]
-        channels = len(shape) == 4 or (len(shape) == 3 and any(u in CHANNEL_OPS for u in users))
+        users = [n.op for n in self.readers(name)]
+        # an image input is held channels-last, unless the model itself transposes it first (Keras
+        # exports: channels-last data, a Transpose to channels-first, which then costs nothing)
+        channels = (len(shape) == 4 and not all(u == "Transpose" for u in users)) or \
+            (len(shape) == 3 and any(u in CHANNEL_OPS for u in users))
         t = self.tensor(name, qp.nhwc_shape(shape) if channels else shape, self.qp_of(name))
         self.vals[name] = Value(t, "nhwc" if channels else "plain")
         self.input_layout = self.vals[name].layout
@@ -149,7 +177,7 @@ class Lowering(OtherOps, TflmOps):
         node = self.only_consumer(out, ("Relu", "Clip"))
         if node is None:
             return "NONE", out
-        self.absorbed.add(id(node))
+        self.absorb(node)
         if node.op == "Relu":
             return "RELU", node.outputs[0]
         lo, hi = self.clip_bounds(node)
@@ -175,7 +203,7 @@ class Lowering(OtherOps, TflmOps):
         k = gamma / np.sqrt(var + self.attr(bn, "epsilon", 1e-5))
         shape = [1] * w.ndim
         shape[axis] = -1
-        self.absorbed.add(id(bn))
+        self.absorb(bn)
         return w * k.reshape(shape), (b - mean) * k + beta, bn.outputs[0]
 
     def weighted(self, node, op, x, w, b, w_axis, y_name, y_shape, layout, options, version):
@@ -256,15 +284,35 @@ class Lowering(OtherOps, TflmOps):
         options = {"padding": padding, "stride_h": strides[0], "stride_w": strides[1],
                    "dilation_h_factor": dil[0], "dilation_w_factor": dil[1]}
         y_shape = qp.nhwc_shape(self.g.shape[node.outputs[0]])
+        b, y_name, layout = self.channels_last_bias(y_name, b, len(x_shape))
         if group == 1:
-            self.weighted(node, "CONV_2D", x, w.transpose(0, 2, 3, 1), b, 0, y_name, y_shape, "nhwc", options, 3)
+            self.weighted(node, "CONV_2D", x, w.transpose(0, 2, 3, 1), b, 0, y_name, y_shape, layout, options, 3)
         elif group == c and ic_g == 1:
             w_dw = w[:, 0].transpose(1, 2, 0)[None]  # (1, KH, KW, C * multiplier)
             options["depth_multiplier"] = oc // c
-            self.weighted(node, "DEPTHWISE_CONV_2D", x, w_dw, b, 3, y_name, y_shape, "nhwc", options, 3)
+            self.weighted(node, "DEPTHWISE_CONV_2D", x, w_dw, b, 3, y_name, y_shape, layout, options, 3)
         else:
             self.fail(node, "grouped convolution (group %d of %d channels); TFLite has plain and depthwise "
                       "convolutions only" % (group, c))
+
+    def channels_last_bias(self, out, b, rank):
+        """Keras exports a Conv without bias, a Transpose back to channels-last and an Add of the bias:
+        the Transpose costs nothing (the data is channels-last already) and the Add folds into the bias.
+        (bias, the ONNX name of the result, its layout)."""
+        t = self.only_consumer(out, ("Transpose",))
+        if rank != 4 or t is None or list(self.attr(t, "perm", [])) != [0, 2, 3, 1]:
+            return b, out, "nhwc"
+        chain = self._chain
+        add = self.only_consumer(t.outputs[0], ("Add",))
+        if add is None:
+            return b, out, "nhwc"
+        consts = [i for i in add.inputs if i in self.g.const]
+        c = np.asarray(self.g.const[consts[0]]) if len(consts) == 1 else np.zeros(0)
+        if c.size != b.size or (c.ndim and c.shape[-1] != b.size):
+            return b, out, "nhwc"
+        self._chain = chain + [t] + self._chain
+        self.absorb(add)
+        return b + c.reshape(-1).astype(np.float64), add.outputs[0], "plain"
 
     def fully_connected(self, node, x, w, b):
         """x (1, n_in) @ w.T + b, w of shape (n_out, n_in)."""
@@ -277,10 +325,10 @@ class Lowering(OtherOps, TflmOps):
         out = node.outputs[0]
         add = self.only_consumer(out, ("Add",))
         if node.op == "MatMul" and add is not None:
-            other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
-            if other in self.g.const and np.asarray(self.g.const[other]).size == w.shape[0]:
-                b = b + np.asarray(self.g.const[other], np.float64).reshape(-1)
-                self.absorbed.add(id(add))
+            consts = [i for i in add.inputs if i in self.g.const]
+            if len(consts) == 1 and np.asarray(self.g.const[consts[0]]).size == w.shape[0]:
+                b = b + np.asarray(self.g.const[consts[0]], np.float64).reshape(-1)
+                self.absorb(add)
                 out = add.outputs[0]
         w, b, out = self.fold_batchnorm(out, w, b, 0)
         self.weighted(node, "FULLY_CONNECTED", x, w, b, 0, out, self.g.shape[out], "plain", {},

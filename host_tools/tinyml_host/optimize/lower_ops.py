@@ -57,16 +57,81 @@ class OtherOps:
         self.emit(op, ins, [y], {"fused_activation_function": act}, 2)
 
     def op_Add(self, node):
-        self.binary(node, "ADD")
+        self.elementwise(node, "ADD")
 
     def op_Mul(self, node):
-        self.binary(node, "MUL")
+        self.elementwise(node, "MUL")
 
     def op_Sub(self, node):
-        if node.inputs[1] in self.g.const:
-            self.binary(node, "ADD", negate_constant=True)  # x - c = x + (-c): ADD, which tinyml runs
-        else:
-            self.binary(node, "SUB")
+        self.elementwise(node, "SUB")
+
+    def elementwise(self, node, op):
+        chain = self.affine_chain(node)
+        if chain is None:
+            return self.binary(node, op)
+        self.affine(node, chain)
+
+    def affine_chain(self, node):
+        """Add/Sub/Mul of a tensor and a constant, and those that alone follow it (a Keras
+        BatchNormalization exports as Sub, Mul, Add): (nodes, a, c) with the result x * a + c, or None."""
+        def step(n):
+            if n.op not in ("Add", "Sub", "Mul") or len(n.inputs) != 2:
+                return None
+            consts = [i for i in n.inputs if i in self.g.const]
+            if len(consts) != 1 or (n.op == "Sub" and n.inputs[0] in self.g.const):
+                return None
+            return np.asarray(self.g.const[consts[0]], np.float64)
+        x_name = [i for i in node.inputs if i not in self.g.const]
+        if step(node) is None or len(x_name) != 1:
+            return None
+        nodes, ways, a, c, n, way = [], [], np.float64(1), np.float64(0), node, []
+        while n is not None and (k := step(n)) is not None:
+            if self.g.shape[n.outputs[0]] != self.g.shape[x_name[0]]:
+                break  # the constant widens the tensor by broadcasting: not an elementwise affine map
+            a, c = (a * k, c * k) if n.op == "Mul" else (a, c + k if n.op == "Add" else c - k)
+            nodes.append(n)
+            ways.append(way)
+            n = self.only_consumer(n.outputs[0], ("Add", "Sub", "Mul"))
+            way, self._chain = self._chain, []
+        return (nodes, ways, a, c) if nodes else None
+
+    def affine(self, node, chain):
+        """x * a + c as one MUL, one ADD, or a MUL then an ADD (fewer roundings than one op per node)."""
+        nodes, ways, a, c = chain
+        for n, way in zip(nodes[1:], ways[1:]):  # the later nodes, and the Identity/Cast nodes before them
+            self.absorbed.update(id(m) for m in way + [n])
+        x_name = [i for i in node.inputs if i not in self.g.const][0]
+        x = self.value(node, x_name)
+        shape = self.g.shape[x_name]
+        last = nodes[-1].outputs[0]
+        a = np.broadcast_to(a, np.broadcast_shapes(np.shape(a), (1,) * len(shape)))
+        c = np.broadcast_to(c, np.broadcast_shapes(np.shape(c), (1,) * len(shape)))
+        act, y_name = self.fuse_activation(last)
+        y_shape = self.tflite_shape(last, x.layout)
+        if np.all(a == 1) or np.all(c == 0):
+            op, k = ("ADD", c) if np.all(a == 1) else ("MUL", a)
+            kt = self.layout_const(node, x, shape, k, last + "/k")
+            y = self.output(node, y_name, y_shape, layout=x.layout, order=x.order)
+            self.emit(op, [x.index, kt], [y], {"fused_activation_function": act}, 2)
+            return
+        lo, hi = self.g.lo[x_name] * a, self.g.hi[x_name] * a  # the product's range, from the input's
+        q = qp.activation_qp(np.minimum(lo, hi).min(), np.maximum(lo, hi).max())
+        t = self.tensor(last + "/scaled", y_shape, q)
+        self.emit("MUL", [x.index, self.layout_const(node, x, shape, a, last + "/a")], [t],
+                  {"fused_activation_function": "NONE"}, 2)
+        y = self.output(node, y_name, y_shape, layout=x.layout, order=x.order)
+        self.emit("ADD", [t, self.layout_const(node, x, shape, c, last + "/c")], [y],
+                  {"fused_activation_function": act}, 2)
+
+    def layout_const(self, node, x, shape, k, name):
+        """A constant operand of x (ONNX layout, broadcastable) as an int8 tensor in x's held layout."""
+        k = np.asarray(k, np.float64)
+        if x.layout == "nhwc":
+            k = qp.broadcast_nhwc(k, len(shape))
+        elif x.layout == "flat":
+            k = np.broadcast_to(k, shape).reshape(1, -1)[:, x.order]
+        kq = qp.constant_qp(k)
+        return self.const(name, qp.quantize(k, *kq), scale=kq[0], zero_point=kq[1])
 
     def op_BatchNormalization(self, node):
         self.fail(node, "a BatchNormalization that does not follow a Conv or Gemm/Linear cannot be folded; "
@@ -150,19 +215,22 @@ class OtherOps:
         self.emit("MEAN", [x.index, axes], [y], {"keep_dims": True}, 2)
 
     def op_ReduceMean(self, node):
+        """MEAN over the axes as the data is held: an image's height and width (global average pooling,
+        channels-first or, as Keras exports, channels-last); TFLM also takes other axes."""
+        x = self.value(node, node.inputs[0])
         rank = len(self.g.shape[node.inputs[0]])
         axes = self.attr(node, "axes")
-        if axes is None and len(node.inputs) > 1:
+        if axes is None and len(node.inputs) > 1 and node.inputs[1]:
             axes = self.constant(node, 1).tolist()
-        spatial = sorted(a % rank for a in (axes or [])) == list(range(2, rank))
-        if not spatial or self.vals.get(node.inputs[0], None) is None or self.vals[node.inputs[0]].layout != "nhwc":
-            self.fail(node, "only the mean over the spatial axes of an image (global average pooling) is supported")
-        if self.attr(node, "keepdims", 1):
-            return self.op_GlobalAveragePool(node)
-        x = self.vals[node.inputs[0]]
-        axes_t = self.const("%s/axes" % node.outputs[0], [1, 2], "int32")
-        y = self.output(node, node.outputs[0], self.g.shape[node.outputs[0]])
-        self.emit("MEAN", [x.index, axes_t], [y], {"keep_dims": False}, 2)
+        axes = sorted(a % rank for a in (axes if axes is not None else range(rank)))
+        if x.layout == "flat" or (x.layout == "nhwc" and rank != 4):
+            self.fail(node, "a mean over a flattened image")
+        held = sorted(qp.nhwc_axis(a, rank) for a in axes) if x.layout == "nhwc" else axes
+        keep = bool(self.attr(node, "keepdims", 1))
+        layout = x.layout if keep else "plain"
+        axes_t = self.const("%s/axes" % node.outputs[0], held, "int32")
+        y = self.output(node, node.outputs[0], self.tflite_shape(node.outputs[0], layout), layout=layout)
+        self.emit("MEAN", [x.index, axes_t], [y], {"keep_dims": keep}, 2)
 
     # ---- shapes ----
 
