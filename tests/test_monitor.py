@@ -70,15 +70,14 @@ def board(request, tmp_path_factory):
     b.stop()
 
 
-def _run_on_board(b, tmp, xs, ref=None, mqtt=None):
+def _run_on_board(b, tmp, xs, ref=None, mqtt=None, model="/micro_speech_quantized.tml", extra=()):
     from tinyml_host.board import deploy
     path = tmp / "mon_in.bin"
     path.write_bytes(xs.tobytes())
     with b.link() as link:
-        deploy.deploy(link, b.profile, app=[path], out=io.StringIO(), build=False)
+        deploy.deploy(link, b.profile, app=[path] + list(extra), out=io.StringIO(), build=False)
         link.soft_reset()
-        out = link.exec("import monitor_app\nmonitor_app.run('/micro_speech_quantized.tml', '/mon_in.bin', %r, %r)"
-                        % (ref, mqtt))
+        out = link.exec("import monitor_app\nmonitor_app.run(%r, '/mon_in.bin', %r, %r)" % (model, ref, mqtt))
     alloc = int(re.search(r"monitor-alloc (-?\d+)", out).group(1))
     report = [json.loads(line[len("tinyml-monitor "):]) for line in out.splitlines() if line.startswith("tinyml-monitor ")]
     return report[0], alloc
@@ -107,6 +106,28 @@ def test_shifted_inputs_raise_the_drift_flag(board, tmp_path):
     shifted, _ = _run_on_board(board, tmp_path, _inputs(rng, N, shift=True), ref)
     assert shifted["drift"] is True
     assert abs(shifted["input"]["mean"] - ref["mean"]) > 50
+
+
+def test_reference_from_the_converters_metadata_trailer(board, tmp_path):
+    """`tinyml convert --ref-input` stores the input's statistics in the .tml's metadata trailer; both
+    readers load the file as before (the board runs it, TFLM's counts again), and the monitor takes
+    its drift reference from it."""
+    from tinyml import tmlfile as device_reader
+    from tinyml_host.cli.main import main as cli
+    rng = np.random.default_rng(6)
+    calib = tmp_path / "calib.npy"
+    np.save(calib, _inputs(rng, 200))
+    tml = tmp_path / "speech_ref.tml"
+    assert cli(["convert", str(SPEECH), "-o", str(tml), "--ref-input", str(calib)]) == 0
+    data = tml.read_bytes()
+    device_reader.parse(data, "speech_ref.tml")  # the CRC and the tables check out, trailer and all
+    meta = device_reader.metadata(data)
+    assert meta["input_ref"] == pytest.approx(dict(_ref(np.load(calib)), n=meta["input_ref"]["n"]), abs=1e-3)
+    xs = _inputs(rng, N)
+    same, _ = _run_on_board(board, tmp_path, xs, model="/speech_ref.tml", extra=[tml])
+    assert same["classes"] == expected(SPEECH, xs)["classes"] and same["drift"] is False
+    shifted, _ = _run_on_board(board, tmp_path, _inputs(rng, N, shift=True), model="/speech_ref.tml", extra=[tml])
+    assert shifted["drift"] is True
 
 
 def test_monitor_command_shows_an_apps_reports(board, tmp_path):

@@ -29,11 +29,35 @@ MIN_INFERENCES = 8
 NO_HEAP = 0x3FFFFFFF   # heap_min before the first inference: the largest small int of a 32-bit board
 
 
+def reference(model=None):
+    """The drift reference: the running signed update's (tinyml.ota), else the model file's own
+    ("input_ref" in its .tml metadata trailer, written by `tinyml convert --ref-input`), else None."""
+    try:
+        from tinyml import ota
+        ref = ota.reference_stats()
+        if ref:
+            return ref
+    except (ImportError, OSError, ValueError):
+        pass
+    name = getattr(model, "name", None)
+    if isinstance(name, str):
+        try:
+            from tinyml import tmlfile
+            return (tmlfile.metadata(name) or {}).get("input_ref")
+        except (OSError, ValueError):
+            pass
+    return None
+
+
 class Monitor:
+    """ref: {"mean", "var"} of the int8 input the model expects; None: reference(model)."""
+
     def __init__(self, model=None, n_in=None, n_out=None, ref=None):
         if model is not None:
             n_in = model.inputs[0].nbytes
             n_out = model.outputs[0].nbytes
+            if ref is None:
+                ref = reference(model)
         self.n_in = n_in
         self.n_out = n_out
         self.stride = max(1, n_in // SAMPLE)

@@ -53,8 +53,8 @@ def run_pipeline(mod, model, max_frames=None):
     mon = pub = None
     every = getattr(mod, "PUBLISH", 10)
     if getattr(mod, "MONITOR", False) and p.model is not None:
-        from tinyml import monitor, ota
-        mon = monitor.Monitor(p.model, ref=ota.reference_stats())
+        from tinyml import monitor
+        mon = monitor.Monitor(p.model)
         p.observe(on_result=lambda r: mon.on_result(r, p.model))
         pub = monitor.publisher(mod.MQTT) if getattr(mod, "MQTT", None) else None
     gap = int(1000 / rate) if rate else 0

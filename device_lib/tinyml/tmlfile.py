@@ -145,6 +145,43 @@ def const_view(buf, t):
     return memoryview(buf)[t.offset:t.offset + t.nbytes]
 
 
+META_MAGIC = b"TMLJ"
+
+
+def metadata(source):
+    """The optional metadata trailer of a .tml file (a path, an open binary file, or its bytes): the
+    dict it holds (e.g. "input_ref": the int8 input's reference statistics), or None when it has none.
+    Only the file's last bytes are read."""
+    import json
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            return metadata(f)
+    if hasattr(source, "seek"):
+        size = source.seek(0, 2)
+        if size < HEADER_SIZE + 8:
+            return None
+        source.seek(size - 8)
+        tail = source.read(8)
+        n = struct.unpack("<I", tail[:4])[0]
+        if tail[4:] != META_MAGIC or n > size - HEADER_SIZE - 8:
+            return None
+        source.seek(size - 8 - n)
+        raw = source.read(n)
+    else:
+        size = len(source)
+        if size < HEADER_SIZE + 8 or bytes(source[size - 4:]) != META_MAGIC:
+            return None
+        n = struct.unpack("<I", bytes(source[size - 8:size - 4]))[0]
+        if n > size - HEADER_SIZE - 8:
+            return None
+        raw = bytes(source[size - 8 - n:size - 8])
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def parse_file(f, what="model", check=True, chunk=1024):
     """Checks a .tml file open in binary mode (its CRC read through a small buffer) and parses its
     tables, which stay in the file: records are read when asked for, as constants are."""

@@ -48,7 +48,7 @@ def main():
     mon = pub = None
     if MONITOR:
         from tinyml import monitor
-        mon = monitor.Monitor(model, ref=ota.reference_stats())
+        mon = monitor.Monitor(model)  # drift reference: the update's, or the .tml's (convert --ref-input)
         pub = monitor.publisher(MQTT) if MQTT else None
     buf = model.input_buffer(0)
     n = 0

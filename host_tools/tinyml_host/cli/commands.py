@@ -30,7 +30,9 @@ def link_args():
 COMMANDS = [
     Command("convert", "convert an int8 .tflite model to .tml", "tinyml_host.cli.local:cmd_convert", [
         arg("model"),
-        arg("-o", "--output", help="output path (default: the model's name with .tml)")]),
+        arg("-o", "--output", help="output path (default: the model's name with .tml)"),
+        arg("--ref-input", metavar="X.npy", help="int8 inputs (calibration or golden data): their statistics go "
+            "into the .tml as the drift reference of tinyml.monitor")]),
     Command("inspect", "print a model's layers, MACs, weight bytes and activation RAM",
             "tinyml_host.cli.local:cmd_inspect", [
                 arg("model", help=".tml or .tflite"),

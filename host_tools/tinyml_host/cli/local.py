@@ -12,7 +12,11 @@ from tinyml_host.model.source import tml_bytes
 def cmd_convert(a):
     from tinyml_host.model.convert import convert
     out = a.output or str(pathlib.Path(a.model).with_suffix(".tml"))
-    data = convert(a.model)
+    ref = None
+    if getattr(a, "ref_input", None):
+        import numpy as np
+        ref = np.load(a.ref_input)
+    data = convert(a.model, ref_input=ref)
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)

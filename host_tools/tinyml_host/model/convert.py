@@ -352,8 +352,21 @@ def check_supported(model, name):
                            % (name, "; ".join(listed), ", ".join(sorted(SUPPORTED))))
 
 
-def convert(source, name=None):
-    """TFLite flatbuffer (path or bytes) -> .tml bytes. Raises ConvertError saying what to change."""
+def input_ref(x):
+    """Reference statistics of int8 model inputs x (N cases): mean and variance of the bytes
+    tinyml.monitor samples (every max(1, size // 256)-th byte of each case), for its drift check."""
+    x = np.asarray(x)
+    if x.dtype != np.int8:
+        raise ConvertError("--ref-input must be int8 (the model's quantized input), not %s" % x.dtype)
+    x = x.reshape(len(x), -1)
+    v = x[:, ::max(1, x.shape[1] // 256)].astype(np.float64)
+    return {"mean": round(float(v.mean()), 4), "var": round(float(v.var()), 4), "n": int(v.size)}
+
+
+def convert(source, name=None, ref_input=None):
+    """TFLite flatbuffer (path or bytes) -> .tml bytes. Raises ConvertError saying what to change.
+    ref_input: int8 inputs (N, ...) of the first model input (calibration or golden data): their
+    statistics go into the file's metadata trailer as "input_ref" (tinyml.monitor's drift reference)."""
     name = name or (source if isinstance(source, str) else "model")
     model = read_tflite(source)
     check_supported(model, name)
@@ -362,4 +375,5 @@ def convert(source, name=None):
     for op in model.operators:
         getattr(c, op.name.lower())(op)
     outputs = [c.activation(i, (np.int8, np.float32)) for i in model.outputs]
-    return write_tml(c.tensors, c.ops, inputs, outputs)
+    meta = {"input_ref": input_ref(ref_input)} if ref_input is not None else None
+    return write_tml(c.tensors, c.ops, inputs, outputs, meta)

@@ -42,8 +42,19 @@ def _pad4(b):
     return b + bytes(-len(b) % 4)
 
 
-def write_tml(tensors, ops, inputs, outputs):
-    """Returns the bytes of a .tml file holding these tensors (TmlTensor) and ops (TmlOp)."""
+META_MAGIC = b"TMLJ"
+
+
+def metadata_trailer(meta):
+    """The optional metadata trailer (docs/model-format.md): JSON, its u32 length, b"TMLJ"."""
+    import json
+    raw = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode()
+    return raw + struct.pack("<I", len(raw)) + META_MAGIC
+
+
+def write_tml(tensors, ops, inputs, outputs, meta=None):
+    """Returns the bytes of a .tml file holding these tensors (TmlTensor) and ops (TmlOp); meta: a
+    dict for the optional metadata trailer (e.g. {"input_ref": ...}), inside file_size and the CRC."""
     head = _pad4(struct.pack("<%dH" % (len(inputs) + len(outputs)), *inputs, *outputs))
     t_off = HEADER_SIZE + len(head)
     op_blob = b"".join(
@@ -75,7 +86,7 @@ def write_tml(tensors, ops, inputs, outputs):
                     data_at[i], t.nbytes, t.zero_point, t.scale, name_at[i])
         + struct.pack("<4i", *(list(t.shape) + [0] * (4 - len(t.shape))))
         for i, t in enumerate(tensors))
-    body = head + records + op_blob + bytes(data) + bytes(names)
+    body = head + records + op_blob + bytes(data) + bytes(names) + (metadata_trailer(meta) if meta else b"")
     size = HEADER_SIZE + len(body)
     tail = struct.pack("<HHHHII", len(tensors), len(ops), len(inputs), len(outputs), t_off, op_off) + body
     return MAGIC + struct.pack("<HHII", VERSION, HEADER_SIZE, size, zlib.crc32(tail)) + tail

@@ -113,6 +113,8 @@ def plan(model, seq, product="tinyml", app=(), tflite=None, cases=8, inputs=None
     else:
         raise OtaError("%s: give a .tflite (or a .tml with --tflite)" % model)
     blob, gdesc, ref = golden(src, tml, cases, inputs)
+    from tinyml import tmlfile
+    ref = (tmlfile.metadata(tml) or {}).get("input_ref") or ref  # the converter's, from calibration data
     files = [(name, tml), ("golden.bin", blob)]
     for a in app or ():
         a = pathlib.Path(a)
