@@ -148,9 +148,12 @@ def test_monitor_command_shows_an_apps_reports(board, tmp_path):
         boot.restart(link, 10, until=r"app: running")
         link.close()
     out = tmp_path / "last.json"
-    assert cli(["monitor", "--port", board.port, "--count", "2", "--seconds", "30", "--json", str(out)]) == 0
+    png = tmp_path / "last.png"
+    assert cli(["monitor", "--port", board.port, "--count", "2", "--seconds", "30", "--json", str(out),
+                "--png", str(png)]) == 0
     r = json.loads(out.read_text())
     assert r["inferences"] > 0 and sum(r["classes"]) == r["inferences"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     with board.link() as link:  # stops the app (Ctrl-C) and takes main.py away for the next tests
         boot.remove(link)
 
