@@ -10,6 +10,7 @@ APP ?=
 TOOL ?= mpremote
 FIRMWARE ?=
 ERASE ?=
+WAIT ?=
 BOOT ?=
 VERSION ?=
 VENV := .venv
@@ -63,9 +64,12 @@ repl: natmod
 	$(TINYML) repl --board $(BOARD) $(port_arg)
 
 # MicroPython onto an ESP32 board with esptool: BOARD=esp32 [PORT=...] [FIRMWARE=x.bin] [ERASE=1]
+# [WAIT=0: do not wait for MicroPython's banner]. The emulated ESP32 with Espressif's ROM:
+# PORT=$$(tinyml board start esp32-rom --chip esp32).
 flash: setup
 	$(TINYML) flash --board $(BOARD) $(port_arg) $(if $(FIRMWARE),--firmware $(FIRMWARE)) \
-		$(if $(VERSION),--version $(VERSION)) $(if $(filter 1 yes true,$(ERASE)),--erase)
+		$(if $(VERSION),--version $(VERSION)) $(if $(filter 1 yes true,$(ERASE)),--erase) \
+		$(if $(filter 0 no false,$(WAIT)),--no-wait)
 
 # `make firmware BOARD=esp32`: a custom firmware with tinyml frozen in (needs ESP-IDF).
 include firmware/esp32/firmware.mk

@@ -3,7 +3,8 @@
 #   tinyml board start BOARD [--heap 140K] starts (or reuses) an emulated board; prints its serial device
 #   tinyml board stop BOARD                stops it
 #   tinyml board build BOARD               builds an emulated board's firmware (QEMU boards)
-#   tinyml board start esp32-rom [--chip esp32c3]  an emulated ESP32 ROM bootloader, to rehearse `tinyml flash`
+#   tinyml board start esp32-rom [--chip esp32c3]  an ESP32 ROM bootloader to flash: Espressif's ROM in QEMU
+#                                          (esp32), tinyml's Python ROM emulation (esp32c3)
 import sys
 
 from tinyml_host.board import profiles as boards
@@ -44,7 +45,7 @@ ROM = "esp32-rom"  # the emulated ESP32 ROM serial bootloader (esp_rom): rehears
 def cmd_start(a):
     if a.board == ROM:
         from tinyml_host.emulators import esp_rom
-        print(esp_rom.start_rom(a.chip or "esp32"))
+        print(esp_rom.start_board(a.chip or "esp32", a.flash, a.emulator))
         return
     b = _board(a.board)
     if not b.emulated:

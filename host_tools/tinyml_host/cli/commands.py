@@ -103,7 +103,12 @@ COMMANDS = [
                                       "ROM bootloader, to rehearse `tinyml flash`"),
                     arg("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)"),
                     arg("--chip", choices=("esp32", "esp32c3"),
-                        help="for esp32-rom: the chip it emulates (default esp32)")]),
+                        help="for esp32-rom: the chip it emulates (default esp32)"),
+                    arg("--flash", help="for esp32-rom: the file holding its 4 MB flash (default "
+                                        "~/.cache/tinyml/esp-rom/CHIP-flash.bin); it outlives the board"),
+                    arg("--emulator", choices=("qemu", "python"),
+                        help="for esp32-rom: Espressif's ROM in QEMU (default where QEMU has the chip: esp32) "
+                             "or tinyml's Python ROM emulation (esp32c3)")]),
         Command("stop", "stop an emulated board", "tinyml_host.cli.board:cmd_stop", [arg("board")]),
         Command("build", "build an emulated board's firmware (firmware/build_board.sh)",
                 "tinyml_host.cli.board:cmd_build", [arg("board")])]),

@@ -119,10 +119,13 @@ class Hooks:
     """What the caller knows of emulated boards, handed down: flash never imports an emulator.
     reset(device): a function standing in for DTR/RTS ("download" or "run") on an emulated board,
     None on a real one; ports(): more ports.Candidate to choose from when no port is given; pids():
-    processes that may hold a port without being in the way (the emulators themselves)."""
+    processes that may hold a port without being in the way (the emulators themselves); link(device):
+    what an emulated board's link takes, {} for a real one, else {"stub": False, "baud": 115200,
+    "why": "..."} (QEMU's ESP32 ROM runs no esptool stub and answers no CHANGE_BAUDRATE)."""
     reset: object = lambda device: None
     ports: object = lambda: []
     pids: object = lambda: []
+    link: object = lambda device: {}
 
 
 def _read_for(ser, seconds, until=None):
@@ -362,6 +365,7 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
         cmds.attach_flash(esp)
         size_name = cmds.detect_flash_size(esp) or "4MB"
         flash_size = flash_size_bytes(size_name)
+        esp.flash_set_parameters(flash_size)  # the ROM loader's own idea of the size bounds its erases
         if offset + len(data) > flash_size:
             raise FirmwareRefused("refusing to flash: the firmware (%d bytes at 0x%x) does not fit the board's "
                                   "%s of flash. Nothing was written." % (len(data), offset, size_name))
@@ -439,6 +443,15 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
     held = ports.holders(device, exclude=hooks.pids())
     if held:
         raise ports.PortError(ports.busy_message(device, held))
+    link = hooks.link(device) or {}
+    if link.get("stub") is False and stub is not False:
+        if stub:
+            say("no flasher stub on this board: %s" % link.get("why", "it cannot run one"))
+        stub = False
+    if link.get("baud") and baud != link["baud"]:
+        if baud:
+            say("%d baud on this board, not %d: %s" % (link["baud"], baud, link.get("why", "")))
+        baud = link["baud"]
     baud = baud or DEFAULT_BAUD
     bauds = [baud] + ([ROM_BAUD] if baud > ROM_BAUD else [])
     if quiet_esptool:

@@ -18,7 +18,8 @@ The parts, a file each:
     boot.py         what a reset into the flash checks: bootloader, partition table, app
     repl.py         the booted MicroPython's banner and a minimal REPL
     registry.py     which emulator serves which device; the control socket (DTR/RTS, BOOT and EN)
-    process.py      start_rom() / stop_rom(): an emulator in a background process
+    process.py      start_rom() / stop_rom(): an emulator in a background process; start_board(): the
+                    esp32-rom board, Espressif's ROM in QEMU where a machine exists (../qemu_rom.py)
     images.py       build_micropython_image(): a MicroPython-like firmware image for any chip
     hooks.py        flash_hooks(): what `tinyml flash` is handed to reach an emulated ROM
 """
@@ -28,10 +29,10 @@ from tinyml_host.emulators.esp_rom.chips import CHIPS
 from tinyml_host.emulators.esp_rom.emulator import APP, DEAD, DOWNLOAD, HALTED, EmulatedRom
 from tinyml_host.emulators.esp_rom.hooks import flash_hooks, port_candidates, reset_hook
 from tinyml_host.emulators.esp_rom.images import build_micropython_image
-from tinyml_host.emulators.esp_rom.process import start_rom, stop_rom
+from tinyml_host.emulators.esp_rom.process import start_board, start_rom, stop_rom
 from tinyml_host.emulators.esp_rom.registry import control, find_emulator, registry_dir, running_emulators
 from tinyml_host.emulators.esp_rom.slip import SlipDecoder, slip_encode
 
 __all__ = ["APP", "CHIPS", "DEAD", "DOWNLOAD", "HALTED", "PARTITION_TABLE_OFFSET", "EmulatedRom", "SlipDecoder",
            "build_micropython_image", "control", "find_emulator", "flash_hooks", "image_problem", "parse_app_desc",
-           "parse_partitions", "port_candidates", "registry_dir", "reset_hook", "running_emulators", "slip_encode", "start_rom", "stop_rom"]
+           "parse_partitions", "port_candidates", "registry_dir", "reset_hook", "running_emulators", "slip_encode", "start_board", "start_rom", "stop_rom"]

@@ -17,10 +17,12 @@ def reset_hook(device):
 
 
 def port_candidates():
-    return [Candidate(e["device"], "emulated %s ROM bootloader (pid %d)" % (e["chip"].upper(), e["pid"]),
+    return [Candidate(e["device"], "emulated %s ROM bootloader%s (pid %d)" % (
+        e["chip"].upper(), " (Espressif's ROM in QEMU)" if e.get("kind") == "qemu" else "", e["pid"]),
                       emulated=True) for e in running_emulators()]
 
 
 def flash_hooks():
     from tinyml_host.flash.esp import Hooks
-    return Hooks(reset=reset_hook, ports=port_candidates, pids=lambda: [e["pid"] for e in running_emulators()])
+    return Hooks(reset=reset_hook, ports=port_candidates, pids=lambda: [e["pid"] for e in running_emulators()],
+                 link=lambda device: (find_emulator(device) or {}).get("link", {}))

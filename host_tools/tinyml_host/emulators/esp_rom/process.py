@@ -49,6 +49,17 @@ def start_rom(chip="esp32", flash_path=None, *, pace=True, max_baud=None, auto_r
     raise RuntimeError("the emulated ROM did not start within %.0f s; see %s" % (timeout, log))
 
 
+def start_board(chip="esp32", flash_path=None, emulator=None):
+    """The `esp32-rom` board (`tinyml board start esp32-rom`): Espressif's ROM in QEMU for a chip
+    that has a QEMU machine (esp32), else this package's ROM emulation (esp32c3); emulator "qemu"
+    or "python" chooses. Returns its serial device."""
+    from tinyml_host.emulators import qemu_rom
+    emulator = emulator or ("qemu" if qemu_rom.has_machine(chip) else "python")
+    if emulator == "qemu":
+        return qemu_rom.start(chip, flash_path)
+    return start_rom(chip, flash_path)
+
+
 def stop_rom(device=None):
     """Stops the emulated ROM(s) that start_rom() started (the one serving device, or all);
     returns the devices stopped."""

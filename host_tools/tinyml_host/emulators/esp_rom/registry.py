@@ -88,7 +88,7 @@ def control(device, request, timeout=5.0):
 class ControlSocket:
     """The emulator's side: its registry entry and the listening control socket. select() takes it."""
 
-    def __init__(self, device, chip, flash, auto_reset):
+    def __init__(self, device, chip, flash, auto_reset, extra=None):
         d = registry_dir()
         d.mkdir(parents=True, exist_ok=True)
         stem = "%d-%s" % (os.getpid(), os.path.basename(device))
@@ -103,7 +103,7 @@ class ControlSocket:
         self._sock.setblocking(False)
         self._entry_path = d / (stem + ".json")
         entry = {"pid": os.getpid(), "device": device, "chip": chip, "flash": flash,
-                 "control": str(self._path), "auto_reset": auto_reset}
+                 "control": str(self._path), "auto_reset": auto_reset, **(extra or {})}
         tmp = self._entry_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(entry))
         os.replace(tmp, self._entry_path)  # readers never see half an entry
