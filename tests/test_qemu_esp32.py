@@ -3,8 +3,11 @@ with the xtensawin native module, through the commands a user types: `make deplo
 (or the `tinyml deploy` it runs), `tinyml verify` against tflite-micro on the host, and `tinyml bench`
 with instructions counted (-icount). The board's features (raw REPL over a pty, files, time, select,
 Ctrl-C, heap, emitters, the native module) are tests/test_boards.py's, which runs on every emulated
-board, this one included."""
+board, this one included. Native code runs there from memory that, like the ESP32's IRAM, takes
+32-bit loads only (test_narrow_load_from_module_code_is_a_load_store_error)."""
+import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from tinyml_host.emulators import supervisor as emulators
 from tinyml_host.oracle import tflite_build as tb
 
 BOARD = "qemu-esp32"
+PROBE = ROOT / "tests" / "natmod_iram"
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 PERSON = SHARED / "tflm" / "person_detect.tflite"
 GOLDEN = SHARED / "golden"
@@ -162,3 +166,49 @@ def test_bench_counts_instructions_per_mac(board, capsys):
     # per-op work dominates); measured 45.7 instructions per MAC
     assert 20 < per_mac < 100, line
     assert "288 MACs per inference" in out and "about 137" in out and "about 13)" in out, out
+
+
+# ---- IRAM: 32-bit loads from a module's code are served, narrower ones fault as on the chip ----
+
+def _toolchain():
+    p = subprocess.run(["bash", str(ROOT / "firmware" / "xtensa" / "toolchain.sh")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout.strip()
+
+
+def _build_probe(tmp_path):
+    import os
+    import sys
+    src = tmp_path / "probe"
+    shutil.copytree(PROBE, src)
+    env = dict(os.environ, PATH=_toolchain() + os.pathsep + os.environ["PATH"])
+    p = subprocess.run(["make", "MPY_DIR=%s" % (ROOT / "build" / "micropython"), "BUILD=%s" % (src / "build"),
+                        "PYTHON=%s" % sys.executable], cwd=src, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return (src / "iram_probe.mpy").read_bytes()
+
+
+def test_narrow_load_from_module_code_is_a_load_store_error(board, tmp_path):
+    from mpremote.transport_serial import SerialTransport
+    mpy = _build_probe(tmp_path)
+    t = SerialTransport(emulators.device_path(BOARD), baudrate=115200)
+    try:
+        t.enter_raw_repl()
+        t.fs_writefile("/iram_probe.mpy", mpy)
+        out = t.exec("import esp32sim, iram_probe\nn = esp32sim.iram_loads()\n"
+                     "print(esp32sim.iram_strict(), iram_probe.word_at(1), iram_probe.word_at(3), "
+                     "esp32sim.iram_loads() - n)").decode().split()
+        assert out[:3] == ["True", "-22", "-44"] and int(out[3]) >= 2, out  # two table words, by the handler
+        t.exec_raw_no_follow("iram_probe.byte_at(3)")
+        seen, deadline = b"", time.monotonic() + 20
+        while b"Rebooting..." not in seen and time.monotonic() < deadline:
+            seen += t.serial.read(max(1, t.serial.in_waiting))
+        text = seen.decode(errors="replace")
+        assert "Guru Meditation Error: Core  0 panic'ed (LoadStoreError)" in text, text
+        assert "EXCVADDR: 0x600000" in text and "PC      : 0x600000" in text, text  # in the module's code
+        t.enter_raw_repl()  # the board rebooted, its files kept
+        assert t.eval("__import__('os').stat('/iram_probe.mpy')[6]") == len(mpy)
+        t.fs_rmfile("/iram_probe.mpy")
+        t.exit_raw_repl()
+    finally:
+        t.close()

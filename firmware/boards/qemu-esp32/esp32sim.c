@@ -122,10 +122,24 @@ NORETURN void tinyml_fatal_exception(uint32_t cause, uint32_t epc, uint32_t vadd
 
 // ---- executable memory for native code -------------------------------------------------------------
 // As ports/esp32's esp_native_code_commit: code (of .mpy native modules, and of @native/@viper
-// functions) is relocated and copied into executable memory, here a region of instruction RAM freed
-// at soft reset.
+// functions) is relocated and copied into executable memory (TINYML_EXEC_ADDR), freed at soft reset.
+// Data access to that region is off (mpconfigboard.h): the code is written with it on for a moment,
+// and a copy at TINYML_EXEC_SHADOW serves the 32-bit loads the exception handler performs.
+
+// esp32sim.iram_strict(False) lets loads of any width through without the handler, for timing:
+// on the chip a 32-bit load from IRAM costs what one from DRAM does, in emulation the handler's
+// ~40 instructions (esp32sim.iram_loads() counts them). Soft reset makes the board strict again.
+
+#define ATTR_RWX        (2)
+#define ATTR_EXEC_ONLY  (3)
 
 static uint32_t exec_used;
+static bool iram_strict = true;
+extern uint32_t tinyml_iram_loads;
+
+static void exec_region_attr(uint32_t attr) {
+    __asm__ volatile ("wdtlb %0, %1; dsync" :: "r" (attr), "r" (TINYML_EXEC_ADDR) : "memory");
+}
 
 void *tinyml_native_code_commit(void *buf, unsigned int len, void *reloc) {
     len = (len + 3) & ~3;
@@ -133,19 +147,51 @@ void *tinyml_native_code_commit(void *buf, unsigned int len, void *reloc) {
         m_malloc_fail(len);
     }
     uint8_t *p = (uint8_t *)TINYML_EXEC_ADDR + exec_used;
-    exec_used += len;
     if (reloc) {
         mp_native_relocate(reloc, buf, (uintptr_t)p);
     }
+    memcpy((uint8_t *)TINYML_EXEC_SHADOW + exec_used, buf, len);
+    exec_region_attr(ATTR_RWX);
     memcpy(p, buf, len);
+    exec_region_attr(iram_strict ? ATTR_EXEC_ONLY : ATTR_RWX);
     __asm__ volatile ("isync" ::: "memory");
+    exec_used += len;
     return p;
 }
 
 void tinyml_native_code_free_all(void) {
     exec_used = 0;
+    iram_strict = true;
+    exec_region_attr(ATTR_EXEC_ONLY);
 }
 
+static mp_obj_t esp32sim_iram_strict(size_t n_args, const mp_obj_t *args) {
+    if (n_args) {
+        iram_strict = mp_obj_is_true(args[0]);
+        exec_region_attr(iram_strict ? ATTR_EXEC_ONLY : ATTR_RWX);
+    }
+    return mp_obj_new_bool(iram_strict);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(esp32sim_iram_strict_obj, 0, 1, esp32sim_iram_strict);
+
+static mp_obj_t esp32sim_iram_loads(void) {
+    return mp_obj_new_int_from_uint(tinyml_iram_loads);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(esp32sim_iram_loads_obj, esp32sim_iram_loads);
+
+static const mp_rom_map_elem_t esp32sim_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_esp32sim) },
+    { MP_ROM_QSTR(MP_QSTR_iram_strict), MP_ROM_PTR(&esp32sim_iram_strict_obj) },
+    { MP_ROM_QSTR(MP_QSTR_iram_loads), MP_ROM_PTR(&esp32sim_iram_loads_obj) },
+};
+static MP_DEFINE_CONST_DICT(esp32sim_module_globals, esp32sim_module_globals_table);
+
+const mp_obj_module_t esp32sim_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&esp32sim_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_esp32sim, esp32sim_module);
 // ---- GC: registers of every frame onto the stack, then scan it ------------------------------------
 
 void tinyml_window_spill(void);

@@ -8,6 +8,14 @@
 #define PS_UM           (1 << 5)
 #define PS_WOE          (1 << 18)
 #define EXCCAUSE_LEVEL1_INTERRUPT 4
+#define EXCCAUSE_LOAD_STORE_ERROR 3
+#define EXCCAUSE_LOAD_PROHIBITED 28
+// The 512 MB region of executable memory for native code (TINYML_EXEC_ADDR): data access to it is
+// off (region protection attribute 3: execute only). The handler performs a 32-bit load from the
+// copy of the code kept at EXEC_SHADOW (esp32sim.c), same offset.
+#define EXEC_REGION     0x60000000
+#define EXEC_SHADOW     0x40400000
+#define ATTR_EXEC_ONLY  3
 
 // ---- vector table, at VECBASE (offsets fixed by the core configuration) ---------------------------
     .section .vectors, "ax"
@@ -113,8 +121,11 @@ _KernelExceptionVector:
     j       .Lfatal
 
     .org 0x340                  // user exception (PS.UM = 1): the CCOMPARE0 interrupt ending a WAITI,
-_UserExceptionVector:           // or an exception that is fatal here
+_UserExceptionVector:           // a load from native code's memory, or an exception fatal here
     wsr.excsave1 a0
+    rsr.exccause a0
+    addi    a0, a0, -EXCCAUSE_LOAD_PROHIBITED
+    beqz    a0, .Lload_prohibited
     rsr.exccause a0
     bnei    a0, EXCCAUSE_LEVEL1_INTERRUPT, .Lfatal
     movi    a0, 0
@@ -128,6 +139,87 @@ _UserExceptionVector:           // or an exception that is fatal here
 
     .org 0x400
     .literal_position
+
+// A load from executable memory (LoadProhibited there): as the ESP32's IRAM does, a 32-bit load
+// (L32R, L32I, L32I.N) reads the word, anything narrower is a LoadStoreError. a0..a5 are saved in
+// .Lsaved (a0 from EXCSAVE1), the word goes to the instruction's target register (its slot there,
+// or directly for a6..a15), EPC1 moves past the instruction (to LBEG at the end of a loop).
+.Lload_prohibited:
+    movi    a0, .Lsaved
+    s32i    a1, a0, 4
+    s32i    a2, a0, 8
+    s32i    a3, a0, 12
+    s32i    a4, a0, 16
+    s32i    a5, a0, 20
+    rsr.excsave1 a2
+    s32i    a2, a0, 0
+    movi    a3, EXEC_SHADOW - EXEC_REGION
+    rsr.epc1 a4
+    movi    a2, EXEC_REGION
+    bltu    a4, a2, 1f          // the instruction is the firmware's
+    add     a4, a4, a3          // the instruction is in executable memory: read its copy
+1:  l8ui    a5, a4, 0           // op0 (bits 3..0), t (bits 7..4)
+    l8ui    a3, a4, 1           // r (bits 7..4) of an RRI8 instruction
+    extui   a2, a5, 0, 4
+    movi    a4, 3               // length
+    beqi    a2, 1, .Lload_word  // L32R
+    movi    a4, 2
+    beqi    a2, 8, .Lload_word  // L32I.N
+    movi    a4, 3
+    bnei    a2, 2, .Lnarrow
+    extui   a3, a3, 4, 4
+    bnei    a3, 2, .Lnarrow     // L8UI, L16UI, L16SI (or a store: not a load at all)
+.Lload_word:
+    movi    a0, tinyml_iram_loads
+    l32i    a2, a0, 0
+    addi    a2, a2, 1
+    s32i    a2, a0, 0
+    rsr.excvaddr a2
+    movi    a3, EXEC_SHADOW - EXEC_REGION
+    add     a2, a2, a3
+    l32i    a2, a2, 0
+    rsr.epc1 a3
+    add     a3, a3, a4
+    rsr.lend a4
+    bne     a3, a4, 1f
+    rsr.lcount a4
+    beqz    a4, 1f
+    addi    a4, a4, -1
+    wsr.lcount a4
+    rsr.lbeg a3
+1:  wsr.epc1 a3
+    extui   a5, a5, 4, 4        // t
+    bgei    a5, 6, 2f
+    movi    a0, .Lsaved
+    addx4   a3, a5, a0
+    s32i    a2, a3, 0
+    j       .Lrestore
+2:  addi    a5, a5, -6
+    slli    a5, a5, 3
+    movi    a3, .Lset_reg
+    add     a3, a3, a5
+    jx      a3
+    .align 8
+.Lset_reg:
+    .irp    n, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    mov     a\n, a2
+    j       .Lrestore
+    .align 8
+    .endr
+.Lrestore:
+    movi    a0, .Lsaved
+    l32i    a1, a0, 4
+    l32i    a2, a0, 8
+    l32i    a3, a0, 12
+    l32i    a4, a0, 16
+    l32i    a5, a0, 20
+    l32i    a0, a0, 0
+    rfe
+.Lnarrow:                       // as the chip: LoadStoreError at this address
+    movi    a0, EXCCAUSE_LOAD_STORE_ERROR
+    wsr.exccause a0
+    j       .Lfatal
+
 .Lfatal_high:
     wsr.excsave1 a0
 // An exception the firmware does not handle (as on an ESP32, e.g. LoadStoreError for an 8-bit
@@ -182,6 +274,15 @@ _start:
     wsr.windowstart a0
     wsr.cpenable a0             // the FPU (coprocessor 0)
     rsync
+    // Executable memory: 32-bit loads only, by the handler. The instruction side is execute-only
+    // too: QEMU keeps one translation per page for fetches and data, with the rights of whichever
+    // made it, so a read-write instruction-side entry would let the code's own loads through.
+    movi    a0, ATTR_EXEC_ONLY
+    movi    a1, EXEC_REGION
+    wdtlb   a0, a1
+    witlb   a0, a1
+    dsync
+    isync
     // Register windows on, user vector for exceptions, level-1 interrupts masked (only WAITI takes them).
     movi    a0, PS_WOE | PS_UM | PS_INTLEVEL(1)
     wsr.ps  a0
@@ -296,3 +397,11 @@ longjmp:
     mov     a1, a6
     retw
     .size longjmp, . - longjmp
+
+    .section .bss
+    .align 4
+.Lsaved:                        // a0..a5 while a load from executable memory is performed
+    .space  24
+    .global tinyml_iram_loads
+tinyml_iram_loads:              // loads performed so far (esp32sim.iram_loads())
+    .space  4

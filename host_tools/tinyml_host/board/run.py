@@ -161,11 +161,15 @@ def verify_rows(ours, ref):
     return rows
 
 
-def bench_on_board(link, remote, backends, window=-1, seconds=1.0, repeat=100, first_backend=None):
+def bench_on_board(link, remote, backends, window=-1, seconds=1.0, repeat=100, first_backend=None, board=None):
     """The model's RAM and per-op times on the board, then µs per inference of each backend (for at
-    most `seconds` and `repeat` runs). Returns (printed lines, the LinkError that stopped it or None)."""
+    most `seconds` and `repeat` runs). Returns (printed lines, the LinkError that stopped it or None).
+    board: its profile, whose [emulator] bench_setup (code) runs first (qemu-esp32: IRAM check off)."""
     printed = []
     link.soft_reset()
+    setup = ((board.emulator or {}) if board else {}).get("bench_setup")
+    if setup:
+        link.exec(setup)
     link.exec(IMPORT_WIRE + "_w.bench_setup(%r, %r, %r)" % (remote, first_backend, window), on_line=printed.append)
     for name in backends:
         try:
@@ -180,14 +184,19 @@ FOOTPRINT = re.compile(r"tinyml-footprint backend=(\w+) load=(\d+) peak=(-?\d+) 
 OP_ROW = re.compile(r"tinyml-op (\d+) us=(\d+) heap=(-?\d+)")
 
 
+def profiles_emulator(where):
+    """The [emulator] table of the board profile named `where` (None: not an emulated board's name)."""
+    from tinyml_host.board import profiles
+    try:
+        return profiles.load(where).emulator
+    except profiles.BoardError:
+        return None
+
+
 def _instruction_clock(where):
     """ns of board time per instruction when the board named `where` is an emulator that counts
     instructions (its profile's [emulator] icount = shift: 2**shift ns each), else None."""
-    from tinyml_host.board import profiles
-    try:
-        emu = profiles.load(where).emulator or {}
-    except profiles.BoardError:
-        return None
+    emu = profiles_emulator(where) or {}
     return 2 ** emu["icount"] if "icount" in emu else None
 
 
@@ -241,6 +250,9 @@ def bench_report(m, where, printed):
         print("  (%s counts instructions: QEMU -icount, %d ns of board time per instruction; %d MACs per "
               "inference. Published ESP32 figures, cycles per MAC: TFLite Micro's reference kernels "
               "about 137, with ESP-NN about 13)" % (where, counted, macs))
+        setup = (profiles_emulator(where) or {}).get("bench_setup")
+        if setup:
+            print("  (timed after the board's bench_setup: %s)" % setup.replace("\n", "; "))
     for line in printed:
         if line.startswith("tinyml:"):
             print(line)

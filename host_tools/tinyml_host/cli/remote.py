@@ -94,7 +94,8 @@ def cmd_bench(a):
     link, prof = session(a)
     try:
         remote = run.prepare(link, prof, m)
-        printed, failed = run.bench_on_board(link, remote, chosen, _window(a), a.seconds, a.repeat, a.backend)
+        printed, failed = run.bench_on_board(link, remote, chosen, _window(a), a.seconds, a.repeat, a.backend,
+                                             board=prof)
     except KeyboardInterrupt:
         _interrupted(link)
     finally:
