@@ -8,6 +8,8 @@
 # Per case the board prints one line 'O <base64>' per output. Times are measured here, on the board.
 #   _w.bench_setup(path, backend, window)      the model's RAM and per-op times (tinyml-footprint ...)
 #   _w.bench(backend, budget_us, most)          'B <backend> <runs> <µs>', or why it could not run
+# The unix port run as a subprocess (tinyml_host/board/unix.py, for tests and measurements) takes
+# its inputs from files instead: run_files() and footprint() below.
 import binascii
 import gc
 
@@ -68,12 +70,11 @@ def done():
 
 
 def bench_setup(path, backend=None, window=-1):
-    """The model's RAM on this board and one profiled inference (batch.footprint's lines)."""
+    """The model's RAM on this board and one profiled inference (footprint's lines)."""
     global _path, _window
-    from tinyml import batch
     _path, _window = path, window
     try:
-        batch.footprint(path, backend, window)
+        footprint(path, backend, window)
     except MemoryError:
         # footprint's zero inputs are copies; on a tight heap measure with the input buffers in place
         gc.collect()
@@ -118,3 +119,47 @@ def bench(name, budget_us, most):
     print('B', name, n, t)
     m = None
     gc.collect()
+
+
+def run_files(model_path, input_paths, output_prefix, backend=None):
+    """Every case of the input files (N cases back to back, raw) through the model; output k goes
+    to <prefix><k>.bin. Prints 'tinyml-batch backend=<b> cases=<n> us=<µs>'."""
+    m = tinyml.load(model_path, backend)
+    ins = [open(p, "rb") for p in input_paths]
+    outs = [open("%s%d.bin" % (output_prefix, k), "wb") for k in range(len(m.outputs))]
+    n = total = 0
+    while True:
+        # straight into the model's input buffers: no copy, which matters on a small heap
+        bufs = [m.input_buffer(k) for k in range(len(ins))]
+        if not all(f.readinto(b) == len(b) for f, b in zip(ins, bufs)):
+            break
+        t0 = now_us()
+        m.invoke()
+        total += diff_us(now_us(), t0)
+        for k, f in enumerate(outs):
+            f.write(m.output_buffer(k))
+        n += 1
+    for f in ins + outs:
+        f.close()
+    print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))
+
+
+def footprint(model_path, backend=None, window=-1):
+    """RAM the model costs on this device, measured with gc.mem_alloc(): after loading, and at the
+    high-water mark of one inference on zero inputs. Prints one line for the host to read."""
+    backends.load(backend)  # the kernel modules are the library's, not the model's
+    gc.collect()
+    base = gc.mem_alloc()
+    m = tinyml.load(model_path, backend, window)
+    gc.collect()
+    loaded = gc.mem_alloc() - base
+    for k in range(len(m.inputs)):  # zero inputs, in place: a copy would cost RAM on a small heap
+        buf = m.input_buffer(k)
+        for i in range(len(buf)):
+            buf[i] = 0
+    _, rows, peak = m.profile()
+    peak -= base
+    print("tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d" % (
+        m.backend, loaded, peak, m.arena_bytes, m.window_bytes))
+    for index, us, used in rows:
+        print("tinyml-op %d us=%d heap=%d" % (index, us, used - base))

@@ -49,20 +49,14 @@ from esptool.targets import CHIP_DEFS
 from esptool.util import FatalError, NotImplementedInROMError, flash_size_bytes
 
 from tinyml_host.flash import firmware_cache
+from tinyml_host.flash.banner import ROM_BAUD, read_for as _read_for, wait_for_micropython  # noqa: F401
 from tinyml_host.board import ports
 from tinyml_host.flash.image import (CHIPS, FirmwareInfo, FirmwareRefused, FlashError, LinkDropped,  # noqa: F401
                                      NotInBootloader, PARTITION_TABLE_OFFSET, WrongChip, inspect_firmware,
                                      parse_app_desc, parse_partitions)
 
-ROM_BAUD = 115200
 DEFAULT_BAUD = 460800
 KB = 1024
-# MicroPython's MP_NATIVE_ARCH_* order (sys.implementation._mpy >> 10)
-try:
-    from tinyml.backends import ARCHS
-except ImportError:
-    ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
-             "xtensa", "xtensawin", "rv32imc", "rv64imc")
 REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
@@ -126,18 +120,6 @@ class Hooks:
     ports: object = lambda: []
     pids: object = lambda: []
     link: object = lambda device: {}
-
-
-def _read_for(ser, seconds, until=None):
-    out = b""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        ser.timeout = max(0.01, min(0.1, deadline - time.monotonic()))
-        part = ser.read(ser.in_waiting or 1)
-        out += part
-        if until and until in out:
-            break
-    return out
 
 
 def _repl_to_bootloader(device, say):
@@ -275,61 +257,6 @@ def _reset_into_app(esp, modem, emulated, say):
         cmds.reset_chip(esp, "hard-reset")
         if not modem:
             say("this port has no DTR/RTS: press EN (RST) on the board to start MicroPython")
-
-
-# ------------------------------------------------------------------------------------------------
-# After the reset: MicroPython's banner and what it says about itself
-
-BANNER = re.compile(rb"MicroPython (v\S+) on ([\d-]+); ([^\r\n]+)")
-
-
-def wait_for_micropython(ser, device, timeout=10.0):
-    """(banner, version, .mpy ABI, arch) from the board's REPL, or None when none shows in time."""
-    ser.baudrate = ROM_BAUD  # MicroPython's UART REPL rate, whatever the flash used
-    seen = b""
-    deadline = time.monotonic() + timeout
-    poked = False
-    while time.monotonic() < deadline:
-        try:
-            seen += _read_for(ser, min(1.0, deadline - time.monotonic()), b">>> ")
-        except (serial.SerialException, OSError):  # native USB re-enumerates after the reset
-            ser.close()
-            time.sleep(0.3)
-            try:
-                ser = ports.open_serial(device, ROM_BAUD)
-            except ports.PortError:
-                continue
-        if b">>> " in seen:
-            break
-        if not poked and time.monotonic() > deadline - timeout / 2:
-            try:
-                ser.write(b"\r\x03")  # a banner printed before we listened: ask for a prompt
-                poked = True
-            except (serial.SerialException, OSError):
-                pass
-    if b">>> " not in seen:
-        return None, ser
-    m = BANNER.search(seen)
-    banner = m.group(0).decode(errors="replace") if m else None
-    try:
-        ser.write(b"\r\x03\x03\x01")  # raw REPL
-        _read_for(ser, 2.0, b"raw REPL; CTRL-B to exit\r\n>")
-        ser.write(b"import sys\nprint(sys.implementation.version, getattr(sys.implementation, '_mpy', 0), "
-                  b"sys.platform)\x04")
-        out = _read_for(ser, 3.0, b"\x04>")
-        ser.write(b"\x02")
-        _read_for(ser, 0.5, b">>> ")
-    except (serial.SerialException, OSError):
-        out = b""
-    q = re.search(rb"OK\((\d+), (\d+), (\d+)[^)]*\) (\d+) (\w+)", out)
-    if not q:
-        return (banner, m.group(1).decode() if m else None, None, None), ser
-    version = "%s.%s.%s" % (q.group(1).decode(), q.group(2).decode(), q.group(3).decode())
-    mpy = int(q.group(4))
-    abi = "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3) if mpy else None
-    arch_index = mpy >> 10 & 0x0F
-    arch = ARCHS[arch_index] if mpy and arch_index < len(ARCHS) else None
-    return (banner, version, abi, arch), ser
 
 
 # ------------------------------------------------------------------------------------------------
