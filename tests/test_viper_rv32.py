@@ -1,6 +1,6 @@
 """The viper kernels on the emulated microcontrollers: qemu-rv32 (RISC-V RV32IMC) and qemu-m3 (Cortex-M3),
 where viper ints are 32-bit machine words and the machine code is the CPU's own. Every viper function
-(kernels_viper: fully_connected, conv2d, depthwise_conv2d, pool2d, mean_hw, add, mul, lut; fft_viper:
+(kernels_viper: fully_connected, conv2d, depthwise_conv2d, pool2d, mean_hw, add, sub, mul, lut; fft_viper:
 rfft_q15, window_q15) must give the bytes of kernels_py (and tinyml.preprocess.fft), run here under
 CPython, on a few small cases. Two builds of the kernels per board: the .mpy files `tinyml deploy` ships
 (mpy-cross -march=<arch>), and the .py sources, compiled by the board itself.
@@ -30,8 +30,8 @@ from tinyml.preprocess import fft as fft_py  # noqa: E402
 BOARDS = ("qemu-rv32", "qemu-m3")
 # What the kernels import, besides themselves (tinyml/__init__ is replaced by an empty one: the
 # interpreter is not needed, and the boards' 140 KB heap is kept for the kernels).
-SUPPORT = ("kernels_py", "fixedpoint", "preprocess/fft")
-VIPER = ("kernels_viper", "fft_viper")
+SUPPORT = ("ops", "kernels_py", "fixedpoint", "preprocess/fft_plan", "preprocess/fft")
+VIPER = ("kernels_viper_fixedpoint", "kernels_viper_elementwise", "kernels_viper", "fft_viper")
 CROSS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-riscv32": "riscv64-unknown-elf-gcc"}
 
 
@@ -347,7 +347,7 @@ def binary_case(rng, op, a_shape, b_shape, act=(-128, 127)):
     a_zp, b_zp, y_zp = (int(v) for v in rng.integers(-128, 128, 3))
     a_s, b_s = float(10 ** rng.uniform(-2, 0)), float(10 ** rng.uniform(-2, 0))
     g = dims + strides(a_shape, out_shape) + strides(b_shape, out_shape) + [a_zp, b_zp]
-    if op == "add":
+    if op in ("add", "sub"):  # sub takes add's parameters
         g += list(add_params(a_s, b_s, (a_s + b_s) * float(10 ** rng.uniform(-0.5, 0.5))))
     else:
         g += list(mul_params(a_s, b_s, a_s * b_s * 200 * float(10 ** rng.uniform(-0.3, 0.3))))
@@ -360,7 +360,7 @@ BINARY_SHAPES = [((1, 4, 4, 3), (1, 4, 4, 3)), ((1, 4, 4, 3), (1, 1, 1, 3)), ((2
                  ((3, 1, 2), (1, 5, 1)), ((1, 9, 9, 1), (1, 9, 9, 1))]  # the last: more than one run of 64
 
 
-@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
 def test_binary(remote, op):
     rng = np.random.default_rng(6 + len(op))
     cases = [binary_case(rng, op, a, b, act=(-128, 127) if k % 2 else (-100, 90))
