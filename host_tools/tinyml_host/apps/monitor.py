@@ -126,7 +126,8 @@ def cmd_monitor(a):
     if a.port:
         port = a.port
     else:
-        link, _ = run.connect(a.board, None, a.baud)  # an emulated board started, a real one found
+        from tinyml_host.emulators import supervisor as emulators
+        link, _ = run.connect(a.board, None, a.baud, start=emulators.start)  # an emulated board started, a real one found
         port = link.port
         link.close()
     if a.install_mqtt:

@@ -55,7 +55,8 @@ def cmd_bundle(a):
 
 def _connect(a):
     from tinyml_host.board import run
-    return run.connect(a.board, a.port, a.baud)
+    from tinyml_host.emulators import supervisor as emulators
+    return run.connect(a.board, a.port, a.baud, start=emulators.start)
 
 
 def cmd_push(a):
