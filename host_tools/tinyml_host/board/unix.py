@@ -34,7 +34,7 @@ def compiled_lib(arch="x64"):
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         stamp.write_text(version)
-    for src in DEVICE_LIB.rglob("*.py"):
+    for src in (DEVICE_LIB / "tinyml").rglob("*.py"):  # the library; programs/ are sent as source
         dst = out / src.relative_to(DEVICE_LIB).with_suffix(".mpy")
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
             continue
