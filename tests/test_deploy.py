@@ -198,12 +198,18 @@ def test_second_deploy_sends_nothing(unix_board, link):
     assert _tree(unix_board.fs) == before
 
 
-def test_run_command_over_the_link(unix_board, tmp_path, capsys):
-    """`tinyml run MODEL --port` through the command table and its error exit."""
+def test_run_command_over_the_link(unix_board, tmp_path, capsys, monkeypatch):
+    """`tinyml run MODEL --port` through the command table and its error exit; the .tflite is
+    converted once, and the bytes deployed are the ones run."""
     from tinyml_host.cli import main as cli
+    from tinyml_host.model import convert as convert_mod
     from tinyml_host.oracle import tflm
+    calls = []
+    real = convert_mod.convert
+    monkeypatch.setattr(convert_mod, "convert", lambda *a, **k: calls.append(a) or real(*a, **k))
     out = tmp_path / "y.npy"
     rc = cli.main(["run", str(HELLO), "--input", str(HELLO_IN), "--output", str(out), "--port", unix_board.port])
+    assert len(calls) == 1
     assert rc == 0, capsys.readouterr()
     ref = tflm.tflm_run(str(HELLO), [np.load(HELLO_IN)])[0]
     assert np.load(out).tobytes() == ref.astype(np.int8).tobytes()
