@@ -81,13 +81,14 @@ def boards_bench(quick):
     from tinyml_host.emulators import supervisor as emulators
     from tinyml_host.model.source import ModelSource
     m = ModelSource(paths.hello_world_model())
-    for board in ("qemu-m3", "qemu-rv32"):
+    for board in ("qemu-m3", "qemu-rv32", "qemu-esp32"):
         print("\n== %s" % board)
         try:
             link, prof = run.connect(board, start=emulators.start)
             try:
                 remote = run.prepare(link, prof, m)
-                printed, failed = run.bench_on_board(link, remote, BACKENDS, seconds=0.5 if quick else 1.0)
+                printed, failed = run.bench_on_board(link, remote, BACKENDS, seconds=0.5 if quick else 1.0,
+                                                     board=prof)
             finally:
                 link.close()
             run.bench_report(m, board, printed)
