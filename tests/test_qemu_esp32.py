@@ -136,7 +136,8 @@ def _single_op(name, rng):
     return None, None
 
 
-def test_every_op_single_op_model_matches_tflm_on_the_board(board, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["native", "viper"])
+def test_every_op_single_op_model_matches_tflm_on_the_board(board, backend, tmp_path, capsys):
     names = [r[1] for r in op_table.rows()]
     missing = []
     for i, name in enumerate(names):
@@ -150,9 +151,9 @@ def test_every_op_single_op_model_matches_tflm_on_the_board(board, tmp_path, cap
         for k, x in enumerate(inputs):
             files.append(tmp_path / ("%s.input%d.npy" % (name.lower(), k)))
             np.save(files[-1], x)
-        out = verify(path, files, "native", capsys)
+        out = verify(path, files, backend, capsys)
         n = len(inputs[0])
-        assert "%d/%d cases match TFLM bit for bit on qemu-esp32, backend native" % (n, n) in out, (name, out)
+        assert "%d/%d cases match TFLM bit for bit on qemu-esp32, backend %s" % (n, n, backend) in out, (name, out)
     assert not missing, "ops of tinyml's op table without a single-op model here: %s" % missing
 
 
