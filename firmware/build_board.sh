@@ -21,7 +21,7 @@ esac
 if [ "$board" = qemu-esp32 ]; then
     # ESP-IDF's compiler on PATH, else the one make setup builds (firmware/xtensa/toolchain.sh).
     if ! command -v "$cc" >/dev/null; then
-        tc=$(bash "$root/firmware/xtensa/toolchain.sh" 2>/dev/null) && [ -x "$tc/$cc" ] \
+        tc=$(bash "$root/firmware/xtensa/toolchain.sh") && [ -x "$tc/$cc" ] \
             || { echo "build_board: $cc not found: run 'make setup' (builds it into build/xtensa)" >&2; exit 1; }
         cc=$tc/$cc
     fi
