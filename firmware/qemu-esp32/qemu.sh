@@ -6,9 +6,12 @@
 # A qemu-system-xtensa on PATH that has the esp32 machine wins (Espressif's, github.com/espressif/qemu).
 # Otherwise it is built once into build/qemu-esp32/ from ../shared/qemu-esp32/qemu-esp32-src.tar.xz
 # (QEMU_ESP32_SRC overrides that path), about 5 minutes on 2 cores; later runs print the path at once.
+# Our patches to that source (firmware/qemu-esp32/*.patch) are applied before the build; a changed
+# patch rebuilds only what it touches.
 # Progress goes to stderr, the build's own output to build/qemu-esp32/build.log; stdout is the answer.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 say() { printf 'qemu-esp32: %s\n' "$*" >&2; }
 what=bin
 case "${1:-}" in
@@ -38,13 +41,16 @@ bin=$src/build/qemu-system-xtensa
 rom=$src/pc-bios
 tarball=${QEMU_ESP32_SRC:-$root/../shared/qemu-esp32/qemu-esp32-src.tar.xz}
 stamp=$out/.tinyml-version
+patches=("$here"/*.patch)
+[ -e "${patches[0]}" ] || patches=()
+patch_sum=$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-16)
 configure_args=(--target-list=xtensa-softmmu --with-git-submodules=ignore --disable-docs
     --disable-werror --enable-gcrypt --enable-slirp --disable-tools --disable-guest-agent
     --disable-capstone --disable-sdl --disable-gtk --disable-vnc --disable-opengl
     --disable-virglrenderer --disable-spice --disable-xen --disable-kvm --disable-fdt
     --disable-bpf --disable-libusb --disable-usb-redir --disable-install-blobs)
 
-built() { [ -x "$bin" ] && [ -f "$stamp" ] && [ -f "$rom/esp32-v3-rom.bin" ]; }
+built() { [ -x "$bin" ] && [ -f "$rom/esp32-v3-rom.bin" ] && grep -q "patches $patch_sum" "$stamp" 2>/dev/null; }
 if built; then answer "$bin" "$rom" "$(cat "$stamp")"; fi
 
 if [ ! -f "$tarball" ]; then
@@ -94,6 +100,17 @@ if [ ! -f "$src/configure" ] || [ ! -f "$src/.tinyml-tarball" ] || [ "$(cat "$sr
     sha256sum < "$tarball" | cut -d' ' -f1 > "$src/.tinyml-tarball"
 fi
 fail() { say "build failed; the end of $out/build.log:"; tail -n 30 "$out/build.log" >&2; exit 1; }
+if [ "$(cat "$src/.tinyml-patches" 2>/dev/null)" != "$patch_sum" ]; then
+    # the files our patches touch, as the tarball has them; then the patches
+    touched=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|qemu-esp32/\1|p' /dev/null "${patches[@]}" | sort -u)
+    if [ -n "$touched" ]; then
+        tar -xJf "$tarball" -C "$out" $touched  # $out/qemu-esp32 is $src
+    fi
+    for p in "${patches[@]}"; do
+        patch -p1 -d "$src" --forward --quiet < "$p" >> "$out/build.log" 2>&1 || { say "patch $p does not apply"; fail; }
+    done
+    echo "$patch_sum" > "$src/.tinyml-patches"
+fi
 mkdir -p "$src/build"
 if [ ! -f "$src/build/build.ninja" ]; then
     (cd "$src/build" && ../configure "${configure_args[@]}") >> "$out/build.log" 2>&1 || fail
@@ -102,7 +119,8 @@ jobs=${QEMU_ESP32_JOBS:-2}
 (cd "$src/build" && ninja -j"$jobs" qemu-system-xtensa) >> "$out/build.log" 2>&1 || fail
 "$bin" -M help | grep -qw esp32 || { say "$bin was built but has no esp32 machine"; exit 1; }
 [ -f "$rom/esp32-v3-rom.bin" ] || { say "$rom has no esp32-v3-rom.bin"; exit 1; }
-printf 'QEMU %s with Espressif ESP32 support (github.com/mattiantonini/ESP32-QEMU c2193d1), from %s sha256 %s\n' \
-    "$(cat "$src/VERSION")" "$(basename "$tarball")" "$(cat "$src/.tinyml-tarball")" > "$stamp"
+printf 'QEMU %s with Espressif ESP32 support (github.com/mattiantonini/ESP32-QEMU c2193d1), from %s sha256 %s; patches %s (%s)\n' \
+    "$(cat "$src/VERSION")" "$(basename "$tarball")" "$(cat "$src/.tinyml-tarball")" "$patch_sum" \
+    "$(for p in "${patches[@]}"; do basename "$p"; done | tr '\n' ' ' | sed 's/ $//')" > "$stamp"
 say "built in $(( $(date +%s) - start )) s: $bin"
 answer "$bin" "$rom" "$(cat "$stamp")"

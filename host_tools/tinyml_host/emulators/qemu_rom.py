@@ -42,12 +42,11 @@ FLASH_SIZE = 4 * 1024 * 1024
 # from the board's registry entry (esp_rom hooks: Hooks.link) and says so when asked otherwise.
 LINK = {"stub": False, "baud": 115200,
         "why": "the ESP32 ROM in QEMU runs no esptool stub and answers no CHANGE_BAUDRATE"}
-# The host's bytes reach QEMU's UART one at a time at 115200 baud's pace (8N1), as over a real line.
-# Given bursts (QEMU's UART takes up to its 128-byte FIFO at once), the ROM loader corrupts long
-# packets now and then: FLASH_DATA answered 0x0107 (checksum) then 0x0105, about one 1 KB block in
-# 50 with 16-byte bursts, one in 350 with 4-byte bursts, none in 1,000 blocks a byte at a time.
-BYTES_PER_SECOND = 115200 // 10
-CHUNK = 1
+# QEMU's UART takes the host's bytes one at a time, a character time apart at the programmed baud
+# rate (firmware/qemu-esp32/esp32-uart-rx-one-byte-at-a-time.patch): given bursts (up to its
+# 128-byte FIFO at once, as the unpatched model does), the ROM loader corrupts long packets now and
+# then: FLASH_DATA answered 0x0107 (checksum) then 0x0105, about one 1 KB block in 50 with 16-byte
+# bursts, one in 350 with 4-byte bursts.
 READY = {"download": b"boot:0xf (", "flash": b"boot:0x12 ("}  # the ROM's first line after a reset
 
 
@@ -142,7 +141,6 @@ class Board:
                                       bufsize=0, preexec_fn=_die_with_parent)
         os.set_blocking(self.child.stdout.fileno(), False)
         self.mode, self.seen = mode, b""
-        self.to_chip = bytearray()  # what the host sent and the line has not carried yet
         self.log("QEMU started (pid %d, %s): %s" % (self.child.pid, mode, " ".join(cmd)))
 
     def power_off(self):
@@ -170,22 +168,14 @@ class Board:
             signal.signal(s, lambda signum, frame: stopping.append(signum))
         self.power_on(mode)
         control = None
-        line_free = 0.0  # when the line to the chip has sent what it was given (bytes paced at the baud rate)
         try:
             while not stopping:
                 if self.child.poll() is not None:
                     self.log("QEMU ended (status %s); starting it again" % self.child.returncode)
                     time.sleep(1)
                     self.power_on(self.mode)
-                now = time.monotonic()
-                if self.to_chip and now >= line_free:
-                    chunk = bytes(self.to_chip[:CHUNK])
-                    del self.to_chip[:CHUNK]
-                    self.child.stdin.write(chunk)
-                    line_free = max(now, line_free) + len(chunk) / BYTES_PER_SECOND
-                fds = [self.child.stdout] + ([master] if len(self.to_chip) < 4096 else []) + ([control] if control else [])
-                wait = max(0.0, line_free - time.monotonic()) if self.to_chip else 0.2
-                ready, _, _ = select.select(fds, [], [], wait)
+                fds = [master, self.child.stdout] + ([control] if control else [])
+                ready, _, _ = select.select(fds, [], [], 0.2)
                 if self.child.stdout in ready:
                     data = os.read(self.child.stdout.fileno(), 65536)
                     if len(self.seen) < 4096:
@@ -201,7 +191,10 @@ class Board:
                     except (BlockingIOError, OSError):
                         data = b""
                     if data:
-                        self.to_chip += data
+                        try:
+                            self.child.stdin.write(data)  # QEMU takes it a byte per character time
+                        except OSError:  # QEMU ended: the loop starts it again
+                            pass
                     else:
                         time.sleep(0.02)  # nobody has the device open (EIO)
                 if control is not None and control in ready:
