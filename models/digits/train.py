@@ -3,14 +3,16 @@ a float classifier trained here, exported to ONNX, then quantized to int8 by tin
 
     python models/digits/train.py [OUT_DIR]         # digits_mlp.onnx (scikit-learn MLPClassifier)
     python models/digits/train.py --torch [OUT_DIR]  # digits_cnn.onnx (a small PyTorch CNN) as well
-    python models/digits/train.py --keras [OUT_DIR]  # digits_keras.onnx (Keras 3 on its torch backend)
+    python models/digits/train.py --keras [OUT_DIR]  # digits_keras.onnx and digits_keras_1d.onnx (Conv1D),
+                                                     # Keras 3 on its torch backend
 
 Also writes the data as the float models take them: calibration.npy (300 training images as rows
 of 64), validation.npy and labels.npy (the 397 held-out images and their digits), and the same images
 shaped (N, 1, 8, 8) for the PyTorch CNN: calibration_images.npy, validation_images.npy, and
-(N, 8, 8, 1) for the Keras one: calibration_nhwc.npy, validation_nhwc.npy. Needs scikit-learn and
+(N, 8, 8, 1) for the Keras one: calibration_nhwc.npy, validation_nhwc.npy (the Conv1D model takes
+the rows as 8 steps of 8 channels: calibration.npy reshaped to (N, 8, 8)). Needs scikit-learn and
 skl2onnx (pip install 'tinyml[quantize]'); --torch needs torch, --keras keras and torch (no TensorFlow).
-digits_cnn.onnx and digits_keras.onnx are committed beside this script, so the tests need neither.
+The .onnx files are committed beside this script, so the tests need neither.
 """
 import os
 import sys
@@ -87,6 +89,17 @@ def train_keras(out_dir):
     model.fit(x[:SPLIT], y[:SPLIT], epochs=60, batch_size=32, verbose=0)
     print("Keras CNN: held-out accuracy %.4f" % model.evaluate(x[SPLIT:], y[SPLIT:], verbose=0)[1])
     model.export(os.path.join(out_dir, "digits_keras.onnx"), format="onnx")
+    # the same digits as sequences, as an accelerometer model sees its window: 8 steps of 8 channels
+    seq = keras.Sequential([
+        keras.Input((8, 8)),
+        layers.Conv1D(16, 3, padding="same", activation="relu"), layers.MaxPooling1D(2),
+        layers.Conv1D(32, 3, padding="same", activation="relu"), layers.GlobalAveragePooling1D(),
+        layers.Dense(10, activation="softmax")])
+    seq.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    xs = x.reshape(-1, 8, 8)
+    seq.fit(xs[:SPLIT], y[:SPLIT], epochs=60, batch_size=32, verbose=0)
+    print("Keras Conv1D: held-out accuracy %.4f" % seq.evaluate(xs[SPLIT:], y[SPLIT:], verbose=0)[1])
+    seq.export(os.path.join(out_dir, "digits_keras_1d.onnx"), format="onnx")
 
 
 def main(argv):

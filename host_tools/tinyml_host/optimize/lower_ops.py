@@ -223,14 +223,31 @@ class OtherOps:
         if axes is None and len(node.inputs) > 1 and node.inputs[1]:
             axes = self.constant(node, 1).tolist()
         axes = sorted(a % rank for a in (axes if axes is not None else range(rank)))
-        if x.layout == "flat" or (x.layout == "nhwc" and rank != 4):
+        if x.layout == "flat":
             self.fail(node, "a mean over a flattened image")
         held = sorted(qp.nhwc_axis(a, rank) for a in axes) if x.layout == "nhwc" else axes
         keep = bool(self.attr(node, "keepdims", 1))
         layout = x.layout if keep else "plain"
-        axes_t = self.const("%s/axes" % node.outputs[0], held, "int32")
-        y = self.output(node, node.outputs[0], self.tflite_shape(node.outputs[0], layout), layout=layout)
-        self.emit("MEAN", [x.index, axes_t], [y], {"keep_dims": keep}, 2)
+        out_shape = self.tflite_shape(node.outputs[0], layout)
+        xi, name = x.index, node.outputs[0]
+        mean_shape = out_shape
+        if rank == 3 and held in ([2], [1]):  # over the length of a 1-D image: its height and width
+            if x.layout == "plain":  # (N, L, C) as Keras holds it: seen as (N, 1, L, C)
+                shape = (1, 1) + tuple(self.g.shape[node.inputs[0]][1:])
+                xi = self.tensor(name + "/image", shape, self.qps[x.index])
+                self.emit("RESHAPE", [x.index, self.const(name + "/image_shape", list(shape), "int32")], [xi],
+                          {"new_shape": list(shape)})
+            held, keep, mean_shape = [1, 2], False, (1, self.tensors[xi].shape[3])
+        axes_t = self.const(name + "/axes", held, "int32")
+        if tuple(mean_shape) != tuple(out_shape):  # MEAN to (1, C), then the shape the graph has
+            t = self.tensor(name + "/mean", mean_shape, self.qp_of(name))
+            self.emit("MEAN", [xi, axes_t], [t], {"keep_dims": False}, 2)
+            y = self.output(node, name, out_shape, layout=layout)
+            self.emit("RESHAPE", [t, self.const(name + "/shape", list(out_shape), "int32")], [y],
+                      {"new_shape": [int(d) for d in out_shape]})
+            return
+        y = self.output(node, name, out_shape, layout=layout)
+        self.emit("MEAN", [xi, axes_t], [y], {"keep_dims": keep}, 2)
 
     # ---- shapes ----
 

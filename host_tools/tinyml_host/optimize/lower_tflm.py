@@ -30,25 +30,33 @@ class TflmOps:
         self.emit("PRELU", [x.index, alpha], [y])
 
     def op_Transpose(self, node):
-        """TRANSPOSE of the data as held; nothing at all when the held layout already is the result's
-        (e.g. PyTorch's permute(0, 2, 3, 1) before a Linear: the data is channels-last already)."""
+        """TRANSPOSE of the data as held; nothing (or a RESHAPE) when the held order already is the
+        result's: PyTorch's permute(0, 2, 3, 1) before a Linear, Keras's transposes around each Conv."""
         x = self.value(node, node.inputs[0])
-        src = self.g.shape[node.inputs[0]]
-        rank = len(src)
+        rank = len(self.g.shape[node.inputs[0]])
         perm = list(self.attr(node, "perm", list(range(rank))[::-1]))
-        if x.layout == "flat" or (x.layout == "nhwc" and rank != 4):
-            self.fail(node, "transposes a tensor held in another layout (%s, rank %d)" % (x.layout, rank))
-        src_axes = [0, 2, 3, 1] if x.layout == "nhwc" else list(range(rank))  # held axis -> ONNX axis
-        channels = rank == 4 and self.feeds(node, CHANNEL_OPS)
-        dst_axes = [0, 2, 3, 1] if channels else list(range(rank))
+        if x.layout == "flat":
+            self.fail(node, "transposes a flattened image")
+        # the ONNX axis at each axis of the data as held (a rank-3 image is held (N, 1, L, C): its 1 left out)
+        channels_last = {4: [0, 2, 3, 1], 3: [0, 2, 1]}.get(rank)
+        src_axes = channels_last if x.layout == "nhwc" else list(range(rank))
+        channels = rank in (3, 4) and self.feeds(node, CHANNEL_OPS)
+        dst_axes = channels_last if channels else list(range(rank))
         tperm = [src_axes.index(perm[d]) for d in dst_axes]
         layout = "nhwc" if channels else "plain"
         shape = self.tflite_shape(node.outputs[0], layout)
-        if tperm == list(range(rank)):
+        q = self.qps[x.index]
+        if tperm == list(range(rank)):  # the same order of values
             if tuple(shape) == tuple(self.tensors[x.index].shape):
                 self.vals[node.outputs[0]] = Value(x.index, layout)
                 return
-        y = self.output(node, node.outputs[0], shape, self.qps[x.index], layout)
+            y = self.output(node, node.outputs[0], shape, q, layout)
+            new_shape = self.const(node.outputs[0] + "/shape", list(shape), "int32")
+            self.emit("RESHAPE", [x.index, new_shape], [y], {"new_shape": [int(d) for d in shape]})
+            return
+        if rank == 3 and "nhwc" in (x.layout, layout):
+            self.fail(node, "transposes a 1-D image other than between channels-first and channels-last")
+        y = self.output(node, node.outputs[0], shape, q, layout)
         perm_t = self.const(node.outputs[0] + "/perm", tperm, "int32")
         self.emit("TRANSPOSE", [x.index, perm_t], [y], version=2)
 
