@@ -40,9 +40,11 @@ def quantize(path, calibration):
     tf, model = load(path)
     xs = np.asarray(calibration, np.float32)
     if hasattr(model, "inputs") and model.inputs:
-        spec = [tf.TensorSpec((1,) + tuple(xs.shape[1:]), model.inputs[0].dtype)]
-        fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(*spec)
-        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+        # the same layers on an input of batch 1: no dynamic batch left for the converter to carry
+        # into the graph as SHAPE/STRIDED_SLICE/PACK (what a Flatten gives otherwise)
+        keras = tf.keras
+        inp = keras.Input(tuple(xs.shape[1:]), batch_size=1, dtype=model.inputs[0].dtype)
+        conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, model(inp)))
         float_fn = lambda batch: np.asarray(model(batch, training=False))  # noqa: E731
     else:
         conv = tf.lite.TFLiteConverter.from_saved_model(str(path))
