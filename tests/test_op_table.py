@@ -35,7 +35,33 @@ def test_rows_are_well_formed():
     assert codes == sorted(set(codes)), "one row per opcode, sorted"
     assert len(set(NAMES)) == len(NAMES)
     assert all(r[3] in ("-", "streams", "moves", "max") for r in ROWS)
-    assert ops.row(41)[1:] == ("SUB", "sub", "-") and ops.row(5) is None and ops.name(5) == "OP5"
+    assert ops.row(41)[1:4] == ("SUB", "sub", "-") and ops.row(5) is None and ops.name(5) == "OP5"
+    for r in ROWS:
+        for lo, hi in r[4:7]:
+            assert 0 <= lo <= hi <= 255 or r[1] == "CONCATENATION" and (lo, hi) == (2, 256), r
+        assert r[5][0] >= 1, "%s: an op has at least one output" % r[1]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=NAMES)
+def test_every_row_has_a_validation_check(row):
+    """The loader validates each op record with its row's check (tinyml/validate.py CHECKS): a new
+    row must name one (an existing check when its record is another op's), or this fails."""
+    from tinyml import validate
+    assert row[7] in validate.CHECKS, "%s: check %r is not in tinyml/validate.py CHECKS" % (row[1], row[7])
+    assert callable(validate.CHECKS[row[7]]), row
+
+
+@pytest.mark.parametrize("row", ROWS, ids=NAMES)
+def test_parameter_count_of_each_row_is_the_host_list(row):
+    """The device row's parameter count (what the loader enforces) is the host's list: all of it, or
+    none for an op that may emit none (QUANTIZE from int8); a run to the end adds one per input."""
+    specs = op_params.specs(row[1])
+    fixed = sum(n for _, n in specs if n)
+    lo, hi = row[6]
+    if any(n is None for _, n in specs):
+        assert lo == fixed + 1 and hi == fixed + row[4][1], (row, specs)
+    else:
+        assert hi == fixed and lo in (0, fixed), (row, specs)
 
 
 def test_host_table_has_a_row_per_device_row():

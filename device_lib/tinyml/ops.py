@@ -24,36 +24,50 @@ except ImportError:  # CPython on the host
 # flags: "streams" (constant inputs 1..4, weights, bias, multiplier, shift, stream from the file),
 # "moves" (the interpreter moves bytes itself, the same for every backend: its function, copy, pad or
 # concat in model.py, is no backend kernel), "max" (pool2d takes the maximum, else the average), "-".
+# Then what the loader's validation (tinyml/validate.py) needs, so a file's op record is checked
+# against its row before any kernel sees it: the counts of inputs, outputs and int32 parameters the
+# record must have ("N", or "A-B" for A to B), and check: the function of validate.py (CHECKS) that
+# checks the op's tensors' dtypes and shapes against each other and its parameters' ranges, and
+# returns the work it asks for. A new op reuses a check when its record is another op's (SUB is
+# ADD's), or adds one to validate.py; tests/test_op_table.py fails for a row without one.
 # The interpreter tells ops apart by their kernel, never by name. One string, not an object per op:
 # a row is made when asked for.
+#
+# opcode name kernel flags ins outs params check
 TABLE = """\
-0 ADD add -
-1 AVERAGE_POOL_2D pool2d -
-2 CONCATENATION concat moves
-3 CONV_2D conv2d streams
-4 DEPTHWISE_CONV_2D depthwise_conv2d streams
-6 DEQUANTIZE lut -
-9 FULLY_CONNECTED fully_connected streams
-14 LOGISTIC lut -
-17 MAX_POOL_2D pool2d max
-18 MUL mul -
-22 RESHAPE copy moves
-25 SOFTMAX softmax -
-28 TANH lut -
-34 PAD pad moves
-40 MEAN mean_hw -
-41 SUB sub -
-43 SQUEEZE copy moves
-114 QUANTIZE lut/quantize_f32 -
+0 ADD add - 2 1 24 add
+1 AVERAGE_POOL_2D pool2d - 1 1 8 pool
+2 CONCATENATION concat moves 1-255 1 2-256 concat
+3 CONV_2D conv2d streams 5 1 10 conv
+4 DEPTHWISE_CONV_2D depthwise_conv2d streams 5 1 11 depthwise
+6 DEQUANTIZE lut - 2 1 0 lut
+9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
+14 LOGISTIC lut - 2 1 0 lut
+17 MAX_POOL_2D pool2d max 1 1 8 pool
+18 MUL mul - 2 1 19 mul
+22 RESHAPE copy moves 1 1 0 same
+25 SOFTMAX softmax - 1 1 3 softmax
+28 TANH lut - 2 1 0 lut
+34 PAD pad moves 1 1 5 pad
+40 MEAN mean_hw - 1 1 4 mean
+41 SUB sub - 2 1 24 add
+43 SQUEEZE copy moves 1 1 0 same
+114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
 """
 
 
+def _count(spec):
+    lo, _, hi = spec.partition("-")
+    return int(lo), int(hi or lo)
+
+
 def rows():
-    """Every row of the table: (opcode, name, kernel, flags)."""
+    """Every row of the table: (opcode, name, kernel, flags, ins, outs, params, check), the counts
+    as (least, most)."""
     for line in TABLE.split("\n"):
         if line:
-            opcode, name, kernel, flags = line.split()
-            yield int(opcode), name, kernel, flags
+            opcode, name, kernel, flags, ins, outs, params, check = line.split()
+            yield int(opcode), name, kernel, flags, _count(ins), _count(outs), _count(params), check
 
 
 def row(opcode):

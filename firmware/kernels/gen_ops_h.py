@@ -31,7 +31,7 @@ def header():
              "// Do not edit: tests/test_op_table.py checks that this file is what the generator writes.",
              "#ifndef TINYML_OPS_H", "#define TINYML_OPS_H", "",
              "// opcodes: the TFLite BuiltinOperator number of the op each implements"]
-    for opcode, name, _, _ in ops.rows():
+    for opcode, name, *_ in ops.rows():
         lines.append("#define TML_OP_%s %d" % (name, opcode))
     lines += ["", "// slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters"]
     lines += ["#define TML_%s %d" % kv for kv in slots().items()]

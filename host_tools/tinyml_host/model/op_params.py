@@ -36,7 +36,7 @@ PARAMS = {
     "TANH": (None, ""),
 }
 
-OPCODES = {name: opcode for opcode, name, _, _ in device.rows()}
+OPCODES = {name: opcode for opcode, name, *_ in device.rows()}
 NAMES = {opcode: name for name, opcode in OPCODES.items()}
 
 
