@@ -390,3 +390,25 @@ def test_relu_after_a_pool_is_a_requantize(tmp_path):
     (row,) = validate(result, calibration[:30])
     assert row["max_abs_error"] < 2 * float(relu.scale[0]), row  # within the steps of the tensors before
     tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path)
+
+
+def test_affine_chains_fold(tmp_path):
+    """x / 255 - mean, BatchNormalization after a Relu (not foldable into a Conv), Keras-style
+    Sub/Mul/Add: each chain of constant arithmetic becomes at most one MUL and one ADD."""
+    nodes = [helper.make_node("Div", ["x", "k255"], ["d"]),
+             helper.make_node("Sub", ["d", "mean"], ["n"]),
+             helper.make_node("Conv", ["n", "cw", "cb"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("BatchNormalization", ["r", "g", "beta", "mu", "var"], ["bn"]),
+             helper.make_node("GlobalAveragePool", ["bn"], ["y"])]
+    inits = [const("k255", np.float32(255)), const("mean", [[[0.5]], [[0.4]]]), const("cw", w(4, 2, 3, 3)),
+             const("cb", w(4)), const("g", 1 + w(4, scale=0.1)), const("beta", w(4)), const("mu", w(4)),
+             const("var", 1 + np.abs(w(4)))]
+    calibration = rng.uniform(0, 255, (100, 2, 6, 6)).astype(np.float32)
+    result = quantize(save(make(nodes, inits, [2, 6, 6], ["y"]), tmp_path), calibration)
+    m = read_tflite(result.tflite)
+    assert [op.name for op in m.operators] == ["MUL", "ADD", "CONV_2D", "MUL", "ADD", "MEAN"]
+    (row,) = validate(result, calibration[:30])
+    step = max(float(t.scale[0]) for t in m.tensors if t.data is None and t.name != "x")
+    assert row["mean_abs_error"] < step, row
+    tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native", "python"))

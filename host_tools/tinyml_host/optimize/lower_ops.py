@@ -25,7 +25,8 @@ class OtherOps:
 
     # ---- elementwise ----
 
-    def binary(self, node, op, negate_constant=False):
+    def binary(self, node, op):
+        """Two tensors, or a constant that broadcasts the tensor wider (else elementwise() took it)."""
         a_name, b_name = node.inputs[:2]
         dyn = [n for n in (a_name, b_name) if n not in self.g.const]
         vals = [self.value(node, n) for n in dyn]
@@ -41,8 +42,6 @@ class OtherOps:
                 ins.append(self.vals[name].index)
                 continue
             c = np.asarray(self.g.const[name], np.float64)
-            if negate_constant:
-                c, op = -c, "ADD"
             rank = len(self.g.shape[dyn[0]])
             if layout == "nhwc":
                 c = qp.broadcast_nhwc(c, rank)
@@ -50,8 +49,6 @@ class OtherOps:
                 c = np.broadcast_to(c, self.g.shape[dyn[0]]).reshape(1, -1)[:, vals[0].order]
             cq = qp.constant_qp(c)
             ins.append(self.const(name, qp.quantize(c, *cq), scale=cq[0], zero_point=cq[1]))
-        if negate_constant and a_name in self.g.const:
-            self.fail(node, "constant minus tensor is not supported; write it as tensor * -1 + constant")
         act, y_name = self.fuse_activation(node.outputs[0])
         y = self.output(node, y_name, self.tflite_shape(node.outputs[0], layout), layout=layout, order=vals[0].order)
         self.emit(op, ins, [y], {"fused_activation_function": act}, 2)
@@ -65,20 +62,29 @@ class OtherOps:
     def op_Sub(self, node):
         self.elementwise(node, "SUB")
 
+    def op_Div(self, node):
+        if self.affine_chain(node) is None:
+            self.fail(node, "division by a tensor; only division by a constant is supported")
+        self.elementwise(node, None)
+
     def elementwise(self, node, op):
         chain = self.affine_chain(node)
         if chain is None:
             return self.binary(node, op)
-        self.affine(node, chain)
+        nodes, ways, a, c = chain
+        for n, way in zip(nodes[1:], ways[1:]):  # the later nodes, and the Identity/Cast nodes before them
+            self.absorbed.update(id(m) for m in way + [n])
+        x_name = [i for i in node.inputs if i not in self.g.const][0]
+        self.affine(node, x_name, a, c, nodes[-1].outputs[0])
 
     def affine_chain(self, node):
         """Add/Sub/Mul of a tensor and a constant, and those that alone follow it (a Keras
         BatchNormalization exports as Sub, Mul, Add): (nodes, a, c) with the result x * a + c, or None."""
         def step(n):
-            if n.op not in ("Add", "Sub", "Mul") or len(n.inputs) != 2:
+            if n.op not in ("Add", "Sub", "Mul", "Div") or len(n.inputs) != 2:
                 return None
             consts = [i for i in n.inputs if i in self.g.const]
-            if len(consts) != 1 or (n.op == "Sub" and n.inputs[0] in self.g.const):
+            if len(consts) != 1 or (n.op in ("Sub", "Div") and n.inputs[0] in self.g.const):
                 return None
             return np.asarray(self.g.const[consts[0]], np.float64)
         x_name = [i for i in node.inputs if i not in self.g.const]
@@ -88,22 +94,22 @@ class OtherOps:
         while n is not None and (k := step(n)) is not None:
             if self.g.shape[n.outputs[0]] != self.g.shape[x_name[0]]:
                 break  # the constant widens the tensor by broadcasting: not an elementwise affine map
-            a, c = (a * k, c * k) if n.op == "Mul" else (a, c + k if n.op == "Add" else c - k)
+            if n.op in ("Mul", "Div"):
+                k = k if n.op == "Mul" else 1.0 / k
+                a, c = a * k, c * k
+            else:
+                c = c + k if n.op == "Add" else c - k
             nodes.append(n)
             ways.append(way)
-            n = self.only_consumer(n.outputs[0], ("Add", "Sub", "Mul"))
+            n = self.only_consumer(n.outputs[0], ("Add", "Sub", "Mul", "Div"))
             way, self._chain = self._chain, []
         return (nodes, ways, a, c) if nodes else None
 
-    def affine(self, node, chain):
-        """x * a + c as one MUL, one ADD, or a MUL then an ADD (fewer roundings than one op per node)."""
-        nodes, ways, a, c = chain
-        for n, way in zip(nodes[1:], ways[1:]):  # the later nodes, and the Identity/Cast nodes before them
-            self.absorbed.update(id(m) for m in way + [n])
-        x_name = [i for i in node.inputs if i not in self.g.const][0]
+    def affine(self, node, x_name, a, c, last):
+        """x * a + c (a, c constants broadcast against x) written to ONNX tensor `last`: one MUL, one
+        ADD, or a MUL then an ADD (fewer roundings than one op per ONNX node)."""
         x = self.value(node, x_name)
         shape = self.g.shape[x_name]
-        last = nodes[-1].outputs[0]
         a = np.broadcast_to(a, np.broadcast_shapes(np.shape(a), (1,) * len(shape)))
         c = np.broadcast_to(c, np.broadcast_shapes(np.shape(c), (1,) * len(shape)))
         act, y_name = self.fuse_activation(last)
@@ -134,8 +140,13 @@ class OtherOps:
         return self.const(name, qp.quantize(k, *kq), scale=kq[0], zero_point=kq[1])
 
     def op_BatchNormalization(self, node):
-        self.fail(node, "a BatchNormalization that does not follow a Conv or Gemm/Linear cannot be folded; "
-                  "put it right after one")
+        """One that does not follow a Conv or Gemm (which take it into their weights): x * a + c."""
+        gamma, beta, mean, var = (self.constant(node, i).astype(np.float64) for i in (1, 2, 3, 4))
+        a = gamma / np.sqrt(var + self.attr(node, "epsilon", 1e-5))
+        rank = len(self.g.shape[node.inputs[0]])
+        per_channel = (-1,) + (1,) * (rank - 2)
+        self.affine(node, node.inputs[0], a.reshape(per_channel), (beta - mean * a).reshape(per_channel),
+                    node.outputs[0])
 
     # ---- activations ----
 
