@@ -412,3 +412,35 @@ def test_affine_chains_fold(tmp_path):
     step = max(float(t.scale[0]) for t in m.tensors if t.data is None and t.name != "x")
     assert row["mean_abs_error"] < step, row
     tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native", "python"))
+
+
+def test_reshapes_keep_the_held_order(tmp_path):
+    """What the dynamo exporter makes of a Conv1d/MaxPool1d (Unsqueeze to 4-D, MaxPool, Squeeze) costs
+    no op; a vector made an image for a Conv is a RESHAPE and a TRANSPOSE to channels-last."""
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "c1", "b1"], ["h"], kernel_shape=[3], pads=[1, 1]),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Unsqueeze", ["r", "ax2"], ["u"]),
+             helper.make_node("MaxPool", ["u"], ["p"], kernel_shape=[1, 2], strides=[1, 2]),
+             helper.make_node("Squeeze", ["p", "ax2"], ["s"]),
+             helper.make_node("Flatten", ["s"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["g"], transB=1),
+             helper.make_node("Reshape", ["g", "image"], ["img"]),
+             helper.make_node("Conv", ["img", "c2", "b2"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Flatten", ["c"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["y"], axis=1)]
+    inits = [const("c1", w(4, 3, 3)), const("b1", w(4)), i64("ax2", [2]), const("fw", w(36, 32, scale=0.3)),
+             const("fb", w(36)), i64("image", [1, 4, 3, 3]), const("c2", w(3, 4, 3, 3)), const("b2", w(3))]
+    calibration = rng.normal(0, 1, (100, 3, 16)).astype(np.float32)
+    result = quantize(save(make(nodes, inits, [3, 16], ["y"]), tmp_path), calibration)
+    ops = [op.name for op in read_tflite(result.tflite).operators]
+    assert ops == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "RESHAPE", "TRANSPOSE", "CONV_2D",
+                   "RESHAPE", "SOFTMAX"], ops
+    (row,) = validate(result, calibration[:30])
+    assert row["top1_agreement"] >= 0.9 and row["mean_abs_error"] < 2 / 256, row
+    try:
+        convert(result.tflite)
+    except ValueError as e:
+        assert "TRANSPOSE" in str(e), str(e)
+    else:
+        tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native",))

@@ -18,6 +18,15 @@ class Value:
         self.index, self.layout, self.order = index, layout, order
 
 
+def held_order(shape, layout, order=None):
+    """The ONNX flat index of each value of a tensor as held (channels-last, flattened, or plain)."""
+    if layout == "nhwc":
+        return qp.flatten_order(shape)
+    if layout == "flat":
+        return order
+    return np.arange(int(np.prod(shape)))
+
+
 class OtherOps:
 
     def feeds(self, node, ops):
@@ -268,30 +277,39 @@ class OtherOps:
     op_Reshape = op_Squeeze = op_Unsqueeze = op_Flatten
 
     def reshape(self, node):
-        """RESHAPE, keeping track of layout: channels-last data flattened is in channels-last order."""
+        """A reshape of the values in ONNX order, as the data is held: the result takes the layout
+        (channels-last, plain, or a flattened image in channels-last order) that keeps the held order,
+        so it is a RESHAPE or nothing; a vector made an image for a Conv also needs a TRANSPOSE."""
         x = self.value(node, node.inputs[0])
         src, dst = self.g.shape[node.inputs[0]], tuple(self.g.shape[node.outputs[0]])
         if dst[:1] != (1,):
             self.fail(node, "reshapes the batch dimension (to %s)" % (dst,))
-        same_order = x.layout == "plain" or (x.layout == "nhwc" and (src[1] == 1 or np.prod(src[2:]) == 1))
-        if x.layout == "flat":
-            if len(dst) != 2:
-                self.fail(node, "reshapes a flattened image to %s; Flatten just before the Gemm/Linear" % (dst,))
-            layout, order, shape = "flat", x.order, dst
-        elif same_order:
-            if len(dst) in (3, 4) and dst[1] != 1 and np.prod(dst[2:]) != 1 and self.feeds_channels(node):
-                self.fail(node, "reshapes a vector into an image of shape %s: the data would need a transpose "
-                          "to channels-last" % (dst,))
-            channels = len(dst) in (3, 4) and self.feeds_channels(node)
-            layout, order = ("nhwc" if channels else "plain"), None
-            shape = qp.nhwc_shape(dst) if channels else dst
-        elif len(dst) == 2:
-            layout, order, shape = "flat", qp.flatten_order(src), dst
-        else:
-            self.fail(node, "reshapes an image of shape %s to %s, which needs a transpose in TFLite" % (src, dst))
-        y = self.output(node, node.outputs[0], shape, self.qps[x.index], layout, order)
+        order = held_order(src, x.layout, x.order)
+        candidates = (["nhwc"] if len(dst) in (3, 4) else []) + ["plain"]
+        layout = next((c for c in candidates if np.array_equal(held_order(dst, c), order)), None)
+        if layout is None and len(dst) == 2:
+            layout = "flat"
+        if layout is None:
+            self.fail(node, "reshapes %s held %s to %s, which would need a transpose" % (src, x.layout, dst))
+        if layout == "plain" and len(dst) == 4 and self.feeds_channels(node):
+            return self.image_from_vector(node, x, dst)
+        shape = qp.nhwc_shape(dst) if layout == "nhwc" else dst
+        q = self.qps[x.index]
+        if tuple(shape) == tuple(self.tensors[x.index].shape):
+            self.vals[node.outputs[0]] = Value(x.index, layout, order if layout == "flat" else None)
+            return
+        y = self.output(node, node.outputs[0], shape, q, layout, order if layout == "flat" else None)
         new_shape = self.const(node.outputs[0] + "/shape", list(shape), "int32")
         self.emit("RESHAPE", [x.index, new_shape], [y], {"new_shape": [int(d) for d in shape]})
+
+    def image_from_vector(self, node, x, dst):
+        """Values in ONNX order made a (1, C, H, W) image for a Conv: RESHAPE, then TRANSPOSE to channels-last."""
+        name, q = node.outputs[0], self.qps[x.index]
+        t = self.tensor(name + "/nchw", dst, q)
+        self.emit("RESHAPE", [x.index, self.const(name + "/shape", list(dst), "int32")], [t],
+                  {"new_shape": [int(d) for d in dst]})
+        y = self.output(node, name, qp.nhwc_shape(dst), q, "nhwc")
+        self.emit("TRANSPOSE", [t, self.const(name + "/perm", [0, 2, 3, 1], "int32")], [y], version=2)
 
     def feeds_channels(self, node):
         return self.feeds(node, CHANNEL_OPS)
