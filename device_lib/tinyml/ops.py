@@ -45,6 +45,8 @@ TABLE = """\
 14 LOGISTIC lut - 2 1 0 lut
 17 MAX_POOL_2D pool2d max 1 1 8 pool
 18 MUL mul - 2 1 19 mul
+19 RELU lut - 2 1 0 lut
+21 RELU6 lut - 2 1 0 lut
 22 RESHAPE copy moves 1 1 0 same
 25 SOFTMAX softmax - 1 1 3 softmax
 28 TANH lut - 2 1 0 lut
@@ -52,7 +54,12 @@ TABLE = """\
 40 MEAN mean_hw - 1 1 4 mean
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
+76 RSQRT lut - 2 1 0 lut
+98 LEAKY_RELU lut - 2 1 0 lut
+101 ABS lut - 2 1 0 lut
+111 ELU lut - 2 1 0 lut
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
+117 HARD_SWISH lut - 2 1 0 lut
 """
 
 

@@ -14,6 +14,8 @@
 #define TML_OP_LOGISTIC 14
 #define TML_OP_MAX_POOL_2D 17
 #define TML_OP_MUL 18
+#define TML_OP_RELU 19
+#define TML_OP_RELU6 21
 #define TML_OP_RESHAPE 22
 #define TML_OP_SOFTMAX 25
 #define TML_OP_TANH 28
@@ -21,7 +23,12 @@
 #define TML_OP_MEAN 40
 #define TML_OP_SUB 41
 #define TML_OP_SQUEEZE 43
+#define TML_OP_RSQRT 76
+#define TML_OP_LEAKY_RELU 98
+#define TML_OP_ABS 101
+#define TML_OP_ELU 111
 #define TML_OP_QUANTIZE 114
+#define TML_OP_HARD_SWISH 117
 
 // slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters
 #define TML_FC_PARAMS 0

@@ -6,6 +6,7 @@ import numpy as np
 from tinyml_host.errors import ModelError
 from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
+from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
@@ -43,7 +44,7 @@ def broadcast_strides(shape, out):
     return list(reversed(strides))
 
 
-class _Converter:
+class _Converter(MathOps):
     def __init__(self, model, name):
         self.m = model
         self.name = name

@@ -13,6 +13,7 @@ from tinyml import ops as device
 
 # op name: (slot family in tinyml.ops, parameter specs); one row per op of the device's table
 PARAMS = {
+    "ABS": (None, ""),
     "ADD": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
                    "y_multiplier y_shift y_zp act_min act_max"),
     "AVERAGE_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
@@ -21,14 +22,20 @@ PARAMS = {
     "DEPTHWISE_CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min "
                                   "act_max depth_multiplier"),
     "DEQUANTIZE": (None, ""),
+    "ELU": (None, ""),
     "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
+    "HARD_SWISH": (None, ""),
+    "LEAKY_RELU": (None, ""),
     "LOGISTIC": (None, ""),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "MEAN": ("MEAN", "x_zp y_zp multiplier shift"),
     "MUL": ("MUL", "d[4] a_stride[4] b_stride[4] a_zp b_zp y_multiplier y_shift y_zp act_min act_max"),
     "PAD": ("PAD", "before[4] value"),
     "QUANTIZE": ("QUANTIZE", "y_zp y_scale"),
+    "RELU": (None, ""),
+    "RELU6": (None, ""),
     "RESHAPE": (None, ""),
+    "RSQRT": (None, ""),
     "SOFTMAX": ("SOFTMAX", "input_multiplier input_left_shift diff_min"),
     "SQUEEZE": (None, ""),
     "SUB": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
