@@ -108,14 +108,24 @@ class Lowering(OtherOps, TflmOps):
         self._chain = []
 
     def _share_concat_ranges(self):
-        """Concat's inputs and output share one quantization in TFLM: give them the union of ranges."""
+        """Concat's inputs and output share one quantization in TFLM: give them the union of their
+        ranges, back through the ops whose output keeps their input's quantization (pools, resizes,
+        reshapes, pads) to the op that sets it, so no requantize is needed before the concat."""
+        keeps = ("MaxPool", "AveragePool", "GlobalMaxPool", "Resize", "Reshape", "Flatten", "Squeeze",
+                 "Unsqueeze", "Pad", "Transpose") + PASS_THROUGH
+        producer = {o: n for n in self.nodes for o in n.outputs}
         for n in self.nodes:
-            if n.op == "Concat":
-                names = [i for i in n.inputs if i not in self.g.const] + [n.outputs[0]]
-                lo = min(self.g.lo[k] for k in names)
-                hi = max(self.g.hi[k] for k in names)
-                for k in names:
-                    self.g.lo[k], self.g.hi[k] = lo, hi
+            if n.op != "Concat":
+                continue
+            names = [i for i in n.inputs if i not in self.g.const] + [n.outputs[0]]
+            for k in list(names):
+                while k in producer and producer[k].op in keeps and producer[k].inputs[0] not in self.g.inputs:
+                    k = producer[k].inputs[0]
+                    names.append(k)
+            lo = min(self.g.lo[k] for k in names)
+            hi = max(self.g.hi[k] for k in names)
+            for k in names:
+                self.g.lo[k], self.g.hi[k] = lo, hi
 
     # ---- the graph ----
 
