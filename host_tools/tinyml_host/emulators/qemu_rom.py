@@ -37,11 +37,12 @@ MACHINES = {"esp32": "esp32"}  # chip -> QEMU machine with the chip's ROM (esp32
 STRAP = {"download": "0x0f", "flash": "0x12"}  # GPIO0 low: serial download; high: SPI flash boot
 FLASH_SIZE = 4 * 1024 * 1024
 # What esptool can do with the ROM in this QEMU (seen with esptool 5.6): its flasher stub uploads
-# (MEM_BEGIN/DATA/END acknowledged) but never says OHAI, and CHANGE_BAUDRATE gets no answer (the
-# next command times out); so the ROM loader at 115200 is what works. `tinyml flash` takes these
-# from the board's registry entry (esp_rom hooks: Hooks.link) and says so when asked otherwise.
+# (MEM_BEGIN/DATA/END acknowledged) but never says OHAI; CHANGE_BAUDRATE is answered, followed by
+# stray SLIP delimiters, and esptool fails ("Serial data stream stopped"). So the ROM loader at
+# 115200 is what works; `tinyml flash` takes these from the board's registry entry (esp_rom hooks:
+# Hooks.link) and says so when asked otherwise.
 LINK = {"stub": False, "baud": 115200,
-        "why": "the ESP32 ROM in QEMU runs no esptool stub and answers no CHANGE_BAUDRATE"}
+        "why": "esptool's stub does not start on the ESP32 ROM in QEMU, nor does a baud rate change"}
 # QEMU's UART takes the host's bytes one at a time, a character time apart at the programmed baud
 # rate (firmware/qemu-esp32/esp32-uart-rx-one-byte-at-a-time.patch): given bursts (up to its
 # 128-byte FIFO at once, as the unpatched model does), the ROM loader corrupts long packets now and

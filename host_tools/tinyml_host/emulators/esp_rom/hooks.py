@@ -11,7 +11,7 @@ def reset_hook(device):
         return None
 
     def hook(mode):
-        answer = control(device, "auto-reset " + mode) or ""
+        answer = control(device, "auto-reset " + mode, timeout=90.0) or ""  # QEMU restarts: a loaded machine is slow
         return answer.startswith("ok")
     return hook
 
