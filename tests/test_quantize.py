@@ -215,6 +215,10 @@ def test_refusals_name_the_node_and_what_to_do(tmp_path):
                       helper.make_node(op, ["h"], ["y"], name="act")],
                      [const("w1", w(8, 16)), const("b1", w(8))], [16], ["y"])
         refuses(model, calib, tmp_path, *words)
+    qdq = make([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="quant"),
+                helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
+               [const("s", np.float32(0.1)), numpy_helper.from_array(np.array(0, np.int8), "z")], [16], ["y"])
+    refuses(qdq, calib, tmp_path, "node 'quant' (QuantizeLinear)", "quantized already", "float model")
     grouped = make([helper.make_node("Conv", ["x", "cw"], ["y"], kernel_shape=[1, 1], group=2, name="gconv")],
                    [const("cw", w(4, 2, 1, 1))], [4, 3, 3], ["y"])
     refuses(grouped, rng.normal(0, 1, (10, 4, 3, 3)).astype(np.float32), tmp_path, "gconv", "grouped")

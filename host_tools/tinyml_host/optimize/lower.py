@@ -23,6 +23,9 @@ REFUSED = {  # ONNX op -> what to use instead
     "GRU": "use Conv1D layers (a TCN); recurrent layers are not lowered yet",
     "RNN": "use Conv1D layers (a TCN); recurrent layers are not lowered yet",
 }
+QUANTIZED_ALREADY = "the model is quantized already; give tinyml quantize the float model (it calibrates it)"
+REFUSED.update({op: QUANTIZED_ALREADY for op in ("QuantizeLinear", "DequantizeLinear", "QLinearConv",
+                                                  "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")})
 
 
 class Lowering(OtherOps, TflmOps):
