@@ -25,11 +25,11 @@ def const(name, a):
     return numpy_helper.from_array(np.asarray(a, np.float32), name)
 
 
-def make(nodes, inits, in_shape, outputs, name="g"):
+def make(nodes, inits, in_shape, outputs, name="g", opset=17):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + list(in_shape))
     outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs]
     graph = helper.make_graph(nodes, name, [x], outs, initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def save(model, tmp_path, name="model.onnx"):
@@ -219,6 +219,8 @@ def test_refusals_name_the_node_and_what_to_do(tmp_path):
                 helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
                [const("s", np.float32(0.1)), numpy_helper.from_array(np.array(0, np.int8), "z")], [16], ["y"])
     refuses(qdq, calib, tmp_path, "node 'quant' (QuantizeLinear)", "quantized already", "float model")
+    old_softmax = make([helper.make_node("Softmax", ["x"], ["y"], axis=1, name="sm")], [], [4, 3, 3], ["y"], opset=11)
+    refuses(old_softmax, rng.normal(0, 1, (10, 4, 3, 3)).astype(np.float32), tmp_path, "node 'sm'", "jointly")
     grouped = make([helper.make_node("Conv", ["x", "cw"], ["y"], kernel_shape=[1, 1], group=2, name="gconv")],
                    [const("cw", w(4, 2, 1, 1))], [4, 3, 3], ["y"])
     refuses(grouped, rng.normal(0, 1, (10, 4, 3, 3)).astype(np.float32), tmp_path, "gconv", "grouped")

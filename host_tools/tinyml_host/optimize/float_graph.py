@@ -44,6 +44,7 @@ class FloatGraph:
         except Exception as e:  # protobuf's DecodeError and friends: the file is not an ONNX model
             raise QuantizeError("%s: not a readable ONNX model (%s)" % (path, e)) from None
         self.path = str(path)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
         g = model.graph
         inits = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
         self.inputs = [i.name for i in g.input if i.name not in inits]

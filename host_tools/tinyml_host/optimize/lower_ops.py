@@ -185,8 +185,13 @@ class OtherOps:
 
     def op_Softmax(self, node):
         x = self.value(node, node.inputs[0])
-        rank = len(self.g.shape[node.inputs[0]])
-        axis = self.attr(node, "axis", -1) % rank
+        shape = self.g.shape[node.inputs[0]]
+        rank = len(shape)
+        old = self.g.opset < 13  # before opset 13 Softmax ran over all the axes from `axis` on, flattened
+        axis = self.attr(node, "axis", 1 if old else -1) % rank
+        if old and int(np.prod(shape[axis + 1:])) != 1:
+            self.fail(node, "softmax (opset %d) over axes %d.. of %s jointly; TFLite's SOFTMAX runs over one "
+                      "axis" % (self.g.opset, axis, shape))
         last = axis == rank - 1 if x.layout == "plain" else axis == 1 and x.layout == "nhwc"
         if not last or x.layout == "flat":
             self.fail(node, "softmax over axis %d; TFLite's SOFTMAX runs over the last (channel) axis" % axis)
