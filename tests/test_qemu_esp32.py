@@ -13,19 +13,17 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED
-from test_ops_vs_tflm import conv_model, fc_model, int8_inputs, one_op, random_inputs
+import op_models
 from tinyml import ops as op_table
 from tinyml_host.board import profiles
 from tinyml_host.cli import main as cli
 from tinyml_host.emulators import supervisor as emulators
-from tinyml_host.oracle import tflite_build as tb
 
 BOARD = "qemu-esp32"
 PROBE = ROOT / "tests" / "natmod_iram"
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 PERSON = SHARED / "tflm" / "person_detect.tflite"
 GOLDEN = SHARED / "golden"
-T = tb.Tensor
 
 
 @pytest.fixture(scope="module")
@@ -78,73 +76,17 @@ def test_person_detect_12_images(capsys):
         emulators.stop(BOARD) if started else emulators.start(BOARD)
 
 
-# ---- every op of tinyml's op table as a single-op model, TFLM against the board ----
+# ---- every op of tinyml's op table as a single-op model (tests/op_models.py), TFLM against the board ----
 
-def _binary(name, rng):
-    return one_op(name, [T((1, 4, 4, 3), scale=0.05, zero_point=-128), T((1, 1, 1, 3), scale=0.03, zero_point=-20)],
-                  T((1, 4, 4, 3), scale=0.2 if name == "MUL" else 0.06, zero_point=4),
-                  {"fused_activation_function": "RELU"}, 2), int8_inputs(rng, (1, 4, 4, 3), (1, 1, 1, 3))
-
-
-def _pool(name, rng):
-    return one_op(name, [T((1, 7, 5, 3), scale=0.1, zero_point=-7)], T((1, 4, 3, 3), scale=0.1, zero_point=-7),
-                  {"padding": "SAME", "stride_h": 2, "stride_w": 2, "filter_height": 3, "filter_width": 3,
-                   "fused_activation_function": "RELU"}, 2), int8_inputs(rng, (1, 7, 5, 3))
-
-
-def _table(name, out_q):
-    x = np.arange(-128, 128, dtype=np.int8).reshape(16, 1, 16)
-    return one_op(name, [T((1, 16), scale=0.06, zero_point=-2)], T((1, 16), scale=out_q[0], zero_point=out_q[1])), [x]
-
-
-def _single_op(name, rng):
-    """(.tflite bytes of a model of the one op `name`, its inputs (N, *shape) per model input)."""
-    if name == "FULLY_CONNECTED":
-        model, shape = fc_model(rng, True, "RELU")
-        return model, [random_inputs(rng, shape)]
-    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        dw = name == "DEPTHWISE_CONV_2D"
-        model, shape = conv_model(rng, dw, "SAME", 2 if not dw else 1, 1, 3, 2 if dw else 1, "RELU6")
-        return model, int8_inputs(rng, shape)
-    if name in ("ADD", "MUL", "SUB"):
-        return _binary(name, rng)
-    if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        return _pool(name, rng)
-    if name in ("LOGISTIC", "TANH", "QUANTIZE"):
-        return _table(name, {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0), "QUANTIZE": (0.03, 9)}[name])
-    if name == "DEQUANTIZE":
-        model = one_op(name, [T((1, 8), scale=0.04, zero_point=-3)], T((1, 8), dtype="float32"), None, 2)
-        return model, int8_inputs(rng, (1, 8))
-    if name == "SOFTMAX":
-        return tb.softmax_model(10, 0.1, 3, beta=1.0, rows=2), [random_inputs(rng, (2, 10))]
-    if name == "MEAN":
-        model = one_op(name, [T((1, 4, 5, 6), scale=0.07, zero_point=-3), T(data=np.array([1, 2], np.int32), dtype="int32")],
-                       T((1, 6), scale=0.05, zero_point=10), {"keep_dims": False}, 2)
-        return model, int8_inputs(rng, (1, 4, 5, 6))
-    if name == "RESHAPE":
-        return tb.reshape_model((1, 12), (1, 3, 4), 0.1, 3), [np.arange(-48, 48, dtype=np.int8).reshape(8, 1, 12)]
-    if name == "PAD":
-        pads = T(data=np.array([[0, 0], [1, 2], [0, 1], [0, 0]], np.int32), dtype="int32")
-        return one_op(name, [T((1, 3, 2, 3), scale=0.1, zero_point=5), pads],
-                      T((1, 6, 3, 3), scale=0.1, zero_point=5)), int8_inputs(rng, (1, 3, 2, 3))
-    if name == "CONCATENATION":
-        return one_op(name, [T((1, 3, 2, 2), scale=0.1, zero_point=5), T((1, 3, 2, 1), scale=0.1, zero_point=5)],
-                      T((1, 3, 2, 3), scale=0.1, zero_point=5), {"axis": 3}), int8_inputs(rng, (1, 3, 2, 2), (1, 3, 2, 1))
-    if name == "SQUEEZE":
-        return one_op(name, [T((1, 6, 3, 3), scale=0.1, zero_point=5)], T((6, 3, 3), scale=0.1, zero_point=5),
-                      {"squeeze_dims": [0]}), int8_inputs(rng, (1, 6, 3, 3))
-    return None, None
+def test_every_op_of_the_table_has_a_single_op_model():
+    missing = [name for _, name, *_ in op_table.rows() if name not in op_models.BUILDERS]
+    assert not missing, "ops of tinyml's op table without a single-op model in tests/op_models.py: %s" % missing
 
 
 @pytest.mark.parametrize("backend", ["native", "viper"])
 def test_every_op_single_op_model_matches_tflm_on_the_board(board, backend, tmp_path, capsys):
-    names = [r[1] for r in op_table.rows()]
-    missing = []
-    for i, name in enumerate(names):
-        model, inputs = _single_op(name, np.random.default_rng(900 + i))
-        if model is None:
-            missing.append(name)
-            continue
+    for i, name in enumerate(op_models.BUILDERS):
+        model, inputs = op_models.single_op(name, np.random.default_rng(900 + i))
         path = tmp_path / ("%s.tflite" % name.lower())
         path.write_bytes(model)
         files = []
@@ -154,7 +96,6 @@ def test_every_op_single_op_model_matches_tflm_on_the_board(board, backend, tmp_
         out = verify(path, files, backend, capsys)
         n = len(inputs[0])
         assert "%d/%d cases match TFLM bit for bit on qemu-esp32, backend %s" % (n, n, backend) in out, (name, out)
-    assert not missing, "ops of tinyml's op table without a single-op model here: %s" % missing
 
 
 def test_bench_counts_instructions_per_mac(board, capsys):
