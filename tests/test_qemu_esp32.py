@@ -85,7 +85,8 @@ def test_every_op_of_the_table_has_a_single_op_model():
 
 @pytest.mark.parametrize("backend", ["native", "viper"])
 def test_every_op_single_op_model_matches_tflm_on_the_board(board, backend, tmp_path, capsys):
-    for i, name in enumerate(op_models.BUILDERS):
+    names = [name for _, name, *_ in op_table.rows() if name in op_models.BUILDERS]  # the rest: the test above
+    for i, name in enumerate(names):
         model, inputs = op_models.single_op(name, np.random.default_rng(900 + i))
         path = tmp_path / ("%s.tflite" % name.lower())
         path.write_bytes(model)
