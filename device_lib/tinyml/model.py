@@ -2,6 +2,7 @@
 # Weights come from RAM (the whole file read in) or stream from the open file through a bounded
 # window, a run of output channels at a time (docs/kernels.md).
 import gc
+import struct
 from array import array
 from tinyml import tmlfile, planner, backends, ops
 from tinyml.clock import now_us as _now, diff_us as _diff
@@ -34,6 +35,10 @@ _PAD_BEFORE0 = const(0)
 _PAD_VALUE = const(4)
 _CONCAT_OUTER = const(0)
 _CONCAT_INNER0 = const(1)
+_REDUCE_D0 = const(0)
+_REDUCE_R0 = const(4)
+_REDUCE_STRIDE0 = const(8)
+_REDUCE_PARAMS = const(12)
 # ---- end of g's slots ----
 
 
@@ -51,6 +56,21 @@ def _size(shape):
 def _hwc(t):
     s = t.shape
     return s[-3], s[-2], s[-1]
+
+
+def _reduce_g(shape, axes, p):
+    # g of reduce_sum/max/min: the output's dims (reduced axes 1), the reduced dims (kept axes 1), the
+    # input's strides, all right-aligned to 4-D, then the op's parameters
+    n = len(shape)
+    at = [a + 4 - n if a >= 0 else a + 4 for a in struct.unpack("<%di" % (len(axes) // 4), bytes(axes))]
+    g = array("i", bytes(4 * _REDUCE_PARAMS) + bytes(array("i", p)))
+    s = 1
+    for i in (3, 2, 1, 0):
+        d = shape[i - 4 + n] if i >= 4 - n else 1
+        g[_REDUCE_D0 + i], g[_REDUCE_R0 + i] = (1, d) if i in at else (d, 1)
+        g[_REDUCE_STRIDE0 + i] = s
+        s *= d
+    return g
 
 
 def _copy(x, y):
@@ -222,10 +242,14 @@ class Model:
             g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
             g[_POOL_IS_MAX] = 1 if row[3] == "max" else 0
             return k.pool2d, (x, y, g)
-        if kernel == "mean_hw":
-            g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
-            g[_MEAN_H], g[_MEAN_W], g[_MEAN_C] = _hwc(ins[0])
-            return k.mean_hw, (x, y, g)
+        if kernel.startswith("mean_hw"):  # MEAN over H and W of a 4-D input, else over its axes input
+            if len(ins) == 1:
+                g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
+                g[_MEAN_H], g[_MEAN_W], g[_MEAN_C] = _hwc(ins[0])
+                return k.mean_hw, (x, y, g)
+            kernel = "reduce_sum"
+        if kernel.startswith("reduce_"):
+            return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
         if kernel == "add" or kernel == "sub" or kernel == "mul":
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "softmax":

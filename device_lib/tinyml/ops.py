@@ -51,10 +51,13 @@ TABLE = """\
 25 SOFTMAX softmax - 1 1 3 softmax
 28 TANH lut - 2 1 0 lut
 34 PAD pad moves 1 1 5 pad
-40 MEAN mean_hw - 1 1 4 mean
+40 MEAN mean_hw/reduce_sum - 1-2 1 4 reduce
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
+74 SUM reduce_sum - 2 1 4 reduce
 76 RSQRT lut - 2 1 0 lut
+82 REDUCE_MAX reduce_max - 2 1 0 reduce
+89 REDUCE_MIN reduce_min - 2 1 0 reduce
 98 LEAKY_RELU lut - 2 1 0 lut
 101 ABS lut - 2 1 0 lut
 111 ELU lut - 2 1 0 lut
@@ -204,3 +207,16 @@ _PAD_VALUE = const(4)
 _CONCAT_PARAMS = const(0)
 _CONCAT_OUTER = const(0)
 _CONCAT_INNER0 = const(1)
+
+# MEAN (over any axes, with its axes input), SUM, REDUCE_MAX, REDUCE_MIN: reduce_sum(x, y, g),
+# reduce_max(x, y, g), reduce_min(x, y, g). The input right-aligned to 4-D is read at
+# (i0 + r0) * stride0 + .. + (i3 + r3) * stride3 for each output index i of (D0..D3) (the reduced
+# axes 1) and each reduced index r of (R0..R3) (the kept axes 1); reduce_sum's parameters are MEAN's.
+_REDUCE_D0 = const(0)
+_REDUCE_R0 = const(4)
+_REDUCE_STRIDE0 = const(8)
+_REDUCE_PARAMS = const(12)
+_REDUCE_X_ZP = const(12)
+_REDUCE_Y_ZP = const(13)
+_REDUCE_MULTIPLIER = const(14)
+_REDUCE_SHIFT = const(15)

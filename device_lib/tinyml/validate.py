@@ -8,5 +8,5 @@ def _todo(v, op, row):
 
 CHECKS = {}
 for _n in ("add", "pool", "concat", "conv", "depthwise", "lut", "fc", "mul", "same", "softmax", "pad", "mean",
-           "quantize"):
+           "quantize", "reduce"):
     CHECKS[_n] = _todo

@@ -348,6 +348,57 @@ static mp_obj_t tml_quantize_f32_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_o
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_quantize_f32_obj, tml_quantize_f32_fn);
 
+// reduce_sum(x, y, g), reduce_max(x, y, g), reduce_min(x, y, g); kind: TML_REDUCE_SUM, _MAX, _MIN
+static mp_obj_t tml_reduce_common(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj, int kind) {
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
+    const int32_t *v = kind == TML_REDUCE_SUM
+        ? tml_g(g_obj, TML_REDUCE_SHIFT + 1, MP_ERROR_TEXT("reduce_sum: g must be an array('i') of 16 values"))
+        : tml_g(g_obj, TML_REDUCE_PARAMS, MP_ERROR_TEXT("reduce_max/min: g must be an array('i') of 12 values"));
+    tml_reduce_t g;
+    g.x_zp = g.y_zp = g.mult = g.shift = 0;
+    uint64_t n_out = 1, n_red = 1, last = 0;
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        g.D[i] = v[TML_REDUCE_D0 + i], g.R[i] = v[TML_REDUCE_R0 + i], g.stride[i] = v[TML_REDUCE_STRIDE0 + i];
+        ok = ok && g.D[i] >= 1 && g.R[i] >= 1 && g.stride[i] >= 0;
+        if (ok) {
+            n_out = tml_mul31(n_out, g.D[i]);
+            n_red = tml_mul31(n_red, g.R[i]);
+            last += tml_mul31(g.D[i] + g.R[i] - 2, g.stride[i]);
+        }
+    }
+    tml_check(ok, MP_ERROR_TEXT("reduce: dimensions must be > 0, strides >= 0"));
+    tml_check(n_out == y.len, MP_ERROR_TEXT("reduce: len(y) must be D0*D1*D2*D3"));
+    tml_check(n_red <= (1 << 23), MP_ERROR_TEXT("reduce: at most 2**23 values reduced into one"));
+    tml_check(last < x.len && last <= TML_INT32_MAX, MP_ERROR_TEXT("reduce: x is too short for its strides"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("reduce: y overlaps x"));
+    if (kind == TML_REDUCE_SUM) {
+        g.x_zp = v[TML_REDUCE_X_ZP], g.y_zp = v[TML_REDUCE_Y_ZP];
+        g.mult = v[TML_REDUCE_MULTIPLIER], g.shift = v[TML_REDUCE_SHIFT];
+        tml_check(tml_in(g.x_zp, -128, 127) && tml_in(g.y_zp, -128, 127) && tml_in(g.shift, -31, 31),
+            MP_ERROR_TEXT("reduce_sum: x_zp, y_zp must be in -128..127, shift in -31..31"));
+    }
+    tml_reduce(x.buf, y.buf, &g, kind);
+    return mp_const_none;
+}
+
+static mp_obj_t tml_reduce_sum_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
+    return tml_reduce_common(x, y, g, TML_REDUCE_SUM);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_sum_obj, tml_reduce_sum_fn);
+
+static mp_obj_t tml_reduce_max_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
+    return tml_reduce_common(x, y, g, TML_REDUCE_MAX);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_max_obj, tml_reduce_max_fn);
+
+static mp_obj_t tml_reduce_min_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
+    return tml_reduce_common(x, y, g, TML_REDUCE_MIN);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_min_obj, tml_reduce_min_fn);
+
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -363,6 +414,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_mul, MP_OBJ_FROM_PTR(&tml_mul_obj));
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
+    mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
+    mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
+    mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
@@ -391,6 +445,9 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_mul), MP_ROM_PTR(&tml_mul_obj) },
     { MP_ROM_QSTR(MP_QSTR_lut), MP_ROM_PTR(&tml_lut_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize_f32), MP_ROM_PTR(&tml_quantize_f32_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);
 

@@ -200,16 +200,6 @@ class _Converter(MathOps):
 
     average_pool_2d = max_pool_2d = _pool
 
-    def mean(self, op):
-        x, axis, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
-        if axis.data is None or sorted(int(a) % 4 for a in axis.data.ravel()) != [1, 2] or len(x.shape) != 4:
-            self.fail(op, "only the mean over height and width of a 4-D tensor is supported")
-        x_scale, x_zp = self.qp(x)
-        y_scale, y_zp = self.qp(y)
-        p = q.mean_params(x_scale, x_zp, y_scale, y_zp, x.shape[1] * x.shape[2])
-        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
-                  **dict(zip(("x_zp", "y_zp", "multiplier", "shift"), p)))
-
     def _two_inputs(self, op):
         """A two-input elementwise op's (scales and zero points of a, b, y; its inputs; its output
         clamp; its broadcasting: the 4-D output dims and each input's element strides)."""

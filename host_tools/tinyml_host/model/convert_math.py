@@ -3,6 +3,7 @@ lookup each, computed here with TFLM's arithmetic (model/unary_tables.py). A mix
 convert._Converter: it uses the converter's t, qp, activation, const, emit and fail."""
 import numpy as np
 
+from tinyml_host.model import quantize as q
 from tinyml_host.model import unary_tables as ut
 
 
@@ -40,3 +41,50 @@ class MathOps:
 
     def rsqrt(self, op):
         self._unary(op, ut.rsqrt_table)
+
+    # ---- reductions over any axes: MEAN, SUM, REDUCE_MAX, REDUCE_MIN ----
+
+    def _reduce(self, op, params):
+        """The record of a reduction: x, its axes as a constant int32 input (the device works out
+        the geometry from them and x's shape), the output; params(x, y, count) its parameters."""
+        x, axis, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if axis.data is None:
+            self.fail(op, "the axes (input 1) must be a constant tensor")
+        for t in (x, y):
+            if t.dtype != np.int8:
+                self.fail(op, "tinyml runs %s on int8 tensors only, tensor '%s' is %s" % (op.name, t.name, t.dtype))
+        n = len(x.shape)
+        axes = [int(a) for a in np.asarray(axis.data).ravel()]
+        if any(not -n <= a < n for a in axes):
+            self.fail(op, "axes %s outside the input's %d dimensions" % (axes, n))
+        reduced = sorted({a % n for a in axes})
+        count = int(np.prod([x.shape[a] for a in reduced], dtype=np.int64))
+        if count > 1 << 23:
+            self.fail(op, "reduces %d values into one; tinyml's int32 sums take at most 2**23" % count)
+        p = params(x, y, count)
+        if op.name == "MEAN" and n == 4 and reduced == [1, 2] and x.shape[0] == 1:
+            ins = [self.activation(op.inputs[0])]  # the mean over height and width: its own kernel
+        else:
+            ins = [self.activation(op.inputs[0]), self.const(axis.name + "/axes", np.array(axes, np.int32))]
+        self.emit(op, ins, [self.activation(op.outputs[0])], **p)
+
+    def _sum_params(self, x, y, count):
+        # QuantizedMeanOrSum's multiplier: x_scale / y_scale in double; a mean's with 1 / count folded in
+        return dict(zip(("x_zp", "y_zp", "multiplier", "shift"), q.mean_params(*self.qp(x), *self.qp(y), count)))
+
+    def mean(self, op):
+        self._reduce(op, self._sum_params)
+
+    def sum(self, op):
+        self._reduce(op, lambda x, y, count: self._sum_params(x, y, 1))
+
+    def _same_quantization(self, op):
+        def params(x, y, count):
+            (xs, xz), (ys, yz) = self.qp(x), self.qp(y)
+            if xz != yz or np.float32(xs) != np.float32(ys):
+                self.fail(op, "input and output quantization differ (scale %g, %g; zero point %d, %d): TFLM "
+                          "requires them equal for int8" % (xs, ys, xz, yz))
+            return {}
+        self._reduce(op, params)
+
+    reduce_max = reduce_min = _same_quantization

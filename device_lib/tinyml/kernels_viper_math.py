@@ -1,0 +1,86 @@
+# Viper kernels of TFLM's math ops (issue 12): reductions over any axes; kernels_viper re-exports them.
+# g's slots are named in tinyml.ops, as private consts here (folded by the compiler: plain ints to viper).
+from array import array
+import micropython
+from tinyml.ops import const
+from tinyml.kernels_viper_fixedpoint import EXT, _requantize
+
+# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_REDUCE_D0 = const(0)
+_REDUCE_R0 = const(4)
+_REDUCE_STRIDE0 = const(8)
+_REDUCE_X_ZP = const(12)
+_REDUCE_Y_ZP = const(13)
+_REDUCE_MULTIPLIER = const(14)
+_REDUCE_SHIFT = const(15)
+# ---- end of g's slots ----
+
+
+@micropython.viper
+def _reduce(x, y, g, acc, kind: int, zp_n: int):
+    # For each output index (D0..D3): the reduced values' sum less zp_n into acc (kind 0), or their
+    # maximum (1) or minimum (2) into y; the input is read at (i + r) . strides (tinyml.ops)
+    px = ptr8(x)
+    py = ptr8(y)
+    pg = ptr32(g)
+    pa = ptr32(acc)
+    D0 = int(pg[_REDUCE_D0])
+    D1 = int(pg[_REDUCE_D0 + 1])
+    D2 = int(pg[_REDUCE_D0 + 2])
+    D3 = int(pg[_REDUCE_D0 + 3])
+    R0 = int(pg[_REDUCE_R0])
+    R1 = int(pg[_REDUCE_R0 + 1])
+    R2 = int(pg[_REDUCE_R0 + 2])
+    R3 = int(pg[_REDUCE_R0 + 3])
+    S0 = int(pg[_REDUCE_STRIDE0])
+    S1 = int(pg[_REDUCE_STRIDE0 + 1])
+    S2 = int(pg[_REDUCE_STRIDE0 + 2])
+    S3 = int(pg[_REDUCE_STRIDE0 + 3])
+    o = 0
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                for i3 in range(D3):
+                    base = i0 * S0 + i1 * S1 + i2 * S2 + i3 * S3
+                    a = 0
+                    if kind == 1:
+                        a = -128
+                    elif kind == 2:
+                        a = 127
+                    for r0 in range(R0):
+                        for r1 in range(R1):
+                            for r2 in range(R2):
+                                j = base + r0 * S0 + r1 * S1 + r2 * S2
+                                for _ in range(R3):
+                                    v = (px[j] ^ 0x80) - 0x80
+                                    if kind == 0:
+                                        a += v
+                                    elif kind == 1:
+                                        if v > a:
+                                            a = v
+                                    elif v < a:
+                                        a = v
+                                    j += S3
+                    if kind == 0:
+                        pa[o] = a - zp_n
+                    else:
+                        py[o] = a
+                    o += 1
+
+
+def reduce_sum(x, y, g):
+    # TFLM's QuantizedMeanOrSum for int8 (MEAN: 1/count folded into the multiplier by the host)
+    n = g[_REDUCE_R0] * g[_REDUCE_R0 + 1] * g[_REDUCE_R0 + 2] * g[_REDUCE_R0 + 3]
+    acc = bytearray(4 * len(y))
+    _reduce(x, y, g, acc, 0, g[_REDUCE_X_ZP] * n)
+    _requantize(acc, len(y), array("i", (g[_REDUCE_MULTIPLIER],)), array("i", (g[_REDUCE_SHIFT],)), 0, 1, y, 0, 1,
+                g[_REDUCE_Y_ZP], -128, 127, EXT)
+
+
+def reduce_max(x, y, g):
+    # TFLM's ReduceGeneric with the maximum, int8 (input and output share their quantization)
+    _reduce(x, y, g, y, 1, 0)
+
+
+def reduce_min(x, y, g):
+    _reduce(x, y, g, y, 2, 0)
