@@ -201,9 +201,9 @@ class Board:
                 if control is not None and control in ready:
                     control.serve_one(self._request)
         finally:
+            self.power_off()  # QEMU has written the flash file back before the board leaves the registry
             if control is not None:
                 control.close()
-            self.power_off()
             os.close(master)
             self.log("stopped")
 
