@@ -69,8 +69,8 @@ def test_person_detect_12_images(capsys):
     # started larger.
     started = emulators.running(BOARD) is None
     try:
-        assert tinyml("deploy", PERSON, "--board", BOARD, "--heap", "160K") == 0
-        out = verify(PERSON, [GOLDEN / "person_detect.input0.npy"], "native", capsys, heap="160K")
+        assert tinyml("deploy", PERSON, "--board", BOARD, "--heap", "200K") == 0
+        out = verify(PERSON, [GOLDEN / "person_detect.input0.npy"], "native", capsys, heap="200K")
         assert "12/12 cases match TFLM bit for bit on qemu-esp32, backend native" in out, out
     finally:
         emulators.stop(BOARD) if started else emulators.start(BOARD)
@@ -134,7 +134,7 @@ def _build_probe(tmp_path):
 def test_narrow_load_from_module_code_is_a_load_store_error(board, tmp_path):
     from mpremote.transport_serial import SerialTransport
     mpy = _build_probe(tmp_path)
-    t = SerialTransport(emulators.device_path(BOARD), baudrate=115200)
+    t = SerialTransport(emulators.start(BOARD), baudrate=115200)  # running (restarted by a test above?)
     try:
         t.enter_raw_repl()
         t.fs_writefile("/iram_probe.mpy", mpy)
