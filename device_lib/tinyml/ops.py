@@ -54,11 +54,14 @@ TABLE = """\
 40 MEAN mean_hw/reduce_sum - 1-2 1 4 reduce
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
+55 MAXIMUM maximum - 2 1 12 broadcast
+57 MINIMUM minimum - 2 1 12 broadcast
 74 SUM reduce_sum - 2 1 4 reduce
 76 RSQRT lut - 2 1 0 lut
 82 REDUCE_MAX reduce_max - 2 1 0 reduce
 89 REDUCE_MIN reduce_min - 2 1 0 reduce
 98 LEAKY_RELU lut - 2 1 0 lut
+99 SQUARED_DIFFERENCE squared_difference - 2 1 24 add
 101 ABS lut - 2 1 0 lut
 111 ELU lut - 2 1 0 lut
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize

@@ -29,6 +29,8 @@ PARAMS = {
     "LOGISTIC": (None, ""),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "MEAN": ("MEAN", "x_zp y_zp multiplier shift"),
+    "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
+    "MINIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MUL": ("MUL", "d[4] a_stride[4] b_stride[4] a_zp b_zp y_multiplier y_shift y_zp act_min act_max"),
     "PAD": ("PAD", "before[4] value"),
     "QUANTIZE": ("QUANTIZE", "y_zp y_scale"),
@@ -41,6 +43,8 @@ PARAMS = {
     "SOFTMAX": ("SOFTMAX", "input_multiplier input_left_shift diff_min"),
     "SQUEEZE": (None, ""),
     "SUM": ("REDUCE", "x_zp y_zp multiplier shift"),
+    "SQUARED_DIFFERENCE": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift "
+                                  "b_multiplier b_shift y_multiplier y_shift y_zp act_min act_max"),
     "SUB": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
                    "y_multiplier y_shift y_zp act_min act_max"),
     "TANH": (None, ""),
