@@ -73,6 +73,11 @@ _MUL_ACT_MIN = const(17)
 _MUL_ACT_MAX = const(18)
 _QUANTIZE_Y_ZP = const(0)
 _QUANTIZE_Y_SCALE = const(1)
+_RESIZE_BATCHES = const(0)
+_RESIZE_OH = const(1)
+_RESIZE_OW = const(2)
+_RESIZE_C = const(3)
+_RESIZE_IN_BATCH = const(4)
 # ---- end of g's slots ----
 
 NAME = "python"
@@ -305,7 +310,7 @@ def _broadcast(a, b, y, g, fn):
     y[:] = bytes(ys)
 
 
-def _add_sub(a, b, y, g, sign, square=False):
+def _add_sub(a, b, y, g, sign):
     # TFLM reference_integer_ops::AddElementwise (sign 1) / reference_ops::SubElementwise (sign -1),
     # and their broadcast forms, for int8: the scaled inputs are added or subtracted
     a_zp, b_zp, ls = g[_ADD_A_ZP], g[_ADD_B_ZP], g[_ADD_LEFT_SHIFT]
@@ -315,23 +320,8 @@ def _add_sub(a, b, y, g, sign, square=False):
 
     def f(va, vb):
         s = requantize((va - a_zp) << ls, am, ash) + sign * requantize((vb - b_zp) << ls, bm, bsh)
-        if square:  # TFLM's SquaredDifference: sub's scaled difference, squared (in int32)
-            s *= s
         return _clamp(requantize(s, ym, ysh) + y_zp, lo, hi)
     _broadcast(a, b, y, g, f)
-
-
-def squared_difference(a, b, y, g):
-    _add_sub(a, b, y, g, -1, True)
-
-
-def maximum(a, b, y, g):
-    # TFLM's MaximumMinimumBroadcastSlow for int8: the codes themselves
-    _broadcast(a, b, y, g, max)
-
-
-def minimum(a, b, y, g):
-    _broadcast(a, b, y, g, min)
 
 
 def add(a, b, y, g):
@@ -380,4 +370,26 @@ def quantize_f32(x, y, g):
         elif r - q >= 0.5:
             r -= 1
         ys[i] = _clamp(r + y_zp, -128, 127)
+    y[:] = bytes(ys)
+
+
+def resize_bilinear(x, y, table, g):
+    # TFLM reference_ops::ResizeBilinearInteger for int8; the host's table gives each output row's
+    # (y0, y1 byte offsets, wy) and column's (x0, x1, wx), fractions in 1/1024; rounds half away from 0
+    nb, oh, ow, c, stride = g[_RESIZE_BATCHES], g[_RESIZE_OH], g[_RESIZE_OW], g[_RESIZE_C], g[_RESIZE_IN_BATCH]
+    t = struct.unpack_from("<%di" % (3 * (oh + ow)), table)
+    xs = int8s(x)
+    ys = array("b", bytes(nb * oh * ow * c))
+    at = 0
+    for b in range(nb):
+        for oy in range(oh):
+            r0, r1, wy = t[3 * oy] + b * stride, t[3 * oy + 1] + b * stride, t[3 * oy + 2]
+            for ox in range(ow):
+                c0, c1, wx = t[3 * (oh + ox)], t[3 * (oh + ox) + 1], t[3 * (oh + ox) + 2]
+                w00, w10, w01, w11 = (1024 - wy) * (1024 - wx), wy * (1024 - wx), (1024 - wy) * wx, wy * wx
+                p00, p10, p01, p11 = r0 + c0, r1 + c0, r0 + c1, r1 + c1
+                for ch in range(c):
+                    v = xs[p00 + ch] * w00 + xs[p10 + ch] * w10 + xs[p01 + ch] * w01 + xs[p11 + ch] * w11
+                    ys[at] = (v + 0x80000) >> 20 if v > 0 else -((0x80000 - v) >> 20)
+                    at += 1
     y[:] = bytes(ys)

@@ -6,6 +6,7 @@ import struct
 from array import array
 from tinyml import tmlfile, planner, backends, ops
 from tinyml.clock import now_us as _now, diff_us as _diff
+from tinyml.moves import plan as _remap_plan, remap as _remap
 from tinyml.ops import const
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
@@ -39,6 +40,15 @@ _REDUCE_D0 = const(0)
 _REDUCE_R0 = const(4)
 _REDUCE_STRIDE0 = const(8)
 _REDUCE_PARAMS = const(12)
+_RESIZE_BATCHES = const(0)
+_RESIZE_OH = const(1)
+_RESIZE_OW = const(2)
+_RESIZE_C = const(3)
+_RESIZE_IN_BATCH = const(4)
+_RESIZE_PARAMS = const(5)
+_REMAP_D0 = const(0)
+_REMAP_ESIZE = const(4)
+_REMAP_FILL = const(5)
 # ---- end of g's slots ----
 
 
@@ -242,7 +252,7 @@ class Model:
             g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
             g[_POOL_IS_MAX] = 1 if row[3] == "max" else 0
             return k.pool2d, (x, y, g)
-        if kernel.startswith("mean_hw"):  # a mean over H and W of a 4-D input, else over its axes input
+        if kernel.startswith("mean_hw"):  # MEAN over H and W of a 4-D input, else over its axes input
             if len(ins) == 1:
                 g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
                 g[_MEAN_H], g[_MEAN_W], g[_MEAN_C] = _hwc(ins[0])
@@ -250,7 +260,7 @@ class Model:
             kernel = "reduce_sum"
         if kernel.startswith("reduce_"):
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
-        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum"):  # broadcast binary ops
+        if kernel == "add" or kernel == "sub" or kernel == "mul":
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "softmax":
             return k.softmax, (x, y, ins[0].shape[-1]) + p
@@ -268,6 +278,15 @@ class Model:
             return _pad, (x, y, xs, ys, p[before:before + 4], p[_PAD_VALUE])
         if kernel == "concat":
             return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
+        if kernel == "remap":
+            return _remap, (x, y) + _remap_plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE],
+                                                p[_REMAP_FILL])
+        if kernel == "resize_bilinear":
+            n, h, w, c = ins[0].shape
+            g = array("i", bytes(4 * _RESIZE_PARAMS))
+            g[_RESIZE_BATCHES], g[_RESIZE_C], g[_RESIZE_IN_BATCH] = n, c, h * w * c
+            g[_RESIZE_OH], g[_RESIZE_OW] = out.shape[1], out.shape[2]
+            return k.resize_bilinear, (x, y, D[op.inputs[1]], g)
         raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
                                      % (self.name, op.index, op.opcode, kernel))
 

@@ -23,7 +23,7 @@ except ImportError:  # CPython on the host
 # (the backends' function; lut/quantize_f32: lut when the op has a table input, else quantize_f32),
 # flags: "streams" (constant inputs 1..4, weights, bias, multiplier, shift, stream from the file),
 # "moves" (the interpreter moves bytes itself, the same for every backend: its function, copy, pad or
-# concat in model.py, is no backend kernel), "max" (pool2d takes the maximum, else the average), "-".
+# concat in model.py, or remap in tinyml/moves.py, is no backend kernel), "max" (pool2d takes the maximum, else the average), "-".
 # Then what the loader's validation (tinyml/validate.py) needs, so a file's op record is checked
 # against its row before any kernel sees it: the counts of inputs, outputs and int32 parameters the
 # record must have ("N", or "A-B" for A to B), and check: the function of validate.py (CHECKS) that
@@ -40,6 +40,7 @@ TABLE = """\
 2 CONCATENATION concat moves 1-255 1 2-256 concat
 3 CONV_2D conv2d streams 5 1 10 conv
 4 DEPTHWISE_CONV_2D depthwise_conv2d streams 5 1 11 depthwise
+5 DEPTH_TO_SPACE remap moves 2 1 6 remap
 6 DEQUANTIZE lut - 2 1 0 lut
 9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
 14 LOGISTIC lut - 2 1 0 lut
@@ -48,21 +49,34 @@ TABLE = """\
 19 RELU lut - 2 1 0 lut
 21 RELU6 lut - 2 1 0 lut
 22 RESHAPE copy moves 1 1 0 same
+23 RESIZE_BILINEAR resize_bilinear - 2 1 0 resize
 25 SOFTMAX softmax - 1 1 3 softmax
+26 SPACE_TO_DEPTH remap moves 2 1 6 remap
 28 TANH lut - 2 1 0 lut
 34 PAD pad moves 1 1 5 pad
+36 GATHER remap moves 2 1 6 remap
+37 BATCH_TO_SPACE_ND remap moves 2 1 6 remap
+38 SPACE_TO_BATCH_ND remap moves 2 1 6 remap
+39 TRANSPOSE remap moves 2 1 6 remap
 40 MEAN mean_hw/reduce_sum - 1-2 1 4 reduce
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
-55 MAXIMUM maximum - 2 1 12 broadcast
-57 MINIMUM minimum - 2 1 12 broadcast
+45 STRIDED_SLICE remap moves 2 1 6 remap
+49 SPLIT remap moves 2 1 6 remap
+60 PADV2 remap moves 2 1 6 remap
+65 SLICE remap moves 2 1 6 remap
+70 EXPAND_DIMS copy moves 1 1 0 same
 74 SUM reduce_sum - 2 1 4 reduce
 76 RSQRT lut - 2 1 0 lut
 82 REDUCE_MAX reduce_max - 2 1 0 reduce
+83 PACK concat moves 1-254 1 2-255 concat
+88 UNPACK remap moves 2 1 6 remap
 89 REDUCE_MIN reduce_min - 2 1 0 reduce
+97 RESIZE_NEAREST_NEIGHBOR remap moves 2 1 6 remap
 98 LEAKY_RELU lut - 2 1 0 lut
-99 SQUARED_DIFFERENCE squared_difference - 2 1 24 add
+100 MIRROR_PAD remap moves 2 1 6 remap
 101 ABS lut - 2 1 0 lut
+102 SPLIT_V remap moves 2 1 6 remap
 111 ELU lut - 2 1 0 lut
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
 117 HARD_SWISH lut - 2 1 0 lut
@@ -223,3 +237,19 @@ _REDUCE_X_ZP = const(12)
 _REDUCE_Y_ZP = const(13)
 _REDUCE_MULTIPLIER = const(14)
 _REDUCE_SHIFT = const(15)
+
+# RESIZE_BILINEAR: resize_bilinear(x, y, table, g); table: per output row (y0, y1 as byte offsets, wy),
+# then per output column (x0, x1 as byte offsets, wx), the fractions in 1/1024 (docs/model-format.md)
+_RESIZE_BATCHES = const(0)
+_RESIZE_OH = const(1)
+_RESIZE_OW = const(2)
+_RESIZE_C = const(3)
+_RESIZE_IN_BATCH = const(4)  # bytes of one input image, H * W * C
+_RESIZE_PARAMS = const(5)
+
+# The layout ops' remap (interpreter, tinyml/moves.py): the output's 4 dimensions, the bytes of an
+# element, the fill byte; the tables T0..T3 are the op's constant input 1
+_REMAP_PARAMS = const(0)
+_REMAP_D0 = const(0)
+_REMAP_ESIZE = const(4)
+_REMAP_FILL = const(5)

@@ -9,6 +9,7 @@
 #include "tinyml_fixedpoint.h"
 #include "tinyml_nn.h"
 #include "tinyml_elementwise.h"
+#include "tinyml_layout.h"
 #include "tinyml_math.h"
 
 #endif // TINYML_KERNELS_H

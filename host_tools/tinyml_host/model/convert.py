@@ -6,6 +6,7 @@ import numpy as np
 from tinyml_host.errors import ModelError
 from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
+from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
@@ -44,7 +45,7 @@ def broadcast_strides(shape, out):
     return list(reversed(strides))
 
 
-class _Converter(MathOps):
+class _Converter(MathOps, LayoutOps):
     def __init__(self, model, name):
         self.m = model
         self.name = name
@@ -310,6 +311,20 @@ class _Converter(MathOps):
                   **dict(zip(("input_multiplier", "input_left_shift", "diff_min"), p)))
 
 
+def check_static_shapes(model, name):
+    """A dynamic batch is run as batch 1, as TFLM does (its shape holds 1 there, and shape arithmetic on
+    it folds away); any other dynamic dimension is refused, saying how to export fixed shapes."""
+    for i in model.inputs:
+        t = model.tensors[i]
+        dynamic = [k for k, d in enumerate(t.shape_signature) if d < 0]
+        if [k for k in dynamic if k > 0]:
+            raise ConvertError(
+                "%s: input '%s' has dynamic dimensions (shape signature %s): tinyml needs fixed shapes. "
+                "Export with every dimension fixed, e.g. in Keras tf.keras.Input(shape=(%s), batch_size=1), "
+                "or convert a concrete function with a fixed tf.TensorSpec" % (
+                    name, t.name, list(t.shape_signature), ", ".join(str(d) for d in t.shape[1:])))
+
+
 def check_supported(model, name):
     """Refuses float and hybrid models, and lists every op tinyml cannot run, all at once."""
     float_ok = set()  # float tensors an op converts from or to (its method says): an int8 model's float I/O
@@ -356,6 +371,8 @@ def convert(source, name=None, ref_input=None):
     statistics go into the file's metadata trailer as "input_ref" (tinyml.monitor's drift reference)."""
     name = name or (source if isinstance(source, str) else "model")
     model = read_tflite(source)
+    check_static_shapes(model, name)
+    model.operators = fold_constants(model, _Converter(model, name).fail)
     check_supported(model, name)
     c = _Converter(model, name)
     inputs = [c.activation(i, (np.int8, np.float32)) for i in model.inputs]

@@ -35,6 +35,7 @@ TENSOR_TYPES = {
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
 PADDINGS = ("SAME", "VALID")
 WEIGHTS_FORMATS = ("DEFAULT", "SHUFFLED4x16INT8")
+MIRROR_PAD_MODES = ("REFLECT", "SYMMETRIC")
 CUSTOM = 32
 
 
@@ -80,7 +81,9 @@ OPTIONS = {
     10: ("ConcatenationOptions", "axis:i32 fused_activation_function:act"),
     11: ("AddOptions", "fused_activation_function:act pot_scale_int16:bool"),
     12: ("L2NormOptions", "fused_activation_function:act"),
+    15: ("ResizeBilinearOptions", "new_height:i32 new_width:i32 align_corners:bool half_pixel_centers:bool"),
     17: ("ReshapeOptions", "new_shape:ivec"),
+    19: ("SpaceToDepthOptions", "block_size:i32"),
     21: ("MulOptions", "fused_activation_function:act"),
     23: ("GatherOptions", "axis:i32 batch_dims:i32"),
     27: ("ReducerOptions", "keep_dims:bool"),
@@ -94,10 +97,14 @@ OPTIONS = {
     49: ("TransposeConvOptions", "padding:pad stride_w:i32 stride_h:i32 "
                                  "fused_activation_function:act"),
     57: ("ArgMinOptions", "output_type:type"),
+    55: ("ShapeOptions", "out_type:type"),
     59: ("PackOptions", "values_count:i32 axis:i32"),
     64: ("UnpackOptions", "num:i32 axis:i32"),
     74: ("ResizeNearestNeighborOptions", "align_corners:bool half_pixel_centers:bool"),
     75: ("LeakyReluOptions", "alpha:f32"),
+    77: ("MirrorPadOptions", "mode:mpad"),
+    79: ("SplitVOptions", "num_splits:i32"),
+    94: ("DepthToSpaceOptions", "block_size:i32"),
 }
 _NONZERO_DEFAULTS = {"dilation_w_factor": 1, "dilation_h_factor": 1, "pot_scale_int16": True}
 
@@ -169,7 +176,7 @@ def _read_options(kind_type, table):
             if kind == "type":
                 options[name] = TENSOR_TYPES.get(value, ("UNKNOWN(%d)" % value,))[0]
             else:
-                names = {"act": ACTIVATIONS, "pad": PADDINGS, "wfmt": WEIGHTS_FORMATS}[kind]
+                names = {"act": ACTIVATIONS, "pad": PADDINGS, "wfmt": WEIGHTS_FORMATS, "mpad": MIRROR_PAD_MODES}[kind]
                 options[name] = _enum_name(names, value)
     return options
 
@@ -179,6 +186,8 @@ class Tensor:
         self.index = index
         self.name = t.string(3)
         self.shape = tuple(int(d) for d in t.array(0, np.int32))
+        # -1 where the dimension is dynamic (a batch of None in Keras); shape then holds 1 there
+        self.shape_signature = tuple(int(d) for d in t.array(7, np.int32)) or self.shape
         self.type_code = t.scalar(1, N.Int8Flags)
         self.type_name, self.dtype = TENSOR_TYPES.get(self.type_code, ("UNKNOWN", None))
         if self.dtype is not None:

@@ -19,6 +19,7 @@ _ENUMS = {  # option fields that take an enum name, e.g. fused_activation_functi
     "padding": schema.Padding,
     "weights_format": schema.FullyConnectedOptionsWeightsFormat,
     "output_type": schema.TensorType,
+    "mode": schema.MirrorPadMode,
 }
 _OPTION_TABLES = {name.lower(): name for name in vars(schema.BuiltinOptions) if not name.startswith("_")}
 _SHARED_OPTIONS = {  # ops whose options table is not named after the op

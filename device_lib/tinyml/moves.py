@@ -1,0 +1,45 @@
+# The interpreter's one general data move (kernel "remap" of the op table): TRANSPOSE, STRIDED_SLICE,
+# SLICE, GATHER, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND,
+# SPACE_TO_BATCH_ND, MIRROR_PAD, PADV2, RESIZE_NEAREST_NEIGHBOR are each, for one output, a separable
+# gather that the converter works out (docs/model-format.md, "remap"): output element (i0, i1, i2, i3)
+# is input byte T0[i0] + T1[i1] + T2[i2] + T3[i3], or the fill value where an entry is negative. The
+# same bytes for every backend: the runs of the innermost dimension that are contiguous in the input
+# are slice copies, found once when the model is bound.
+from array import array
+
+
+def plan(table, d, esize, fill):
+    """The arguments of remap(): the outer tables and the innermost dimension's runs as
+    (output byte, input byte or -1 for the fill, bytes)."""
+    t = array("i", bytes(table))
+    d0, d1, d2, d3 = d
+    inner = t[d0 + d1 + d2:d0 + d1 + d2 + d3]
+    runs = []
+    for i in range(d3):
+        src = inner[i]
+        if runs and (src < 0) == (runs[-1][1] < 0) and (src < 0 or src == runs[-1][1] + runs[-1][2]):
+            r = runs[-1]
+            runs[-1] = (r[0], r[1], r[2] + esize)
+        else:
+            runs.append((i * esize, src if src >= 0 else -1, esize))
+    row = d3 * esize
+    filler = bytes([fill & 0xFF]) * row
+    return (t[:d0], t[d0:d0 + d1], t[d0 + d1:d0 + d1 + d2], tuple(runs), row, filler)
+
+
+def remap(x, y, t0, t1, t2, runs, row, filler):
+    at = 0
+    for b0 in t0:
+        for b1 in t1:
+            b01 = b0 + b1
+            for b2 in t2:
+                base = b01 + b2
+                if base < 0:
+                    y[at:at + row] = filler
+                else:
+                    for dst, src, n in runs:
+                        if src < 0:
+                            y[at + dst:at + dst + n] = filler[:n]
+                        else:
+                            y[at + dst:at + dst + n] = x[base + src:base + src + n]
+                at += row

@@ -1,0 +1,240 @@
+"""Single-op int8 models of the layout and shape ops (issue 12), with random shapes and parameters:
+CASES[name](rng) -> (.tflite bytes, [inputs (N, *shape) per model input]). tests/test_layout_ops.py
+runs several of each against TFLM on the unix port; op_models.BUILDERS takes one of each for the
+boards."""
+import numpy as np
+
+from test_ops_vs_tflm import random_inputs
+from tinyml_host.oracle import tflite_build as tb
+
+T = tb.Tensor
+
+
+def q(rng):
+    """A random activation quantization, the zero point at the int8 edges at times."""
+    return float(10 ** rng.uniform(-2.5, -0.5)), int(rng.choice([-128, 127, rng.integers(-128, 128)]))
+
+
+def act(shape, qp):
+    return T(tuple(int(d) for d in shape), scale=qp[0], zero_point=qp[1])
+
+
+def i32(values):
+    return T(data=np.asarray(values, np.int32), dtype="int32")
+
+
+def model(name, x_shape, consts, outs, options=None, rng=None, qp=None):
+    """x (the model input) then constant inputs; outs: output shapes, all with x's quantization."""
+    qp = qp or q(rng)
+    ins = [act(x_shape, qp)] + list(consts)
+    return tb.build_model([tb.Op(name, list(range(len(ins))), list(range(len(ins), len(ins) + len(outs))),
+                                 dict(options or {}))],
+                          ins + [act(s, qp) for s in outs], [0], list(range(len(ins), len(ins) + len(outs))))
+
+
+def shape(rng, rank, lo=1, hi=5):
+    return tuple(int(d) for d in rng.integers(lo, hi + 1, rank))
+
+
+def inputs(rng, s, n=4):
+    return [random_inputs(rng, tuple(s), n)]
+
+
+def transpose(rng):
+    rank = int(rng.integers(2, 5))
+    s = shape(rng, rank)
+    perm = [int(p) for p in rng.permutation(rank)]
+    return model("TRANSPOSE", s, [i32(perm)], [tuple(s[p] for p in perm)], rng=rng), inputs(rng, s)
+
+
+def strided_slice(rng):
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 2, 6)
+    begin, end, strides, masks = [], [], [], {"begin_mask": 0, "end_mask": 0, "shrink_axis_mask": 0}
+    for k, d in enumerate(s):
+        st = int(rng.choice([1, 1, 2, -1, -2]))
+        begin.append(int(rng.integers(-d, d)))
+        end.append(int(rng.integers(-d - 1, d + 2)))
+        strides.append(st)
+        for m in ("begin_mask", "end_mask"):
+            if rng.random() < 0.25:
+                masks[m] |= 1 << k
+    if rng.random() < 0.5:  # with a positive stride: TFLM writes nothing for a negative one
+        k = int(rng.integers(rank))
+        masks["shrink_axis_mask"] = 1 << k
+        strides[k] = abs(strides[k])
+    x = np.arange(int(np.prod(s))).reshape(s)
+    # the output's shape, as TF computes it (numpy's slicing is the same once the ends are clamped)
+    from tinyml_host.model.convert_layout import strided_slice as ss
+    out = ss(x, begin, end, strides, masks).shape
+    if 0 in out:
+        return strided_slice(rng)
+    return (model("STRIDED_SLICE", s, [i32(begin), i32(end), i32(strides)], [out], masks, rng=rng),
+            inputs(rng, s))
+
+
+def slice_(rng):
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 6)
+    begin = [int(rng.integers(0, d)) for d in s]
+    size = [int(rng.choice([-1, rng.integers(1, d - b + 1)])) for d, b in zip(s, begin)]
+    out = tuple(d - b if n == -1 else n for d, b, n in zip(s, begin, size))
+    return model("SLICE", s, [i32(begin), i32(size)], [out], rng=rng), inputs(rng, s)
+
+
+def gather(rng):
+    rank = int(rng.integers(1, 4))
+    s = shape(rng, rank, 1, 6)
+    axis = int(rng.integers(-rank, rank))
+    idx = rng.integers(0, s[axis], int(rng.integers(1, 4)))
+    out = s[:axis % rank] + (len(idx),) + s[axis % rank + 1:]
+    return model("GATHER", s, [i32(idx)], [out], {"axis": axis}, rng=rng), inputs(rng, s)
+
+
+def split(rng):
+    rank = int(rng.integers(1, 5))
+    s = list(shape(rng, rank, 1, 4))
+    axis = int(rng.integers(rank))
+    n = int(rng.integers(1, 4))
+    s[axis] *= n
+    outs = [tuple(s[:axis] + [s[axis] // n] + s[axis + 1:])] * n
+    qp = q(rng)
+    ins = [i32([axis - rank if rng.random() < 0.5 else axis]), act(s, qp)]
+    m = tb.build_model([tb.Op("SPLIT", [0, 1], list(range(2, 2 + n)), {"num_splits": n})],
+                       ins + [act(o, qp) for o in outs], [1], list(range(2, 2 + n)))
+    return m, inputs(rng, s)
+
+
+def split_v(rng):
+    rank = int(rng.integers(1, 5))
+    s = list(shape(rng, rank, 1, 4))
+    axis = int(rng.integers(rank))
+    sizes = [int(v) for v in rng.integers(1, 4, int(rng.integers(1, 4)))]
+    s[axis] = sum(sizes)
+    outs = [tuple(s[:axis] + [n] + s[axis + 1:]) for n in sizes]
+    spec = list(sizes)
+    if rng.random() < 0.5:
+        spec[int(rng.integers(len(spec)))] = -1
+    return (model("SPLIT_V", s, [i32(spec), i32([axis])], outs, {"num_splits": len(sizes)}, rng=rng),
+            inputs(rng, s))
+
+
+def unpack(rng):
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 4)
+    axis = int(rng.integers(rank))
+    outs = [s[:axis] + s[axis + 1:]] * s[axis]
+    return model("UNPACK", s, [], outs, {"num": s[axis], "axis": axis}, rng=rng), inputs(rng, s)
+
+
+def pack(rng):
+    rank = int(rng.integers(1, 4))
+    s = shape(rng, rank, 1, 4)
+    n = int(rng.integers(1, 4))
+    axis = int(rng.integers(rank + 1))
+    qp = q(rng)
+    out = s[:axis] + (n,) + s[axis:]
+    m = tb.build_model([tb.Op("PACK", list(range(n)), [n], {"values_count": n, "axis": axis})],
+                       [act(s, qp)] * n + [act(out, qp)], list(range(n)), [n])
+    return m, [random_inputs(rng, s, 4) for _ in range(n)]
+
+
+def expand_dims(rng):
+    rank = int(rng.integers(1, 4))
+    s = shape(rng, rank)
+    axis = int(rng.integers(-rank - 1, rank + 1))
+    out = list(s)
+    out.insert(axis % (rank + 1), 1)
+    return model("EXPAND_DIMS", s, [i32([axis])], [tuple(out)], rng=rng), inputs(rng, s)
+
+
+def depth_to_space(rng):
+    b = int(rng.integers(2, 4))
+    s = (1,) + shape(rng, 2, 1, 4) + (b * b * int(rng.integers(1, 4)),)
+    out = (1, s[1] * b, s[2] * b, s[3] // (b * b))
+    return model("DEPTH_TO_SPACE", s, [], [out], {"block_size": b}, rng=rng), inputs(rng, s)
+
+
+def space_to_depth(rng):
+    b = int(rng.integers(2, 4))
+    s = (1, b * int(rng.integers(1, 4)), b * int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    out = (1, s[1] // b, s[2] // b, s[3] * b * b)
+    return model("SPACE_TO_DEPTH", s, [], [out], {"block_size": b}, rng=rng), inputs(rng, s)
+
+
+def batch_to_space_nd(rng):
+    bh, bw = (int(v) for v in rng.integers(1, 4, 2))
+    n, h, w, c = 1, int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    crops = [[int(rng.integers(0, bh)), int(rng.integers(0, bh))], [int(rng.integers(0, bw)), int(rng.integers(0, bw))]]
+    oh, ow = h * bh - sum(crops[0]), w * bw - sum(crops[1])
+    if oh < 1 or ow < 1:
+        return batch_to_space_nd(rng)
+    s = (n * bh * bw, h, w, c)
+    return model("BATCH_TO_SPACE_ND", s, [i32([bh, bw]), i32(crops)], [(n, oh, ow, c)], rng=rng), inputs(rng, s)
+
+
+def space_to_batch_nd(rng):
+    bh, bw = (int(v) for v in rng.integers(1, 4, 2))
+    h, w, c = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    pads = []
+    for size, b in ((h, bh), (w, bw)):
+        before = int(rng.integers(0, b)) * b if rng.random() < 0.5 else 0
+        after = (-(size + before)) % b + b * int(rng.integers(0, 2))
+        pads.append([before, after])
+    oh, ow = (h + sum(pads[0])) // bh, (w + sum(pads[1])) // bw
+    s = (1, h, w, c)
+    return (model("SPACE_TO_BATCH_ND", s, [i32([bh, bw]), i32(pads)], [(bh * bw, oh, ow, c)], rng=rng),
+            inputs(rng, s))
+
+
+def _pads(rng, s, most):
+    return [[int(rng.integers(0, most(d) + 1)), int(rng.integers(0, most(d) + 1))] for d in s]
+
+
+def mirror_pad(rng):
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 4)
+    mode = str(rng.choice(["REFLECT", "SYMMETRIC"]))
+    pads = _pads(rng, s, (lambda d: d - 1) if mode == "REFLECT" else (lambda d: d))
+    out = tuple(d + a + b for d, (a, b) in zip(s, pads))
+    return model("MIRROR_PAD", s, [i32(pads)], [out], {"mode": mode}, rng=rng), inputs(rng, s)
+
+
+def padv2(rng):
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 4)
+    pads = _pads(rng, s, lambda d: 2)
+    out = tuple(d + a + b for d, (a, b) in zip(s, pads))
+    qp = q(rng)
+    value = T(data=np.array([rng.integers(-128, 128)], np.int8), scale=qp[0], zero_point=qp[1])
+    return model("PADV2", s, [i32(pads), value], [out], qp=qp), inputs(rng, s)
+
+
+def resize_nearest_neighbor(rng):
+    s = (int(rng.integers(1, 3)),) + shape(rng, 2, 1, 6) + (int(rng.integers(1, 4)),)
+    size = [int(v) for v in rng.integers(1, 13, 2)]
+    corners = bool(rng.random() < 0.3)
+    half = bool(rng.random() < 0.5)
+    out = (s[0], size[0], size[1], s[3])
+    return (model("RESIZE_NEAREST_NEIGHBOR", s, [i32(size)], [out],
+                  {"align_corners": corners, "half_pixel_centers": half}, rng=rng), inputs(rng, s))
+
+
+def resize_bilinear(rng):
+    s = (int(rng.integers(1, 3)),) + shape(rng, 2, 1, 6) + (int(rng.integers(1, 4)),)
+    size = [int(v) for v in rng.integers(1, 13, 2)]
+    corners = bool(rng.random() < 0.3)
+    half = not corners and bool(rng.random() < 0.6)
+    out = (s[0], size[0], size[1], s[3])
+    return (model("RESIZE_BILINEAR", s, [i32(size)], [out],
+                  {"align_corners": corners, "half_pixel_centers": half}, rng=rng), inputs(rng, s))
+
+
+CASES = {
+    "TRANSPOSE": transpose, "STRIDED_SLICE": strided_slice, "SLICE": slice_, "GATHER": gather,
+    "SPLIT": split, "SPLIT_V": split_v, "UNPACK": unpack, "PACK": pack, "EXPAND_DIMS": expand_dims,
+    "DEPTH_TO_SPACE": depth_to_space, "SPACE_TO_DEPTH": space_to_depth,
+    "BATCH_TO_SPACE_ND": batch_to_space_nd, "SPACE_TO_BATCH_ND": space_to_batch_nd,
+    "MIRROR_PAD": mirror_pad, "PADV2": padv2, "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor,
+    "RESIZE_BILINEAR": resize_bilinear,
+}
