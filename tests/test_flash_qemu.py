@@ -98,6 +98,9 @@ def test_make_flash_into_the_esp32_rom_then_verify_after_a_fresh_start(tmp_path,
     assert "verified: MD5 %s over %d bytes at 0x1000" % (hashlib.md5(padded).hexdigest(), len(padded)) in out
     assert "erasing the whole flash" in out  # a blank chip: no MicroPython on it
     assert "at 115200 baud" in out  # what this ROM takes (no stub, no CHANGE_BAUDRATE)
+    assert "starting the app (a reset into flash boot)" in out  # as EN with BOOT released
+    [cmd] = qemu_processes(flash_file)
+    assert "driver=esp32.gpio,property=strap_mode,value=0x12" in cmd
 
     # asked for the stub and a fast rate: told why not, and flashed through the ROM loader at 115200
     p = sh([TINYML, "flash", "--board", "esp32", "--port", device, "--firmware", str(fw2), "--stub",

@@ -41,7 +41,7 @@ FLASH_SIZE = 4 * 1024 * 1024
 # stray SLIP delimiters, and esptool fails ("Serial data stream stopped"). So the ROM loader at
 # 115200 is what works; `tinyml flash` takes these from the board's registry entry (esp_rom hooks:
 # Hooks.link) and says so when asked otherwise.
-LINK = {"stub": False, "baud": 115200,
+LINK = {"stub": False, "baud": 115200, "run": "reset",
         "why": "esptool's stub does not start on the ESP32 ROM in QEMU, nor does a baud rate change"}
 # QEMU's UART takes the host's bytes one at a time, a character time apart at the programmed baud
 # rate (firmware/qemu-esp32/esp32-uart-rx-one-byte-at-a-time.patch): given bursts (up to its
@@ -162,6 +162,7 @@ class Board:
         master, slave = os.openpty()
         tty.setraw(slave)
         device = os.ttyname(slave)
+        self.master = master
         os.close(slave)  # from now on POLLHUP on the master: nobody has the device open
         os.set_blocking(master, False)
         stopping = []
@@ -215,6 +216,8 @@ class Board:
             self.power_on(mode)
             if not self._wait_ready(60.0):
                 return "error: the ROM did not start in %s mode within 60 s: %r" % (mode, self.seen[-200:])
+            if mode == "flash":  # booting: the host sees it all from the reset on, as on a board
+                _to_host(self.master, self.seen)
             return "ok " + mode
         return "unknown request; say: status | auto-reset download|run | buttons download|run"
 

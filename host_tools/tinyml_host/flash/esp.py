@@ -115,7 +115,8 @@ class Hooks:
     None on a real one; ports(): more ports.Candidate to choose from when no port is given; pids():
     processes that may hold a port without being in the way (the emulators themselves); link(device):
     what an emulated board's link takes, {} for a real one, else {"stub": False, "baud": 115200,
-    "why": "..."} (QEMU's ESP32 ROM runs no esptool stub and answers no CHANGE_BAUDRATE)."""
+    "why": "...", "run": "reset"} (QEMU's ESP32 ROM runs no esptool stub, keeps 115200, and starts the
+    app through a reset into flash boot)."""
     reset: object = lambda device: None
     ports: object = lambda: []
     pids: object = lambda: []
@@ -246,8 +247,13 @@ def _track(esp, progress):
         setattr(esp, name, block)
 
 
-def _reset_into_app(esp, modem, emulated, say):
-    if not esp.IS_STUB and (emulated or not modem):
+def _reset_into_app(esp, modem, hook, link, say):
+    emulated = hook is not None
+    if emulated and link.get("run") == "reset":  # a reset with BOOT released, as EN through DTR/RTS
+        say("starting the app (a reset into flash boot)")
+        esp._port.reset_input_buffer()
+        hook("run")
+    elif not esp.IS_STUB and (emulated or not modem):
         say("starting the app (the ROM's \"run user code\": this port has no DTR/RTS)"
             if not emulated else "starting the app (the ROM's \"run user code\")")
         cmds.reset_chip(esp, "soft-reset")
@@ -262,7 +268,7 @@ def _reset_into_app(esp, modem, emulated, say):
 # ------------------------------------------------------------------------------------------------
 # The flash
 
-def _session(device, data, info, chip, baud, erase, compress, stub, say, progress, hook):
+def _session(device, data, info, chip, baud, erase, compress, stub, say, progress, hook, link):
     """One attempt: connect, check, write, verify, reset. Returns (esp, offset, md5, erased)."""
     esp, modem = _connect(device, hook, say)
     ok = False
@@ -315,7 +321,7 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
             raise FlashError("the flash does not hold what was written (MD5 %s, expected %s)"
                              % (md5, hashlib.md5(padded).hexdigest()))
         say("verified: MD5 %s over %d bytes at 0x%x" % (md5, len(padded), offset))
-        _reset_into_app(esp, modem, hook is not None, say)
+        _reset_into_app(esp, modem, hook, link, say)
         esp._port.baudrate = ROM_BAUD  # MicroPython's REPL rate: listen from the first byte of its boot
         ok = True
         return esp, offset, md5, erased
@@ -388,7 +394,7 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
             progress = _Progress()
             try:
                 esp, offset, md5, erased = _session(device, data, info, chip, rate, erase, compress, stub, say,
-                                                    progress, hooks.reset(device))
+                                                    progress, hooks.reset(device), link)
                 break
             except (FlashError, ports.PortError):
                 raise
