@@ -310,7 +310,7 @@ def _broadcast(a, b, y, g, fn):
     y[:] = bytes(ys)
 
 
-def _add_sub(a, b, y, g, sign):
+def _add_sub(a, b, y, g, sign, square=False):
     # TFLM reference_integer_ops::AddElementwise (sign 1) / reference_ops::SubElementwise (sign -1),
     # and their broadcast forms, for int8: the scaled inputs are added or subtracted
     a_zp, b_zp, ls = g[_ADD_A_ZP], g[_ADD_B_ZP], g[_ADD_LEFT_SHIFT]
@@ -320,8 +320,23 @@ def _add_sub(a, b, y, g, sign):
 
     def f(va, vb):
         s = requantize((va - a_zp) << ls, am, ash) + sign * requantize((vb - b_zp) << ls, bm, bsh)
+        if square:  # TFLM's SquaredDifference: sub's scaled difference, squared (in int32)
+            s *= s
         return _clamp(requantize(s, ym, ysh) + y_zp, lo, hi)
     _broadcast(a, b, y, g, f)
+
+
+def squared_difference(a, b, y, g):
+    _add_sub(a, b, y, g, -1, True)
+
+
+def maximum(a, b, y, g):
+    # TFLM's MaximumMinimumBroadcastSlow for int8: the codes themselves
+    _broadcast(a, b, y, g, max)
+
+
+def minimum(a, b, y, g):
+    _broadcast(a, b, y, g, min)
 
 
 def add(a, b, y, g):

@@ -17,7 +17,7 @@ _REDUCE_SHIFT = const(15)
 
 def _reduce(x, y, g, kind):
     # TFLM's ReduceGeneric (kind 1 max, 2 min: the int8 codes themselves, one quantization) and
-    # QuantizedMeanOrSum (kind 0: the int32 sum less x_zp per value, requantized; MEAN has 1/count
+    # QuantizedMeanOrSum (kind 0: the int32 sum less x_zp per value, requantized; a mean has 1/count
     # folded into the multiplier by the host) over the reduced indices of each output index
     D0, D1, D2, D3 = g[_REDUCE_D0:_REDUCE_D0 + 4]
     R0, R1, R2, R3 = g[_REDUCE_R0:_REDUCE_R0 + 4]

@@ -1,4 +1,5 @@
-# Viper kernels of the other ops: pooling, mean, add, sub, mul, lookup tables (docs/kernels.md).
+# Viper kernels of the other ops: pooling, mean, add, sub, mul, squared difference, maximum, minimum,
+# lookup tables (docs/kernels.md).
 # g's slots are named in tinyml.ops, as private consts here (folded by the compiler: plain ints to viper).
 from array import array
 import micropython
@@ -179,8 +180,9 @@ def _input_table(t, zp: int, ls: int, m: int, s: int, negate: int):
 
 
 @micropython.viper
-def _binary(a, b, y, g, ta, tb, acc, is_mul: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int):
-    # y[i] = clamp(requantize(ta[a[i . a_strides]] * or + tb[b[i . b_strides]]) + y_zp) for each
+def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int):
+    # y[i] = clamp(requantize(ta[a[i . a_strides]] op tb[b[i . b_strides]]) + y_zp) for each
+    # (kind, op): 0 +, 1 *, 2 the square of +, 3 max, 4 min;
     # index i of the 4-D output, in order; a run of len(acc) / 4 values per _requantize call.
     pa = ptr8(a)
     pb = ptr8(b)
@@ -211,10 +213,16 @@ def _binary(a, b, y, g, ta, tb, acc, is_mul: int, mult, shift, y_zp: int, lo: in
     for _ in range(D0 * D1 * D2 * D3):
         va = (pta[pa[ai] ^ 0x80] << ext) >> ext
         vb = (ptb[pb[bi] ^ 0x80] << ext) >> ext
-        if is_mul:
-            pacc[k] = va * vb
-        else:
+        if kind == 0:
             pacc[k] = va + vb
+        elif kind == 1:
+            pacc[k] = va * vb
+        elif kind == 2:
+            pacc[k] = (va + vb) * (va + vb)
+        elif kind == 3:
+            pacc[k] = va if va > vb else vb
+        else:
+            pacc[k] = va if va < vb else vb
         k += 1
         if k == run:
             _requantize(acc, k, mult, shift, 0, 1, y, o, 1, y_zp, lo, hi, ext)
@@ -242,12 +250,12 @@ def _binary(a, b, y, g, ta, tb, acc, is_mul: int, mult, shift, y_zp: int, lo: in
         _requantize(acc, k, mult, shift, 0, 1, y, o, 1, y_zp, lo, hi, ext)
 
 
-def _add_sub(a, b, y, g, negate):
+def _add_sub(a, b, y, g, negate, kind=0):
     ls = g[_ADD_LEFT_SHIFT]
     ta, tb = bytearray(1024), bytearray(1024)
     _input_table(ta, g[_ADD_A_ZP], ls, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], 0)
     _input_table(tb, g[_ADD_B_ZP], ls, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], negate)
-    _binary(a, b, y, g, ta, tb, bytearray(256), 0, array("i", (g[_ADD_Y_MULTIPLIER],)),
+    _binary(a, b, y, g, ta, tb, bytearray(256), kind, array("i", (g[_ADD_Y_MULTIPLIER],)),
             array("i", (g[_ADD_Y_SHIFT],)), g[_ADD_Y_ZP], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT)
 
 
@@ -259,6 +267,26 @@ def add(a, b, y, g):
 def sub(a, b, y, g):
     # TFLM reference_ops::SubElementwise / BroadcastQuantSubSlow for int8: add with b's scaled values negated
     _add_sub(a, b, y, g, 1)
+
+
+def squared_difference(a, b, y, g):
+    # TFLM's SquaredDifference for int8 (and BroadcastBinaryFunction4DSlow): sub's scaled difference, squared
+    _add_sub(a, b, y, g, 1, 2)
+
+
+def _codes(a, b, y, g, kind):
+    # TFLM's MaximumMinimumBroadcastSlow on the int8 codes: tables of the codes, requantized by 1
+    t = bytearray(1024)
+    _input_table(t, 0, 0, 0, 0, 0)
+    _binary(a, b, y, g, t, t, bytearray(256), kind, array("i", (1 << 30,)), array("i", (1,)), 0, -128, 127, EXT)
+
+
+def maximum(a, b, y, g):
+    _codes(a, b, y, g, 3)
+
+
+def minimum(a, b, y, g):
+    _codes(a, b, y, g, 4)
 
 
 def mul(a, b, y, g):

@@ -69,7 +69,7 @@ def _reduce(x, y, g, acc, kind: int, zp_n: int):
 
 
 def reduce_sum(x, y, g):
-    # TFLM's QuantizedMeanOrSum for int8 (MEAN: 1/count folded into the multiplier by the host)
+    # TFLM's QuantizedMeanOrSum for int8 (a mean: 1/count folded into the multiplier by the host)
     n = g[_REDUCE_R0] * g[_REDUCE_R0 + 1] * g[_REDUCE_R0 + 2] * g[_REDUCE_R0 + 3]
     acc = bytearray(4 * len(y))
     _reduce(x, y, g, acc, 0, g[_REDUCE_X_ZP] * n)

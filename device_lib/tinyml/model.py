@@ -252,7 +252,7 @@ class Model:
             g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
             g[_POOL_IS_MAX] = 1 if row[3] == "max" else 0
             return k.pool2d, (x, y, g)
-        if kernel.startswith("mean_hw"):  # MEAN over H and W of a 4-D input, else over its axes input
+        if kernel.startswith("mean_hw"):  # a mean over H and W of a 4-D input, else over its axes input
             if len(ins) == 1:
                 g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
                 g[_MEAN_H], g[_MEAN_W], g[_MEAN_C] = _hwc(ins[0])
@@ -260,7 +260,7 @@ class Model:
             kernel = "reduce_sum"
         if kernel.startswith("reduce_"):
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
-        if kernel == "add" or kernel == "sub" or kernel == "mul":
+        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum"):  # broadcast binary ops
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "softmax":
             return k.softmax, (x, y, ins[0].shape[-1]) + p

@@ -63,6 +63,8 @@ TABLE = """\
 43 SQUEEZE copy moves 1 1 0 same
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
+55 MAXIMUM maximum - 2 1 12 broadcast
+57 MINIMUM minimum - 2 1 12 broadcast
 60 PADV2 remap moves 2 1 6 remap
 65 SLICE remap moves 2 1 6 remap
 70 EXPAND_DIMS copy moves 1 1 0 same
@@ -74,6 +76,7 @@ TABLE = """\
 89 REDUCE_MIN reduce_min - 2 1 0 reduce
 97 RESIZE_NEAREST_NEIGHBOR remap moves 2 1 6 remap
 98 LEAKY_RELU lut - 2 1 0 lut
+99 SQUARED_DIFFERENCE squared_difference - 2 1 24 add
 100 MIRROR_PAD remap moves 2 1 6 remap
 101 ABS lut - 2 1 0 lut
 102 SPLIT_V remap moves 2 1 6 remap

@@ -253,7 +253,7 @@ def _mean(c):
 
 
 def _reduce(c):
-    """MEAN over height and width (one input), or a reduction over the axes of constant input 1."""
+    """A mean over height and width (one input), or a reduction over the axes of constant input 1."""
     if len(c.ins) == 1:
         return _mean(c)
     x = c.tensor(0, _INT8)
@@ -396,8 +396,8 @@ def _concat(c):
 
 
 def _reduce(c):
-    """MEAN, SUM, REDUCE_MAX, REDUCE_MIN: input 1 the constant int32 axes, each inside the input's
-    rank (a MEAN without it is over height and width: _mean); the output holds the elements of the
+    """The reductions (mean, sum, maximum, minimum): input 1 the constant int32 axes, each inside the input's
+    rank (a mean without it is over height and width: _mean); the output holds the elements of the
     axes kept; at most 2**23 values reduced into one (the int32 sum)."""
     if len(c.ins) == 1:
         return _mean(c)
@@ -477,7 +477,8 @@ def _resize(c):
 # A row's check (the last field of tinyml/ops.py's table) -> its function: (op) -> work
 CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwise": _depthwise, "lut": _lut,
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
-          "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize}
+          "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
+          "broadcast": _broadcast}
 
 
 def _counts(c, row):

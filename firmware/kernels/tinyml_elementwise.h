@@ -72,15 +72,20 @@ typedef struct {
     int32_t y_mult, y_shift, y_zp, act_min, act_max;
 } tml_binary_t;
 
-enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES };
+enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES, TML_BIN_SQUARED_DIFF, TML_BIN_MAX, TML_BIN_MIN };
 
-// TFLM reference_integer_ops::AddElementwise (kind TML_BIN_PLUS) and reference_ops::SubElementwise
-// (TML_BIN_MINUS) for int8: the inputs scaled to a common scale, added or subtracted, requantized.
-// Caller's contract: 0 <= left_shift <= 20 and a_shift, b_shift <= 0 (TFLM's), so nothing overflows int32.
+// TFLM reference_integer_ops::AddElementwise (kind TML_BIN_PLUS), reference_ops::SubElementwise
+// (TML_BIN_MINUS) and SquaredDifference (TML_BIN_SQUARED_DIFF, left_shift 7) for int8: the inputs
+// scaled to a common scale, added, subtracted or their difference squared, requantized. Caller's
+// contract: 0 <= left_shift <= 20 (7 when squared) and a_shift, b_shift <= 0 (TFLM's), so nothing
+// overflows int32.
 static inline int8_t tml_add_sub1(const tml_binary_t *g, int32_t a, int32_t b, int kind) {
     int32_t sa = tml_requantize((a - g->a_zp) * (1 << g->left_shift), g->a_mult, g->a_shift);
     int32_t sb = tml_requantize((b - g->b_zp) * (1 << g->left_shift), g->b_mult, g->b_shift);
-    int32_t raw = kind == TML_BIN_MINUS ? sa - sb : sa + sb;
+    int32_t raw = kind == TML_BIN_PLUS ? sa + sb : sa - sb;
+    if (kind == TML_BIN_SQUARED_DIFF) {
+        raw *= raw;
+    }
     return tml_out8(tml_requantize(raw, g->y_mult, g->y_shift), g->y_zp, g->act_min, g->act_max);
 }
 
@@ -99,7 +104,12 @@ static inline void tml_binary(const int8_t *a, const int8_t *b, int8_t *y, const
                 int ia = i0 * as[0] + i1 * as[1] + i2 * as[2];
                 int ib = i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
                 for (int i3 = 0; i3 < D[3]; i3++, ia += as[3], ib += bs[3]) {
-                    *y++ = kind == TML_BIN_TIMES ? tml_mul1(g, a[ia], b[ib]) : tml_add_sub1(g, a[ia], b[ib], kind);
+                    int8_t va = a[ia], vb = b[ib];
+                    if (kind == TML_BIN_MAX || kind == TML_BIN_MIN) { // TFLM's MaximumMinimum: the codes
+                        *y++ = (kind == TML_BIN_MAX) == (va > vb) ? va : vb;
+                    } else {
+                        *y++ = kind == TML_BIN_TIMES ? tml_mul1(g, va, vb) : tml_add_sub1(g, va, vb, kind);
+                    }
                 }
             }
         }

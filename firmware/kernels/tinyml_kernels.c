@@ -255,8 +255,10 @@ static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
     mp_get_buffer_raise(args[0], &a, MP_BUFFER_READ);
     mp_get_buffer_raise(args[1], &b, MP_BUFFER_READ);
     mp_get_buffer_raise(args[2], &y, MP_BUFFER_WRITE);
+    bool codes = kind == TML_BIN_MAX || kind == TML_BIN_MIN; // g: the broadcast only
     const int32_t *v = kind == TML_BIN_TIMES
         ? tml_g(args[3], TML_MUL_ACT_MAX + 1, MP_ERROR_TEXT("mul: g must be an array('i') of 19 values"))
+        : codes ? tml_g(args[3], TML_ADD_A_ZP, MP_ERROR_TEXT("maximum/minimum: g must be an array('i') of 12 values"))
         : tml_g(args[3], TML_ADD_ACT_MAX + 1, MP_ERROR_TEXT("add/sub: g must be an array('i') of 24 values"));
     tml_binary_t g;
     uint64_t n = 1, last_a = 0, last_b = 0; // output size; the largest index of a and of b
@@ -275,7 +277,10 @@ static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
     tml_check(last_a < a.len && last_a <= TML_INT32_MAX, MP_ERROR_TEXT("add/sub/mul: a is too short for its strides"));
     tml_check(last_b < b.len && last_b <= TML_INT32_MAX, MP_ERROR_TEXT("add/sub/mul: b is too short for its strides"));
     tml_check(tml_apart(&y, &a) && tml_apart(&y, &b), MP_ERROR_TEXT("add/sub/mul: y overlaps an input"));
-    if (kind == TML_BIN_TIMES) {
+    if (codes) {
+        g.a_zp = g.b_zp = g.left_shift = g.a_mult = g.a_shift = g.b_mult = g.b_shift = 0;
+        g.y_mult = g.y_shift = g.y_zp = 0, g.act_min = -128, g.act_max = 127;
+    } else if (kind == TML_BIN_TIMES) {
         g.a_zp = v[TML_MUL_A_ZP], g.b_zp = v[TML_MUL_B_ZP];
         g.left_shift = 0, g.a_mult = g.a_shift = g.b_mult = g.b_shift = 0;
         g.y_mult = v[TML_MUL_Y_MULTIPLIER], g.y_shift = v[TML_MUL_Y_SHIFT], g.y_zp = v[TML_MUL_Y_ZP];
@@ -286,8 +291,8 @@ static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
         g.b_mult = v[TML_ADD_B_MULTIPLIER], g.b_shift = v[TML_ADD_B_SHIFT];
         g.y_mult = v[TML_ADD_Y_MULTIPLIER], g.y_shift = v[TML_ADD_Y_SHIFT], g.y_zp = v[TML_ADD_Y_ZP];
         g.act_min = v[TML_ADD_ACT_MIN], g.act_max = v[TML_ADD_ACT_MAX];
-        tml_check(tml_in(g.left_shift, 0, 20) && g.a_shift <= 0 && g.b_shift <= 0,
-            MP_ERROR_TEXT("add/sub: need 0 <= left_shift <= 20 and a_shift, b_shift <= 0"));
+        tml_check(tml_in(g.left_shift, 0, kind == TML_BIN_SQUARED_DIFF ? 7 : 20) && g.a_shift <= 0 && g.b_shift <= 0,
+            MP_ERROR_TEXT("add/sub: need 0 <= left_shift <= 20 (7 squared) and a_shift, b_shift <= 0"));
     }
     tml_check(tml_in(g.a_zp, -128, 127) && tml_in(g.b_zp, -128, 127) && tml_in(g.y_zp, -128, 127) &&
         tml_in(g.act_min, -128, 127) && tml_in(g.act_max, -128, 127),
@@ -313,6 +318,24 @@ static mp_obj_t tml_mul_fn(size_t n_args, const mp_obj_t *args) {
     return tml_binary_common(args, TML_BIN_TIMES);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_mul_obj, 4, 4, tml_mul_fn);
+
+static mp_obj_t tml_squared_difference_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_SQUARED_DIFF);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_squared_difference_obj, 4, 4, tml_squared_difference_fn);
+
+static mp_obj_t tml_maximum_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_MAX);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_maximum_obj, 4, 4, tml_maximum_fn);
+
+static mp_obj_t tml_minimum_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_MIN);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_minimum_obj, 4, 4, tml_minimum_fn);
 
 // lut(x, y, table, size)
 static mp_obj_t tml_lut_fn(size_t n_args, const mp_obj_t *args) {
@@ -449,6 +472,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
     mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
+    mp_store_global(MP_QSTR_squared_difference, MP_OBJ_FROM_PTR(&tml_squared_difference_obj));
+    mp_store_global(MP_QSTR_maximum, MP_OBJ_FROM_PTR(&tml_maximum_obj));
+    mp_store_global(MP_QSTR_minimum, MP_OBJ_FROM_PTR(&tml_minimum_obj));
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
@@ -481,6 +507,9 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_lut), MP_ROM_PTR(&tml_lut_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize_f32), MP_ROM_PTR(&tml_quantize_f32_obj) },
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
+    { MP_ROM_QSTR(MP_QSTR_squared_difference), MP_ROM_PTR(&tml_squared_difference_obj) },
+    { MP_ROM_QSTR(MP_QSTR_maximum), MP_ROM_PTR(&tml_maximum_obj) },
+    { MP_ROM_QSTR(MP_QSTR_minimum), MP_ROM_PTR(&tml_minimum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },

@@ -42,9 +42,9 @@ class MathOps:
     def rsqrt(self, op):
         self._unary(op, ut.rsqrt_table)
 
-    # ---- reductions over any axes: MEAN, SUM, REDUCE_MAX, REDUCE_MIN ----
+    # ---- reductions over any axes: mean, sum, reduce_max, reduce_min ----
 
-    def _reduce(self, op, params):
+    def _reduce(self, op, params, hw=False):
         """The record of a reduction: x, its axes as a constant int32 input (the device works out
         the geometry from them and x's shape), the output; params(x, y, count) its parameters."""
         x, axis, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
@@ -62,7 +62,7 @@ class MathOps:
         if count > 1 << 23:
             self.fail(op, "reduces %d values into one; tinyml's int32 sums take at most 2**23" % count)
         p = params(x, y, count)
-        if op.name == "MEAN" and n == 4 and reduced == [1, 2] and x.shape[0] == 1:
+        if hw and n == 4 and reduced == [1, 2] and x.shape[0] == 1:
             ins = [self.activation(op.inputs[0])]  # the mean over height and width: its own kernel
         else:
             ins = [self.activation(op.inputs[0]), self.const(axis.name + "/axes", np.array(axes, np.int32))]
@@ -73,7 +73,7 @@ class MathOps:
         return dict(zip(("x_zp", "y_zp", "multiplier", "shift"), q.mean_params(*self.qp(x), *self.qp(y), count)))
 
     def mean(self, op):
-        self._reduce(op, self._sum_params)
+        self._reduce(op, self._sum_params, hw=True)
 
     def sum(self, op):
         self._reduce(op, lambda x, y, count: self._sum_params(x, y, 1))
@@ -88,3 +88,29 @@ class MathOps:
         self._reduce(op, params)
 
     reduce_max = reduce_min = _same_quantization
+
+    # ---- broadcast binary ops: the add family's record and kernel walk ----
+
+    def squared_difference(self, op):
+        ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        ls, am, ash, bm, bsh, ym, ysh = squared_difference_params(a_scale, b_scale, y_scale)
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp, left_shift=ls,
+                  a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
+
+    def _codes(self, op):
+        # TFLM's maximum and minimum compare the int8 codes and ignore every quantization, as here
+        _, ins, broadcast = self._two_inputs(op)
+        del broadcast["act_min"], broadcast["act_max"]
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast)
+
+    maximum = minimum = _codes
+
+
+def squared_difference_params(a_scale, b_scale, y_scale):
+    """squared_difference.cc PrepareQuantized for int8 (left shift 7): (left_shift, a_mult, a_shift,
+    b_mult, b_shift, y_mult, y_shift); (1 << 14) * y_scale is a float32 product there."""
+    a, b = float(np.float32(a_scale)), float(np.float32(b_scale))
+    twice = 2.0 * max(a, b)
+    y = float(np.float32(1 << 14) * np.float32(y_scale))
+    return ((7,) + q.quantize_multiplier(a / twice) + q.quantize_multiplier(b / twice)
+            + q.quantize_multiplier(twice * twice / y))

@@ -31,8 +31,10 @@ PARAMS = {
     "HARD_SWISH": (None, ""),
     "LEAKY_RELU": (None, ""),
     "LOGISTIC": (None, ""),
+    "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "MEAN": ("MEAN", "x_zp y_zp multiplier shift"),
+    "MINIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MIRROR_PAD": ("REMAP", "d[4] esize fill"),
     "MUL": ("MUL", "d[4] a_stride[4] b_stride[4] a_zp b_zp y_multiplier y_shift y_zp act_min act_max"),
     "PACK": ("CONCAT", "outer inner[]"),
@@ -53,6 +55,8 @@ PARAMS = {
     "SPACE_TO_DEPTH": ("REMAP", "d[4] esize fill"),
     "SPLIT": ("REMAP", "d[4] esize fill"),
     "SPLIT_V": ("REMAP", "d[4] esize fill"),
+    "SQUARED_DIFFERENCE": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift "
+                                  "b_multiplier b_shift y_multiplier y_shift y_zp act_min act_max"),
     "SQUEEZE": (None, ""),
     "STRIDED_SLICE": ("REMAP", "d[4] esize fill"),
     "SUB": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "

@@ -34,21 +34,21 @@ def _ratio(a, b):
 
 
 def relu_table(x_scale, x_zp, y_scale, y_zp):
-    """RELU (activations_common.cc ReluQuantized): y_zp + MultiplyByQuantizedMultiplier(x - x_zp),
+    """relu (activations_common.cc ReluQuantized): y_zp + MultiplyByQuantizedMultiplier(x - x_zp),
     clamped below at y_zp (roundf(0 / scale) is 0)."""
     m, s = quantize_multiplier(_ratio(x_scale, y_scale))
     return _table(max(y_zp, y_zp + requantize(v, m, s)) for _, v in _codes(x_zp))
 
 
 def relu6_table(x_scale, x_zp):
-    """RELU6 (Relu6Quantized): the input code clamped to [x_zp, FloatToQuantizedType(6, x_scale, x_zp)],
+    """relu6 (Relu6Quantized): the input code clamped to [x_zp, FloatToQuantizedType(6, x_scale, x_zp)],
     with no requantization: TFLM ignores the output's scale and zero point."""
     six = max(-128, min(127, int(_round(f32(6.0) / f32(x_scale))) + x_zp))
     return _table(min(max(code, x_zp), six) for code, _ in _codes(x_zp))
 
 
 def leaky_relu_table(x_scale, x_zp, y_scale, y_zp, alpha):
-    """LEAKY_RELU (QuantizeLeakyRelu): the identity multiplier for x >= x_zp, alpha's below, a negative
+    """leaky relu (QuantizeLeakyRelu): the identity multiplier for x >= x_zp, alpha's below, a negative
     alpha's multiplier made positive and the product negated, as TFLM does."""
     ma, sa = quantize_multiplier(float(f32(x_scale) * f32(alpha) / f32(y_scale)))
     mi, si = quantize_multiplier(_ratio(x_scale, y_scale))
@@ -99,13 +99,13 @@ def hard_swish_params(x_scale, y_scale):
     om, oe = quantize_multiplier(float(hires / f32(y_scale)))
     rm, re_ = quantize_multiplier(float(hires / f32(3.0 / 32768.0)))
     if oe > 0:
-        raise ValueError("HARD_SWISH: output scale below input scale / 128 (TFLM requires the output "
+        raise ValueError("output scale below input scale / 128 (TFLM requires the output "
                          "multiplier's exponent <= 0)")
     return _downscale16(om), oe, _downscale16(rm), re_
 
 
 def hard_swish_table(x_scale, x_zp, y_scale, y_zp):
-    """HARD_SWISH (reference_ops::HardSwish, int8): its int16 'reluish' fixed-point arithmetic."""
+    """hard swish (reference_ops::HardSwish, int8): its int16 'reluish' fixed-point arithmetic."""
     om, oe, rm, re_ = hard_swish_params(x_scale, y_scale)
     out = []
     for _, v in _codes(x_zp):
@@ -126,7 +126,7 @@ def hard_swish_table(x_scale, x_zp, y_scale, y_zp):
 
 
 def elu_table(x_scale, x_zp, y_scale, y_zp):
-    """ELU (elu.cc PopulateLookupTable): TFLM builds this very table, in float32: exp(x) - 1 below 0."""
+    """elu (elu.cc PopulateLookupTable): TFLM builds this very table, in float32: exp(x) - 1 below 0."""
     inv = f32(1) / f32(y_scale)
     out = []
     for _, v in _codes(x_zp):
@@ -137,7 +137,7 @@ def elu_table(x_scale, x_zp, y_scale, y_zp):
 
 
 def abs_table(x_scale, x_zp, y_scale, y_zp):
-    """ABS (elementwise.cc AbsEvalQuantized): |x - x_zp|, requantized when the scales differ."""
+    """abs (elementwise.cc AbsEvalQuantized): |x - x_zp|, requantized when the scales differ."""
     if f32(x_scale) == f32(y_scale):
         return _table(abs(v) + y_zp for _, v in _codes(x_zp))
     m, s = quantize_multiplier(_ratio(x_scale, y_scale))
@@ -167,7 +167,7 @@ def _inv_sqrt(x):
 
 
 def rsqrt_table(x_scale, x_zp, y_scale, y_zp):
-    """RSQRT (elementwise.cc RsqrtEvalQuantized): the inverse square root in gemmlowp fixed point.
+    """rsqrt (elementwise.cc RsqrtEvalQuantized): the inverse square root in gemmlowp fixed point.
     x == x_zp gives 127 as in TFLM; below x_zp TFLM fails the inference ('only defined for positive
     values'): those codes give 127 too."""
     m, s = quantize_multiplier(1.0 / float(f32(np.sqrt(f32(x_scale))) * f32(y_scale)))
