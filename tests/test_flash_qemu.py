@@ -135,12 +135,14 @@ def test_refusals_write_nothing(tmp_path, env, qemu):
     app_only = tmp_path / "micropython.bin"
     app_only.write_bytes(data[0x10000 - 0x1000:])
 
-    def refused(board, fw):
-        p = sh(["make", "flash", "BOARD=" + board, "PORT=" + device, "FIRMWARE=" + str(fw), "WAIT=0"], env, ok=False)
+    def refused(board, fw, port=device):
+        p = sh(["make", "flash", "BOARD=" + board, "FIRMWARE=" + str(fw), "WAIT=0"] + (["PORT=" + port] if port else []),
+               env, ok=False)
         assert p.returncode != 0
-        return p.stderr
+        return p.stdout + p.stderr
 
-    err = refused("esp32", c3)  # looked at the chip, then refused
+    err = refused("esp32", c3, port=None)  # no PORT: the running board is found; it looks at the chip, refuses
+    assert "port %s: emulated ESP32 ROM bootloader (Espressif's ROM in QEMU)" % device in err
     assert "built for ESP32-C3" in err and "is an ESP32" in err and "Nothing was written" in err
     err = refused("esp32c3", whole)  # an ESP32 image, BOARD says C3, the chip says ESP32
     assert "BOARD says ESP32-C3, but the board on %s is an ESP32" % device in err

@@ -28,6 +28,12 @@ def cmd_list(a):
             state = "usb " + ",".join(b.usb_ids) if b.usb_ids else ""
             kind = "chip " + b.chip if b.chip else "real"
         rows.append((b.name, b.arch, _fmt_heap(b.heap), kind, state, b.description))
+    from tinyml_host.emulators import esp_rom
+    for e in esp_rom.running_emulators():  # the ROM bootloaders to flash into (esp32-rom)
+        rows.append((ROM, {"esp32": "xtensawin", "esp32c3": "rv32imc"}.get(e["chip"], e["chip"]), "-",
+                     "chip " + e["chip"], "running on %s (flash %s)" % (e["device"], e["flash"]),
+                     "Espressif's %s ROM in QEMU" % e["chip"].upper() if e.get("kind") == "qemu"
+                     else "tinyml's emulation of the %s ROM loader" % e["chip"].upper()))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("%-*s  %-*s  %*s  %-*s  %s" % (w[0], r[0], w[1], r[1], w[2], r[2], w[3], r[3], r[4]))
