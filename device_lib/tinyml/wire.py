@@ -6,20 +6,16 @@
 #   _w.part(k, offset, b'<base64>') ... _w.go()  a case bigger than a block, in pieces
 #   _w.done()                                   prints 'T <cases> <µs>' and frees the model
 # Per case the board prints one line 'O <base64>' per output. Times are measured here, on the board.
-#   _w.bench_setup(path, backend, window)      the model's RAM and per-op times (tinyml-footprint ...)
-#   _w.bench(backend, budget_us, most)          'B <backend> <runs> <µs>', or why it could not run
-# The unix port run as a subprocess (tinyml_host/board/unix.py, for tests and measurements) takes
-# its inputs from files instead: run_files() and footprint() below.
+# Only what a run needs is here (it shares the board's heap with the model); `tinyml bench`'s
+# measurements and the unix port's file-based runs are in tinyml/measure.py.
 import binascii
 import gc
 
 import tinyml
-from tinyml import backends
 from tinyml.clock import diff_us, now_us
 
 _m = None
 _nin = _nout = _n = _t = 0
-_path = _window = None
 
 
 def load(path, backend=None, window=-1, nin=1, nout=1):
@@ -67,99 +63,3 @@ def done():
     print('T', _n, _t)
     _m = None
     gc.collect()
-
-
-def bench_setup(path, backend=None, window=-1):
-    """The model's RAM on this board and one profiled inference (footprint's lines)."""
-    global _path, _window
-    _path, _window = path, window
-    try:
-        footprint(path, backend, window)
-    except MemoryError:
-        # footprint's zero inputs are copies; on a tight heap measure with the input buffers in place
-        gc.collect()
-        backends.load(backend)
-        gc.collect()
-        b = gc.mem_alloc()
-        m = tinyml.load(path, backend, window)
-        gc.collect()
-        loaded = gc.mem_alloc() - b
-        _, rows, peak = m.profile(*[m.input_buffer(k) for k in range(len(m.inputs))])
-        print('tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d' % (
-            m.backend, loaded, peak - b, m.arena_bytes, m.window_bytes))
-        for i, us, heap in rows:
-            print('tinyml-op %d us=%d heap=%d' % (i, us, heap - b))
-        m = rows = None
-    gc.collect()
-
-
-def bench(name, budget_us, most):
-    """Times one backend for at most budget_us (and `most` runs) after bench_setup."""
-    try:
-        backends.load(name)
-    except ImportError as e:
-        print('B', name, 'skip', str(e).replace('\n', ' '))
-        return
-    m = None
-    gc.collect()
-    n = t = 0
-    try:
-        m = tinyml.load(_path, name, _window)
-        m.invoke()
-        while n < most and (n < 1 or t < budget_us):
-            t0 = now_us()
-            m.invoke()
-            t += diff_us(now_us(), t0)
-            n += 1
-    except MemoryError as e:
-        m = None
-        gc.collect()
-        print('B', name, 'memory', gc.mem_free(), str(e))
-        return
-    print('B', name, n, t)
-    m = None
-    gc.collect()
-
-
-def run_files(model_path, input_paths, output_prefix, backend=None):
-    """Every case of the input files (N cases back to back, raw) through the model; output k goes
-    to <prefix><k>.bin. Prints 'tinyml-batch backend=<b> cases=<n> us=<µs>'."""
-    m = tinyml.load(model_path, backend)
-    ins = [open(p, "rb") for p in input_paths]
-    outs = [open("%s%d.bin" % (output_prefix, k), "wb") for k in range(len(m.outputs))]
-    n = total = 0
-    while True:
-        # straight into the model's input buffers: no copy, which matters on a small heap
-        bufs = [m.input_buffer(k) for k in range(len(ins))]
-        if not all(f.readinto(b) == len(b) for f, b in zip(ins, bufs)):
-            break
-        t0 = now_us()
-        m.invoke()
-        total += diff_us(now_us(), t0)
-        for k, f in enumerate(outs):
-            f.write(m.output_buffer(k))
-        n += 1
-    for f in ins + outs:
-        f.close()
-    print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))
-
-
-def footprint(model_path, backend=None, window=-1):
-    """RAM the model costs on this device, measured with gc.mem_alloc(): after loading, and at the
-    high-water mark of one inference on zero inputs. Prints one line for the host to read."""
-    backends.load(backend)  # the kernel modules are the library's, not the model's
-    gc.collect()
-    base = gc.mem_alloc()
-    m = tinyml.load(model_path, backend, window)
-    gc.collect()
-    loaded = gc.mem_alloc() - base
-    for k in range(len(m.inputs)):  # zero inputs, in place: a copy would cost RAM on a small heap
-        buf = m.input_buffer(k)
-        for i in range(len(buf)):
-            buf[i] = 0
-    _, rows, peak = m.profile()
-    peak -= base
-    print("tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d" % (
-        m.backend, loaded, peak, m.arena_bytes, m.window_bytes))
-    for index, us, used in rows:
-        print("tinyml-op %d us=%d heap=%d" % (index, us, used - base))

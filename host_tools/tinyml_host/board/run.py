@@ -19,6 +19,7 @@ BLOCK = 3072          # input bytes per command (4 KB of base64)
 BACKENDS = ("native", "viper", "python")
 NP_DTYPE = {1: np.int8, 2: np.int32, 3: np.uint8, 4: np.int16, 5: np.float32}
 IMPORT_WIRE = "import sys\nif '/lib' not in sys.path:\n    sys.path.append('/lib')\nfrom tinyml import wire as _w\n"
+IMPORT_MEASURE = IMPORT_WIRE.replace("wire as _w", "measure as _w")
 
 
 class InputError(TinymlError):
@@ -170,7 +171,7 @@ def bench_on_board(link, remote, backends, window=-1, seconds=1.0, repeat=100, f
     setup = ((board.emulator or {}) if board else {}).get("bench_setup")
     if setup:
         link.exec(setup)
-    link.exec(IMPORT_WIRE + "_w.bench_setup(%r, %r, %r)" % (remote, first_backend, window), on_line=printed.append)
+    link.exec(IMPORT_MEASURE + "_w.bench_setup(%r, %r, %r)" % (remote, first_backend, window), on_line=printed.append)
     for name in backends:
         try:
             link.exec("_w.bench(%r, %d, %d)" % (name, int(seconds * 1e6), repeat), on_line=printed.append)

@@ -77,7 +77,7 @@ def run_model(model_path, inputs, backend=None, heap=None):
         for k, x in enumerate(inputs):
             paths.append(os.path.join(tmp, "in%d.bin" % k))
             np.ascontiguousarray(x, dtype[tensors[in_ids[k]].dtype]).tofile(paths[-1])
-        code = "from tinyml import wire\nwire.run_files(%r, %r, %r, %r)\n" % (
+        code = "from tinyml import measure\nmeasure.run_files(%r, %r, %r, %r)\n" % (
             str(pathlib.Path(model_path).resolve()), paths, os.path.join(tmp, "out"), backend)
         printed = exec_script(code, cwd=tmp, heap=heap)
         m = re.search(r"tinyml-batch backend=(\w+) cases=(\d+) us=(\d+)", printed)
@@ -93,9 +93,9 @@ def run_model(model_path, inputs, backend=None, heap=None):
 
 
 def footprint(model_path, backend=None, heap=None, window=-1):
-    """Measures on the unix port the RAM a model costs (see tinyml.wire.footprint): a dict with
+    """Measures on the unix port the RAM a model costs (see tinyml.measure.footprint): a dict with
     load, peak, arena and window bytes, and per-op (index, µs, heap in use) rows."""
-    code = "from tinyml import wire\nwire.footprint(%r, %r, %r)\n" % (
+    code = "from tinyml import measure\nmeasure.footprint(%r, %r, %r)\n" % (
         str(pathlib.Path(model_path).resolve()), backend, window)
     printed = exec_script(code, heap=heap)
     m = re.search(r"tinyml-footprint backend=(\w+) load=(\d+) peak=(-?\d+) arena=(\d+) window=(\d+)", printed)

@@ -1,0 +1,110 @@
+# Measurements on the device, for the host (tinyml_host/board/run.py and board/unix.py):
+#   bench_setup(path, backend, window)   the model's RAM and one profiled inference:
+#                                        'tinyml-footprint backend=.. load=.. peak=.. arena=.. window=..'
+#                                        and 'tinyml-op <index> us=.. heap=..' per op
+#   bench(backend, budget_us, most)      'B <backend> <runs> <µs>', or why it could not run
+#   footprint(path, backend, window)     bench_setup's lines, on zero inputs
+#   run_files(model, inputs, prefix)     the unix port as a subprocess: every case of input files
+import gc
+
+import tinyml
+from tinyml import backends
+from tinyml.clock import diff_us, now_us
+
+_path = _window = None
+
+
+def bench_setup(path, backend=None, window=-1):
+    """The model's RAM on this board and one profiled inference (footprint's lines)."""
+    global _path, _window
+    _path, _window = path, window
+    try:
+        footprint(path, backend, window)
+    except MemoryError:
+        # footprint's zero inputs are copies; on a tight heap measure with the input buffers in place
+        gc.collect()
+        backends.load(backend)
+        gc.collect()
+        b = gc.mem_alloc()
+        m = tinyml.load(path, backend, window)
+        gc.collect()
+        loaded = gc.mem_alloc() - b
+        _, rows, peak = m.profile(*[m.input_buffer(k) for k in range(len(m.inputs))])
+        print('tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d' % (
+            m.backend, loaded, peak - b, m.arena_bytes, m.window_bytes))
+        for i, us, heap in rows:
+            print('tinyml-op %d us=%d heap=%d' % (i, us, heap - b))
+        m = rows = None
+    gc.collect()
+
+
+def bench(name, budget_us, most):
+    """Times one backend for at most budget_us (and `most` runs) after bench_setup."""
+    try:
+        backends.load(name)
+    except ImportError as e:
+        print('B', name, 'skip', str(e).replace('\n', ' '))
+        return
+    m = None
+    gc.collect()
+    n = t = 0
+    try:
+        m = tinyml.load(_path, name, _window)
+        m.invoke()
+        while n < most and (n < 1 or t < budget_us):
+            t0 = now_us()
+            m.invoke()
+            t += diff_us(now_us(), t0)
+            n += 1
+    except MemoryError as e:
+        m = None
+        gc.collect()
+        print('B', name, 'memory', gc.mem_free(), str(e))
+        return
+    print('B', name, n, t)
+    m = None
+    gc.collect()
+
+
+def run_files(model_path, input_paths, output_prefix, backend=None):
+    """Every case of the input files (N cases back to back, raw) through the model; output k goes
+    to <prefix><k>.bin. Prints 'tinyml-batch backend=<b> cases=<n> us=<µs>'."""
+    m = tinyml.load(model_path, backend)
+    ins = [open(p, "rb") for p in input_paths]
+    outs = [open("%s%d.bin" % (output_prefix, k), "wb") for k in range(len(m.outputs))]
+    n = total = 0
+    while True:
+        # straight into the model's input buffers: no copy, which matters on a small heap
+        bufs = [m.input_buffer(k) for k in range(len(ins))]
+        if not all(f.readinto(b) == len(b) for f, b in zip(ins, bufs)):
+            break
+        t0 = now_us()
+        m.invoke()
+        total += diff_us(now_us(), t0)
+        for k, f in enumerate(outs):
+            f.write(m.output_buffer(k))
+        n += 1
+    for f in ins + outs:
+        f.close()
+    print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))
+
+
+def footprint(model_path, backend=None, window=-1):
+    """RAM the model costs on this device, measured with gc.mem_alloc(): after loading, and at the
+    high-water mark of one inference on zero inputs. Prints one line for the host to read."""
+    backends.load(backend)  # the kernel modules are the library's, not the model's
+    gc.collect()
+    base = gc.mem_alloc()
+    m = tinyml.load(model_path, backend, window)
+    gc.collect()
+    loaded = gc.mem_alloc() - base
+    for k in range(len(m.inputs)):  # zero inputs, in place: a copy would cost RAM on a small heap
+        buf = m.input_buffer(k)
+        for i in range(len(buf)):
+            buf[i] = 0
+    _, rows, peak = m.profile()
+    peak -= base
+    print("tinyml-footprint backend=%s load=%d peak=%d arena=%d window=%d" % (
+        m.backend, loaded, peak, m.arena_bytes, m.window_bytes))
+    for index, us, used in rows:
+        print("tinyml-op %d us=%d heap=%d" % (index, us, used - base))
