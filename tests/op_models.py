@@ -4,6 +4,7 @@ host and a board runs their conversion (tests/test_qemu_esp32.py: every op on th
 An op added to the table gets its model here (test_qemu_esp32 fails, naming it, until it has one)."""
 import numpy as np
 
+from test_math_board import OPS as MATH_OPS, single_op as math_single_op
 from test_ops_vs_tflm import conv_model, fc_model, int8_inputs, one_op, random_inputs
 from tinyml_host.oracle import tflite_build as tb
 
@@ -137,6 +138,7 @@ BUILDERS = {
 }
 BUILDERS.update({name: (lambda rng, name=name: _table(name)) for name in UNARY})
 BUILDERS.update({name: _moves(name, *spec) for name, spec in MOVES.items()})
+BUILDERS.update({name: (lambda rng, name=name: math_single_op(name, rng)) for name in MATH_OPS if name not in BUILDERS})
 
 
 def single_op(name, rng):
