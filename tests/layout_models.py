@@ -1,7 +1,7 @@
 """Single-op int8 models of the layout and shape ops (issue 12), with random shapes and parameters:
 CASES[name](rng) -> (.tflite bytes, [inputs (N, *shape) per model input]). tests/test_layout_ops.py
-runs several of each against TFLM on the unix port; op_models.BUILDERS takes one of each for the
-boards."""
+runs several of each against TFLM on the unix port; board_model() puts every op in one model, for a
+board session."""
 import numpy as np
 
 from test_ops_vs_tflm import random_inputs
@@ -238,3 +238,46 @@ CASES = {
     "MIRROR_PAD": mirror_pad, "PADV2": padv2, "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor,
     "RESIZE_BILINEAR": resize_bilinear,
 }
+
+
+def board_model(rng):
+    """One model of every layout op, each applied to the one input (1, 4, 6, 4) (BATCH_TO_SPACE_ND to
+    SPACE_TO_BATCH_ND's output), one output each: (.tflite bytes, inputs). A board runs them all in
+    one verify."""
+    qp = (0.05, -3)
+    s = (1, 4, 6, 4)
+    tensors = [act(s, qp)]
+    ops = []
+
+    def add(name, consts, outs, options=None, src=0):
+        at = len(tensors)
+        tensors.extend(consts)
+        ins = [src] + list(range(at, at + len(consts)))
+        if name == "SPLIT":  # its axis comes first
+            ins = [ins[1], ins[0]]
+        out = len(tensors)
+        tensors.extend(act(o, qp) for o in outs)
+        ops.append(tb.Op(name, ins, list(range(out, out + len(outs))), dict(options or {})))
+        return out
+
+    add("TRANSPOSE", [i32([0, 2, 3, 1])], [(1, 6, 4, 4)])
+    add("STRIDED_SLICE", [i32([0, 3, 0, 1]), i32([1, 0, 6, 4]), i32([1, -2, 2, 1])], [(1, 2, 3, 3)])
+    add("SLICE", [i32([0, 1, 2, 0]), i32([1, 2, -1, 3])], [(1, 2, 4, 3)])
+    add("GATHER", [i32([5, 0, 3])], [(1, 4, 3, 4)], {"axis": 2})
+    add("SPLIT", [i32([2])], [(1, 4, 3, 4)] * 2, {"num_splits": 2})
+    add("SPLIT_V", [i32([1, -1]), i32([3])], [(1, 4, 6, 1), (1, 4, 6, 3)], {"num_splits": 2})
+    add("UNPACK", [], [(1, 6, 4)] * 4, {"num": 4, "axis": 1})
+    add("DEPTH_TO_SPACE", [], [(1, 8, 12, 1)], {"block_size": 2})
+    add("SPACE_TO_DEPTH", [], [(1, 2, 3, 16)], {"block_size": 2})
+    s2b = add("SPACE_TO_BATCH_ND", [i32([2, 2]), i32([[0, 0], [0, 2]])], [(4, 2, 4, 4)])
+    add("BATCH_TO_SPACE_ND", [i32([2, 2]), i32([[1, 0], [0, 3]])], [(1, 3, 5, 4)], src=s2b)
+    add("MIRROR_PAD", [i32([[0, 0], [1, 2], [2, 1], [0, 0]])], [(1, 7, 9, 4)], {"mode": "REFLECT"})
+    value = T(data=np.array([77], np.int8), scale=qp[0], zero_point=qp[1])
+    add("PADV2", [i32([[0, 0], [1, 1], [0, 2], [1, 0]]), value], [(1, 6, 8, 5)])
+    add("RESIZE_NEAREST_NEIGHBOR", [i32([7, 9])], [(1, 7, 9, 4)], {"half_pixel_centers": True})
+    add("RESIZE_BILINEAR", [i32([7, 5])], [(1, 7, 5, 4)], {"half_pixel_centers": True})
+    add("RESIZE_BILINEAR", [i32([3, 11])], [(1, 3, 11, 4)], {"align_corners": True})
+    produced = {o for op in ops for o in op.outputs}
+    consumed = {i for op in ops for i in op.inputs}
+    outputs = sorted(produced - consumed)
+    return tb.build_model(ops, tensors, [0], outputs), inputs(rng, s, 3)
