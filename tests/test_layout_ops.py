@@ -10,9 +10,12 @@ from tinyml_host.board import unix as board_unix
 from tinyml_host.cli import main as cli
 from tinyml_host.emulators import supervisor as emulators
 from tinyml_host.model import convert_layout
-from tinyml_host.model.convert import convert
+from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.model.tflite_reader import read_tflite
+from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle import tflm as oracle
+
+T = tb.Tensor
 
 CASES_PER_OP = 6
 
@@ -83,3 +86,38 @@ def test_every_layout_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
         assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
         out = capsys.readouterr().out
         assert "3/3 cases match TFLM bit for bit on qemu-m3, backend %s" % backend in out, out
+
+
+def flatten_model(signature):
+    """A Keras Flatten exported with a dynamic batch: SHAPE -> STRIDED_SLICE (the batch) -> PACK with
+    -1 -> RESHAPE, the input's shape signature `signature` (shape holds 1 where it is -1)."""
+    qp = (0.05, -3)
+    tensors = [T((1, 4, 3, 2), scale=qp[0], zero_point=qp[1], shape_signature=signature),  # 0 x
+               T((4,), dtype="int32"),                                          # 1 SHAPE(x)
+               T(data=np.array([0], np.int32), dtype="int32"), T(data=np.array([1], np.int32), dtype="int32"),
+               T(data=np.array([1], np.int32), dtype="int32"),                  # 2..4 begin end strides
+               T((), dtype="int32"),                                            # 5 the batch
+               T(data=np.array(-1, np.int32), dtype="int32"),                   # 6 -1
+               T((2,), dtype="int32"),                                          # 7 PACK
+               T((1, 24), scale=qp[0], zero_point=qp[1], shape_signature=(-1, 24))]  # 8 y
+    ops = [tb.Op("SHAPE", [0], [1], {"out_type": "INT32"}),
+           tb.Op("STRIDED_SLICE", [1, 2, 3, 4], [5], {"shrink_axis_mask": 1}),
+           tb.Op("PACK", [5, 6], [7], {"values_count": 2, "axis": 0}),
+           tb.Op("RESHAPE", [0, 7], [8])]
+    return tb.build_model(ops, tensors, [0], [8])
+
+
+def test_flatten_with_a_dynamic_batch_folds_to_one_reshape(tmp_path):
+    """The shape arithmetic runs at conversion (TFLM runs it on the batch-1 shape each inference): the
+    .tml holds one op, a RESHAPE, and gives TFLM's bytes."""
+    model = flatten_model((-1, 4, 3, 2))
+    run_everywhere(tmp_path, model, layout_models.inputs(np.random.default_rng(3), (1, 4, 3, 2)))
+    tml = convert(model, "flatten")
+    n_ops = int.from_bytes(tml[18:20], "little")  # the header's n_ops (docs/model-format.md)
+    assert n_ops == 1, "the .tml has %d ops, expected 1 (the RESHAPE)" % n_ops
+
+
+def test_a_dynamic_dimension_other_than_the_batch_is_refused_saying_how_to_fix_it():
+    with pytest.raises(ConvertError, match=r"dynamic dimensions \(shape signature \[-1, -1, 3, 2\]\).*"
+                                           r"tf.keras.Input\(shape=\(4, 3, 2\), batch_size=1\)"):
+        convert(flatten_model((-1, -1, 3, 2)), "dyn")

@@ -20,6 +20,7 @@ _ENUMS = {  # option fields that take an enum name, e.g. fused_activation_functi
     "weights_format": schema.FullyConnectedOptionsWeightsFormat,
     "output_type": schema.TensorType,
     "mode": schema.MirrorPadMode,
+    "out_type": schema.TensorType,
 }
 _OPTION_TABLES = {name.lower(): name for name in vars(schema.BuiltinOptions) if not name.startswith("_")}
 _SHARED_OPTIONS = {  # ops whose options table is not named after the op
@@ -41,6 +42,7 @@ class Tensor:
     data: np.ndarray = None  # constant tensors only
     quantized_dimension: int = 0
     name: str = ""
+    shape_signature: tuple = None  # -1 where a dimension is dynamic (TFLite's converter writes 1 in shape)
 
 
 @dataclass
@@ -94,6 +96,8 @@ def _tensor(index, spec, buffers):
     t.shape = list(data.shape if spec.shape is None else spec.shape)
     t.type = getattr(schema.TensorType, np.dtype(spec.dtype).name.upper())
     t.name = spec.name or "t%d" % index
+    if spec.shape_signature is not None:
+        t.shapeSignature = list(spec.shape_signature)
     if data is not None:
         if data.size != int(np.prod(t.shape)):
             raise ValueError("tensor %d: data of shape %s for shape %s" % (index, data.shape, t.shape))
