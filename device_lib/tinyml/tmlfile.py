@@ -221,11 +221,15 @@ def _validate(tables, read, what):
     """The ops against the op table and each other (tinyml/validate.py): its code is imported for
     the check and leaves the heap again."""
     import sys
+    import tinyml
     from tinyml import validate
     try:
         validate.model(*tables, read, what, ModelFileError)
     finally:
+        validate = None
         sys.modules.pop("tinyml.validate", None)
+        if "validate" in tinyml.__dict__:  # the package's attribute would keep the module alive
+            delattr(tinyml, "validate")
 
 
 def parse(buf, what="model", check=True):

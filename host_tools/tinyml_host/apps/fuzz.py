@@ -146,11 +146,44 @@ def mutate(lay, rng, opcodes):
         off = rng.randrange(16, len(data) - n)
         b = bytes(rng.randrange(256) for _ in range(n))
         what, patch = "%d random bytes at %d" % (n, off), [(off, b)]
+    return fixed(data, what, size, patch)
+
+
+def fixed(data, what, size, patch):
+    """A case: the patches to data (and its new length), with file_size and the CRC-32 made right."""
     buf = bytearray(data[:size]) + bytearray(max(0, size - len(data)))
     for off, b in patch:
         buf[off:off + len(b)] = b
     fix = struct.pack("<II", size, zlib.crc32(bytes(buf[16:])))
     return what, size, patch + [(8, fix)]
+
+
+def reproducers(tmls):
+    """Issue 10's reproducers, each one field of a converted model changed and the CRC fixed:
+    {name: (model name, case)}; tmls: {model name: path of its .tml}."""
+    out = {}
+
+    def add(name, model, what, off, fmt, old, new):
+        data = pathlib.Path(tmls[model]).read_bytes()
+        have = struct.unpack_from("<" + fmt, data, off)[0]
+        if have != old:
+            raise RuntimeError("%s: %s is %d in this conversion, not %d" % (model, what, have, old))
+        out[name] = (model, fixed(data, "%s %d -> %d" % (what, old, new), len(data), [(off, struct.pack("<" + fmt, new))]))
+
+    def lay(model):
+        return Layout(pathlib.Path(tmls[model]).read_bytes())
+
+    add("conv_as_depthwise", "mnist_valid_q", "op 0 opcode", lay("mnist_valid_q").ops[0][0], "B", 3, 4)
+    hello = lay("hello_world_int8")
+    add("huge_dim", "hello_world_int8", "tensor 1 dims[1]", hello.t_off + 40 + 28, "i", 1, 1048576)
+    speech = lay("micro_speech_quantized")
+    add("wrong_channels", "micro_speech_quantized", "tensor 6 dims[3]", speech.t_off + 40 * 6 + 36, "i", 8, 256)
+    add("short_nbytes", "micro_speech_quantized", "tensor 6 nbytes", speech.t_off + 40 * 6 + 8, "I", 4000, 31)
+    softmax = [o for o in speech.ops if o[1] == 25][0]
+    add("softmax_as_concat", "micro_speech_quantized", "op %d opcode" % speech.ops.index(softmax), softmax[0],
+        "B", 25, 2)
+    add("header_size", "hello_world_int8", "header header_size", 6, "H", 32, 64)
+    return out
 
 
 def cases(data, n, seed, opcodes):
@@ -181,8 +214,8 @@ def run_unix(model_path, backend, batch, timeout=10.0, heap=None, lib=None):
     (e.g. an older tinyml's, for a before/after figure), as source."""
     from tinyml_host.board import unix as board_unix
     prelude = board_unix.prelude() if lib is None else (
-        "import sys\nsys.path[:0] = [%r]\nfrom tinyml import backends as _b\nsys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\n"
-        % (str(lib), str(DIST)))
+        "import sys\nsys.path[:0] = [%r]\ntry:\n    from tinyml import backends as _b\n"
+        "    sys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\nexcept ImportError:\n    pass\n" % (str(lib), str(DIST)))
     program = prelude + device_program("fuzz_cases") + "fuzz_serve(%r, %r)\n" % (str(model_path), backend)
     todo = list(batch)
     out = {}
@@ -242,6 +275,53 @@ def _await(p, word, timeout):
         if not chunk:
             raise RuntimeError("the unix port stopped before the fuzzer started: %r %r" % (got[-500:], p.stderr.read()[-500:]))
         got += chunk
+
+
+BOARD_PRELUDE = "import sys\nif '/lib' not in sys.path:\n    sys.path.append('/lib')\n"
+
+
+def run_board(reopen, remote, backend, batch, link, per_case=20.0, chunk=20):
+    """Runs the cases (index, case) on a board over its serial link (link: open, the board holding
+    tinyml and the clean model at remote), chunk cases per command. After a case that made the board
+    stop answering (a crash: e.g. a HardFault) reopen() must give a fresh link to a board in that
+    state again. Returns ({index: (kind, said)}, the link, still open)."""
+    from tinyml_host.board.link import LinkError
+    out = {}
+    todo = list(batch)
+    fresh = True
+    while todo:
+        if link is None:
+            link = reopen()
+            fresh = True
+        if fresh:
+            link.soft_reset()
+            link.exec(BOARD_PRELUDE + device_program("fuzz_cases"))
+            fresh = False
+        part = todo[:chunk]
+        seen = {}
+
+        def on_line(line, seen=seen):
+            if line.startswith("fz-begin "):
+                seen["current"] = int(line.split()[1])
+            elif line.startswith("fz "):
+                _, i, said = line.split(" ", 2)
+                out[int(i)] = (classify(said, backend), said)
+                seen.pop("current", None)
+
+        lines = [case_line(i, c).strip() for i, c in part]
+        try:
+            link.exec("fuzz_batch(%r, %r, %r)" % (remote, backend, lines), on_line=on_line,
+                      timeout=per_case * len(part) + 30)
+        except LinkError as e:
+            at = seen.get("current", part[0][0])
+            out.setdefault(at, ("crash", "the board stopped answering: %s" % e))
+            link.close()
+            link = None
+        except Exception as e:  # the board raised outside a case (e.g. MemoryError compiling the call)
+            at = seen.get("current", part[0][0])
+            out.setdefault(at, ("err", "%s: %s" % (type(e).__name__, e)))
+        todo = [(i, c) for i, c in todo if i not in out]
+    return out, link
 
 
 def summarize(results):
@@ -314,11 +394,14 @@ def format_summary(s):
                100 * s["designed_share"])
 
 
-def replay(path, timeout=10.0):
+def replay(path, timeout=10.0, lib=None, work="build/fuzz"):
+    """Runs a saved case (save_failures) again on the unix port: its (kind, said)."""
     case = json.loads(pathlib.Path(path).read_text())
-    tml = convert_models(pathlib.Path("build/fuzz"))[case["model"]]
+    tml = pathlib.Path(work) / (case["model"] + ".tml")
+    if not tml.exists():
+        tml = convert_models(pathlib.Path(work))[case["model"]]
     c = (case["what"], case["length"], [(off, bytes.fromhex(h)) for off, h in case["patches"]])
-    return run_unix(tml, case["backend"], [(case["index"], c)], timeout)[case["index"]]
+    return run_unix(tml, case["backend"], [(case["index"], c)], timeout, lib=lib)[case["index"]]
 
 
 def main(argv=None):
@@ -332,7 +415,7 @@ def main(argv=None):
     ap.add_argument("--lib", help="fuzz another device library directory (e.g. an older tinyml's)")
     a = ap.parse_args(argv)
     if a.replay:
-        print(replay(a.replay, a.timeout))
+        print(replay(a.replay, a.timeout, a.lib))
         return 0
     report = campaign(a.cases, a.backend or BACKENDS, a.seed, save=a.save, timeout=a.timeout, lib=a.lib)
     bad = any(s["crash"] or s["hang"] or s["corrupt"] or s["designed_share"] < 0.99 for s in report.values())
