@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 port_arg = $(if $(PORT),--port $(PORT))
 
-.PHONY: all setup natmod boards demo test bench deploy repl flash clean
+.PHONY: all setup natmod boards demo test fuzz bench deploy repl flash clean
 
 all: natmod
 
@@ -49,6 +49,13 @@ demo: natmod
 
 test: natmod boards
 	$(PY) -m pytest -q tests
+
+# The model-file fuzzer (issue 10): CASES structure-aware mutations per backend on the unix port
+# (make test runs 2000); failing cases are saved under build/fuzz/failures for --replay.
+CASES ?= 20000
+SEED ?= 1
+fuzz: natmod
+	$(PY) -m tinyml_host.apps.fuzz --cases $(CASES) --seed $(SEED)
 
 # Everything measured side by side in one run (see README: Benchmarks).
 bench: natmod boards

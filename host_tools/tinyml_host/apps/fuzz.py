@@ -30,7 +30,7 @@ import sys
 import time
 import zlib
 
-from tinyml_host.paths import DIST, SHARED_MODELS, device_program
+from tinyml_host.paths import BUILD, DIST, SHARED_MODELS, device_program
 
 MODELS = ("hello_world_int8", "mnist_valid_q", "micro_speech_quantized")
 BACKENDS = ("native", "viper", "python")
@@ -367,7 +367,7 @@ def campaign(n, backends=BACKENDS, seed=1, work=None, save=None, timeout=10.0, l
     """n cases per backend, spread over the models; returns {backend: summary}."""
     from tinyml import ops
     opcodes = [r[0] for r in ops.rows()]
-    work = pathlib.Path(work or "build/fuzz")
+    work = pathlib.Path(work or BUILD / "fuzz")
     work.mkdir(parents=True, exist_ok=True)
     tmls = convert_models(work)
     report = {}
@@ -394,7 +394,7 @@ def format_summary(s):
                100 * s["designed_share"])
 
 
-def replay(path, timeout=10.0, lib=None, work="build/fuzz"):
+def replay(path, timeout=10.0, lib=None, work=BUILD / "fuzz"):
     """Runs a saved case (save_failures) again on the unix port: its (kind, said)."""
     case = json.loads(pathlib.Path(path).read_text())
     tml = pathlib.Path(work) / (case["model"] + ".tml")
@@ -410,7 +410,7 @@ def main(argv=None):
     ap.add_argument("--backend", action="append", choices=BACKENDS, help="a backend (default: all three)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
-    ap.add_argument("--save", default="build/fuzz/failures", help="where failing cases are written")
+    ap.add_argument("--save", default=str(BUILD / "fuzz" / "failures"), help="where failing cases are written")
     ap.add_argument("--replay", help="run one saved case again")
     ap.add_argument("--lib", help="fuzz another device library directory (e.g. an older tinyml's)")
     a = ap.parse_args(argv)
