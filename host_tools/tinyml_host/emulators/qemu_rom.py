@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script (the supervisor)
 from tinyml_host.emulators.esp_rom.registry import ControlSocket, flash_file_path, registry_dir, running_emulators
 from tinyml_host.errors import BoardError
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
+from tinyml_host.paths import REPO  # noqa: E402
 QEMU_SH = REPO / "firmware" / "qemu-esp32" / "qemu.sh"
 MACHINES = {"esp32": "esp32"}  # chip -> QEMU machine with the chip's ROM (esp32c3: no machine here)
 STRAP = {"download": "0x0f", "flash": "0x12"}  # GPIO0 low: serial download; high: SPI flash boot

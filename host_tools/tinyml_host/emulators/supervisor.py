@@ -23,8 +23,8 @@ import time
 from tinyml_host.board import profiles as boards
 from tinyml_host.errors import TinymlError
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-STATE_ROOT = REPO / "build" / "boards"
+from tinyml_host.paths import BUILD, REPO
+STATE_ROOT = BUILD / "boards"  # in a checkout build/boards; installed: the user's cache
 UNIX_REPL = REPO / "firmware" / "boards" / "unix" / "repl.py"
 BUILD_BOARD = REPO / "firmware" / "build_board.sh"
 HEAP_MIN = 16 * 1024

@@ -57,7 +57,7 @@ from tinyml_host.flash.image import (CHIPS, FirmwareInfo, FirmwareRefused, Flash
 
 DEFAULT_BAUD = 460800
 KB = 1024
-REPO = pathlib.Path(__file__).resolve().parents[3]
+from tinyml_host.paths import REPO  # noqa: E402
 
 
 @dataclasses.dataclass
