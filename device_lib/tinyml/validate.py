@@ -502,8 +502,11 @@ def model(tensors, op_list, inputs, outputs, read, what="model", error=ValueErro
             raise ModelFileError("%s: input %d (tensor %d) is a constant" % (what, k, i))
         written[i] = 1
     work = 0
+    table = {}  # opcode -> its row, read from the table once
     for op in op_list:
-        row = ops.row(op.opcode)
+        row = table.get(op.opcode, 0)
+        if row == 0:
+            row = table[op.opcode] = ops.row(op.opcode)
         if row is None:
             raise ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the device "
                                  "library (tinyml deploy) to the converter's version" % (what, op.index, op.opcode))
@@ -520,11 +523,11 @@ def model(tensors, op_list, inputs, outputs, read, what="model", error=ValueErro
                 c.fail("input %d (tensor %d) is also used by another op or as another input: a weight that "
                        "streams from the file belongs to one op" % (k, i))
             use[i] = u
-            if not tensors[i].const and not written[i]:
+            if not c.ins[k].const and not written[i]:
                 c.fail("input %d (tensor %d) is neither a constant, a model input nor an earlier op's output"
                        % (k, i))
         for k, i in enumerate(op.outputs):
-            if tensors[i].const or written[i] or i in op.inputs:
+            if (c.out if k == 0 else tensors[i]).const or written[i] or i in op.inputs:
                 c.fail("output %d (tensor %d) is a constant, a model input or written before" % (k, i))
             written[i] = 1
         check = CHECKS.get(row[7])
