@@ -38,7 +38,7 @@ def test_rows_are_well_formed():
     assert ops.row(41)[1:4] == ("SUB", "sub", "-") and ops.row(13) is None and ops.name(13) == "OP13"
     for r in ROWS:
         for lo, hi in r[4:7]:
-            assert 0 <= lo <= hi <= 255 or r[1] == "CONCATENATION" and (lo, hi) == (2, 256), r
+            assert 0 <= lo <= hi <= 255 or r[7] == "concat" and (lo, hi) == (2, 256), r
         assert r[5][0] >= 1, "%s: an op has at least one output" % r[1]
 
 
