@@ -25,8 +25,15 @@ def cmd_convert(a):
 
 
 def cmd_inspect(a):
-    from tinyml_host.model.inspect import inspect
-    buf = tml_bytes(a.model)
+    from tinyml_host.errors import ModelError
+    from tinyml_host.model.inspect import inspect, inspect_tflite
+    try:
+        buf = tml_bytes(a.model)
+    except ModelError:  # a TFLite model tinyml cannot run: its layers, marking what it lacks, then why
+        from tinyml_host.model import recognize
+        if recognize.kind(a.model) == "tflite":
+            inspect_tflite(a.model)
+        raise
     inspect(buf, a.model)
     if a.measure:
         with tempfile.TemporaryDirectory() as tmp:

@@ -349,9 +349,18 @@ def check_supported(model, name):
         if op.name not in SUPPORTED:
             bad.setdefault((op.name, op.version), []).append(str(op.index))
     if bad:
-        listed = ["%s (version %d) at index %s" % (n, v, ", ".join(at)) for (n, v), at in bad.items()]
-        raise ConvertError("%s: ops tinyml cannot run: %s. Supported: %s"
-                           % (name, "; ".join(listed), ", ".join(sorted(SUPPORTED))))
+        raise ConvertError("%s: ops tinyml cannot run:\n%s" % (name, "\n".join(
+            "  %s (version %d) at index %s: %s" % (n, v, ", ".join(at), unsupported_advice(n))
+            for (n, v), at in bad.items())),
+            "change the layers named above; tinyml runs %s" % ", ".join(sorted(SUPPORTED)))
+
+
+def unsupported_advice(op_name):
+    """What usually makes an op tinyml does not run, and what to use instead."""
+    if op_name.startswith("CUSTOM:Flex") or op_name.startswith("CUSTOM:"):
+        return ("a custom or TensorFlow (Flex) op, which TFLM does not run either; convert with "
+                "target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8] and replace the layer it names")
+    return op_params.ADVICE.get(op_name, "not run by tinyml yet (docs/ops.md lists the ops and what runs them)")
 
 
 def input_ref(x):

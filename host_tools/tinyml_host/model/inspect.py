@@ -41,3 +41,30 @@ def inspect(buf, name, out=print):
     out("total: %d MACs, %d bytes of weights and parameters, peak activation RAM %d bytes (one arena)"
         % (total_macs, total_w, arena))
     return {"macs": total_macs, "weight_bytes": total_w, "arena_bytes": arena}
+
+
+def inspect_tflite(path, out=print):
+    """The layer table of a TFLite model tinyml cannot convert: each op, its shapes, and whether
+    tinyml runs it ("yes", "folded" when the converter computes it, "NO: <what to change>")."""
+    from tinyml_host.model import convert as cv
+    from tinyml_host.model.tflite_reader import read_tflite
+    model = read_tflite(str(path))
+    ops = list(model.operators)
+    try:
+        kept = {id(op) for op in cv.fold_constants(model, lambda op, why: None)}
+    except Exception:  # a fold that fails: the table shows the ops as they are
+        kept = {id(op) for op in ops}
+    out("%s: TFLite, %d ops, %d tensors" % (path, len(ops), len(model.tensors)))
+    out("  #  %-28s %-14s %-14s  %s" % ("op", "input", "output", "tinyml"))
+    missing = 0
+    for op in ops:
+        shape = [_shape(model.tensors[i]) for i in (op.inputs[:1] + op.outputs[:1]) if i >= 0] + ["-", "-"]
+        if id(op) not in kept:
+            mark = "folded (computed by the converter)"
+        elif op.name in cv.SUPPORTED:
+            mark = "yes"
+        else:
+            mark = "NO: " + cv.unsupported_advice(op.name)
+            missing += 1
+        out("%3d  %-28s %-14s %-14s  %s" % (op.index, "%s v%d" % (op.name, op.version), shape[0], shape[1], mark))
+    return missing

@@ -131,3 +131,34 @@ def describe(opcode, params):
     """name=value, ... of an op's parameters, as `tinyml inspect` prints them."""
     return ", ".join("%s=%s" % (n, "[%s]" % ",".join(str(i) for i in v) if isinstance(v, list) else v)
                      for n, v in decode(opcode, params))
+
+
+# What to change when a model has an op tinyml does not run: the layer that usually makes it (Keras,
+# PyTorch) and what to use instead. The converter's refusal and `tinyml inspect` print it.
+ADVICE = {
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "a Keras LSTM or PyTorch nn.LSTM; a Conv1D stack over the sequence "
+                                    "(with GlobalAveragePooling1D) often does as well on short windows",
+    "UNIDIRECTIONAL_SEQUENCE_RNN": "a Keras SimpleRNN; use Conv1D layers over the sequence",
+    "BIDIRECTIONAL_SEQUENCE_LSTM": "a Keras Bidirectional(LSTM); use Conv1D layers over the sequence",
+    "SVDF": "TFLM's keyword-spotting SVDF layer; use a DS-CNN (DepthwiseConv2D + Conv2D) keyword model",
+    "TRANSPOSE_CONV": "a Keras Conv2DTranspose or PyTorch ConvTranspose2d; use UpSampling2D (nearest or "
+                      "bilinear) followed by a Conv2D",
+    "BATCH_MATMUL": "a Keras Dot, Attention or MultiHeadAttention layer, or torch.matmul of two activations; "
+                    "use Dense layers on a flattened input",
+    "L2_NORMALIZATION": "tf.math.l2_normalize or Keras UnitNormalization; normalize the output on the host",
+    "LOG_SOFTMAX": "tf.nn.log_softmax or PyTorch LogSoftmax; use Softmax (the argmax is the same)",
+    "ARG_MAX": "tf.argmax inside the model; end the model at its scores and take the argmax of the output",
+    "ARG_MIN": "tf.argmin inside the model; end the model at its scores and take the argmin of the output",
+    "PRELU": "a Keras PReLU or PyTorch nn.PReLU; use LeakyReLU or ReLU",
+    "DIV": "a division by a tensor (Keras Lambda, torch division); multiply by a constant instead",
+    "EXP": "tf.exp or torch.exp; use a Softmax or Sigmoid where that is what it computes",
+    "LOG": "tf.math.log or torch.log; move it to the host",
+    "SQRT": "tf.sqrt or torch.sqrt; move it to the host",
+    "CAST": "a tf.cast or dtype change inside the model; keep the model int8 end to end",
+    "GATHER_ND": "tf.gather_nd; use a Keras Cropping, Reshape or slicing layer",
+    "WHILE": "a loop in the graph (a Keras RNN without unroll=True, tf.while_loop); unroll the RNN",
+    "IF": "a branch in the graph (tf.cond); compute both branches, or move the choice to the host",
+    "FLOOR_DIV": "integer division of a tensor; move it to the host",
+    "TILE": "tf.tile or Keras RepeatVector; use UpSampling or Concatenate",
+    "EMBEDDING_LOOKUP": "a Keras Embedding layer; look the vectors up on the host and feed them as the input",
+}

@@ -11,7 +11,9 @@ class ModelSource:
 
     def __init__(self, path):
         self.path = pathlib.Path(path)
-        if self.path.suffix == ".tflite":
+        from tinyml_host.model import recognize
+        self.kind = recognize.kind(self.path)  # refuses Keras, SavedModel and ONNX files, saying how to convert
+        if self.kind == "tflite":
             from tinyml_host.model.convert import convert
             self.data = convert(str(self.path))
             self.remote = "/" + self.path.stem + ".tml"
@@ -22,7 +24,7 @@ class ModelSource:
 
     @property
     def is_tflite(self):
-        return self.path.suffix == ".tflite"
+        return self.kind == "tflite"
 
     def _parse(self):
         if self._parsed is None:

@@ -276,12 +276,18 @@ def read_tflite(path_or_bytes):
     """Parse a .tflite file (a path) or its contents (bytes) into a TfliteModel."""
     if isinstance(path_or_bytes, (str, os.PathLike)):
         where = str(path_or_bytes)
+        if os.path.isdir(where) or not os.path.exists(where):
+            from tinyml_host.model import recognize
+            recognize.kind(where)  # a SavedModel's directory, or no such file: says which
         with open(path_or_bytes, "rb") as f:
             buf = f.read()
     else:
         where, buf = "model", bytes(path_or_bytes)
     if len(buf) < 8:
         raise TfliteError("%s: not a TFLite model (only %d bytes)" % (where, len(buf)))
+    if buf[4:8] != FILE_IDENTIFIER and isinstance(path_or_bytes, (str, os.PathLike)):
+        from tinyml_host.model import recognize
+        recognize.kind(path_or_bytes)  # a Keras, SavedModel or ONNX file: names the command to convert it
     if buf[4:8] != FILE_IDENTIFIER:
         raise TfliteError("%s: not a TFLite model (file identifier %r, expected %r)"
                           % (where, bytes(buf[4:8]), FILE_IDENTIFIER))
