@@ -37,10 +37,12 @@ MACHINES = {"esp32": "esp32"}  # chip -> QEMU machine with the chip's ROM (esp32
 STRAP = {"download": "0x0f", "flash": "0x12"}  # GPIO0 low: serial download; high: SPI flash boot
 FLASH_SIZE = 4 * 1024 * 1024
 # What esptool can do with the ROM in this QEMU (seen with esptool 5.6): its flasher stub uploads
-# (MEM_BEGIN/DATA/END acknowledged) but never says OHAI; CHANGE_BAUDRATE is answered, followed by
-# stray SLIP delimiters, and esptool fails ("Serial data stream stopped"). So the ROM loader at
-# 115200 is what works; `tinyml flash` takes these from the board's registry entry (esp_rom hooks:
-# Hooks.link) and says so when asked otherwise.
+# (MEM_BEGIN/DATA/END acknowledged) but never says OHAI. A baud rate change fails: esptool's ESP32
+# workaround scales the rate by the ROM's crystal calibration (TIMG0 RTCCALICFG1 times the CK8M
+# eFuse), which reads 0 here, so it asks for 0 baud and the ROM answers no more ("Serial data stream
+# stopped"); asked for 460800 itself, the ROM does switch, but QEMU's main loop, not the rate, then
+# bounds the speed. So the ROM loader at 115200 is what works; `tinyml flash` takes these from the
+# board's registry entry (esp_rom hooks: Hooks.link) and says so when asked otherwise.
 LINK = {"stub": False, "baud": 115200, "run": "reset",
         "why": "esptool's stub does not start on the ESP32 ROM in QEMU, nor does a baud rate change"}
 # QEMU's UART takes the host's bytes one at a time, a character time apart at the programmed baud
