@@ -15,6 +15,7 @@ from tinyml_host.optimize import qparams as qp
 from tinyml_host.optimize.float_graph import QuantizeError
 from tinyml_host.optimize.lower_ops import CHANNEL_OPS, OtherOps, Value
 from tinyml_host.optimize.lower_tflm import TflmOps
+from tinyml_host.optimize.tidy import tidy
 
 PASS_THROUGH = ("Identity", "Dropout", "Cast")
 REFUSED = {  # ONNX op -> what to use instead
@@ -166,9 +167,11 @@ class Lowering(OtherOps, TflmOps):
                                     "with a Gemm/Linear layer" % (g.path, name))
             outs.append(v)
         self.output_values = outs
-        model = build_model(self.ops, self.tensors, [self.vals[g.inputs[0]].index], [v.index for v in outs],
-                            description="tinyml quantize: %s" % os.path.basename(g.path))
-        return model
+        self.input_qp = self.qps[self.vals[g.inputs[0]].index]
+        self.output_qps = [self.qps[v.index] for v in outs]
+        ops, tensors, ins, outs = tidy(self.ops, self.tensors, [self.vals[g.inputs[0]].index],
+                                       [v.index for v in outs])
+        return build_model(ops, tensors, ins, outs, description="tinyml quantize: %s" % os.path.basename(g.path))
 
     def pass_through(self, node):
         if node.op == "Cast" and self.attr(node, "to") != 1:  # 1: FLOAT
@@ -227,8 +230,16 @@ class Lowering(OtherOps, TflmOps):
         bq, bs = qp.bias(b, x_scale, ws)
         wt = self.const(node.inputs[1], wq, scale=ws, axis=w_axis)
         bt = self.const(node.inputs[1] + "/bias", bq, "int32", scale=bs, axis=0)
-        y = self.output(node, y_name, y_shape, layout=layout)
         options = dict(options, fused_activation_function=act)
+        if len(y_shape) == 3 and op != "FULLY_CONNECTED":  # a 1-D image plain, (1, L, C): the op writes 4-D
+            q = self.qp_of(y_name)
+            t = self.tensor(y_name + "/image", (1, 1) + tuple(y_shape[1:]), q)
+            self.emit(op, [x.index, wt, bt], [t], options, version)
+            y = self.output(node, y_name, y_shape, q, layout)
+            self.emit("RESHAPE", [t, self.const(y_name + "/shape", list(y_shape), "int32")], [y],
+                      {"new_shape": [int(d) for d in y_shape]})
+            return
+        y = self.output(node, y_name, y_shape, layout=layout)
         self.emit(op, [x.index, wt, bt], [y], options, version)
 
     # ---- convolutions and matrix products ----
@@ -298,6 +309,8 @@ class Lowering(OtherOps, TflmOps):
                    "dilation_h_factor": dil[0], "dilation_w_factor": dil[1]}
         y_shape = qp.nhwc_shape(self.g.shape[node.outputs[0]])
         b, y_name, layout = self.channels_last_bias(y_name, b, len(x_shape))
+        if layout == "plain":  # Keras's channels-last result: (1, H, W, C) or (1, L, C)
+            y_shape = self.g.shape[y_name]
         if group == 1:
             self.weighted(node, "CONV_2D", x, w.transpose(0, 2, 3, 1), b, 0, y_name, y_shape, layout, options, 3)
         elif group == c and ic_g == 1:
@@ -313,7 +326,7 @@ class Lowering(OtherOps, TflmOps):
         the Transpose costs nothing (the data is channels-last already) and the Add folds into the bias.
         (bias, the ONNX name of the result, its layout)."""
         t = self.only_consumer(out, ("Transpose",))
-        if rank != 4 or t is None or list(self.attr(t, "perm", [])) != [0, 2, 3, 1]:
+        if t is None or list(self.attr(t, "perm", [])) != {4: [0, 2, 3, 1], 3: [0, 2, 1]}[rank]:
             return b, out, "nhwc"
         chain = self._chain
         add = self.only_consumer(t.outputs[0], ("Add",))

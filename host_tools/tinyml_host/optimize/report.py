@@ -13,9 +13,9 @@ class ModelIO:
     def __init__(self, graph, low):
         self.input_shape = graph.input_shape
         self.input_layout = low.input_layout
-        self.input_qp = low.qps[low.vals[graph.inputs[0]].index]
-        self.outputs = [(name, graph.shape[name], v.layout, low.qps[v.index])
-                        for name, v in zip(graph.outputs, low.output_values)]
+        self.input_qp = low.input_qp
+        self.outputs = [(name, graph.shape[name], v.layout, q)
+                        for name, v, q in zip(graph.outputs, low.output_values, low.output_qps)]
 
     def to_int8(self, xs):
         """Float cases (N, *input shape without batch), as the float model takes them -> int8 model inputs."""
