@@ -18,7 +18,7 @@ UNARY = {"RELU": (0.03, -128, None), "RELU6": (0.03, -128, None), "LEAKY_RELU": 
          "RSQRT": (0.05, -128, None)}
 REDUCE = {"MEAN": ([1, 2], 0.03, 4), "SUM": ([1], 0.3, -20), "REDUCE_MAX": ([0, 2], None, None),
           "REDUCE_MIN": ([-1], None, None)}
-BINARY = {"MAXIMUM": (0.05, 0), "MINIMUM": (0.05, 0), "SQUARED_DIFFERENCE": (0.01, -128)}
+BINARY = {"MAXIMUM": (0.05, 0), "MINIMUM": (0.05, 0), "SQUARED_DIFFERENCE": (0.01, -128), "PRELU": (0.04, 7)}
 OPS = list(UNARY) + list(REDUCE) + list(BINARY)
 
 

@@ -330,6 +330,19 @@ def squared_difference(a, b, y, g):
     _add_sub(a, b, y, g, -1, True)
 
 
+def prelu(a, b, y, g):
+    # TFLM's BroadcastPrelu4DSlow for int8 on add's record: x - x_zp >= 0 requantized by a's
+    # multiplier, else (x - x_zp) * (alpha - alpha_zp) by b's
+    a_zp, b_zp, y_zp, lo, hi = g[_ADD_A_ZP], g[_ADD_B_ZP], g[_ADD_Y_ZP], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX]
+    am, ash, bm, bsh = g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT]
+
+    def f(x, alpha):
+        v = x - a_zp
+        v = requantize(v, am, ash) if v >= 0 else requantize(v * (alpha - b_zp), bm, bsh)
+        return _clamp(v + y_zp, lo, hi)
+    _broadcast(a, b, y, g, f)
+
+
 def maximum(a, b, y, g):
     # TFLM's MaximumMinimumBroadcastSlow for int8: the codes themselves
     _broadcast(a, b, y, g, max)

@@ -5,6 +5,7 @@ from array import array
 import micropython
 from tinyml.ops import const
 from tinyml.kernels_viper_fixedpoint import EXT, _requantize
+from tinyml.fixedpoint import requantize
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _POOL_H = const(0)
@@ -180,9 +181,10 @@ def _input_table(t, zp: int, ls: int, m: int, s: int, negate: int):
 
 
 @micropython.viper
-def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int):
+def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int, fix):
     # y[i] = clamp(requantize(ta[a[i . a_strides]] op tb[b[i . b_strides]]) + y_zp) for each
-    # (kind, op): 0 +, 1 *, 2 the square of +, 3 max, 4 min;
+    # (kind, op): 0 +, 1 *, 2 the square of +, 3 max, 4 min; 5 prelu: * where ta's value < 0, else the
+    # byte fix[a's code] (fix: int32 per code, then a run of int32 as acc: 0, or 256 + the byte to write);
     # index i of the 4-D output, in order; a run of len(acc) / 4 values per _requantize call.
     pa = ptr8(a)
     pb = ptr8(b)
@@ -190,6 +192,8 @@ def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int,
     pta = ptr32(ta)
     ptb = ptr32(tb)
     pacc = ptr32(acc)
+    py = ptr8(y)
+    pfix = ptr32(fix)
     D0 = int(pg[_ADD_D0])
     D1 = int(pg[_ADD_D0 + 1])
     D2 = int(pg[_ADD_D0 + 2])
@@ -221,11 +225,21 @@ def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int,
             pacc[k] = (va + vb) * (va + vb)
         elif kind == 3:
             pacc[k] = va if va > vb else vb
-        else:
+        elif kind == 4:
             pacc[k] = va if va < vb else vb
+        elif va < 0:
+            pacc[k] = va * vb
+            pfix[256 + k] = 0
+        else:
+            pacc[k] = 0
+            pfix[256 + k] = pfix[pa[ai] ^ 0x80]
         k += 1
         if k == run:
             _requantize(acc, k, mult, shift, 0, 1, y, o, 1, y_zp, lo, hi, ext)
+            if kind == 5:
+                for j in range(k):
+                    if pfix[256 + j]:
+                        py[o + j] = pfix[256 + j]
             o += k
             k = 0
         # next output index (i0, i1, i2, i3), moving ai and bi along
@@ -248,6 +262,10 @@ def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int,
                     bi += b0 - b1 * D1
     if k:
         _requantize(acc, k, mult, shift, 0, 1, y, o, 1, y_zp, lo, hi, ext)
+        if kind == 5:
+            for j in range(k):
+                if pfix[256 + j]:
+                    py[o + j] = pfix[256 + j]
 
 
 def _add_sub(a, b, y, g, negate, kind=0):
@@ -256,7 +274,7 @@ def _add_sub(a, b, y, g, negate, kind=0):
     _input_table(ta, g[_ADD_A_ZP], ls, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], 0)
     _input_table(tb, g[_ADD_B_ZP], ls, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], negate)
     _binary(a, b, y, g, ta, tb, bytearray(256), kind, array("i", (g[_ADD_Y_MULTIPLIER],)),
-            array("i", (g[_ADD_Y_SHIFT],)), g[_ADD_Y_ZP], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT)
+            array("i", (g[_ADD_Y_SHIFT],)), g[_ADD_Y_ZP], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT, ta)
 
 
 def add(a, b, y, g):
@@ -278,7 +296,24 @@ def _codes(a, b, y, g, kind):
     # TFLM's MaximumMinimumBroadcastSlow on the int8 codes: tables of the codes, requantized by 1
     t = bytearray(1024)
     _input_table(t, 0, 0, 0, 0, 0)
-    _binary(a, b, y, g, t, t, bytearray(256), kind, array("i", (1 << 30,)), array("i", (1,)), 0, -128, 127, EXT)
+    _binary(a, b, y, g, t, t, bytearray(256), kind, array("i", (1 << 30,)), array("i", (1,)), 0, -128, 127, EXT, t)
+
+
+def prelu(a, b, y, g):
+    # TFLM's BroadcastPrelu4DSlow for int8 on add's record: x - x_zp >= 0 requantized by a's multiplier
+    # (a table of the 256 codes, computed here), else (x - x_zp) * (alpha - alpha_zp) by b's
+    codes = array("i", bytes(4 * (256 + 64)))  # then a run of 64 (acc's) markers
+    for c in range(256):
+        v = c - 128 - g[_ADD_A_ZP]
+        if v >= 0:
+            v = requantize(v, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT]) + g[_ADD_Y_ZP]
+            v = g[_ADD_ACT_MIN] if v < g[_ADD_ACT_MIN] else g[_ADD_ACT_MAX] if v > g[_ADD_ACT_MAX] else v
+            codes[c] = 256 + (v & 0xFF)
+    ta, tb = bytearray(1024), bytearray(1024)
+    _input_table(ta, g[_ADD_A_ZP], 0, 0, 0, 0)
+    _input_table(tb, g[_ADD_B_ZP], 0, 0, 0, 0)
+    _binary(a, b, y, g, ta, tb, bytearray(256), 5, array("i", (g[_ADD_B_MULTIPLIER],)), array("i", (g[_ADD_B_SHIFT],)),
+            g[_ADD_Y_ZP], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT, codes)
 
 
 def maximum(a, b, y, g):
@@ -295,7 +330,7 @@ def mul(a, b, y, g):
     _input_table(ta, g[_MUL_A_ZP], 0, 0, 0, 0)
     _input_table(tb, g[_MUL_B_ZP], 0, 0, 0, 0)
     _binary(a, b, y, g, ta, tb, bytearray(256), 1, array("i", (g[_MUL_Y_MULTIPLIER],)),
-            array("i", (g[_MUL_Y_SHIFT],)), g[_MUL_Y_ZP], g[_MUL_ACT_MIN], g[_MUL_ACT_MAX], EXT)
+            array("i", (g[_MUL_Y_SHIFT],)), g[_MUL_Y_ZP], g[_MUL_ACT_MIN], g[_MUL_ACT_MAX], EXT, ta)
 
 
 @micropython.viper

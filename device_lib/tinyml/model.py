@@ -260,7 +260,7 @@ class Model:
             kernel = "reduce_sum"
         if kernel.startswith("reduce_"):
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
-        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum"):  # broadcast binary ops
+        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu"):  # broadcast binary
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "softmax":
             return k.softmax, (x, y, ins[0].shape[-1]) + p

@@ -63,6 +63,7 @@ TABLE = """\
 43 SQUEEZE copy moves 1 1 0 same
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
+54 PRELU prelu - 2 1 24 add
 55 MAXIMUM maximum - 2 1 12 broadcast
 57 MINIMUM minimum - 2 1 12 broadcast
 60 PADV2 remap moves 2 1 6 remap

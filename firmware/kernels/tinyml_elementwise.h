@@ -72,7 +72,7 @@ typedef struct {
     int32_t y_mult, y_shift, y_zp, act_min, act_max;
 } tml_binary_t;
 
-enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES, TML_BIN_SQUARED_DIFF, TML_BIN_MAX, TML_BIN_MIN };
+enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES, TML_BIN_SQUARED_DIFF, TML_BIN_MAX, TML_BIN_MIN, TML_BIN_PRELU };
 
 // TFLM reference_integer_ops::AddElementwise (kind TML_BIN_PLUS), reference_ops::SubElementwise
 // (TML_BIN_MINUS) and SquaredDifference (TML_BIN_SQUARED_DIFF, left_shift 7) for int8: the inputs
@@ -95,6 +95,14 @@ static inline int8_t tml_mul1(const tml_binary_t *g, int32_t a, int32_t b) {
     return tml_out8(tml_requantize(p, g->y_mult, g->y_shift), g->y_zp, g->act_min, g->act_max);
 }
 
+// TFLM reference_ops::BroadcastPrelu4DSlow for int8 (x a, alpha b) on add's g: a - a_zp >= 0
+// requantized by a's multiplier, else (a - a_zp) * (b - b_zp) by b's; |product| < 2**16, any shift
+static inline int8_t tml_prelu1(const tml_binary_t *g, int32_t a, int32_t b) {
+    int32_t x = a - g->a_zp;
+    int32_t r = x >= 0 ? tml_requantize(x, g->a_mult, g->a_shift) : tml_requantize(x * (b - g->b_zp), g->b_mult, g->b_shift);
+    return tml_out8(r, g->y_zp, g->act_min, g->act_max);
+}
+
 // y[i0, i1, i2, i3] = op(a[..], b[..]) over the whole output, in order (kind: TML_BINARY_*)
 static inline void tml_binary(const int8_t *a, const int8_t *b, int8_t *y, const tml_binary_t *g, int kind) {
     const int *D = g->D, *as = g->a_stride, *bs = g->b_stride;
@@ -107,6 +115,8 @@ static inline void tml_binary(const int8_t *a, const int8_t *b, int8_t *y, const
                     int8_t va = a[ia], vb = b[ib];
                     if (kind == TML_BIN_MAX || kind == TML_BIN_MIN) { // TFLM's MaximumMinimum: the codes
                         *y++ = (kind == TML_BIN_MAX) == (va > vb) ? va : vb;
+                    } else if (kind == TML_BIN_PRELU) {
+                        *y++ = tml_prelu1(g, va, vb);
                     } else {
                         *y++ = kind == TML_BIN_TIMES ? tml_mul1(g, va, vb) : tml_add_sub1(g, va, vb, kind);
                     }

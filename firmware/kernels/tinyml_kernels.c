@@ -291,7 +291,8 @@ static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
         g.b_mult = v[TML_ADD_B_MULTIPLIER], g.b_shift = v[TML_ADD_B_SHIFT];
         g.y_mult = v[TML_ADD_Y_MULTIPLIER], g.y_shift = v[TML_ADD_Y_SHIFT], g.y_zp = v[TML_ADD_Y_ZP];
         g.act_min = v[TML_ADD_ACT_MIN], g.act_max = v[TML_ADD_ACT_MAX];
-        tml_check(tml_in(g.left_shift, 0, kind == TML_BIN_SQUARED_DIFF ? 7 : 20) && g.a_shift <= 0 && g.b_shift <= 0,
+        tml_check(kind == TML_BIN_PRELU ? g.left_shift == 0 && tml_in(g.a_shift, -31, 31) && tml_in(g.b_shift, -31, 31)
+            : tml_in(g.left_shift, 0, kind == TML_BIN_SQUARED_DIFF ? 7 : 20) && g.a_shift <= 0 && g.b_shift <= 0,
             MP_ERROR_TEXT("add/sub: need 0 <= left_shift <= 20 (7 squared) and a_shift, b_shift <= 0"));
     }
     tml_check(tml_in(g.a_zp, -128, 127) && tml_in(g.b_zp, -128, 127) && tml_in(g.y_zp, -128, 127) &&
@@ -336,6 +337,12 @@ static mp_obj_t tml_minimum_fn(size_t n_args, const mp_obj_t *args) {
     return tml_binary_common(args, TML_BIN_MIN);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_minimum_obj, 4, 4, tml_minimum_fn);
+
+static mp_obj_t tml_prelu_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_PRELU);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_prelu_obj, 4, 4, tml_prelu_fn);
 
 // lut(x, y, table, size)
 static mp_obj_t tml_lut_fn(size_t n_args, const mp_obj_t *args) {
@@ -475,6 +482,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_squared_difference, MP_OBJ_FROM_PTR(&tml_squared_difference_obj));
     mp_store_global(MP_QSTR_maximum, MP_OBJ_FROM_PTR(&tml_maximum_obj));
     mp_store_global(MP_QSTR_minimum, MP_OBJ_FROM_PTR(&tml_minimum_obj));
+    mp_store_global(MP_QSTR_prelu, MP_OBJ_FROM_PTR(&tml_prelu_obj));
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
@@ -510,6 +518,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_squared_difference), MP_ROM_PTR(&tml_squared_difference_obj) },
     { MP_ROM_QSTR(MP_QSTR_maximum), MP_ROM_PTR(&tml_maximum_obj) },
     { MP_ROM_QSTR(MP_QSTR_minimum), MP_ROM_PTR(&tml_minimum_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prelu), MP_ROM_PTR(&tml_prelu_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },

@@ -32,6 +32,7 @@
 #define TML_OP_SQUEEZE 43
 #define TML_OP_STRIDED_SLICE 45
 #define TML_OP_SPLIT 49
+#define TML_OP_PRELU 54
 #define TML_OP_MAXIMUM 55
 #define TML_OP_MINIMUM 57
 #define TML_OP_PADV2 60

@@ -105,6 +105,16 @@ class MathOps:
 
     maximum = minimum = _codes
 
+    def prelu(self, op):
+        """TFLM's int8 prelu on add's record: a's multiplier the identity's (x >= x_zp), b's the one of
+        x times alpha, both from the scales in double (CalculatePreluParams); y_multiplier unused."""
+        ((x_scale, x_zp), (a_scale, a_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        x_scale, a_scale, y_scale = (float(np.float32(s)) for s in (x_scale, a_scale, y_scale))
+        m1, s1 = q.quantize_multiplier(x_scale / y_scale)
+        m2, s2 = q.quantize_multiplier(x_scale * a_scale / y_scale)
+        self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=x_zp, b_zp=a_zp, left_shift=0,
+                  a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2, y_multiplier=0, y_shift=0, y_zp=y_zp)
+
 
 def squared_difference_params(a_scale, b_scale, y_scale):
     """squared_difference.cc PrepareQuantized for int8 (left shift 7): (left_shift, a_mult, a_shift,
@@ -114,3 +124,4 @@ def squared_difference_params(a_scale, b_scale, y_scale):
     y = float(np.float32(1 << 14) * np.float32(y_scale))
     return ((7,) + q.quantize_multiplier(a / twice) + q.quantize_multiplier(b / twice)
             + q.quantize_multiplier(twice * twice / y))
+

@@ -40,6 +40,8 @@ PARAMS = {
     "PACK": ("CONCAT", "outer inner[]"),
     "PAD": ("PAD", "before[4] value"),
     "PADV2": ("REMAP", "d[4] esize fill"),
+    "PRELU": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
+                     "y_multiplier y_shift y_zp act_min act_max"),
     "QUANTIZE": ("QUANTIZE", "y_zp y_scale"),
     "REDUCE_MAX": (None, ""),
     "REDUCE_MIN": (None, ""),
