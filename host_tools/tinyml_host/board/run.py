@@ -29,11 +29,13 @@ class InputError(TinymlError):
 def connect(board=None, port=None, baud=None, heap=None, start=None):
     """Opens the link to a board: its port (given; an emulated board's pty, from start(name, heap),
     which the caller hands down; or a real board's from TINYML_PORT, the config file or its USB ids:
-    ports.resolve_port). board None: the unix board, or with a port whatever board is there (its
-    arch is read from the board). Returns (link, board profile or None)."""
+    ports.resolve_port). board and port None: the one attached USB board (discover.default_board); board
+    None with a port: whatever board is there (its arch is read from the board). Returns (link, board profile or None)."""
     from tinyml_host.board import profiles
-    if board is None and port is None:
-        board = "unix"
+    if board is None and port is None:  # as mpremote: the one attached USB board (board/discover.py)
+        from tinyml_host.board import discover
+        prof, port = discover.default_board(say=lambda m: print(m, file=sys.stderr))
+        return Link.open(port, baud or (prof.baud if prof else 115200)), prof
     prof = profiles.load(board) if board else None
     if port is None:
         if prof is None:

@@ -17,8 +17,12 @@ def _fmt_heap(n):
 
 
 def cmd_list(a):
+    """The profiles under a header; then what runs or is attached now: emulated boards (the ESP32 ROM
+    bootloaders too) and USB boards found by their profiles' USB ids."""
+    from tinyml_host.board import discover
+    from tinyml_host.emulators.esp_rom.registry import running_emulators
     running = {s["name"]: s for s in emulators.status()}
-    rows = []
+    rows = [("BOARD", "ARCH", "HEAP", "KIND", "STATE / USB IDS", "DESCRIPTION")]
     for b in boards.all_boards():
         if b.emulated:
             st = running.get(b.name, {})
@@ -28,17 +32,23 @@ def cmd_list(a):
             state = "usb " + ",".join(b.usb_ids) if b.usb_ids else ""
             kind = "chip " + b.chip if b.chip else "real"
         rows.append((b.name, b.arch, _fmt_heap(b.heap), kind, state, b.description))
-    from tinyml_host.emulators import esp_rom
-    for e in esp_rom.running_emulators():  # the ROM bootloaders to flash into (esp32-rom)
-        rows.append((ROM, {"esp32": "xtensawin", "esp32c3": "rv32imc"}.get(e["chip"], e["chip"]), "-",
-                     "chip " + e["chip"], "running on %s (flash %s)" % (e["device"], e["flash"]),
-                     "Espressif's %s ROM in QEMU" % e["chip"].upper() if e.get("kind") == "qemu"
-                     else "tinyml's emulation of the %s ROM loader" % e["chip"].upper()))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("%-*s  %-*s  %*s  %-*s  %s" % (w[0], r[0], w[1], r[1], w[2], r[2], w[3], r[3], r[4]))
-        if a.verbose:
+        if a.verbose and r is not rows[0]:
             print("    " + r[5])
+    roms = running_emulators()
+    print("\nrunning emulated ROM bootloaders (%s; tinyml flash --port DEVICE):" % ROM)
+    for e in roms:
+        print("  %s  %s (pid %s, flash %s)" % (e.get("device"), e.get("chip", "esp32"), e.get("pid"), e.get("flash")))
+    if not roms:
+        print("  none (tinyml board start %s)" % ROM)
+    usb = discover.attached()
+    print("\nUSB boards attached (used when no --board/--port is given):")
+    for u in usb:
+        print("  " + str(u))
+    if not usb:
+        print("  none: commands need --board (unix, qemu-m3: emulated) or --port")
 
 
 def _board(name):

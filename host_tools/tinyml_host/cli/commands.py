@@ -19,7 +19,8 @@ INPUTS = arg("--input", action="append", required=True,
 
 
 def link_args():
-    return [arg("--board", help="board profile: %s (default: unix, or with --port the board found there)"
+    return [arg("--board", help="board profile: %s (default: the one USB board attached, found by its USB ids; "
+                                 "with --port the board found there; emulated boards only when named: unix, qemu-m3)"
                 % _board_names()),
             arg("--port", help="the board's serial port (default: an emulated board's own pty, started when "
                                "needed, or the real board found by its USB ids)"),
