@@ -1,6 +1,6 @@
 """Tidy a lowered op list before it is written: a RESHAPE of a RESHAPE reads the first one's input, a
-RESHAPE that changes no shape goes, and tensors no op uses any more are dropped (the layout changes
-around Keras's 1-D layers leave such pairs)."""
+RESHAPE that changes no shape goes (the layout changes around Keras's 1-D layers leave such pairs), a
+MEAN over height and width then a Flatten is one MEAN, and tensors no op uses any more are dropped."""
 
 def tidy(ops, tensors, inputs, outputs):
     """(ops, tensors, inputs, outputs) with the RESHAPE chains shortened and unused tensors dropped."""
@@ -16,10 +16,18 @@ def tidy(ops, tensors, inputs, outputs):
             if op.name != "RESHAPE":
                 continue
             src = producer.get(op.inputs[0])
-            if src is not None and src.name == "RESHAPE" and readers[op.inputs[0]] == 1 \
-                    and op.inputs[0] not in keep_out:
+            alone = readers[op.inputs[0]] == 1 and op.inputs[0] not in keep_out
+            if src is not None and src.name == "RESHAPE" and alone:
                 op.inputs[0] = src.inputs[0]  # reshape the first one's input directly
                 ops = [o for o in ops if o is not src]
+                changed = True
+                break
+            y_shape = tuple(tensors[op.outputs[0]].shape)
+            if src is not None and src.name == "MEAN" and alone and src.options.get("keep_dims") and \
+                    len(y_shape) == 2 and y_shape[-1] == tensors[op.inputs[0]].shape[-1]:
+                src.options["keep_dims"] = False  # global average pooling then Flatten: one MEAN
+                src.outputs = list(op.outputs)
+                ops = [o for o in ops if o is not op]
                 changed = True
                 break
             x, y = op.inputs[0], op.outputs[0]
