@@ -1,0 +1,42 @@
+"""Writes package.json, the mip index of the device library (run from the repository root:
+.venv/bin/python host_tools/make_package_json.py; tests/test_mip.py checks it is current).
+
+`mpremote mip install github:OWNER/REPO` (or `mip.install(URL)` of a release tree holding dist/)
+installs into the board's /lib:
+  tinyml/**.py                                   the device library
+  tinyml_native/<arch>_6.3/tinyml_kernels.mpy    the native module of every arch tinyml builds
+mip cannot choose a file by the board's CPU, so the board does: tinyml/backends.py finds
+tinyml_native/{arch}_{abi}/ for its own sys.implementation._mpy on first use (about 140 KB of
+flash for all six; `tinyml deploy` sends only the board's own, compiled)."""
+import json
+import pathlib
+import runpy
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def package():
+    archs = runpy.run_path(str(ROOT / "host_tools" / "tinyml_host" / "paths.py"))["ARCHS"]
+    lib = ROOT / "device_lib" / "tinyml"
+    urls = [["tinyml/" + p.relative_to(lib).as_posix(), p.relative_to(ROOT).as_posix()]
+            for p in sorted(lib.rglob("*.py")) if "__pycache__" not in p.parts]
+    urls += [["tinyml_native/%s_6.3/tinyml_kernels.mpy" % a, "dist/%s_6.3/tinyml_kernels.mpy" % a] for a in archs]
+    version = None
+    for line in (lib / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            version = line.split("=")[1].strip().strip("\"'")
+    return {"version": version, "description": "tinyml: int8 TFLite models on MicroPython, TFLite-Micro exact",
+            "urls": urls}
+
+
+def text():
+    """package.json, one file a line."""
+    pkg = package()
+    urls = ",\n".join("    " + json.dumps(u) for u in pkg.pop("urls"))
+    head = json.dumps(pkg, indent=2)[:-2]
+    return head + ',\n  "urls": [\n' + urls + "\n  ]\n}\n"
+
+
+if __name__ == "__main__":
+    (ROOT / "package.json").write_text(text())
+    print("wrote package.json")

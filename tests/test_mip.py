@@ -1,0 +1,72 @@
+"""package.json: `mip` installs the device library and every arch's native module from a loopback HTTP
+server holding the tree (as a release or raw.githubusercontent.com serves it), into a fresh /lib of
+MicroPython's unix port; the board picks its own {arch}_{abi} module; then hello_world runs there,
+bit for bit as tflite-micro."""
+import functools
+import http.server
+import json
+import pathlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from tinyml_host.model.convert import convert
+from tinyml_host.oracle import tflm
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MICROPYTHON = str(pathlib.Path(sys.executable).parent / "micropython")
+HELLO = ROOT.parent / "shared" / "models" / "tflm" / "hello_world_int8.tflite"
+sys.path.insert(0, str(ROOT / "host_tools"))
+import make_package_json  # noqa: E402
+
+
+def test_package_json_is_current():
+    """Every device library file is in it (and nothing else but the native modules): regenerate with
+    .venv/bin/python host_tools/make_package_json.py after adding a device file."""
+    pkg = json.loads((ROOT / "package.json").read_text())
+    lib = ROOT / "device_lib" / "tinyml"
+    want = {"tinyml/" + p.relative_to(lib).as_posix() for p in lib.rglob("*.py") if "__pycache__" not in p.parts}
+    got = {dst for dst, _ in pkg["urls"] if dst.startswith("tinyml/")}
+    assert got == want, "package.json is stale: run host_tools/make_package_json.py"
+    for dst, src in pkg["urls"]:
+        assert (ROOT / src).is_file(), src
+    archs = {dst.split("/")[1] for dst, _ in pkg["urls"] if dst.startswith("tinyml_native/")}
+    assert archs == {"x64_6.3", "armv6m_6.3", "armv7m_6.3", "armv7emsp_6.3", "rv32imc_6.3", "xtensawin_6.3"}
+    assert (ROOT / "package.json").read_text() == make_package_json.text()
+
+
+@pytest.fixture
+def server():
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ROOT)))
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(server, tmp_path):
+    lib = tmp_path / "lib"
+    p = subprocess.run([MICROPYTHON, "-c", "import mip; mip.install(%r, target=%r)" % (server + "/package.json", str(lib))],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "Done" in p.stdout, p.stdout + p.stderr
+    assert (lib / "tinyml" / "model.py").is_file()
+    assert (lib / "tinyml_native" / "x64_6.3" / "tinyml_kernels.mpy").read_bytes() == \
+        (ROOT / "dist" / "x64_6.3" / "tinyml_kernels.mpy").read_bytes()
+    (tmp_path / "hello.tml").write_bytes(convert(str(HELLO)))
+    x = np.arange(-128, 128, dtype=np.int8)
+    code = ("import sys\nsys.path.insert(0, %r)\nimport tinyml\nm = tinyml.load('hello.tml')\n"
+            "out = bytearray()\nfor v in range(-128, 128):\n    out += m.run(bytes([v & 255]))\n"
+            "print(m.backend, bytes(out).hex())\n" % str(lib))
+    p = subprocess.run([MICROPYTHON, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    backend, hexed = p.stdout.split()[-2:]
+    assert backend == "native"  # the x64 module mip put in tinyml_native/x64_6.3/, found by the board
+    want = tflm.tflm_run(str(HELLO), [x.reshape(256, 1, 1)])[0].astype(np.int8).tobytes()
+    assert bytes.fromhex(hexed) == want
