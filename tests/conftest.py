@@ -24,3 +24,14 @@ def native_module():
         subprocess.run(["bash", str(ROOT / "firmware" / "build_natmod.sh")], check=True,
                        env=dict(__import__("os").environ, ARCHS="x64"))
     return mpy
+
+
+@pytest.fixture(scope="module")
+def qemu_m3():
+    """The emulated Cortex-M3 for a test module: started when not running, stopped after if started here."""
+    from tinyml_host.emulators import supervisor as emulators
+    started = emulators.running("qemu-m3") is None
+    emulators.start("qemu-m3")
+    yield "qemu-m3"
+    if started:
+        emulators.stop("qemu-m3")

@@ -4,16 +4,13 @@ port and compared byte for byte with TFLM (tflite-micro) run in the same test.""
 import numpy as np
 import pytest
 
-from conftest import BACKENDS
 import layout_models
-from tinyml_host.board import unix as board_unix
+import test_ops_vs_tflm as ops_vs_tflm
 from tinyml_host.cli import main as cli
-from tinyml_host.emulators import supervisor as emulators
 from tinyml_host.model import convert_layout
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.oracle import tflite_build as tb
-from tinyml_host.oracle import tflm as oracle
 
 T = tb.Tensor
 
@@ -31,15 +28,12 @@ def padding_of(model):
         int(m.tensors[op.outputs[0]].zero_point[0])
 
 
-def run_everywhere(tmp_path, model, inputs, backends=BACKENDS, mask=None):
-    expected = oracle.tflm_run(model, inputs)
-    tml = tmp_path / "m.tml"
-    tml.write_bytes(convert(model, "layout model"))
-    for backend in backends:
-        ys, info = board_unix.run_model(tml, inputs, backend)
-        assert info["backend"] == backend
+def run_everywhere(tmp_path, model, inputs, mask=None):
+    """TFLM's outputs and each backend's (test_ops_vs_tflm's run), the same bytes; mask: (the output
+    positions that are padding, the zero point they must hold), left out of the comparison."""
+    expected, got = ops_vs_tflm.run_everywhere(tmp_path, model, inputs)
+    for backend, ys in got.items():
         for e, y in zip(expected, ys):
-            y = y.reshape(e.shape)
             if mask is not None:
                 pad, zp = mask
                 assert np.all(y[:, pad] == zp), "padding is not the output zero point"
@@ -62,15 +56,6 @@ def test_every_layout_op_in_one_model_matches_tflm(tmp_path):
     test below runs."""
     model, inputs = layout_models.board_model(np.random.default_rng(12))
     run_everywhere(tmp_path, model, inputs)
-
-
-@pytest.fixture(scope="module")
-def qemu_m3():
-    started = emulators.running("qemu-m3") is None
-    emulators.start("qemu-m3")
-    yield "qemu-m3"
-    if started:
-        emulators.stop("qemu-m3")
 
 
 def test_every_layout_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
