@@ -67,8 +67,13 @@ def _tflm_zero(model):
     return tflm.tflm_run(str(model), [x])[0][0].astype(np.int8).tobytes().hex()
 
 
+def _floor(st):
+    """The lowest sequence number the board would refuse: the running one, or higher after a fallback."""
+    return max(st["seq"], st.get("floor") or 0)
+
+
 def _next_seq(env):
-    return _status(env)["seq"] + 1
+    return _floor(_status(env)) + 1
 
 
 def test_serial_push_replaces_the_model_and_the_app_at_boot_runs_it(env, capsys):
@@ -96,7 +101,7 @@ def test_serial_push_replaces_the_model_and_the_app_at_boot_runs_it(env, capsys)
 
     with b.link() as link:  # power-on again: main.py runs the app, with the update's model
         after = boot.restart(link, 30, until=r"ota-app \S+ \w+")
-    assert "ota-app /ota/a/micro_speech_quantized.tml " + _tflm_zero(SPEECH) in after
+    assert "ota-app /ota/a/micro_speech_quantized.tml " + _tflm_zero(SPEECH) in after, after
     print("%s: serial update of %s (%d bytes) took %.2f s" % (b.name, bundle.name, bundle.stat().st_size, seconds))
 
 
@@ -112,7 +117,7 @@ def test_refused_updates_change_nothing(env, case, capsys):
     st = _status(env)
     if not st["slot"]:
         pytest.fail("the first test installs an update; run the module whole")
-    seq = st["seq"] + 1
+    seq = _floor(st) + 1
     if case == "signature":
         other = env.tmp / "other.key"
         if not other.exists():
@@ -126,7 +131,7 @@ def test_refused_updates_change_nothing(env, case, capsys):
         data = bytes(data)
         why = "SHA-256"
     elif case == "sequence":
-        data = _bundle_bytes(env, HELLO, st["seq"])[2]
+        data = _bundle_bytes(env, HELLO, _floor(st))[2]
         why = "not above the running one"
     else:
         data = _bundle_bytes(env, HELLO, seq, abi="9.9")[2]
@@ -150,7 +155,7 @@ def test_refused_updates_change_nothing(env, case, capsys):
 def test_failed_health_check_rolls_back(env, capsys):
     from tinyml_host.ota import bundle, keys
     st = _status(env)
-    manifest, files = bundle.plan(HELLO, st["seq"] + 1)
+    manifest, files = bundle.plan(HELLO, _floor(st) + 1)
     g = manifest["golden"]
     blob = bytearray(files[1][1])
     blob[sum(g["inputs"])] ^= 0x01  # case 0's first output byte: not what the model gives
@@ -181,6 +186,31 @@ def test_key_replacement_only_over_serial_with_the_flag(env, capsys):
     env.key, env.pub = new, pathlib.Path(str(new) + ".pub")
 
 
+def test_a_damaged_running_slot_falls_back_at_boot(env):
+    """Every boot checks the running slot's files against its manifest: a byte flipped in the
+    running model (flash gone bad) brings back the previous slot; the sequence floor stays."""
+    from tinyml_host.ota import push
+    b = env.board
+    seq = _next_seq(env)
+    path = env.tmp / "fresh.bundle"
+    path.write_bytes(_bundle_bytes(env, HELLO, seq)[2])
+    with b.link() as link:
+        st = push.push(link, b.profile, path, say=lambda s: None)
+        prev = st["prev"]
+        prev_seq = st["slots"][prev]["seq"]
+        model = "/ota/%s/%s" % (st["slot"], st["slots"][st["slot"]]["model"])
+        link.exec("f = open(%r, 'r+b')\nf.seek(100)\nc = f.read(1)[0]\nf.seek(100)\nf.write(bytes([c ^ 1]))\n"
+                  "f.close()" % model)
+        link.soft_reset()
+        out = link.exec(push.IMPORT + "_ota.boot()\n_ota.check()")
+        assert "is damaged" in out and "tinyml-ota-check ok %s %d" % (prev, prev_seq) in out
+        now = push.board_status(link)
+    assert (now["slot"], now["seq"], now["last"]["result"]) == (prev, prev_seq, "rolled back")
+    path = env.tmp / "replay.bundle"  # above the slot it fell back to, but not above the floor
+    path.write_bytes(_bundle_bytes(env, HELLO, seq)[2])
+    assert cli("ota", "push", path, "--port", b.port, "--no-restart") == 1
+
+
 def test_crash_during_the_trial_rolls_back(env, capsys):
     """The board dies while it tries an update (its golden check made long here): the next boot
     finds a trial that never finished, returns to the previous slot and records why."""
@@ -188,11 +218,13 @@ def test_crash_during_the_trial_rolls_back(env, capsys):
     from tinyml_host.ota import bundle, keys, push
     b = env.board
     st = _status(env)
-    manifest, files = bundle.plan(HELLO, st["seq"] + 1, cases=200000 if b.name == "unix" else 6000)
+    manifest, files = bundle.plan(HELLO, _floor(st) + 1, cases=200000 if b.name == "unix" else 6000)
     path = env.tmp / "long-trial.bundle"
     path.write_bytes(bundle.pack(manifest, files, keys.load_private(env.key)))
     with b.link() as link:
         assert push.push(link, b.profile, path, say=lambda s: None, trial=False)["pending"]
+        link.soft_reset()
+        assert "checked; its health check follows a restart" in link.exec(push.IMPORT + "_ota.boot()")
         link.soft_reset()
         t0 = time.monotonic()
         threading.Timer(0.3, b.kill).start()
@@ -239,8 +271,9 @@ def test_power_cut_at_20_random_points(env):
         push.push(link, b.profile, make(seq, 1), say=lambda s: None, step=steps.append)
     outcomes = []
     for run in range(20):
-        old = _status(env)["seq"]
-        new = old + 1
+        st = _status(env)
+        old = st["seq"]
+        new = _floor(st) + 1
         path = make(new, run % 2)
         at = rng.randrange(len(steps))
         delay = rng.uniform(0, 0.05)
@@ -258,15 +291,17 @@ def test_power_cut_at_20_random_points(env):
         time.sleep(delay + 0.4)
         b.kill()  # if the push won the race, the cut comes right after it
         b.start()
-        with b.link() as link:
-            out = link.exec("from tinyml import ota\nota.boot()\nota.check()")
+        with b.link() as link:  # power-on, as the app runner does it; then what runs, checked
+            push.run_boot(link, say=lambda s: None)
+            link.soft_reset()
+            out = link.exec("from tinyml import ota\nota.check()")
         m = re.search(r"tinyml-ota-check ok (\w) (\d+)", out)
         assert m, "run %d (cut at %s + %.3f s): %s" % (run, seen[-1] if seen else "-", delay, out)
         got = int(m.group(2))
         assert got in (old, new), (old, new, got)
         outcomes.append((seen[-1] if seen else "-", "new" if got == new else "old"))
     # and an update after all that goes through
-    seq = _status(env)["seq"] + 1
+    seq = _next_seq(env)
     with b.link() as link:
         st = push.push(link, b.profile, make(seq, 0), say=lambda s: None)
     assert st["seq"] == seq

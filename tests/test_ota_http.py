@@ -116,7 +116,7 @@ def test_pull_is_cut_then_resumes_and_the_app_at_boot_runs_it(env):
         seconds = time.monotonic() - t0
         assert "pulled True" in out, out
         after = boot.restart(link, 30, until=r"ota-app \S+ \w+")  # power-on: the trial, then the app
-    assert "tinyml-ota: confirmed slot %s seq %d" % (slot, seq) in after
+    assert "tinyml-ota: confirmed slot %s seq %d" % (slot, seq) in after, after
     assert "ota-app /ota/%s/%s " % (slot, model) in after
     # the second pull asked for the model from where the cut left it, not from its start
     start = made.data_start + made.manifest["files"][0]["offset"]

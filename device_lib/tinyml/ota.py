@@ -5,27 +5,26 @@
 #   /ota/state.json   which slot runs, its sequence number, a pending update, the last result; always
 #                     replaced whole by one os.rename of /ota/state.tmp (written and closed first)
 #   /ota/a/, /ota/b/  the slots: manifest.json, manifest.sig (64 bytes), the model, golden.bin, ...
-# An update goes into the slot that is not running. The manifest (JSON, see docs: README "Signed
-# model updates") is checked before anything is written: its Ed25519 signature, the product id, a
+# An update goes into the slot that is not running. The manifest (JSON: ota/bundle.py on the host says
+# its fields) is checked before anything is written: its Ed25519 signature, the product id, a
 # sequence number above the running one, the runtime version and .mpy ABI. Each file is then
 # written as <name>.part and renamed once its SHA-256 matches the manifest. commit() checks the
 # whole slot again and makes it pending (the state's one rename). At the next boot(), the pending
-# slot gets one trial: the state says so (written before the trial starts), the model must give
-# the golden outputs byte for byte within the latency and free-heap budget; then it is confirmed.
+# slot gets one trial: the state says so (written before each step starts); its signature and files
+# are checked again, and after a restart (a whole heap) the model must give the golden outputs byte
+# for byte within the latency and free-heap budget; then it is confirmed.
 # A failed check, or a boot that finds a trial that never finished (crash, reset, power cut),
 # returns to the previous slot and records why. Nothing in the running slot is touched by an update.
 import gc
 import json
 import os
 
-from tinyml import ed25519
-from tinyml.clock import now_us as _now, diff_us as _diff
+from tinyml.ota_health import files_ok, health_check as _health, sha256_file
 
 ROOT = "/ota"
 FORMAT = 1
 SLOTS = ("a", "b")
 MAX_MANIFEST = 16384
-_BUF = 512
 
 
 class UpdateError(Exception):
@@ -82,24 +81,6 @@ def _rmtree(path):
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def sha256_file(path, size_limit=None):
-    """(hex sha256, size) of a file, read in 512-byte pieces."""
-    import hashlib
-    import binascii
-    h = hashlib.sha256()
-    buf = bytearray(_BUF)
-    mv = memoryview(buf)
-    n = 0
-    with open(path, "rb") as f:
-        while True:
-            k = f.readinto(buf)
-            if not k:
-                break
-            h.update(mv[:k])
-            n += k
-    return binascii.hexlify(h.digest()).decode(), n
 
 
 # ---------------------------------------------------------------- state
@@ -200,9 +181,10 @@ def check_manifest(raw, sig, st=None, key=None):
         raise UpdateError("manifest format %r; this runtime reads format %d" % (m.get("format"), FORMAT))
     st = st or state()
     seq = m.get("seq")
-    if not isinstance(seq, int) or seq <= st["seq"]:
+    floor = max(st["seq"], st.get("floor") or 0)
+    if not isinstance(seq, int) or seq <= floor:
         raise UpdateError("sequence number %r is not above the running one (%d): no downgrade or replay"
-                          % (seq, st["seq"]))
+                          % (seq, floor))
     product = st.get("product")
     if product and m.get("product") != product:
         raise UpdateError("the bundle is for product %r; this board is %r" % (m.get("product"), product))
@@ -247,9 +229,10 @@ def begin(raw, sig, key=None):
             f.write(key)
         _rename(_p("key.tmp"), _p("key.pub"))
     slot = inactive(st)
-    if st["pending"]:  # an update not yet tried is replaced: forget it before its slot changes
+    if st["pending"] or st.get("prev") == slot:  # forget what the slot held before it changes
         st["pending"] = None
         st["trial"] = 0
+        st["prev"] = None
         _save(st)
     d = _p(slot)
     try:
@@ -265,37 +248,6 @@ def begin(raw, sig, key=None):
                 f.write(data)
     print("tinyml-ota slot %s seq %d" % (slot, m["seq"]))
     return slot
-
-
-def missing(slot):
-    """[(name, bytes already there)] of the slot's files not yet complete (for a resumed pull)."""
-    m = json.loads(_read(_p(slot, "manifest.json")))
-    out = []
-    for f in m["files"]:
-        path = _p(slot, f["name"])
-        if _exists(path):
-            continue
-        try:
-            n = os.stat(path + ".part")[6]
-        except OSError:
-            n = 0
-        out.append((f["name"], n if n <= f["size"] else 0))
-    return out
-
-
-def finish_file(slot, name):
-    """Renames <name>.part to <name> once it matches the manifest's size and SHA-256; else removes it."""
-    m = json.loads(_read(_p(slot, "manifest.json")))
-    f = [x for x in m["files"] if x["name"] == name]
-    if not f:
-        raise UpdateError("%s is not in the update's manifest" % name)
-    part = _p(slot, name + ".part")
-    h, n = sha256_file(part)
-    if n != f[0]["size"] or h != f[0]["sha256"]:
-        os.remove(part)
-        return False
-    _rename(part, _p(slot, name))
-    return True
 
 
 def commit(slot):
@@ -349,61 +301,90 @@ def _verify_slot(slot, st=None, check_seq=True):
 
 # ---------------------------------------------------------------- boot: trial, confirm, rollback
 
+def _files_ok(slot):
+    try:
+        m = json.loads(_read(_p(slot, "manifest.json")))
+    except (OSError, ValueError) as e:
+        return "its manifest cannot be read (%s)" % e
+    return files_ok(_p(slot), m)
+
+
 def health_check(slot, m=None, backend=None):
-    """Runs the slot's model on the manifest's golden inputs: None when every output is byte-exact
-    and within the latency and free-heap budget, else the reason."""
-    m = m or json.loads(_read(_p(slot, "manifest.json")))
-    g = m.get("golden")
-    if not g:
-        return None
-    import tinyml
+    """The slot's model on its manifest's golden inputs (tinyml.ota_health): None, or why not."""
+    _forget_crypto()
+    return _health(_p(slot), m or json.loads(_read(_p(slot, "manifest.json"))), backend)
+
+
+def _forget_crypto():
+    """Drops the signature code (and its big constants) from the heap once the checks are done."""
+    import sys
+    for name in ("tinyml.ed25519", "tinyml.sha512"):
+        sys.modules.pop(name, None)
+    global ed25519
+    ed25519 = _Lazy()
     gc.collect()
-    model = tinyml.load(_p(slot, m["model"]), backend)
-    gc.collect()
-    free = gc.mem_free()
-    budget = m.get("budget") or {}
-    if budget.get("heap") and free < budget["heap"]:
-        return "free heap after loading the model is %d bytes; the budget needs %d" % (free, budget["heap"])
-    worst = 0
-    with open(_p(slot, g["file"]), "rb") as f:
-        for case in range(g["cases"]):
-            for k in range(len(model.inputs)):
-                buf = model.input_buffer(k)
-                if f.readinto(buf) != len(buf):
-                    return "golden.bin ends early (case %d)" % case
-            t0 = _now()
-            model.invoke()
-            worst = max(worst, _diff(_now(), t0))
-            for k in range(len(model.outputs)):
-                out = model.output_buffer(k)
-                want = f.read(len(out))
-                if bytes(out) != want:
-                    return "golden output %d of case %d differs from TFLM's bytes" % (k, case)
-    if budget.get("us") and worst > budget["us"]:
-        return "an inference took %d us; the budget is %d us" % (worst, budget["us"])
-    return None
+
+
+class _Lazy:
+    """tinyml.ed25519, imported when first needed: a boot with no update to try never loads it."""
+
+    def __getattr__(self, name):
+        global ed25519
+        from tinyml import ed25519 as mod
+        ed25519 = mod
+        return getattr(mod, name)
+
+
+ed25519 = _Lazy()
+
+
+tried = False    # this boot worked on an update (the app runner then restarts: a whole heap for the app)
+restart = False  # the update's checks passed: its health check runs after a restart, on a whole heap
+
+# st["trial"]: 0 pending; 1 checking the slot; 2 checked, to be tried after a restart; 3 trying it.
+# A boot that finds 1 or 3 was cut off in the middle (crash, reset, power cut): it rolls back.
 
 
 def boot(backend=None):
-    """Called first thing at boot (main.py): tries a pending update once, confirms it or returns to
-    the previous slot, and makes sure what runs is complete. Returns the running slot's folder (None
-    when no update was ever installed)."""
+    """Called first thing at boot (main.py, through tinyml.runner): tries a pending update once, in
+    two boots (its signature and files checked, then, after a restart, its health check on a whole
+    heap), confirms it or returns to the previous slot, and checks the running slot's files. Sets
+    `restart` when the board must restart to go on. Returns the running slot's folder (None when no
+    update was ever installed)."""
+    global tried, restart
     st = state()
     pending = st["pending"]
     if pending:
+        tried = True
         seq = None
         try:
             seq = json.loads(_read(_p(pending, "manifest.json"))).get("seq")
         except (OSError, ValueError):
             pass
-        if st["trial"]:
+        stage = st["trial"]
+        if stage in (1, 3):
             _rollback(st, seq, "the trial boot of slot %s did not finish (crash, reset or power cut)" % pending)
-        else:
+        elif stage == 0:
             st["trial"] = 1
+            _save(st)
+            try:
+                _verify_slot(pending, st)
+                why = None
+            except UpdateError as e:
+                why = str(e)
+            if why:
+                _rollback(st, seq, "check failed: " + why)
+            else:
+                st["trial"] = 2
+                _save(st)
+                restart = True
+                print("tinyml-ota: slot %s seq %d checked; its health check follows a restart" % (pending, seq))
+        else:
+            st["trial"] = 3
             _save(st)  # one shot: a boot that finds this again rolls back
             try:
-                m = _verify_slot(pending, st)
-                why = health_check(pending, m, backend)
+                m = json.loads(_read(_p(pending, "manifest.json")))
+                why = _files_ok(pending) or health_check(pending, m, backend)
             except Exception as e:  # noqa: anything the new model raises fails its check
                 why = "the check raised %s: %s" % (type(e).__name__, e)
             gc.collect()
@@ -413,12 +394,25 @@ def boot(backend=None):
                 st["prev"] = st["slot"]
                 st["slot"] = pending
                 st["seq"] = seq
+                st["floor"] = max(seq, st.get("floor") or 0)
                 st["pending"] = None
                 st["trial"] = 0
                 st["product"] = st.get("product") or m.get("product")
                 _record(st, "ok", "confirmed after its health check", seq)
                 print("tinyml-ota: confirmed slot %s seq %d" % (pending, seq))
     slot = st["slot"]
+    if slot:  # every boot: the running slot's files still match their manifest (flash can rot)
+        why = _files_ok(slot)
+        if why:
+            prev = st.get("prev")
+            back = prev if prev and _files_ok(prev) is None else None
+            old = st["seq"]
+            st["floor"] = max(old, st.get("floor") or 0)  # the floor stays: no replay of older bundles
+            st["slot"] = back
+            st["seq"] = json.loads(_read(_p(back, "manifest.json")))["seq"] if back else 0
+            st["prev"] = None
+            _rollback(st, old, "slot %s (seq %d) is damaged: %s" % (slot, old, why))
+            slot = back
     return _p(slot) if slot else None
 
 

@@ -8,6 +8,7 @@
 #   SHA-256 matches; 4. tinyml.ota.commit(): the update is tried at the next boot.
 #   ok = ota_pull.pull("http://192.168.1.10:8266/model-v7.bundle")   # then machine.reset()
 import json
+import os
 import socket
 import struct
 
@@ -89,6 +90,37 @@ def _get_into(url, first, last, path):
         s.close()
 
 
+def missing(slot):
+    """[(name, bytes already there)] of the slot's files not yet complete (for a resumed pull)."""
+    m = json.loads(ota._read(ota._p(slot, "manifest.json")))
+    out = []
+    for f in m["files"]:
+        path = ota._p(slot, f["name"])
+        if ota._exists(path):
+            continue
+        try:
+            n = os.stat(path + ".part")[6]
+        except OSError:
+            n = 0
+        out.append((f["name"], n if n <= f["size"] else 0))
+    return out
+
+
+def finish_file(slot, name):
+    """Renames <name>.part to <name> once it matches the manifest's size and SHA-256; else removes it."""
+    m = json.loads(ota._read(ota._p(slot, "manifest.json")))
+    f = [x for x in m["files"] if x["name"] == name]
+    if not f:
+        raise ota.UpdateError("%s is not in the update's manifest" % name)
+    part = ota._p(slot, name + ".part")
+    h, n = ota.sha256_file(part)
+    if n != f[0]["size"] or h != f[0]["sha256"]:
+        os.remove(part)
+        return False
+    ota._rename(part, ota._p(slot, name))
+    return True
+
+
 def pull(url):
     """Fetches, checks and commits the bundle at url; True when it is installed, to be tried at the
     next boot (then reset the board). False: refused (the reason is in ota.state()['last'])."""
@@ -105,13 +137,13 @@ def pull(url):
         return False
     start = 12 + n + 64
     files = {f["name"]: f for f in json.loads(raw)["files"]}
-    for name, have in ota.missing(slot):
+    for name, have in missing(slot):
         f = files[name]
         part = ota._p(slot, name + ".part")
         if have == 0:
             open(part, "wb").close()
         if have < f["size"]:
             _get_into(url, start + f["offset"] + have, start + f["offset"] + f["size"] - 1, part)
-        if not ota.finish_file(slot, name):
+        if not finish_file(slot, name):
             raise PullError("%s arrived damaged (its SHA-256 differs from the manifest's): pull again" % name)
     return ota.commit(slot)

@@ -31,8 +31,13 @@ def main(app="app", wait=WAIT):
     time.sleep(wait)
     from tinyml import ota
     slot = ota.boot()
+    if ota.tried:  # an update was worked on: start again (its health check, or the app, on a whole heap)
+        print("tinyml: restarting for the update")
+        raise SystemExit  # a soft reset: main.py runs again
     if slot and slot not in sys.path:
         sys.path.insert(0, slot)
+    import gc
+    gc.collect()
     mod = __import__(app)
     pin = getattr(mod, "SAFE_PIN", None)
     if pin is not None and _safe_pin(pin):

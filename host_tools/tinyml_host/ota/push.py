@@ -61,6 +61,7 @@ def push(link, board, path, pubkey=None, replace_key=False, say=print, step=None
     t0 = time.monotonic()
     deploy_mod.deploy(link, board, out=io.StringIO())  # tinyml.ota itself, when the board's differs
     t_lib = time.monotonic() - t0
+    link.soft_reset()  # a whole heap for the update: what an app left (modules, models) goes
     st = board_status(link)
     key = _key_to_send(st, pubkey, replace_key)
     say("pushing %s (seq %d, %d files, %d bytes) to %s; the board runs seq %d%s" % (
@@ -86,13 +87,7 @@ def push(link, board, path, pubkey=None, replace_key=False, say=print, step=None
     say("installed in slot %s in %.2f s; trying it" % (slot, t_copy))
     if not trial:
         return board_status(link)
-    step("reset")
-    link.soft_reset()
-    step("trial")
-    out = link.exec(IMPORT + "_ota.boot()")
-    for line in out.splitlines():
-        if line.startswith("tinyml-ota"):
-            say("board: " + line)
+    run_boot(link, say, step)
     st = board_status(link)
     st["seconds"] = {"library": round(t_lib, 3), "copy": round(t_copy, 3), "total": round(time.monotonic() - t0, 3)}
     if st["slot"] != slot or st["seq"] != b.seq:
@@ -100,6 +95,26 @@ def push(link, board, path, pubkey=None, replace_key=False, say=print, step=None
         raise Refused("%s: %s" % (last.get("result", "not installed"), last.get("reason", "?")))
     say("the board runs seq %d from slot %s (%.2f s in all)" % (b.seq, slot, st["seconds"]["total"]))
     return st
+
+
+def run_boot(link, say=print, step=None):
+    """What the board does at power-on about updates (tinyml.ota.boot(), as the app runner calls it),
+    restarting while it asks to (an update is checked, then tried after a restart). Returns what the
+    board printed."""
+    step = step or (lambda name: None)
+    printed = []
+    for _ in range(3):
+        step("reset")
+        link.soft_reset()
+        step("trial")
+        out = link.exec(IMPORT + "_ota.boot()\nprint('tinyml-ota-restart', _ota.restart)")
+        for line in out.splitlines():
+            if line.startswith("tinyml-ota:"):
+                say("board: " + line)
+                printed.append(line)
+        if "tinyml-ota-restart True" not in out:
+            break
+    return "\n".join(printed)
 
 
 def restart_app(link):
