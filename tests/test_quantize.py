@@ -461,3 +461,23 @@ def test_reshapes_keep_the_held_order(tmp_path):
         assert "TRANSPOSE" in str(e), str(e)
     else:
         tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path, ("native",))
+
+
+def test_the_command_reports_and_refuses(digits, tmp_path, capsys):
+    """`tinyml quantize` as typed: the report's lines, the files, and an error exit that says what to do."""
+    from tinyml_host.cli import main as cli
+    args = ["quantize", str(digits / "digits_cnn.onnx"), "--calibration", str(digits / "calibration_images.npy"),
+            "-o", str(tmp_path / "m.tflite")]
+    assert cli.main(args + ["--tml", str(tmp_path / "m.tml"), "--validation",
+                            str(digits / "validation_images.npy"), "--labels", str(digits / "labels.npy")]) == 0
+    out = capsys.readouterr().out
+    for words in ("int8 TFLite", "channels-last (NHWC", "MACs per inference", "TFLM arena", "top-1 agreement",
+                  "accuracy on the labels"):
+        assert words in out, out
+    tml = (tmp_path / "m.tml").read_bytes()
+    assert tml == convert((tmp_path / "m.tflite").read_bytes())
+    assert cli.main(args + ["--labels", str(digits / "labels.npy")]) == 2
+    assert "need --validation" in capsys.readouterr().err
+    assert cli.main(["quantize", str(digits / "digits_cnn.onnx"), "--calibration", str(digits / "calibration.npy"),
+                     "-o", str(tmp_path / "x.tflite")]) == 2
+    assert "expected (N, 1, 8, 8)" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import pathlib
 
 import numpy as np
 
+from tinyml_host.errors import ModelError
 from tinyml_host.optimize import keras_tf, report
 from tinyml_host.optimize.float_graph import FloatGraph, QuantizeError
 
@@ -86,6 +87,8 @@ def _size(path):
 
 
 def cmd_quantize(a, out=print):
+    if (a.int8_validation or a.labels) and not a.validation:
+        raise QuantizeError("--int8-validation and --labels need --validation")
     calibration = _load(a.calibration, "calibration data")
     result = quantize(a.model, calibration, per_channel=not a.per_tensor)
     _write(a.output, result.tflite)
@@ -100,7 +103,7 @@ def cmd_quantize(a, out=print):
     from tinyml_host.oracle import tflm
     try:
         tml = convert(result.tflite, name=str(a.output))
-    except ValueError as e:
+    except ModelError as e:
         out("tinyml cannot run it yet (TFLM can): %s" % e)
         tml = None
     if tml is not None:
@@ -123,8 +126,6 @@ def cmd_quantize(a, out=print):
             _write(a.int8_validation, _npy(result.io.to_int8(xs)))
             out("wrote %s: the validation inputs as the int8 model takes them (for tinyml run and verify)"
                 % a.int8_validation)
-    elif a.int8_validation or a.labels:
-        raise QuantizeError("--int8-validation and --labels need --validation")
     return result
 
 
