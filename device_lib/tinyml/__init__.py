@@ -1,5 +1,6 @@
 # tinyml: run int8 TFLite models, converted to .tml by the host's `tinyml convert`, on MicroPython.
 #   m = tinyml.load('hello.tml'); m.summary(); m.run(x)
+# MicroPython keeps no docstrings (neither from .py nor .mpy): on a board, tinyml.usage() prints the API.
 from tinyml.model import Model
 from tinyml.tmlfile import ModelFileError
 
@@ -27,3 +28,11 @@ def load(path, backend=None, window=-1):
         f.close()
         return Model(buf, backend, path)
     return Model(f, backend, path, window)
+
+
+def usage():
+    """Prints the API (help(tinyml.Model) lists the methods by name)."""
+    print("tinyml %s\n m = tinyml.load(path, backend=None, window=-1)  repr(m): name, ops, arena, backend\n"
+          " m.run(x, ...) int8 in, int8 out (array('b'))   m.predict(v, ...) numbers in, floats out\n"
+          " m.input_buffer(k) fill, m.invoke(), m.output_buffer(k) bytes / m.output(k) int8\n"
+          " m.profile(x) per-op us and heap   m.summary()   m.reset() zeroes the arena" % __version__)

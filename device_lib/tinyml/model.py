@@ -350,7 +350,8 @@ class Model:
         return self._data[self.input_ids[k]]
 
     def output_buffer(self, k=0):
-        """The bytes of output k, in the arena, valid until the next inference."""
+        """The bytes of output k, in the arena (a memoryview, no copy), valid until the next
+        inference; output(k) gives them as int8 values (array('b'))."""
         return self._data[self.output_ids[k]]
 
     def profile(self, *xs):
@@ -373,6 +374,9 @@ class Model:
 
     def predict(self, *values):
         """Like run(), on real numbers: quantizes the inputs and dequantizes the outputs (lists of floats)."""
+        if len(values) != len(self.inputs):
+            raise TypeError("predict() takes one value (a number or a list) per model input: the model has %d "
+                            "input(s), predict() got %d" % (len(self.inputs), len(values)))
         xs = []
         for t, v in zip(self.inputs, values):
             v = v if isinstance(v, (list, tuple)) else [v]
@@ -388,6 +392,24 @@ class Model:
 
     def macs(self, op):
         return op_macs(op, self.tensors)
+
+    def __repr__(self):
+        count = {}
+        for op in self.ops:
+            n = ops.name(op.opcode)
+            count[n] = count.get(n, 0) + 1
+        return "<tinyml.Model %s: %d ops (%s), in %s, out %s, arena %d B%s, backend %s>" % (
+            self.name, len(self.ops), ", ".join(("%s x%d" % (n, c)) if c > 1 else n for n, c in count.items()),
+            " ".join(_shape(t) for t in self.inputs), " ".join(_shape(t) for t in self.outputs),
+            self.arena_bytes, ", window %d B" % self.window_bytes if self._file is not None else "", self.backend)
+
+    def reset(self):
+        """Zeroes the activation arena (inputs, outputs, every intermediate), as just after load."""
+        a, z = self._arena, bytes(64)
+        for i in range(0, len(a) - 63, 64):
+            a[i:i + 64] = z
+        for i in range(len(a) - len(a) % 64, len(a)):
+            a[i] = 0
 
     def summary(self):
         print("model %s: %d ops, backend %s, weights %s" % (
