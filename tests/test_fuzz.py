@@ -81,7 +81,7 @@ import micropython
 
 class Model:
     def __init__(self, source, backend=None, name="model", window=None):
-        data = source if isinstance(source, (bytes, bytearray)) else source.read()
+        data = source.read() if hasattr(source, "read") else source
         if data[40] == 0xEE:
             _segv()
         if data[40] == 0xDD:

@@ -7,7 +7,6 @@
 # hung. After each case the clean model runs again: another output means the case corrupted memory.
 # The unix port runs fuzz_serve (cases on stdin, one per line); a board fuzz_batch (cases in the call).
 import gc
-import io
 from binascii import unhexlify
 from tinyml.model import Model
 from tinyml.tmlfile import ModelFileError
@@ -21,32 +20,70 @@ def _bytes(o):
     return bytes(o) if not isinstance(o, tuple) else b"".join(bytes(x) for x in o)
 
 
+class _File:
+    """A file open for reading over bytes in RAM (seek, read, readinto: what a streamed Model
+    uses), without a copy of them."""
+
+    def __init__(self, mv):
+        self.mv = mv
+        self.at = 0
+
+    def seek(self, off, whence=0):
+        self.at = off if whence == 0 else (len(self.mv) if whence == 2 else self.at) + off
+        return self.at
+
+    def read(self, n=-1):
+        end = len(self.mv) if n < 0 else min(len(self.mv), self.at + n)
+        b = bytes(self.mv[self.at:end]) if end > self.at else b""
+        self.at = max(self.at, end)
+        return b
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.mv) - self.at)
+        if n <= 0:
+            return 0
+        buf[:n] = self.mv[self.at:self.at + n]
+        self.at += n
+        return n
+
+
 class _Fuzz:
     def __init__(self, path, backend):
-        with open(path, "rb") as f:
-            self.orig = f.read()
         self.backend = backend
-        self.clean = Model(self.orig, backend, "clean")
+        self.file = open(path, "rb")  # the clean model's bytes, read into buf for each case
+        self.size = self.file.seek(0, 2)
+        # one buffer for every case, made first: on a small heap a copy per case would not find room
+        self.buf = bytearray(self.size + 64)
+        self.clean = Model(open(path, "rb"), backend, "clean", 512)  # streamed: little RAM
         self.want = _bytes(self.clean.run(*_zeros(self.clean)))
 
     def case(self, i, n, patches):
         # patches: [(offset, bytes)]; n: the length of the file (a truncation, or zeros appended)
-        o = self.orig
-        buf = bytearray(o[:n]) if n <= len(o) else bytearray(o) + bytearray(n - len(o))
-        for off, b in patches:
-            buf[off:off + len(b)] = b
         print("fz-begin", i)
-        m = None
+        m = buf = None
+        gc.collect()
         try:
-            src = buf if i % 2 == 0 else io.BytesIO(buf)
-            m = Model(src, self.backend, "model") if i % 2 == 0 else Model(src, self.backend, "model", 512)
+            if n > len(self.buf):
+                raise ValueError("case of %d bytes, the fuzzer's buffer holds %d" % (n, len(self.buf)))
+            buf = memoryview(self.buf)[:n]
+            k = min(n, self.size)
+            self.file.seek(0)
+            self.file.readinto(buf[:k])
+            for j in range(k, n):
+                buf[j] = 0
+            for off, b in patches:
+                buf[off:off + len(b)] = b
+            if i % 2 == 0:
+                m = Model(buf, self.backend, "model")
+            else:  # streamed from a file object over the same bytes
+                m = Model(_File(buf), self.backend, "model", 512)
             m.run(*_zeros(m))
             said = "ok"
         except ModelFileError as e:
             said = "mfe %s" % e
         except Exception as e:  # MemoryError too: what the fuzzer counts as a wrong kind of error
             said = "err %s %s" % (type(e).__name__, e)
-        m = buf = src = None
+        m = buf = None
         gc.collect()
         if _bytes(self.clean.run(*_zeros(self.clean))) != self.want:
             said = "corrupt " + said

@@ -285,7 +285,7 @@ def run_board(reopen, remote, backend, batch, link, per_case=20.0, chunk=20):
     tinyml and the clean model at remote), chunk cases per command. After a case that made the board
     stop answering (a crash: e.g. a HardFault) reopen() must give a fresh link to a board in that
     state again. Returns ({index: (kind, said)}, the link, still open)."""
-    from tinyml_host.board.link import LinkError
+    from tinyml_host.board.diagnose import DeviceError, LinkError
     out = {}
     todo = list(batch)
     fresh = True
@@ -312,14 +312,14 @@ def run_board(reopen, remote, backend, batch, link, per_case=20.0, chunk=20):
         try:
             link.exec("fuzz_batch(%r, %r, %r)" % (remote, backend, lines), on_line=on_line,
                       timeout=per_case * len(part) + 30)
+        except DeviceError as e:  # the board raised outside a case's own try (it still answers)
+            at = seen.get("current", part[0][0])
+            out.setdefault(at, ("err", "%s: %s" % (type(e).__name__, e)))
         except LinkError as e:
             at = seen.get("current", part[0][0])
             out.setdefault(at, ("crash", "the board stopped answering: %s" % e))
             link.close()
             link = None
-        except Exception as e:  # the board raised outside a case (e.g. MemoryError compiling the call)
-            at = seen.get("current", part[0][0])
-            out.setdefault(at, ("err", "%s: %s" % (type(e).__name__, e)))
         todo = [(i, c) for i, c in todo if i not in out]
     return out, link
 
