@@ -70,7 +70,8 @@ def test_every_layout_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
         capsys.readouterr()
         assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
         out = capsys.readouterr().out
-        assert "3/3 cases match TFLM bit for bit on qemu-m3, backend %s" % backend in out, out
+        n = len(inputs[0])
+        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
 
 
 def flatten_model(signature):
