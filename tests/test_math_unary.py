@@ -111,3 +111,18 @@ def test_unary_op_on_int16_is_refused_with_the_reason():
     model = tb.single_op_model("RELU", [T((1, 8), "int16", scale=0.1)], [T((1, 8), "int16", scale=0.1)])
     with pytest.raises(ConvertError, match="int16"):
         convert(model, "relu16")
+
+
+@pytest.mark.parametrize("shape", [(1, 10), (2, 3, 7), (1, 2, 2, 300), (5,), (3, 1)])
+def test_l2_normalization_matches_tflm(tmp_path, shape):
+    """Rows of the last dimension: random rows, rows all at the zero point (a zero sum: TFLM's 1 / sqrt
+    of 0 taken as of 1), one value off it, and the int8 extremes; the zero point at the edges too."""
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    x_zp = int(rng.choice([-128, 127, rng.integers(-128, 128)]))
+    model = unary_model("L2_NORMALIZATION", shape, (f32(10 ** rng.uniform(-2, 0)), x_zp), (1 / 128, 0))
+    x = rng.integers(-128, 128, (4,) + shape).astype(np.int8)
+    flat = np.full((1,) + shape, x_zp, np.int8)
+    one = flat.copy()
+    one.reshape(-1)[0] = -128 if x_zp > 0 else 127
+    extremes = [np.full((1,) + shape, v, np.int8) for v in (-128, 127)]
+    run_everywhere(tmp_path, model, [np.concatenate([x, flat, one] + extremes)])

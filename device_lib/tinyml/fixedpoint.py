@@ -96,3 +96,27 @@ def reciprocal(x, x_integer_digits):
         one_minus = (1 << 29) - srdhm(half_den, x2)
         x2 = x2 + _sat_shl(srdhm(x2, one_minus), 2)
     return _sat_shl(x2, 1), x_integer_digits - headroom
+
+
+def inv_sqrt(x):
+    # GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1) for x >= 0: (multiplier, shift) of
+    # 1 / sqrt(x) as MultiplyByQuantizedMultiplier takes them; gemmlowp's Newton-Raphson in Q3.28
+    if x <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while x >= 1 << 29:
+        x //= 4
+        shift += 1
+    pairs = (_clz32(x) - 1) // 2 - 1
+    shift -= pairs
+    x <<= 2 * pairs
+    half = rdivpot(x >> 1, 1)
+    r = 1 << 28  # one
+    for _ in range(5):
+        x3 = _sat_shl(srdhm(srdhm(r, r), r), 6)
+        r = _sat_shl(srdhm(402653184, r) - srdhm(half, x3), 3)  # 1.5 * r - x / 2 * r**3
+    r = srdhm(r, 1518500250)  # * sqrt(2) / 2
+    if shift < 0:
+        r = _wrap32(r << -shift)
+        shift = 0
+    return r, -shift

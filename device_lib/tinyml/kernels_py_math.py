@@ -1,8 +1,9 @@
-# Pure-Python kernels of TFLM's math ops (issue 12): reductions over any axes. The same functions and
-# bytes out as the viper kernels (kernels_viper_math) and the native module; kernels_py re-exports them.
+# Pure-Python kernels of TFLM's math ops (issue 12): reductions over any axes, L2 normalization. The
+# same functions and bytes out as the viper kernels (kernels_viper_math) and the native module;
+# kernels_py re-exports them (and viper l2_normalization: a square root per row).
 from array import array
 from tinyml.ops import const
-from tinyml.fixedpoint import requantize
+from tinyml.fixedpoint import requantize, inv_sqrt
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _REDUCE_D0 = const(0)
@@ -55,3 +56,17 @@ def reduce_max(x, y, g):
 
 def reduce_min(x, y, g):
     _reduce(x, y, g, 2)
+
+
+def l2_normalization(x, y, depth, x_zp):
+    # TFLM reference_integer_ops::L2Normalization: each row of depth values times the inverse square
+    # root of its sum of squares (GetInvSqrtQuantizedMultiplierExp), out in 1/128 (TFLM's output scale)
+    xs = array("b", bytes(x))
+    ys = array("b", bytes(len(y)))
+    for r in range(0, len(xs), depth):
+        row = [v - x_zp for v in xs[r:r + depth]]
+        m, s = inv_sqrt(sum(v * v for v in row))
+        for c in range(depth):
+            v = requantize(row[c], m, s + 7)
+            ys[r + c] = -128 if v < -128 else 127 if v > 127 else v
+    y[:] = bytes(ys)

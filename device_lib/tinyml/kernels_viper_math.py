@@ -1,9 +1,11 @@
-# Viper kernels of TFLM's math ops (issue 12): reductions over any axes; kernels_viper re-exports them.
+# Viper kernels of TFLM's math ops (issue 12): reductions over any axes, and the Python L2 normalization
+# (a square root per row); kernels_viper re-exports them.
 # g's slots are named in tinyml.ops, as private consts here (folded by the compiler: plain ints to viper).
 from array import array
 import micropython
 from tinyml.ops import const
 from tinyml.kernels_viper_fixedpoint import EXT, _requantize
+from tinyml.kernels_py_math import l2_normalization  # noqa: F401  (a square root per row)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _REDUCE_D0 = const(0)

@@ -262,8 +262,8 @@ class Model:
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
         if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu"):  # broadcast binary
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
-        if kernel == "softmax":
-            return k.softmax, (x, y, ins[0].shape[-1]) + p
+        if kernel == "softmax" or kernel == "l2_normalization":  # rows of the last dimension
+            return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
         if kernel.startswith("lut") and len(ins) == 2:  # a table of 256 entries, input 1 (lut/quantize_f32 too)
             table = ins[1]
             return k.lut, (x, y, D[table.index], table.nbytes // 256)

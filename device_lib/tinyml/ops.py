@@ -43,6 +43,7 @@ TABLE = """\
 5 DEPTH_TO_SPACE remap moves 2 1 6 remap
 6 DEQUANTIZE lut - 2 1 0 lut
 9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
+11 L2_NORMALIZATION l2_normalization - 1 1 1 l2norm
 14 LOGISTIC lut - 2 1 0 lut
 17 MAX_POOL_2D pool2d max 1 1 8 pool
 18 MUL mul - 2 1 19 mul
@@ -132,6 +133,10 @@ _SOFTMAX_PARAMS = const(0)
 _SOFTMAX_INPUT_MULTIPLIER = const(0)
 _SOFTMAX_INPUT_LEFT_SHIFT = const(1)
 _SOFTMAX_DIFF_MIN = const(2)
+
+# L2_NORMALIZATION: l2_normalization(x, y, depth, x_zp), scalars after (x, y, depth)
+_L2NORM_PARAMS = const(0)
+_L2NORM_X_ZP = const(0)
 
 # CONV_2D, DEPTHWISE_CONV_2D: conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(...)
 _CONV_H = const(0)

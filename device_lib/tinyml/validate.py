@@ -334,6 +334,15 @@ def _softmax(c):
     return 2 * _size(shape)
 
 
+def _l2norm(c):
+    shape = c.tensor(0, _INT8)
+    if not shape or not 1 <= shape[-1] <= 33025:
+        c.fail("input 0 of shape %s: the last dimension must be 1..33025 (the sum of squares in int32)" % _dims(shape))
+    c.tensor(-1, _INT8, len(shape), False, shape)
+    c.zp(0, "x_zp")
+    return 2 * _size(shape)
+
+
 def _lut(c):
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
@@ -478,7 +487,7 @@ def _resize(c):
 CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwise": _depthwise, "lut": _lut,
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
-          "broadcast": _broadcast}
+          "broadcast": _broadcast, "l2norm": _l2norm}
 
 
 def _counts(c, row):

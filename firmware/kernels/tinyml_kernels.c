@@ -463,6 +463,22 @@ static mp_obj_t tml_reduce_min_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_min_obj, tml_reduce_min_fn);
 
+// l2_normalization(x, y, depth, x_zp)
+static mp_obj_t tml_l2_normalization_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    int32_t depth = tml_int(args[2], 1, 33025, MP_ERROR_TEXT("l2_normalization: depth must be in 1..33025"));
+    int32_t x_zp = tml_int(args[3], -128, 127, MP_ERROR_TEXT("l2_normalization: x_zp must be in -128..127"));
+    tml_check(x.len == y.len && x.len <= TML_INT32_MAX && x.len % depth == 0,
+        MP_ERROR_TEXT("l2_normalization: x and y must hold the same rows of depth values"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("l2_normalization: y overlaps x"));
+    tml_l2_normalization(x.buf, y.buf, (int)(x.len / depth), depth, x_zp);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_l2_normalization_obj, 4, 4, tml_l2_normalization_fn);
+
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -486,6 +502,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
+    mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
@@ -522,6 +539,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);
 

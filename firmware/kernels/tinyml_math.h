@@ -1,4 +1,4 @@
-// tinyml's kernels of TFLM's math ops (issue 12): reductions over any axes. Plain C99, bit-exact with
+// tinyml's kernels of TFLM's math ops (issue 12): reductions over any axes, L2 normalization. Plain C99, bit-exact with
 // TFLite Micro's reference kernels and device_lib/tinyml/kernels_py_math.py (docs/model-format.md).
 #ifndef TINYML_MATH_H
 #define TINYML_MATH_H
@@ -49,6 +49,49 @@ static inline void tml_reduce(const int8_t *x, int8_t *y, const tml_reduce_t *g,
                     *y++ = (int8_t)a;
                 }
             }
+        }
+    }
+}
+
+// GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1), x >= 0: 1 / sqrt(x) as a multiplier and a
+// shift for tml_requantize; gemmlowp's Newton-Raphson in Q3.28 (device_lib/tinyml/fixedpoint.py)
+static inline void tml_inv_sqrt(int32_t x, int32_t *mult, int32_t *shift) {
+    if (x <= 1) {
+        *mult = TML_INT32_MAX, *shift = 0;
+        return;
+    }
+    int32_t s = 11;
+    while (x >= (1 << 29)) {
+        x /= 4;
+        s++;
+    }
+    int pairs = (tml_clz32((uint32_t)x) - 1) / 2 - 1;
+    s -= pairs;
+    x <<= 2 * pairs;
+    int32_t half = tml_rdivpot(x >> 1, 1), r = 1 << 28;
+    for (int i = 0; i < 5; i++) {
+        int32_t x3 = tml_sat_shl(tml_srdhm(tml_srdhm(r, r), r), 6);
+        r = tml_sat_shl(tml_srdhm(402653184, r) - tml_srdhm(half, x3), 3); // 1.5 r - x / 2 r**3
+    }
+    r = tml_srdhm(r, 1518500250); // * sqrt(2) / 2
+    if (s < 0) {
+        r = (int32_t)((uint32_t)r << -s);
+        s = 0;
+    }
+    *mult = r, *shift = -s;
+}
+
+// TFLM reference_integer_ops::L2Normalization: each row of depth values times the inverse square root
+// of its sum of squares, out in 1/128. Caller's contract: depth <= 33025 (the sum fits int32).
+static inline void tml_l2_normalization(const int8_t *x, int8_t *y, int rows, int depth, int32_t x_zp) {
+    for (int r = 0; r < rows; r++, x += depth, y += depth) {
+        int32_t acc = 0, mult, shift;
+        for (int c = 0; c < depth; c++) {
+            acc += (x[c] - x_zp) * (x[c] - x_zp);
+        }
+        tml_inv_sqrt(acc, &mult, &shift);
+        for (int c = 0; c < depth; c++) {
+            y[c] = tml_out8(tml_requantize(x[c] - x_zp, mult, shift + 7), 0, -128, 127);
         }
     }
 }

@@ -116,6 +116,19 @@ class MathOps:
                   a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2, y_multiplier=0, y_shift=0, y_zp=y_zp)
 
 
+    def l2_normalization(self, op):
+        """TFLM's int8 L2 normalization: rows of the last dimension, out in scale 1/128 and zero point 0
+        whatever the output tensor says (TFLM's kernel does not read it); no fused activation."""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if op.options.get("fused_activation_function", "NONE") != "NONE":
+            self.fail(op, "a fused activation on L2 normalization is refused by TFLM too")
+        if x.dtype != np.int8 or y.dtype != np.int8:
+            self.fail(op, "tinyml runs it on int8 tensors only")
+        if not x.shape or x.shape[-1] > 33025:
+            self.fail(op, "the last dimension must be 1..33025 (the sum of squares in int32)")
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], x_zp=self.qp(x)[1])
+
+
 def squared_difference_params(a_scale, b_scale, y_scale):
     """squared_difference.cc PrepareQuantized for int8 (left shift 7): (left_shift, a_mult, a_shift,
     b_mult, b_shift, y_mult, y_shift); (1 << 14) * y_scale is a float32 product there."""
@@ -124,4 +137,5 @@ def squared_difference_params(a_scale, b_scale, y_scale):
     y = float(np.float32(1 << 14) * np.float32(y_scale))
     return ((7,) + q.quantize_multiplier(a / twice) + q.quantize_multiplier(b / twice)
             + q.quantize_multiplier(twice * twice / y))
+
 

@@ -29,6 +29,7 @@ PARAMS = {
     "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
     "GATHER": ("REMAP", "d[4] esize fill"),
     "HARD_SWISH": (None, ""),
+    "L2_NORMALIZATION": ("L2NORM", "x_zp"),
     "LEAKY_RELU": (None, ""),
     "LOGISTIC": (None, ""),
     "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from tinyml.fixedpoint import INT32_MAX, _sat_shl, _wrap32, rdivpot, requantize, srdhm
+from tinyml.fixedpoint import INT32_MAX, inv_sqrt, rdivpot, requantize
 from tinyml_host.model.quantize import quantize_multiplier
 
 f32 = np.float32
@@ -144,28 +144,6 @@ def abs_table(x_scale, x_zp, y_scale, y_zp):
     return _table(requantize(abs(v), m, s) + y_zp for _, v in _codes(x_zp))
 
 
-def _inv_sqrt(x):
-    # GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1): (multiplier, shift), x > 1
-    shift = 11
-    while x >= 1 << 29:
-        x //= 4
-        shift += 1
-    pairs = ((32 - x.bit_length()) - 1) // 2 - 1
-    shift -= pairs
-    x <<= 2 * pairs
-    half_input = rdivpot(x >> 1, 1)  # SaturatingRoundingMultiplyByPOT<-1>
-    half_three = (1 << 28) + (1 << 27)
-    r = 1 << 28  # F3::One()
-    for _ in range(5):
-        x3 = _sat_shl(srdhm(srdhm(r, r), r), 6)
-        r = _sat_shl(srdhm(half_three, r) - srdhm(half_input, x3), 3)
-    r = srdhm(r, 1518500250)
-    if shift < 0:
-        r = _wrap32(r << -shift)
-        shift = 0
-    return r, -shift
-
-
 def rsqrt_table(x_scale, x_zp, y_scale, y_zp):
     """rsqrt (elementwise.cc RsqrtEvalQuantized): the inverse square root in gemmlowp fixed point.
     x == x_zp gives 127 as in TFLM; below x_zp TFLM fails the inference ('only defined for positive
@@ -176,7 +154,7 @@ def rsqrt_table(x_scale, x_zp, y_scale, y_zp):
         if v <= 0:
             out.append(127)
             continue
-        im, ish = (INT32_MAX, 0) if v == 1 else _inv_sqrt(v)
+        im, ish = inv_sqrt(v)
         data = requantize(1, im, ish + 20)
         out.append(requantize(data, m, s - 20) + y_zp)
     return _table(out)
