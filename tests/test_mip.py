@@ -70,3 +70,27 @@ def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(server
     assert backend == "native"  # the x64 module mip put in tinyml_native/x64_6.3/, found by the board
     want = tflm.tflm_run(str(HELLO), [x.reshape(256, 1, 1)])[0].astype(np.int8).tobytes()
     assert bytes.fromhex(hexed) == want
+
+
+def test_deploy_removes_a_py_that_would_shadow_the_mpy_it_writes(tmp_path):
+    """A tinyml .py copied by hand (mpremote cp) beside the .mpy a deploy writes would be imported
+    instead of it (MicroPython looks for .py first): deploy removes it and says so."""
+    import io
+    from tinyml_host.board import deploy, run
+    from tinyml_host.emulators import supervisor
+    link, prof = run.connect("unix", None, start=supervisor.start)
+    try:
+        deploy.deploy(link, prof, out=io.StringIO())
+        link.exec("import os\nf = open('/lib/tinyml/planner.py', 'w')\nf.write('raise ImportError(\"stale\")\\n')\n"
+                  "f.close()\nprint(os.stat('/lib/tinyml/planner.py')[6])")
+        out = io.StringIO()
+        deploy.deploy(link, prof, model=str(HELLO), out=out)
+        assert "removed /lib/tinyml/planner.py: it would be imported instead of the /lib/tinyml/planner.mpy" in out.getvalue()
+        got = link.exec("import os, sys\nprint('planner.py' in os.listdir('/lib/tinyml'))\n"
+                        "sys.path.append('/lib') if '/lib' not in sys.path else None\nimport tinyml\n"
+                        "m = tinyml.load('/hello_world_int8.tml')\nprint(list(m.run(bytes([0]))))").split("\n")
+    finally:
+        link.close()
+    assert got[0].strip() == "False"
+    want = tflm.tflm_run(str(HELLO), [np.zeros((1, 1, 1), np.int8)])[0].reshape(-1).tolist()
+    assert eval(got[1]) == want

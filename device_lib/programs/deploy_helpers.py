@@ -1,7 +1,8 @@
 # The device half of `tinyml deploy` (host: tinyml_host/board/deploy.py), sent to the board's raw
 # REPL as it is before anything is deployed (so it imports nothing of tinyml). Every name starts
 # with _tw_ so it does not clash with the user's.
-#   _tw_scan(paths)        removes what a cut-off deploy left (<path>.tmp); prints 'F <block size>
+#   _tw_scan(paths)        removes what a cut-off deploy left (<path>.tmp) and a .py that would shadow
+#                          a .mpy of paths ('S <path>' each); prints 'F <block size>
 #                          <free bytes>', then 'H <sha256 hex> <size>' (or 'H -') per path
 #   _tw_mkdirs(dirs)       makes the folders (existing ones are fine)
 #   _tw_open(tmp)          starts a file; _tw_w(b'<base64>') or _tw_z(b'<base64 of raw deflate>') add
@@ -44,6 +45,12 @@ def _tw_scan(ps):
             os.remove(p + '.tmp')
         except OSError:
             pass
+        if p.endswith('.mpy'):  # a .py beside it would be imported instead of it
+            try:
+                os.remove(p[:-4] + '.py')
+                print('S', p[:-4] + '.py')
+            except OSError:
+                pass
     try:
         s = os.statvfs('/')
         print('F', s[0], s[0] * s[3])

@@ -337,6 +337,9 @@ def deploy(link, board=None, model=None, app=None, tool="mpremote", progress=Non
 
     link.exec(helpers())
     scan = link.exec("_tw_scan(%r)" % [f.remote for f in files]).splitlines()
+    for line in scan:
+        if line.startswith("S "):
+            say("removed %s: it would be imported instead of the %spy that tinyml deploys" % (line[2:], line[2:-2] + "m"))
     fs = [l for l in scan if l.startswith("F ")][0].split()
     hashes = [l[2:] for l in scan if l.startswith("H ")]
     for f, h in zip(files, hashes):

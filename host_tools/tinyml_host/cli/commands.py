@@ -78,11 +78,13 @@ COMMANDS = [
             "tinyml_host.cli.remote:cmd_repl", [
                 arg("--model", help="also deploy this model"),
                 arg("--app", action="append", help="also deploy this script")] + link_args()),
-    Command("demo", "hello_world: the model's sine beside math.sin, on the unix port",
+    Command("demo", "hello_world: the model's sine beside math.sin, on the unix port or any board",
             "tinyml_host.cli.local:cmd_demo", [
-                arg("--model", help="hello_world .tflite (default: ../shared/models/tflm/hello_world_int8.tflite)"),
-                arg("--board", default="unix", choices=("unix",)), BACKEND,
-                arg("--heap", help="MicroPython heap size on the unix port, e.g. 140K")]),
+                arg("--model", help="hello_world .tflite (default: TFLM's hello_world_int8.tflite)"),
+                arg("--board", default="unix", help="unix (default: MicroPython's unix port, run directly) or "
+                                                    "any board: %s (deployed over its serial link)" % _board_names()),
+                arg("--port", help="the board's serial port (real boards; default: found by its USB ids)"), BACKEND,
+                arg("--heap", help="MicroPython heap size of the unix port or an emulated board, e.g. 140K")]),
     Command("pipeline", "run an app's preprocessing + model pipeline over a recording", sub=[
         Command("run", "run APP.py over --input (.wav, .npy, .csv); prints features and predictions",
                 "tinyml_host.apps.pipeline:cmd_pipeline_run", [

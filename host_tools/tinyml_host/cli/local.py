@@ -49,8 +49,22 @@ def cmd_inspect(a):
 def cmd_demo(a):
     from tinyml_host.model.convert import convert
     source = a.model or paths.hello_world_model()
+    app = (paths.MODELS / "hello_world" / "sine_app.py").read_text()
     with tempfile.TemporaryDirectory() as tmp:
-        pathlib.Path(tmp, "hello_world.tml").write_bytes(convert(source))
+        model = pathlib.Path(tmp, "hello_world.tml")
+        model.write_bytes(convert(source))
         print("converted %s" % source)
-        app = (paths.MODELS / "hello_world" / "sine_app.py").read_text()
-        sys.stdout.write(board_unix.exec_script("BACKEND = %r\n" % a.backend + app, cwd=tmp, heap=a.heap))
+        if a.board == "unix" and not a.port:  # straight on the unix port, no serial link
+            sys.stdout.write(board_unix.exec_script("BACKEND = %r\n" % a.backend + app, cwd=tmp, heap=a.heap))
+            return
+        from tinyml_host.cli import remote
+        from tinyml_host.board import deploy
+        link, prof = remote.session(a)
+        try:
+            deploy.deploy(link, prof, model=str(model))  # tinyml, the board's native module, /hello_world.tml
+            link.exec("import os, sys\nos.chdir('/')\nif '/lib' not in sys.path:\n    sys.path.append('/lib')\n"
+                      "BACKEND = %r\n" % a.backend + app, on_line=lambda line: print(line.rstrip("\r\n")))
+        except KeyboardInterrupt:
+            remote._interrupted(link)
+        finally:
+            link.close()
