@@ -6,11 +6,9 @@ GlobalAveragePooling1D (MEAN over axis 1 of a (1, steps, channels) tensor)."""
 import numpy as np
 import pytest
 
-from conftest import BACKENDS
-from tinyml_host.board import unix as board_unix
+from test_sub import run_everywhere
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
-from tinyml_host.oracle import tflm as oracle
 
 T = tb.Tensor
 OPS = ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")
@@ -31,18 +29,6 @@ def reduce_model(name, shape, axes, x_q, y_q, keep_dims):
     return tb.single_op_model(name, [T(shape, scale=x_q[0], zero_point=x_q[1]),
                                      T(data=np.array(axes, np.int32), dtype="int32")],
                               [T(out, scale=y_q[0], zero_point=y_q[1])], {"keep_dims": keep_dims})
-
-
-def run_everywhere(tmp_path, model, inputs):
-    expected = oracle.tflm_run(model, inputs)
-    tml = tmp_path / "m.tml"
-    tml.write_bytes(convert(model, "reduce model"))
-    for backend in BACKENDS:
-        ys, info = board_unix.run_model(tml, inputs, backend)
-        assert info["backend"] == backend
-        for e, y in zip(expected, ys):
-            np.testing.assert_array_equal(y.reshape(e.shape), e, err_msg="backend %s differs from TFLM" % backend)
-    return expected
 
 
 def quantization(rng, name, count):

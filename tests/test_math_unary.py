@@ -5,8 +5,7 @@ one of the 256 input codes, random shapes, random scales and zero points (the ed
 import numpy as np
 import pytest
 
-from conftest import BACKENDS
-from tinyml_host.board import unix as board_unix
+from test_sub import run_everywhere
 from tinyml_host.model import unary_tables as ut
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
@@ -46,18 +45,6 @@ def quantization(rng, name):
     if name == "HARD_SWISH":  # TFLM needs the output multiplier's exponent <= 0
         y_scale = f32(max(y_scale, x_scale / 100))
     return (x_scale, x_zp), (y_scale, y_zp)
-
-
-def run_everywhere(tmp_path, model, inputs):
-    expected = oracle.tflm_run(model, inputs)
-    tml = tmp_path / "m.tml"
-    tml.write_bytes(convert(model, "unary model"))
-    for backend in BACKENDS:
-        ys, info = board_unix.run_model(tml, inputs, backend)
-        assert info["backend"] == backend
-        for e, y in zip(expected, ys):
-            np.testing.assert_array_equal(y.reshape(e.shape), e, err_msg="backend %s differs from TFLM" % backend)
-    return expected
 
 
 @pytest.mark.parametrize("name", OPS)
