@@ -132,6 +132,9 @@ def test_installed_wheel_in_a_fresh_venv_runs_demo_convert_and_run(wheel, tmp_pa
         subprocess.run([tinyml, "board", "stop", "unix"], cwd=work, env=env, capture_output=True, timeout=60)
     assert "board unix, backend native" in out
     assert np.array_equal(np.load(work / "y.npy").reshape(256, -1), tflm.tflm_run(str(HELLO), [x])[0].reshape(256, -1))
+    # the QEMU boards need a checkout: said so, not a traceback
+    p = subprocess.run([tinyml, "board", "start", "qemu-m3"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "a pip installation does not carry" in p.stderr and "--board unix" in p.stderr, p.stderr
     # the user's data went to the cache directory, none into the venv
     assert (cache / "tinyml" / "build" / "boards" / "unix").is_dir() and (cache / "tinyml" / "build" / "mpy").is_dir()
     assert _files(venv) == installed

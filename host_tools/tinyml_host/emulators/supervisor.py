@@ -100,6 +100,11 @@ def ensure_firmware(board, quiet=True):
     """Builds the board's firmware (firmware/build_board.sh) when missing or older than its sources."""
     if board.emulator["kind"] != "qemu":
         return None
+    if not BUILD_BOARD.exists():  # an installed wheel carries no firmware sources
+        raise EmulatorError("the %s board's firmware is built from MicroPython's source and tinyml's board files, "
+                            "which a pip installation does not carry: use a checkout of tinyml (make boards) for "
+                            "the QEMU boards; installed, tinyml runs the unix board (--board unix) and real boards"
+                            % board.name)
     elf = firmware_path(board)
     if _firmware_stale(board, elf):
         p = subprocess.run(["bash", str(BUILD_BOARD), board.emulator["firmware"]], cwd=REPO,
