@@ -139,6 +139,29 @@ def pack(rng):
     return m, [random_inputs(rng, s, 4) for _ in range(n)]
 
 
+def concatenation(rng):
+    """CONCATENATION over any axis (negative too), 1 to 4 inputs of rank 1 to 4; an input may be a constant."""
+    rank = int(rng.integers(1, 5))
+    axis = int(rng.integers(-rank, rank))
+    base = list(shape(rng, rank, 1, 4))
+    qp = q(rng)
+    shapes = []
+    for _ in range(int(rng.integers(1, 5))):
+        s = list(base)
+        s[axis] = int(rng.integers(1, 4))
+        shapes.append(tuple(s))
+    out = list(base)
+    out[axis] = sum(s[axis] for s in shapes)
+    n = len(shapes)
+    const = n > 1 and rng.random() < 0.5  # the last input a constant, as a learned token or bias map
+    ins = [act(s, qp) for s in shapes]
+    if const:
+        ins[-1] = T(data=rng.integers(-128, 128, shapes[-1]).astype(np.int8), scale=qp[0], zero_point=qp[1])
+    m = tb.build_model([tb.Op("CONCATENATION", list(range(n)), [n], {"axis": axis})],
+                       ins + [act(out, qp)], list(range(n - 1 if const else n)), [n])
+    return m, [random_inputs(rng, s, 4) for s in shapes[:n - 1 if const else n]]
+
+
 def expand_dims(rng):
     rank = int(rng.integers(1, 4))
     s = shape(rng, rank)
@@ -233,6 +256,7 @@ def resize_bilinear(rng):
 CASES = {
     "TRANSPOSE": transpose, "STRIDED_SLICE": strided_slice, "SLICE": slice_, "GATHER": gather,
     "SPLIT": split, "SPLIT_V": split_v, "UNPACK": unpack, "PACK": pack, "EXPAND_DIMS": expand_dims,
+    "CONCATENATION": concatenation,
     "DEPTH_TO_SPACE": depth_to_space, "SPACE_TO_DEPTH": space_to_depth,
     "BATCH_TO_SPACE_ND": batch_to_space_nd, "SPACE_TO_BATCH_ND": space_to_batch_nd,
     "MIRROR_PAD": mirror_pad, "PADV2": padv2, "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor,

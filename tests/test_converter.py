@@ -44,11 +44,11 @@ def test_every_unsupported_op_is_named_with_its_index():
     T = tb.Tensor
     tensors = [T((1, 4), scale=0.1, zero_point=0), T((1, 4), scale=0.1, zero_point=0),
                T((1, 4), scale=0.1, zero_point=0)]
-    ops = [tb.Op("HARD_SWISH", [0], [1]), tb.Op("CUSTOM:MyOp", [1], [2])]
+    ops = [tb.Op("HASHTABLE_LOOKUP", [0], [1]), tb.Op("CUSTOM:MyOp", [1], [2])]
     with pytest.raises(ConvertError) as e:
         convert(tb.build_model(ops, tensors, [0], [2]), "two_bad")
     msg = str(e.value)
-    assert "HARD_SWISH (version 1) at index 0" in msg and "CUSTOM:MyOp (version 1) at index 1" in msg
+    assert "HASHTABLE_LOOKUP (version 1) at index 0" in msg and "CUSTOM:MyOp (version 1) at index 1" in msg
 
 
 def test_convert_cli_writes_a_checked_file(tmp_path):

@@ -107,3 +107,29 @@ def test_a_dynamic_dimension_other_than_the_batch_is_refused_saying_how_to_fix_i
     with pytest.raises(ConvertError, match=r"dynamic dimensions \(shape signature \[-1, -1, 3, 2\]\).*"
                                            r"tf.keras.Input\(shape=\(4, 3, 2\), batch_size=1\)"):
         convert(flatten_model((-1, -1, 3, 2)), "dyn")
+
+
+def test_a_gather_with_indices_computed_at_run_time_is_refused_naming_the_embedding():
+    tensors = [T(data=np.zeros((10, 4), np.int8), scale=0.1, zero_point=0), T((1, 3), dtype="int32"),
+               T((1, 3, 4), scale=0.1, zero_point=0)]
+    model = tb.build_model([tb.Op("GATHER", [0, 1], [2], {"axis": 0})], tensors, [1], [2])
+    with pytest.raises(ConvertError, match="a Keras Embedding layer"):
+        convert(model, "embedding")
+
+
+def test_resize_bilinear_rounds_halves_away_from_zero_as_tflm(tmp_path):
+    """Upsampling 2 columns to 4 puts column 1 halfway: (a + b) / 2, an exact half whenever a + b is odd.
+    TFLM's ResizeBilinearInteger rounds those away from zero (not up, as its single-rounding build
+    would): every b against a range of a, on every backend."""
+    qp = (0.05, 0)
+    model = tb.single_op_model("RESIZE_BILINEAR", [T((1, 1, 2, 256), scale=qp[0], zero_point=qp[1]),
+                                                   T(data=np.array([1, 4], np.int32), dtype="int32")],
+                               [T((1, 1, 4, 256), scale=qp[0], zero_point=qp[1])], {})
+    a = np.arange(-128, 128, 5, dtype=np.int8)
+    x = np.empty((len(a), 1, 1, 2, 256), np.int8)
+    x[:, 0, 0, 0, :] = a[:, None]
+    x[:, 0, 0, 1, :] = np.arange(-128, 128, dtype=np.int8)
+    expected = run_everywhere(tmp_path, model, [x])
+    half = expected[0][:, 0, 0, 1, :].astype(int)
+    s = a[:, None].astype(int) + np.arange(-128, 128)[None, :]
+    assert np.array_equal(half, np.where(s >= 0, (s + 1) // 2, -((-s + 1) // 2)))  # the rule, as TFLM gave it

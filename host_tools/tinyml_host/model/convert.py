@@ -69,8 +69,8 @@ class _Converter(MathOps, LayoutOps):
                           "support" % (i, t.name, tuple(t.shape)))
             if t.dtype not in dtypes:
                 self.fail(None, "tensor %d '%s' is %s; %s" % (i, t.name, t.dtype, INT8_ADVICE))
-            if t.dtype == np.float32:
-                self.index[i] = self._new(TmlTensor(t.name, np.float32, t.shape))
+            if t.dtype == np.float32 or t.dtype == np.int32:  # float I/O; int32 indices (argmax)
+                self.index[i] = self._new(TmlTensor(t.name, t.dtype, t.shape))
             else:
                 if len(t.scale) != 1:
                     self.fail(None, "activation tensor %d '%s' has %d scales; expected one" % (i, t.name, len(t.scale)))
@@ -325,6 +325,17 @@ def check_static_shapes(model, name):
                     name, t.name, list(t.shape_signature), ", ".join(str(d) for d in t.shape[1:])))
 
 
+def check_embedding(model, name):
+    """A model input that indexes a gather (a Keras Embedding layer) is refused saying what to do
+    instead, before its int32 dtype is."""
+    for op in model.operators:
+        if op.name.lower() == "gather" and len(op.inputs) > 1 and op.inputs[1] in model.inputs:
+            raise ConvertError("%s: op %d %s: its indices are the model's input '%s' (a Keras Embedding layer "
+                               "or tf.gather on an input), which tinyml does not support"
+                               % (name, op.index, op.name, model.tensors[op.inputs[1]].name),
+                               "look the vectors up on the host and give the model the looked-up vectors as its input")
+
+
 def check_supported(model, name):
     """Refuses float and hybrid models, and lists every op tinyml cannot run, all at once."""
     float_ok = set()  # float tensors an op converts from or to (its method says): an int8 model's float I/O
@@ -381,6 +392,7 @@ def convert(source, name=None, ref_input=None):
     name = name or (source if isinstance(source, str) else "model")
     model = read_tflite(source)
     check_static_shapes(model, name)
+    check_embedding(model, name)
     model.operators = fold_constants(model, _Converter(model, name).fail)
     check_supported(model, name)
     c = _Converter(model, name)

@@ -75,7 +75,7 @@ def strided_slice(x, begin, end, strides, o):
         if o.get("shrink_axis_mask", 0) >> k & 1:
             if s < 0:
                 raise LayoutError("a shrunk axis with a negative stride (TFLM's kernel writes no output for it)")
-            b = b + dim if b < 0 else b
+            b = 0 if o.get("begin_mask", 0) >> k & 1 else b + dim if b < 0 else b  # TFLM: the mask wins
             if not 0 <= b < dim:
                 raise LayoutError("index %d is out of range for a dimension of %d" % (int(begin[k]), dim))
             index.append([b])
@@ -254,6 +254,10 @@ class LayoutOps:
         if n == "gather":
             if o.get("batch_dims", 0):
                 self.fail(op, "batch_dims %d is not supported" % o["batch_dims"])
+            if self.t(op.inputs[1]).data is None:
+                self.fail(op, "its indices are computed when the model runs (a Keras Embedding layer or "
+                          "tf.gather on an input), which tinyml does not support: look the vectors up on "
+                          "the host and give the model the looked-up vectors as its input")
             return 0, lambda x, f: [gather(x, self._const_input(op, 1, "the indices (input %d)"), o.get("axis", 0))], None
         if n == "split":
             return 1, lambda x, f: np.split(x, o.get("num_splits", len(op.outputs)),
