@@ -72,6 +72,25 @@ def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(server
     assert bytes.fromhex(hexed) == want
 
 
+def test_mpremote_mip_install_puts_the_package_on_a_board(server):
+    """`mpremote mip install URL` (mpremote downloads on the host and writes over the board's serial
+    link) onto the unix board behind its pty: every file lands byte for byte."""
+    import os
+    from tinyml_host.emulators import supervisor
+    device = supervisor.start("unix")
+    target = "/mip_test_%d" % os.getpid()
+    fs = supervisor.state_dir("unix") / "fs" / target.lstrip("/")  # the unix board's "/" is this folder
+    try:
+        p = subprocess.run([str(pathlib.Path(sys.executable).parent / "mpremote"), "connect", device, "mip", "install",
+                            "--target", target, server + "/package.json"], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and "Done" in p.stdout, p.stdout + p.stderr
+        for dst, src in json.loads((ROOT / "package.json").read_text())["urls"]:
+            assert (fs / dst).read_bytes() == (ROOT / src).read_bytes(), dst
+    finally:
+        import shutil
+        shutil.rmtree(fs, ignore_errors=True)
+
+
 def test_deploy_removes_a_py_that_would_shadow_the_mpy_it_writes(tmp_path):
     """A tinyml .py copied by hand (mpremote cp) beside the .mpy a deploy writes would be imported
     instead of it (MicroPython looks for .py first): deploy removes it and says so."""
