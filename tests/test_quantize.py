@@ -481,3 +481,20 @@ def test_the_command_reports_and_refuses(digits, tmp_path, capsys):
     assert cli.main(["quantize", str(digits / "digits_cnn.onnx"), "--calibration", str(digits / "calibration.npy"),
                      "-o", str(tmp_path / "x.tflite")]) == 2
     assert "expected (N, 1, 8, 8)" in capsys.readouterr().err
+
+
+def test_concat_of_a_fixed_scale_input_requantizes_it(tmp_path):
+    """A Sigmoid's output keeps TFLM's 1/256 scale, so before a Concat with another branch it is
+    requantized (an int8 QUANTIZE); the other branch takes the concat's scale itself."""
+    nodes = [helper.make_node("Conv", ["x", "c1", "b1"], ["a"], kernel_shape=[1, 1]),
+             helper.make_node("Sigmoid", ["a"], ["s"]),
+             helper.make_node("Conv", ["x", "c2", "b2"], ["b"], kernel_shape=[1, 1]),
+             helper.make_node("Concat", ["s", "b"], ["y"], axis=1)]
+    inits = [const("c1", w(2, 3, 1, 1)), const("b1", w(2)), const("c2", w(3, 3, 1, 1, scale=2.0)), const("b2", w(3))]
+    calibration = rng.normal(0, 1, (100, 3, 4, 4)).astype(np.float32)
+    result = quantize(save(make(nodes, inits, [3, 4, 4], ["y"]), tmp_path), calibration)
+    m = read_tflite(result.tflite)
+    assert [op.name for op in m.operators] == ["CONV_2D", "LOGISTIC", "CONV_2D", "QUANTIZE", "CONCATENATION"]
+    (row,) = validate(result, calibration[:30])
+    assert row["max_abs_error"] < 2 * result.io.outputs[0][3][0], row
+    tinyml_matches_tflm(result, result.io.to_int8(calibration[:10]), tmp_path)
