@@ -18,8 +18,9 @@ UNARY = {"RELU": (0.03, -128, None), "RELU6": (0.03, -128, None), "LEAKY_RELU": 
          "RSQRT": (0.05, -128, None), "L2_NORMALIZATION": (1 / 128, 0, None)}
 REDUCE = {"MEAN": ([1, 2], 0.03, 4), "SUM": ([1], 0.3, -20), "REDUCE_MAX": ([0, 2], None, None),
           "REDUCE_MIN": ([-1], None, None)}
+ARG = {"ARG_MAX": -1, "ARG_MIN": 1}  # the axis
 BINARY = {"MAXIMUM": (0.05, 0), "MINIMUM": (0.05, 0), "SQUARED_DIFFERENCE": (0.01, -128), "PRELU": (0.04, 7)}
-OPS = list(UNARY) + list(REDUCE) + list(BINARY)
+OPS = list(UNARY) + list(REDUCE) + list(ARG) + list(BINARY)
 
 
 def _tensor(spec):
@@ -39,6 +40,10 @@ def _op(name, tensors, x, r, b):
         tensors.append(T(tuple(kept), scale=scale or X[1], zero_point=X[2] if zp is None else zp))
         tensors.append(T(data=np.array(axes, np.int32), dtype="int32"))
         return tb.Op(name, [x, out + 1], [out], {"keep_dims": True})
+    if name in ARG:
+        tensors.append(T(tuple(d for i, d in enumerate(X[0]) if i != ARG[name] % 4), dtype="int32"))
+        tensors.append(T(data=np.array([ARG[name]], np.int32), dtype="int32"))
+        return tb.Op(name, [x, out + 1], [out], {"output_type": "INT32"})
     scale, zp = BINARY[name]
     tensors.append(T(X[0], scale=scale, zero_point=zp))
     return tb.Op(name, [x, b], [out])

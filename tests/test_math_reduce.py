@@ -67,3 +67,25 @@ def test_reduce_max_with_two_quantizations_is_refused():
     with pytest.raises(ConvertError, match="quantization differ.*TFLM requires them equal"):
         convert(reduce_model("REDUCE_MAX", (2, 3), [1], (0.1, 0), (0.2, 0), False), "max")
 
+
+
+@pytest.mark.parametrize("name", ["ARG_MAX", "ARG_MIN"])
+@pytest.mark.parametrize("shape, axis", [((1, 10), 1), ((2, 3, 4), 0), ((2, 5, 3, 4), -2), ((7,), 0), ((3, 4), -1)])
+def test_arg_matches_tflm_on_every_backend(tmp_path, name, shape, axis):
+    """The int32 index of the first extreme along one axis: codes from a narrow range (many ties,
+    TFLM keeps the first), the int8 extremes, and every position equal."""
+    rng = np.random.default_rng([len(shape), shape[-1], axis % len(shape), name == "ARG_MAX"])
+    out = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    model = tb.single_op_model(name, [T(shape, scale=0.1, zero_point=3), T(data=np.array([axis], np.int32), dtype="int32")],
+                               [T(out, dtype="int32")], {"output_type": "INT32"})
+    x = np.concatenate([rng.integers(-128, 128, (3,) + shape), rng.integers(-2, 3, (3,) + shape),
+                        np.full((1,) + shape, -128), np.full((1,) + shape, 127)]).astype(np.int8)
+    expected = run_everywhere(tmp_path, model, [x])
+    assert expected[0].dtype == np.int32
+
+
+def test_arg_max_with_an_int64_output_is_refused_with_the_fix():
+    model = tb.single_op_model("ARG_MAX", [T((2, 5), scale=0.1), T(data=np.array([1], np.int32), dtype="int32")],
+                               [T((2,), dtype="int64")], {"output_type": "INT64"})
+    with pytest.raises(ConvertError, match="output_type=tf.int32"):
+        convert(model, "argmax64")

@@ -17,16 +17,17 @@ _REDUCE_SHIFT = const(15)
 
 
 def _reduce(x, y, g, kind):
-    # TFLM's ReduceGeneric (kind 1 max, 2 min: the int8 codes themselves, one quantization) and
+    # TFLM's ReduceGeneric (kind 1 max, 2 min: the int8 codes themselves, one quantization),
     # QuantizedMeanOrSum (kind 0: the int32 sum less x_zp per value, requantized; a mean has 1/count
-    # folded into the multiplier by the host) over the reduced indices of each output index
+    # folded into the multiplier by the host) and ArgMinMax (kind 3 argmax, 4 argmin over one axis:
+    # the int32 index of the first extreme) over the reduced indices of each output index
     D0, D1, D2, D3 = g[_REDUCE_D0:_REDUCE_D0 + 4]
     R0, R1, R2, R3 = g[_REDUCE_R0:_REDUCE_R0 + 4]
     S0, S1, S2, S3 = g[_REDUCE_STRIDE0:_REDUCE_STRIDE0 + 4]
     xs = array("b", bytes(x))
     offs = [a * S0 + b * S1 + c * S2 + d * S3 for a in range(R0) for b in range(R1) for c in range(R2)
             for d in range(R3)]
-    ys = array("b", bytes(D0 * D1 * D2 * D3))
+    ys = array("i" if kind > 2 else "b", bytes((4 if kind > 2 else 1) * D0 * D1 * D2 * D3))
     o = 0
     for i0 in range(D0):
         for i1 in range(D1):
@@ -34,7 +35,10 @@ def _reduce(x, y, g, kind):
                 for i3 in range(D3):
                     base = i0 * S0 + i1 * S1 + i2 * S2 + i3 * S3
                     vals = [xs[base + r] for r in offs]
-                    if kind == 1:
+                    if kind > 2:
+                        best = max(vals) if kind == 3 else min(vals)
+                        ys[o] = vals.index(best)
+                    elif kind == 1:
                         ys[o] = max(vals)
                     elif kind == 2:
                         ys[o] = min(vals)
@@ -56,6 +60,14 @@ def reduce_max(x, y, g):
 
 def reduce_min(x, y, g):
     _reduce(x, y, g, 2)
+
+
+def reduce_argmax(x, y, g):
+    _reduce(x, y, g, 3)
+
+
+def reduce_argmin(x, y, g):
+    _reduce(x, y, g, 4)
 
 
 def l2_normalization(x, y, depth, x_zp):

@@ -11,7 +11,8 @@ from tinyml.kernels_viper_fixedpoint import EXT, _requantize
 from tinyml.kernels_viper_elementwise import pool2d, mean_hw, add, sub, mul, lut  # noqa: F401
 from tinyml.kernels_viper_resize import resize_bilinear  # noqa: F401
 from tinyml.kernels_viper_elementwise import squared_difference, maximum, minimum, prelu  # noqa: F401
-from tinyml.kernels_viper_math import reduce_sum, reduce_max, reduce_min, l2_normalization  # noqa: F401
+from tinyml.kernels_viper_math import (reduce_sum, reduce_max, reduce_min, reduce_argmax, reduce_argmin,  # noqa: F401
+                                        l2_normalization)  # noqa: F401
 
 NAME = "viper"
 

@@ -20,8 +20,9 @@ _REDUCE_SHIFT = const(15)
 
 @micropython.viper
 def _reduce(x, y, g, acc, kind: int, zp_n: int):
-    # For each output index (D0..D3): the reduced values' sum less zp_n into acc (kind 0), or their
-    # maximum (1) or minimum (2) into y; the input is read at (i + r) . strides (tinyml.ops)
+    # For each output index (D0..D3): the reduced values' sum less zp_n into acc (kind 0), their
+    # maximum (1) or minimum (2) into y, or the int32 index of the first maximum (3) or minimum (4)
+    # into acc; the input is read at (i + r) . strides (tinyml.ops)
     px = ptr8(x)
     py = ptr8(y)
     pg = ptr32(g)
@@ -45,10 +46,12 @@ def _reduce(x, y, g, acc, kind: int, zp_n: int):
                 for i3 in range(D3):
                     base = i0 * S0 + i1 * S1 + i2 * S2 + i3 * S3
                     a = 0
-                    if kind == 1:
+                    if kind == 1 or kind == 3:
                         a = -128
-                    elif kind == 2:
+                    elif kind == 2 or kind == 4:
                         a = 127
+                    n = 0
+                    best = 0
                     for r0 in range(R0):
                         for r1 in range(R1):
                             for r2 in range(R2):
@@ -60,11 +63,22 @@ def _reduce(x, y, g, acc, kind: int, zp_n: int):
                                     elif kind == 1:
                                         if v > a:
                                             a = v
-                                    elif v < a:
+                                    elif kind == 2:
+                                        if v < a:
+                                            a = v
+                                    elif kind == 3:
+                                        if v > a or n == 0:
+                                            a = v
+                                            best = n
+                                    elif v < a or n == 0:
                                         a = v
+                                        best = n
+                                    n += 1
                                     j += S3
                     if kind == 0:
                         pa[o] = a - zp_n
+                    elif kind > 2:
+                        pa[o] = best
                     else:
                         py[o] = a
                     o += 1
@@ -86,3 +100,12 @@ def reduce_max(x, y, g):
 
 def reduce_min(x, y, g):
     _reduce(x, y, g, y, 2, 0)
+
+
+def reduce_argmax(x, y, g):
+    # TFLM's ArgMinMax for int8 over one axis: the int32 index of the first largest code
+    _reduce(x, y, g, y, 3, 0)
+
+
+def reduce_argmin(x, y, g):
+    _reduce(x, y, g, y, 4, 0)

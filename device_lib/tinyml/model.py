@@ -321,9 +321,10 @@ class Model:
         self._data[t.index][:] = data
 
     def output(self, k=0):
-        """Output k of the last inference, copied: array('b') of int8, or array('f') of float32."""
+        """Output k of the last inference, copied: array('b') of int8, array('i') of int32 (an argmax's
+        indices), or array('f') of float32."""
         t = self.outputs[k]
-        return array("b" if t.dtype == 1 else "f", bytes(self._data[t.index]))
+        return array("b" if t.dtype == 1 else "i" if t.dtype == 2 else "f", bytes(self._data[t.index]))
 
     def _outputs(self):
         outs = tuple(self.output(k) for k in range(len(self.outputs)))

@@ -66,12 +66,14 @@ TABLE = """\
 49 SPLIT remap moves 2 1 6 remap
 54 PRELU prelu - 2 1 24 add
 55 MAXIMUM maximum - 2 1 12 broadcast
+56 ARG_MAX reduce_argmax - 2 1 0 arg
 57 MINIMUM minimum - 2 1 12 broadcast
 60 PADV2 remap moves 2 1 6 remap
 65 SLICE remap moves 2 1 6 remap
 70 EXPAND_DIMS copy moves 1 1 0 same
 74 SUM reduce_sum - 2 1 4 reduce
 76 RSQRT lut - 2 1 0 lut
+79 ARG_MIN reduce_argmin - 2 1 0 arg
 82 REDUCE_MAX reduce_max - 2 1 0 reduce
 83 PACK concat moves 1-254 1 2-255 concat
 88 UNPACK remap moves 2 1 6 remap

@@ -343,6 +343,18 @@ def _l2norm(c):
     return 2 * _size(shape)
 
 
+def _arg(c):
+    """argmax, argmin: input 1 one constant int32 axis inside the input's rank; the output int32, the
+    input's elements without that axis."""
+    shape = c.tensor(0, _INT8)
+    if c.tensor(1, _INT32, 1, True)[0] != 1:
+        c.fail("input 1 (tensor %d) must hold one axis" % c.ins[1].index)
+    a = c.range("axis", struct.unpack("<i", c.read(c.ins[1].offset, 4))[0], -len(shape), len(shape) - 1)
+    c.tensor(-1, _INT32)
+    c.elements(-1, _size(shape) // shape[a])
+    return _size(shape)
+
+
 def _lut(c):
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
@@ -487,7 +499,7 @@ def _resize(c):
 CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwise": _depthwise, "lut": _lut,
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
-          "broadcast": _broadcast, "l2norm": _l2norm}
+          "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg}
 
 
 def _counts(c, row):

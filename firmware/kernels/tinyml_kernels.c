@@ -434,7 +434,9 @@ static mp_obj_t tml_reduce_common(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj
         }
     }
     tml_check(ok, MP_ERROR_TEXT("reduce: dimensions must be > 0, strides >= 0"));
-    tml_check(n_out == y.len, MP_ERROR_TEXT("reduce: len(y) must be D0*D1*D2*D3"));
+    bool arg = kind == TML_REDUCE_ARGMAX || kind == TML_REDUCE_ARGMIN; // int32 indices out
+    tml_check(tml_mul31(n_out, arg ? 4 : 1) == y.len && (!arg || tml_aligned4(y.buf)),
+        MP_ERROR_TEXT("reduce: len(y) must be D0*D1*D2*D3 (times 4, aligned, for an arg)"));
     tml_check(n_red <= (1 << 23), MP_ERROR_TEXT("reduce: at most 2**23 values reduced into one"));
     tml_check(last < x.len && last <= TML_INT32_MAX, MP_ERROR_TEXT("reduce: x is too short for its strides"));
     tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("reduce: y overlaps x"));
@@ -462,6 +464,16 @@ static mp_obj_t tml_reduce_min_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
     return tml_reduce_common(x, y, g, TML_REDUCE_MIN);
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_min_obj, tml_reduce_min_fn);
+
+static mp_obj_t tml_reduce_argmax_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
+    return tml_reduce_common(x, y, g, TML_REDUCE_ARGMAX);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_argmax_obj, tml_reduce_argmax_fn);
+
+static mp_obj_t tml_reduce_argmin_fn(mp_obj_t x, mp_obj_t y, mp_obj_t g) {
+    return tml_reduce_common(x, y, g, TML_REDUCE_ARGMIN);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_reduce_argmin_obj, tml_reduce_argmin_fn);
 
 // l2_normalization(x, y, depth, x_zp)
 static mp_obj_t tml_l2_normalization_fn(size_t n_args, const mp_obj_t *args) {
@@ -502,6 +514,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
+    mp_store_global(MP_QSTR_reduce_argmax, MP_OBJ_FROM_PTR(&tml_reduce_argmax_obj));
+    mp_store_global(MP_QSTR_reduce_argmin, MP_OBJ_FROM_PTR(&tml_reduce_argmin_obj));
     mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
@@ -539,6 +553,8 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reduce_argmax), MP_ROM_PTR(&tml_reduce_argmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reduce_argmin), MP_ROM_PTR(&tml_reduce_argmin_obj) },
     { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);

@@ -12,13 +12,16 @@ typedef struct {
     int32_t x_zp, y_zp, mult, shift; // reduce_sum only
 } tml_reduce_t;
 
-enum { TML_REDUCE_SUM, TML_REDUCE_MAX, TML_REDUCE_MIN };
+enum { TML_REDUCE_SUM, TML_REDUCE_MAX, TML_REDUCE_MIN, TML_REDUCE_ARGMAX, TML_REDUCE_ARGMIN };
 
 // TFLM's QuantizedMeanOrSum for int8 (TML_REDUCE_SUM: the int32 sum less x_zp per value, requantized;
 // a mean has 1/count folded into mult, shift by the host) and ReduceGeneric with the maximum or the
-// minimum (the codes themselves: input and output share one quantization). Caller's contract: at most
-// 2**23 values reduced into one, so the sum and x_zp times the count fit int32.
-static inline void tml_reduce(const int8_t *x, int8_t *y, const tml_reduce_t *g, int kind) {
+// minimum (the codes themselves: input and output share one quantization), and ArgMinMax over one
+// axis (TML_REDUCE_ARGMAX, _ARGMIN: the int32 index of the first extreme, into y as int32). Caller's
+// contract: at most 2**23 values reduced into one, so the sum and x_zp times the count fit int32.
+static inline void tml_reduce(const int8_t *x, void *out, const tml_reduce_t *g, int kind) {
+    int8_t *y = out;
+    int32_t *yi = out;
     const int *D = g->D, *R = g->R, *s = g->stride;
     int32_t zp_n = g->x_zp * (R[0] * R[1] * R[2] * R[3]);
     for (int i0 = 0; i0 < D[0]; i0++) {
@@ -26,7 +29,8 @@ static inline void tml_reduce(const int8_t *x, int8_t *y, const tml_reduce_t *g,
             for (int i2 = 0; i2 < D[2]; i2++) {
                 for (int i3 = 0; i3 < D[3]; i3++) {
                     const int8_t *b = x + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3];
-                    int32_t a = kind == TML_REDUCE_MAX ? -128 : kind == TML_REDUCE_MIN ? 127 : 0;
+                    int32_t a = kind == TML_REDUCE_SUM ? 0 : kind == TML_REDUCE_MAX || kind == TML_REDUCE_ARGMAX ? -128 : 127;
+                    int32_t n = 0, best = 0;
                     for (int r0 = 0; r0 < R[0]; r0++) {
                         for (int r1 = 0; r1 < R[1]; r1++) {
                             for (int r2 = 0; r2 < R[2]; r2++) {
@@ -35,9 +39,10 @@ static inline void tml_reduce(const int8_t *x, int8_t *y, const tml_reduce_t *g,
                                     int32_t v = *p;
                                     if (kind == TML_REDUCE_SUM) {
                                         a += v;
-                                    } else if (kind == TML_REDUCE_MAX ? v > a : v < a) {
-                                        a = v;
+                                    } else if ((kind == TML_REDUCE_MAX || kind == TML_REDUCE_ARGMAX ? v > a : v < a) || !n) {
+                                        a = v, best = n;
                                     }
+                                    n++;
                                 }
                             }
                         }
@@ -46,7 +51,11 @@ static inline void tml_reduce(const int8_t *x, int8_t *y, const tml_reduce_t *g,
                         a = (int32_t)((uint32_t)a - (uint32_t)zp_n);
                         a = tml_out8(tml_requantize(a, g->mult, g->shift), g->y_zp, -128, 127);
                     }
-                    *y++ = (int8_t)a;
+                    if (kind >= TML_REDUCE_ARGMAX) {
+                        *yi++ = best;
+                    } else {
+                        *y++ = (int8_t)a;
+                    }
                 }
             }
         }

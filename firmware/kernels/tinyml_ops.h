@@ -35,12 +35,14 @@
 #define TML_OP_SPLIT 49
 #define TML_OP_PRELU 54
 #define TML_OP_MAXIMUM 55
+#define TML_OP_ARG_MAX 56
 #define TML_OP_MINIMUM 57
 #define TML_OP_PADV2 60
 #define TML_OP_SLICE 65
 #define TML_OP_EXPAND_DIMS 70
 #define TML_OP_SUM 74
 #define TML_OP_RSQRT 76
+#define TML_OP_ARG_MIN 79
 #define TML_OP_REDUCE_MAX 82
 #define TML_OP_PACK 83
 #define TML_OP_UNPACK 88

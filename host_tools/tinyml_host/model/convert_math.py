@@ -44,15 +44,17 @@ class MathOps:
 
     # ---- reductions over any axes: mean, sum, reduce_max, reduce_min ----
 
-    def _reduce(self, op, params, hw=False):
+    def _reduce(self, op, params, hw=False, out=np.int8):
         """The record of a reduction: x, its axes as a constant int32 input (the device works out
-        the geometry from them and x's shape), the output; params(x, y, count) its parameters."""
+        the geometry from them and x's shape), the output (of dtype out); params(x, y, count) its
+        parameters; hw: a mean over height and width of (1, H, W, C) keeps its own record."""
         x, axis, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
         if axis.data is None:
             self.fail(op, "the axes (input 1) must be a constant tensor")
-        for t in (x, y):
-            if t.dtype != np.int8:
-                self.fail(op, "tinyml runs %s on int8 tensors only, tensor '%s' is %s" % (op.name, t.name, t.dtype))
+        if x.dtype != np.int8 or y.dtype != out:
+            self.fail(op, "tinyml runs %s from int8 to %s only, not from %s to %s%s" % (
+                op.name, np.dtype(out).name, x.dtype, y.dtype,
+                " (convert with tf.argmax(..., output_type=tf.int32): TFLM has no int64 output)" if out != np.int8 else ""))
         n = len(x.shape)
         axes = [int(a) for a in np.asarray(axis.data).ravel()]
         if any(not -n <= a < n for a in axes):
@@ -66,7 +68,7 @@ class MathOps:
             ins = [self.activation(op.inputs[0])]  # the mean over height and width: its own kernel
         else:
             ins = [self.activation(op.inputs[0]), self.const(axis.name + "/axes", np.array(axes, np.int32))]
-        self.emit(op, ins, [self.activation(op.outputs[0])], **p)
+        self.emit(op, ins, [self.activation(op.outputs[0], (out,))], **p)
 
     def _sum_params(self, x, y, count):
         # QuantizedMeanOrSum's multiplier: x_scale / y_scale in double; a mean's with 1 / count folded in
@@ -88,6 +90,14 @@ class MathOps:
         self._reduce(op, params)
 
     reduce_max = reduce_min = _same_quantization
+
+    def _arg(self, op):
+        # TFLM's ArgMinMax for int8 over its one axis: the int32 index of the first extreme
+        if self.t(op.inputs[1]).data is not None and self.t(op.inputs[1]).data.size != 1:
+            self.fail(op, "the axis (input 1) must be one value")
+        self._reduce(op, lambda x, y, count: {}, out=np.int32)
+
+    arg_max = arg_min = _arg
 
     # ---- broadcast binary ops: the add family's record and kernel walk ----
 

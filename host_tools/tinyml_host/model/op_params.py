@@ -16,6 +16,8 @@ PARAMS = {
     "ABS": (None, ""),
     "ADD": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
                    "y_multiplier y_shift y_zp act_min act_max"),
+    "ARG_MAX": (None, ""),
+    "ARG_MIN": (None, ""),
     "AVERAGE_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "BATCH_TO_SPACE_ND": ("REMAP", "d[4] esize fill"),
     "CONCATENATION": ("CONCAT", "outer inner[]"),
