@@ -133,12 +133,16 @@ def tinyml_matches_tflm(result, xs, tmp_path, backends=("native", "viper", "pyth
     return expected
 
 
-@pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_onnx_graph_quantizes_and_runs_like_tflm(name, tmp_path):
+GRAPH_RUNS = [(n, True) for n in sorted(GRAPHS)] + [("cnn", False), ("mlp", False)]
+
+
+@pytest.mark.parametrize("name,per_channel", GRAPH_RUNS,
+                         ids=["%s-%s" % (n, "per-channel" if c else "per-tensor") for n, c in GRAPH_RUNS])
+def test_onnx_graph_quantizes_and_runs_like_tflm(name, per_channel, tmp_path):
     build, shape = GRAPHS[name]
     path = save(build(), tmp_path)
     calibration = rng.normal(0, 1, (200,) + shape).astype(np.float32)
-    result = quantize(path, calibration)
+    result = quantize(path, calibration, per_channel=per_channel)
     m = read_tflite(result.tflite)
     assert all(m.tensors[i].dtype == np.int8 for i in m.inputs + m.outputs)
     held_out = rng.normal(0, 1, (60,) + shape).astype(np.float32)
