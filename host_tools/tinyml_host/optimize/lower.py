@@ -4,6 +4,10 @@ One method per ONNX op, named after it. On the way: channels-first tensors becom
 BatchNormalization folds into the Conv or Gemm before it, Relu/Clip fuse into the op before them as its
 activation, MatMul + Add become one FULLY_CONNECTED, and shape arithmetic is already constant
 (float_graph). Anything else is refused with the node's name and type.
+
+The flatbuffer is written by oracle/tflite_build (TFLite's own schema object API, shipped in
+tflite-micro): tflite-micro is a base dependency already (verify and bench run it), so a second writer
+with a schema subset of our own would only duplicate that one, and TFLM reading the file is the check.
 """
 
 import os
