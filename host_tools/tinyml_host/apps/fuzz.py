@@ -27,6 +27,7 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
@@ -226,8 +227,9 @@ def run_unix(model_path, backend, batch, timeout=10.0, heap=None, lib=None):
         current, lines = None, b""
         try:
             _await(p, b"fz-ready", 60)
-            p.stdin.write("".join(case_line(i, c) for i, c in todo).encode() + b"\n")
-            p.stdin.close()
+            feed = threading.Thread(target=_feed, args=(p, "".join(case_line(i, c) for i, c in todo).encode() + b"\n"))
+            feed.daemon = True
+            feed.start()  # while this thread reads the answers: neither pipe fills up and blocks
             deadline = time.monotonic() + timeout
             remaining = {i for i, _ in todo}
             while remaining:
@@ -263,6 +265,14 @@ def run_unix(model_path, backend, batch, timeout=10.0, heap=None, lib=None):
             for f in (p.stdout, p.stderr):
                 f.close()
     return out
+
+
+def _feed(p, data):
+    try:
+        p.stdin.write(data)
+        p.stdin.close()
+    except OSError:  # the process died (a crash): the reader counts it
+        pass
 
 
 def _await(p, word, timeout):
