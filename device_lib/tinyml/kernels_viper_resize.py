@@ -1,4 +1,4 @@
-# Viper kernel of RESIZE_BILINEAR (docs/kernels.md): TFLM's ResizeBilinearInteger for int8, the host's
+# Viper kernel of bilinear resizing (docs/kernels.md): TFLM's ResizeBilinearInteger for int8, the host's
 # table giving each output row's (y0, y1 byte offsets, wy) and column's (x0, x1, wx) in 1/1024. Every
 # sum fits 32 bits (|value| <= 128 times weights of at most 2048 * 2048): viper's machine words do.
 import micropython

@@ -6,7 +6,7 @@ import struct
 from array import array
 from tinyml import tmlfile, planner, backends, ops
 from tinyml.clock import now_us as _now, diff_us as _diff
-from tinyml.moves import plan as _remap_plan, remap as _remap
+from tinyml.moves import plan as _remap_plan, remap as _remap  # noqa: F401  (_remap: the table's moves)
 from tinyml.ops import const
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
@@ -279,8 +279,9 @@ class Model:
         if kernel == "concat":
             return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
         if kernel == "remap":
-            return _remap, (x, y) + _remap_plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE],
-                                                p[_REMAP_FILL])
+            fn, args = _remap_plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE], p[_REMAP_FILL],
+                                   self.backend)
+            return fn, (x, y) + args
         if kernel == "resize_bilinear":
             n, h, w, c = ins[0].shape
             g = array("i", bytes(4 * _RESIZE_PARAMS))

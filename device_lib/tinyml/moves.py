@@ -1,18 +1,25 @@
-# The interpreter's one general data move (kernel "remap" of the op table): TRANSPOSE, STRIDED_SLICE,
-# SLICE, GATHER, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND,
-# SPACE_TO_BATCH_ND, MIRROR_PAD, PADV2, RESIZE_NEAREST_NEIGHBOR are each, for one output, a separable
-# gather that the converter works out (docs/model-format.md, "remap"): output element (i0, i1, i2, i3)
+# The interpreter's one general data move (kernel "remap" of the op table): transposing, slicing,
+# gathering, splitting, unpacking, depth/space and batch/space shuffles, mirror and constant padding,
+# nearest-neighbour resizing are each, for one output, a separable gather that the converter works out (docs/model-format.md, "remap"): output element (i0, i1, i2, i3)
 # is input byte T0[i0] + T1[i1] + T2[i2] + T3[i3], or the fill value where an entry is negative. The
 # same bytes for every backend: the runs of the innermost dimension that are contiguous in the input
-# are slice copies, found once when the model is bound.
+# are slice copies, found once when the model is bound; single bytes, with the native or viper
+# backend, a viper loop (tinyml/moves_viper.py).
 from array import array
 
 
-def plan(table, d, esize, fill):
-    """The arguments of remap(): the outer tables and the innermost dimension's runs as
-    (output byte, input byte or -1 for the fill, bytes)."""
+def plan(table, d, esize, fill, backend="python"):
+    """(function, its arguments after x and y) of one remap: remap() with the outer tables and the
+    innermost dimension's runs as (output byte, input byte or -1 for the fill, bytes); with the native
+    or viper backend, a move of single bytes is moves_viper's loop instead."""
     t = array("i", bytes(table))
     d0, d1, d2, d3 = d
+    if backend != "python" and esize == 1 and d3 > 1 and _fragmented(t[d0 + d1 + d2:]):
+        try:
+            from tinyml.moves_viper import gather
+            return gather, (t, d0, d1, d2, d3, fill)
+        except Exception:  # a port without viper: the slices below
+            pass
     inner = t[d0 + d1 + d2:d0 + d1 + d2 + d3]
     runs = []
     for i in range(d3):
@@ -24,7 +31,16 @@ def plan(table, d, esize, fill):
             runs.append((i * esize, src if src >= 0 else -1, esize))
     row = d3 * esize
     filler = bytes([fill & 0xFF]) * row
-    return (t[:d0], t[d0:d0 + d1], t[d0 + d1:d0 + d1 + d2], tuple(runs), row, filler)
+    return remap, (t[:d0], t[d0:d0 + d1], t[d0 + d1:d0 + d1 + d2], tuple(runs), row, filler)
+
+
+def _fragmented(inner):
+    """Most innermost entries start a run of their own (their input bytes are not consecutive)."""
+    breaks = 0
+    for i in range(1, len(inner)):
+        if inner[i] != inner[i - 1] + 1:
+            breaks += 1
+    return 2 * breaks >= len(inner)
 
 
 def remap(x, y, t0, t1, t2, runs, row, filler):

@@ -1,8 +1,8 @@
 # The converter's layout and shape ops (issue 12): each is a numpy function of its data input (with
 # TFLite's semantics as TFLM's reference kernels have them) that the converter uses twice:
 # - on constants (and on SHAPE of a tensor of static shape), to fold the op away at conversion time,
-#   so the shape arithmetic of a graph exported with a dynamic batch (SHAPE -> STRIDED_SLICE -> PACK
-#   -> RESHAPE of a Keras Flatten) leaves a plain RESHAPE;
+#   so the shape arithmetic of a graph exported with a dynamic batch (shape -> strided slice -> pack
+#   -> reshape, of a Keras Flatten) leaves a plain reshape;
 # - on the element indices of its input, to find the separable gather the device's remap does
 #   (tinyml/moves.py): output (i0..i3) reads input byte T0[i0] + T1[i1] + T2[i2] + T3[i3].
 import numpy as np
@@ -314,7 +314,7 @@ class LayoutOps:
 
     def space_to_batch_nd(self, op):
         """Its padding (the output zero point: TFLM's int8 kernel pads with an uninitialized value)
-        is part of the remap when it falls on whole blocks; else a PAD op pads first."""
+        is part of the remap when it falls on whole blocks; else a pad op pads first."""
         _, fn, fill = self.layout_fn(op)
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
         src = np.arange(int(np.prod(x.shape)), dtype=np.int64).reshape(x.shape)
@@ -328,7 +328,7 @@ class LayoutOps:
         full = [(0, 0)] + [tuple(int(v) for v in r) for r in pads] + [(0, 0)] * (len(x.shape) - 1 - len(pads))
         padded = tuple(d + a + b for d, (a, b) in zip(x.shape, full))
         mid = self._new(TmlTensor(x.name + "/padded", np.int8, padded, None, x.scale[0], x.zero_point[0]))
-        pad_op = getattr(self, "pad").__name__.upper()  # the PAD op of the op table
+        pad_op = getattr(self, "pad").__name__.upper()  # the pad op's name in the op table
         before = [0] * (4 - len(padded)) + [a for a, _ in full]
         self.ops.append(TmlOp(op_params.OPCODES[pad_op], [self.activation(op.inputs[0])], [mid],
                               op_params.encode(pad_op, dict(before=before, value=fill))))

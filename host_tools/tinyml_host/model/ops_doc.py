@@ -10,10 +10,10 @@ import sys
 
 from tinyml import ops as op_table
 
-# Ops the converter computes itself (their inputs known when converting): they never reach a board.
-CONVERTER_OPS = {"SHAPE": "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
+# Ops (by opcode) the converter computes itself (their inputs known when converting): they never reach a board.
+CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
 # Types of the ops whose tensors are not int8 in and out.
-TYPES = {"QUANTIZE": "float32 or int8 in, int8 out", "DEQUANTIZE": "int8 in, float32 out"}
+TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out"}
 
 
 def tflm_ops():
@@ -36,7 +36,7 @@ def render():
     tflm = tflm_ops()
     rows = {r[0]: r for r in op_table.rows()}
     ours = [c for c in tflm if c in rows]
-    folded = [c for c, n in tflm.items() if n in CONVERTER_OPS]
+    folded = [c for c in tflm if c in CONVERTER_OPS and c not in rows]
     lines = ["# Ops", "",
              "Every builtin op TFLite Micro registers (tflite-micro's op resolver, as installed for the tests),",
              "and whether tinyml runs it. tinyml runs **%d of TFLM's %d builtin ops** on the board, and the"
@@ -50,9 +50,9 @@ def render():
         name = tflm[code]
         if code in rows:
             r = rows[code]
-            lines.append("| %s | %d | yes | %s | %s |" % (name, code, TYPES.get(name, "int8"), _where(r[2], r[3])))
-        elif name in CONVERTER_OPS:
-            lines.append("| %s | %d | converter | int32 | %s |" % (name, code, CONVERTER_OPS[name]))
+            lines.append("| %s | %d | yes | %s | %s |" % (name, code, TYPES.get(code, "int8"), _where(r[2], r[3])))
+        elif code in CONVERTER_OPS:
+            lines.append("| %s | %d | converter | int32 | %s |" % (name, code, CONVERTER_OPS[code]))
         else:
             lines.append("| %s | %d | no | | |" % (name, code))
     extra = sorted(set(rows) - set(tflm))

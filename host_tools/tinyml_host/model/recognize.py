@@ -11,7 +11,7 @@ class FormatError(ModelError, ValueError):
     pass
 
 
-QUANTIZE = ("tinyml quantize %s --calibration CALIBRATION.npy -o model.tflite (CALIBRATION.npy: a few "
+QUANTIZE_HOW = ("tinyml quantize %s --calibration CALIBRATION.npy -o model.tflite (CALIBRATION.npy: a few "
             "hundred typical inputs, as the float model takes them), then use model.tflite")
 
 
@@ -21,7 +21,7 @@ def kind(path):
     if p.is_dir():
         if (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists():
             raise FormatError("%s is a TensorFlow SavedModel (a float model), not a TFLite model" % p,
-                              QUANTIZE % p)
+                              QUANTIZE_HOW % p)
         raise FormatError("%s is a directory, not a model file" % p,
                           "name the .tflite file (or a .tml made by tinyml convert)")
     if not p.exists():
@@ -35,7 +35,7 @@ def kind(path):
     what = describe(p, head)
     if what is None:
         return "tml" if p.suffix == ".tml" else "tflite"  # their readers say what is wrong with it
-    raise FormatError("%s is %s, not a TFLite model" % (p, what), QUANTIZE % p)
+    raise FormatError("%s is %s, not a TFLite model" % (p, what), QUANTIZE_HOW % p)
 
 
 def describe(p, head):
