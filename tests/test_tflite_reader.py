@@ -268,11 +268,13 @@ def test_every_options_table_round_trips():
     for name in builtin_names().values():
         op_for.setdefault(tb.options_type_for(name), name)
     fake = {"act": "RELU6", "pad": "VALID", "wfmt": "SHUFFLED4x16INT8", "type": "INT64",
-            "f32": 0.5, "ivec": [1, -1, 3]}
+            "f32": 0.5, "ivec": [1, -1, 3], "mpad": "SYMMETRIC"}
     for table, fields in OPTIONS.values():
         options = {}
         for fid, spec in enumerate(fields.split()):
             key, kind = spec.split(":")
+            if key.startswith("_"):  # deprecated: the reader skips it
+                continue
             options[key] = fake.get(kind, {"i32": 3 + fid, "bool": key != "pot_scale_int16"}.get(kind))
         x = Tensor((1, 4), scale=0.1)
         model = tb.build_model([Op(op_for[table], [0], [1], options)], [x, x], [0], [1])

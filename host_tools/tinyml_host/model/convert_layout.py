@@ -7,14 +7,15 @@
 #   (tinyml/moves.py): output (i0..i3) reads input byte T0[i0] + T1[i1] + T2[i2] + T3[i3].
 import numpy as np
 
+from tinyml_host.errors import ModelError
 from tinyml_host.model import op_params
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor
 
 SENTINEL = -(1 << 28)  # a table entry of an output position filled with the fill value
 
 
-class LayoutError(ValueError):
-    pass
+class LayoutError(ModelError, ValueError):
+    """A layout op whose parameters TFLM's semantics do not allow (the converter names the op)."""
 
 
 def separable(src):

@@ -81,7 +81,7 @@ OPTIONS = {
     10: ("ConcatenationOptions", "axis:i32 fused_activation_function:act"),
     11: ("AddOptions", "fused_activation_function:act pot_scale_int16:bool"),
     12: ("L2NormOptions", "fused_activation_function:act"),
-    15: ("ResizeBilinearOptions", "new_height:i32 new_width:i32 align_corners:bool half_pixel_centers:bool"),
+    15: ("ResizeBilinearOptions", "_new_height:i32 _new_width:i32 align_corners:bool half_pixel_centers:bool"),
     17: ("ReshapeOptions", "new_shape:ivec"),
     19: ("SpaceToDepthOptions", "block_size:i32"),
     21: ("MulOptions", "fused_activation_function:act"),
@@ -162,6 +162,8 @@ def _read_options(kind_type, table):
     options = {}
     for fid, spec in enumerate(OPTIONS[kind_type][1].split()):
         name, kind = spec.split(":")
+        if name.startswith("_"):  # a deprecated field: its id is taken, its value unused
+            continue
         default = _NONZERO_DEFAULTS.get(name, 0)
         if kind == "ivec":
             options[name] = [int(v) for v in table.array(fid, np.int32)]
