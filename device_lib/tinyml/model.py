@@ -166,19 +166,16 @@ class Model:
         self.name = name
         streamed = not isinstance(source, (bytes, bytearray, memoryview))
         self._file = source if streamed else None
+        self._stream_window = window if streamed else None
+        self.arena_bytes = self.window_bytes = 0
         self.backend, self._k = backends.load(backend)
-        # Sizes first, then the two large blocks, then the small objects: on a small heap the
-        # objects of a first parse would leave holes that split the free space the arena needs.
-        tables = self._parse(source, True)
-        self.arena_bytes = planner.plan(*tables)[1]
-        self.window_bytes = 0
-        if streamed:
-            tensors = tables[0]
-            for op in tables[1]:
-                if ops.streams(op.opcode):
-                    need = _chunking([tensors[i] for i in op.inputs[1:5]], window)[2]
-                    self.window_bytes = max(self.window_bytes, need)
-        tables = tensors = None
+        # The two large blocks, the arena and the weight window, must each find one free block: what
+        # stays on the heap is made before them (the modules, this object's attributes) or after
+        # them (the tables, bound ops and buffers of the model). The first pass, which checks the
+        # file and sizes the blocks, runs in a call of its own and keeps nothing, not even a stale
+        # reference in this frame that the collector would honour; validation's code comes and
+        # goes with it (its strings stay interned since tinyml was imported: _intern below).
+        self._measure(source)
         gc.collect()
         self._arena = bytearray(self.arena_bytes)
         self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
@@ -190,7 +187,6 @@ class Model:
         for i, off in enumerate(offsets):
             if off >= 0:
                 self._data[i] = arena[off:off + self.tensors[i].nbytes]
-        self._stream_window = window if streamed else None
         if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
             weighted = set()
             for op in self.ops:
@@ -202,6 +198,17 @@ class Model:
         self._steps = [self._bind(op) for op in self.ops]
         self.inputs = [self.tensors[i] for i in self.input_ids]
         self.outputs = [self.tensors[i] for i in self.output_ids]
+
+    def _measure(self, source):
+        # checks the file (tinyml/validate.py included) and sets the two blocks' sizes
+        tables = self._parse(source, True)
+        self.arena_bytes = planner.plan(*tables)[1]
+        if self._file is not None:
+            tensors = tables[0]
+            for op in tables[1]:
+                if ops.streams(op.opcode):
+                    need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
+                    self.window_bytes = max(self.window_bytes, need)
 
     def _parse(self, source, check):
         if self._file is not None:
@@ -448,3 +455,19 @@ def op_macs(op, tensors):
         w = tensors[op.inputs[1]].shape
         return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
     return 0
+
+
+def _intern():
+    # Every load imports tinyml/validate.py and drops it after the checks, but the strings the import
+    # interns stay on the heap for good. Imported once here, as tinyml is, they lie with the
+    # library's code, not in the middle of the free space a model's arena needs later.
+    import sys
+    import tinyml
+    from tinyml import validate  # noqa: F401
+    validate = None
+    sys.modules.pop("tinyml.validate", None)
+    if "validate" in tinyml.__dict__:
+        delattr(tinyml, "validate")
+
+
+_intern()

@@ -95,21 +95,32 @@ def _count(spec):
     return int(lo), int(hi or lo)
 
 
+def _row(line):
+    opcode, name, kernel, flags, ins, outs, params, check = line.split()
+    return int(opcode), name, kernel, flags, _count(ins), _count(outs), _count(params), check
+
+
 def rows():
     """Every row of the table: (opcode, name, kernel, flags, ins, outs, params, check), the counts
     as (least, most)."""
-    for line in TABLE.split("\n"):
-        if line:
-            opcode, name, kernel, flags, ins, outs, params, check = line.split()
-            yield int(opcode), name, kernel, flags, _count(ins), _count(outs), _count(params), check
+    at = 0
+    while at < len(TABLE):
+        end = TABLE.find("\n", at)
+        yield _row(TABLE[at:end])
+        at = end + 1
 
 
 def row(opcode):
-    """The table row of an opcode, or None when this tinyml has no such op."""
-    for r in rows():
-        if r[0] == opcode:
-            return r
-    return None
+    """The table row of an opcode, or None when this tinyml has no such op. Only its line is read:
+    a load asks for every op's row, and a copy of the table each time would crowd a small heap."""
+    key = "%d " % opcode
+    if TABLE.startswith(key):
+        at = 0
+    else:
+        at = TABLE.find("\n" + key) + 1
+        if not at:
+            return None
+    return _row(TABLE[at:TABLE.find("\n", at)])
 
 
 def name(opcode):
