@@ -305,3 +305,71 @@ def board_model(rng):
     consumed = {i for op in ops for i in op.inputs}
     outputs = sorted(produced - consumed)
     return tb.build_model(ops, tensors, [0], outputs), inputs(rng, s, 3)
+
+
+class Graph:
+    """A small int8 graph built op by op (tflite_build), for models shaped as Keras exports them."""
+
+    def __init__(self, rng):
+        self.rng, self.tensors, self.ops = rng, [], []
+
+    def tensor(self, spec):
+        self.tensors.append(spec)
+        return len(self.tensors) - 1
+
+    def act(self, s, scale=None, zp=None):
+        return self.tensor(act(s, (scale or float(10 ** self.rng.uniform(-2, -1)),
+                                   int(self.rng.integers(-20, 20)) if zp is None else zp)))
+
+    def op(self, name, ins, out_shape, options=None, same_q=False, n_out=1):
+        x = self.tensors[ins[0]]
+        outs = [self.act(out_shape, x.scale, x.zero_point) if same_q else self.act(out_shape) for _ in range(n_out)]
+        self.ops.append(tb.Op(name, list(ins), outs, dict(options or {})))
+        return outs[0] if n_out == 1 else outs
+
+    def conv(self, x, oc, k=3, activation="RELU"):
+        s = self.tensors[x].shape
+        w = self.rng.integers(-127, 128, (oc, k, k, s[3])).astype(np.int8)
+        ws = 10 ** self.rng.uniform(-2.5, -1.5, oc)
+        wt = self.tensor(T(data=w, scale=ws, zero_point=[0] * oc))
+        b = self.tensor(T(data=self.rng.integers(-500, 500, oc).astype(np.int32), dtype="int32",
+                          scale=ws * self.tensors[x].scale, zero_point=[0] * oc))
+        return self.op("CONV_2D", [x, wt, b], (s[0], s[1], s[2], oc),
+                       {"padding": "SAME", "stride_h": 1, "stride_w": 1, "fused_activation_function": activation})
+
+    def const(self, values):
+        return self.tensor(i32(values))
+
+    def build(self, inputs, outputs):
+        return tb.build_model(self.ops, self.tensors, inputs, outputs)
+
+
+def unet_model(rng):
+    """Conv, MaxPool, Conv, UpSampling2D (nearest, and bilinear), Concatenate with the skip, Conv: a
+    U-Net's step, as Keras writes it (RESIZE_NEAREST_NEIGHBOR with half_pixel_centers, as TF 2 does)."""
+    g = Graph(rng)
+    x = g.act((1, 8, 8, 3))
+    c1 = g.conv(x, 4)
+    p = g.op("MAX_POOL_2D", [c1], (1, 4, 4, 4), {"padding": "VALID", "stride_h": 2, "stride_w": 2,
+                                                 "filter_height": 2, "filter_width": 2}, same_q=True)
+    c2 = g.conv(p, 6)
+    up = g.op("RESIZE_NEAREST_NEIGHBOR", [c2, g.const([8, 8])], (1, 8, 8, 6), {"half_pixel_centers": True}, same_q=True)
+    ub = g.op("RESIZE_BILINEAR", [c2, g.const([8, 8])], (1, 8, 8, 6), {"half_pixel_centers": True}, same_q=True)
+    cat = g.act((1, 8, 8, 16), g.tensors[c1].scale, g.tensors[c1].zero_point)
+    for t in (up, ub):  # Concatenate needs one quantization: TFLite's converter makes it so
+        g.tensors[t] = act(g.tensors[t].shape, (g.tensors[c1].scale, g.tensors[c1].zero_point))
+    g.ops.append(tb.Op("CONCATENATION", [c1, up, ub], [cat], {"axis": -1}))
+    y = g.conv(cat, 2, 1, "NONE")
+    return g.build([x], [y]), inputs(rng, (1, 8, 8, 3), 3)
+
+
+def conv1d_model(rng):
+    """Conv1D + GlobalAveragePooling1D as Keras exports it: EXPAND_DIMS to (1, 1, T, C), CONV_2D,
+    RESHAPE back to (1, T, C'), MEAN over time, then a Dense as FULLY_CONNECTED."""
+    g = Graph(rng)
+    x = g.act((1, 16, 3))
+    e = g.op("EXPAND_DIMS", [x, g.const([1])], (1, 1, 16, 3), same_q=True)
+    c = g.conv(e, 8, 1)
+    r = g.op("RESHAPE", [c, g.const([1, 16, 8])], (1, 16, 8), {"new_shape": [1, 16, 8]}, same_q=True)
+    m = g.op("MEAN", [r, g.const([1])], (1, 8), {"keep_dims": False})
+    return g.build([x], [m]), inputs(rng, (1, 16, 3), 3)

@@ -133,3 +133,12 @@ def test_resize_bilinear_rounds_halves_away_from_zero_as_tflm(tmp_path):
     half = expected[0][:, 0, 0, 1, :].astype(int)
     s = a[:, None].astype(int) + np.arange(-128, 128)[None, :]
     assert np.array_equal(half, np.where(s >= 0, (s + 1) // 2, -((-s + 1) // 2)))  # the rule, as TFLM gave it
+
+
+@pytest.mark.parametrize("build", [layout_models.unet_model, layout_models.conv1d_model], ids=["unet", "conv1d"])
+def test_graphs_as_keras_writes_them_match_tflm(tmp_path, build):
+    """The layout ops in context: a U-Net step (pool, upsample nearest and bilinear, concatenate with
+    the skip) and a Conv1D classifier (EXPAND_DIMS, CONV_2D, RESHAPE, MEAN over time)."""
+    model, inputs = build(np.random.default_rng(5))
+    expected = run_everywhere(tmp_path, model, inputs)
+    assert len(np.unique(expected[0])) > 8  # not clamped to a few values
