@@ -20,7 +20,8 @@ REDUCE = {"MEAN": ([1, 2], 0.03, 4), "SUM": ([1], 0.3, -20), "REDUCE_MAX": ([0, 
           "REDUCE_MIN": ([-1], None, None)}
 ARG = {"ARG_MAX": -1, "ARG_MIN": 1}  # the axis
 BINARY = {"MAXIMUM": (0.05, 0), "MINIMUM": (0.05, 0), "SQUARED_DIFFERENCE": (0.01, -128), "PRELU": (0.04, 7)}
-OPS = list(UNARY) + list(REDUCE) + list(ARG) + list(BINARY)
+COMPARE = ["EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL"]  # bools out
+OPS = list(UNARY) + list(REDUCE) + list(ARG) + list(BINARY) + COMPARE
 
 
 def _tensor(spec):
@@ -44,6 +45,9 @@ def _op(name, tensors, x, r, b):
         tensors.append(T(tuple(d for i, d in enumerate(X[0]) if i != ARG[name] % 4), dtype="int32"))
         tensors.append(T(data=np.array([ARG[name]], np.int32), dtype="int32"))
         return tb.Op(name, [x, out + 1], [out], {"output_type": "INT32"})
+    if name in COMPARE:
+        tensors.append(T(X[0], dtype="bool"))
+        return tb.Op(name, [x, b], [out])
     scale, zp = BINARY[name]
     tensors.append(T(X[0], scale=scale, zero_point=zp))
     return tb.Op(name, [x, b], [out])
@@ -56,7 +60,7 @@ def _inputs(rng, specs, n=6):
 
 def single_op(name, rng):
     """(.tflite bytes of a model of the one math op `name`, its inputs (N, *shape) per model input)."""
-    specs = [R if name == "RSQRT" else X] + ([B] if name in BINARY else [])
+    specs = [R if name == "RSQRT" else X] + ([B] if name in BINARY or name in COMPARE else [])
     tensors = [_tensor(s) for s in specs]
     op = _op(name, tensors, 0, 0, 1)
     inputs = _inputs(rng, specs)

@@ -344,6 +344,39 @@ def prelu(a, b, y, g):
     _broadcast(a, b, y, g, f)
 
 
+def _compare(a, b, y, g, cmp):
+    # TFLM's ComparisonWithScaling for int8 (and its broadcast form) on add's record: each input
+    # (code - zp) << left_shift scaled by its own scale as a multiplier, compared: 1 or 0 (a bool)
+    a_zp, b_zp, ls = g[_ADD_A_ZP], g[_ADD_B_ZP], g[_ADD_LEFT_SHIFT]
+    am, ash, bm, bsh = g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT]
+    _broadcast(a, b, y, g, lambda va, vb: 1 if cmp(requantize((va - a_zp) << ls, am, ash),
+                                                   requantize((vb - b_zp) << ls, bm, bsh)) else 0)
+
+
+def equal(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p == q)
+
+
+def not_equal(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p != q)
+
+
+def less(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p < q)
+
+
+def less_equal(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p <= q)
+
+
+def greater(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p > q)
+
+
+def greater_equal(a, b, y, g):
+    _compare(a, b, y, g, lambda p, q: p >= q)
+
+
 def maximum(a, b, y, g):
     # TFLM's MaximumMinimumBroadcastSlow for int8: the codes themselves
     _broadcast(a, b, y, g, max)

@@ -183,7 +183,8 @@ def _input_table(t, zp: int, ls: int, m: int, s: int, negate: int):
 @micropython.viper
 def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int, hi: int, ext: int, fix):
     # y[i] = clamp(requantize(ta[a[i . a_strides]] op tb[b[i . b_strides]]) + y_zp) for each
-    # (kind, op): 0 +, 1 *, 2 the square of +, 3 max, 4 min; 5 prelu: * where ta's value < 0, else the
+    # (kind, op): 0 +, 1 *, 2 the square of +, 3 max, 4 min, 6 ==, 7 !=, 8 <, 9 <=, 10 >, 11 >= (1 or 0);
+    # 5 prelu: * where ta's value < 0, else the
     # byte fix[a's code] (fix: int32 per code, then a run of int32 as acc: 0, or 256 + the byte to write);
     # index i of the 4-D output, in order; a run of len(acc) / 4 values per _requantize call.
     pa = ptr8(a)
@@ -227,6 +228,26 @@ def _binary(a, b, y, g, ta, tb, acc, kind: int, mult, shift, y_zp: int, lo: int,
             pacc[k] = va if va > vb else vb
         elif kind == 4:
             pacc[k] = va if va < vb else vb
+        elif kind >= 6:  # comparisons: 1 or 0
+            t = 0
+            if kind == 6:
+                if va == vb:
+                    t = 1
+            elif kind == 7:
+                if va != vb:
+                    t = 1
+            elif kind == 8:
+                if va < vb:
+                    t = 1
+            elif kind == 9:
+                if va <= vb:
+                    t = 1
+            elif kind == 10:
+                if va > vb:
+                    t = 1
+            elif va >= vb:
+                t = 1
+            pacc[k] = t
         elif va < 0:
             pacc[k] = va * vb
             pfix[256 + k] = 0
@@ -292,11 +313,49 @@ def squared_difference(a, b, y, g):
     _add_sub(a, b, y, g, 1, 2)
 
 
+def _as_is(a, b, y, g, ta, tb, kind):
+    # _binary with its results written as they are (requantized by 1): a code, or a bool's 1 or 0
+    _binary(a, b, y, g, ta, tb, bytearray(256), kind, array("i", (1 << 30,)), array("i", (1,)), 0, -128, 127, EXT, ta)
+
+
 def _codes(a, b, y, g, kind):
-    # TFLM's MaximumMinimumBroadcastSlow on the int8 codes: tables of the codes, requantized by 1
+    # TFLM's MaximumMinimumBroadcastSlow on the int8 codes: tables of the codes
     t = bytearray(1024)
     _input_table(t, 0, 0, 0, 0, 0)
-    _binary(a, b, y, g, t, t, bytearray(256), kind, array("i", (1 << 30,)), array("i", (1,)), 0, -128, 127, EXT, t)
+    _as_is(a, b, y, g, t, t, kind)
+
+
+def _compare(a, b, y, g, kind):
+    # TFLM's ComparisonWithScaling for int8: each input (code - zp) << left_shift scaled by its own scale
+    ls = g[_ADD_LEFT_SHIFT]
+    ta, tb = bytearray(1024), bytearray(1024)
+    _input_table(ta, g[_ADD_A_ZP], ls, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], 0)
+    _input_table(tb, g[_ADD_B_ZP], ls, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], 0)
+    _as_is(a, b, y, g, ta, tb, kind)
+
+
+def equal(a, b, y, g):
+    _compare(a, b, y, g, 6)
+
+
+def not_equal(a, b, y, g):
+    _compare(a, b, y, g, 7)
+
+
+def less(a, b, y, g):
+    _compare(a, b, y, g, 8)
+
+
+def less_equal(a, b, y, g):
+    _compare(a, b, y, g, 9)
+
+
+def greater(a, b, y, g):
+    _compare(a, b, y, g, 10)
+
+
+def greater_equal(a, b, y, g):
+    _compare(a, b, y, g, 11)
 
 
 def prelu(a, b, y, g):

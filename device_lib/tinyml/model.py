@@ -267,7 +267,8 @@ class Model:
             kernel = "reduce_sum"
         if kernel.startswith("reduce_"):
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
-        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu"):  # broadcast binary
+        if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu", "equal", "not_equal",
+                      "less", "less_equal", "greater", "greater_equal"):  # broadcast binary
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "softmax" or kernel == "l2_normalization":  # rows of the last dimension
             return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
@@ -330,9 +331,9 @@ class Model:
 
     def output(self, k=0):
         """Output k of the last inference, copied: array('b') of int8, array('i') of int32 (an argmax's
-        indices), or array('f') of float32."""
+        indices), array('B') of a comparison's bools (0 or 1), or array('f') of float32."""
         t = self.outputs[k]
-        return array("b" if t.dtype == 1 else "i" if t.dtype == 2 else "f", bytes(self._data[t.index]))
+        return array({1: "b", 2: "i", 3: "B"}.get(t.dtype, "f"), bytes(self._data[t.index]))
 
     def _outputs(self):
         outs = tuple(self.output(k) for k in range(len(self.outputs)))

@@ -68,9 +68,15 @@ TABLE = """\
 55 MAXIMUM maximum - 2 1 12 broadcast
 56 ARG_MAX reduce_argmax - 2 1 0 arg
 57 MINIMUM minimum - 2 1 12 broadcast
+58 LESS less - 2 1 24 compare
 60 PADV2 remap moves 2 1 6 remap
+61 GREATER greater - 2 1 24 compare
+62 GREATER_EQUAL greater_equal - 2 1 24 compare
+63 LESS_EQUAL less_equal - 2 1 24 compare
 65 SLICE remap moves 2 1 6 remap
 70 EXPAND_DIMS copy moves 1 1 0 same
+71 EQUAL equal - 2 1 24 compare
+72 NOT_EQUAL not_equal - 2 1 24 compare
 74 SUM reduce_sum - 2 1 4 reduce
 76 RSQRT lut - 2 1 0 lut
 79 ARG_MIN reduce_argmin - 2 1 0 arg

@@ -277,13 +277,14 @@ def _reduce(c):
     return _size(x)
 
 
-def _broadcast(c):
-    """The two inputs' element strides are the converter's for the output's 4 dimensions d."""
+def _broadcast(c, out=_INT8):
+    """The two inputs' element strides are the converter's for the output's 4 dimensions d; the
+    output of dtype out (a comparison's bools are uint8)."""
     p = c.p
     d = p[_ADD_D0:_ADD_D0 + 4]
     for i in range(4):
         c.param(_ADD_D0 + i, "d[%d]" % i, 1, 65535)
-    y = c.tensor(-1, _INT8)
+    y = c.tensor(-1, out)
     if _four(y) != tuple(d):
         c.fail("d %s, but output 0 has shape %s" % (_dims(d), _dims(y)))
     for k, at, field in ((0, _ADD_A_STRIDE0, "a_stride"), (1, _ADD_B_STRIDE0, "b_stride")):
@@ -353,6 +354,18 @@ def _arg(c):
     c.tensor(-1, _INT32)
     c.elements(-1, _size(shape) // shape[a])
     return _size(shape)
+
+
+def _compare(c):
+    """The comparisons: add's record (left_shift 8, each input's own scale as its multiplier), the
+    output bools as uint8."""
+    work = _broadcast(c, 3)
+    c.zp(_ADD_A_ZP, "a_zp")
+    c.zp(_ADD_B_ZP, "b_zp")
+    c.param(_ADD_LEFT_SHIFT, "left_shift", 0, 8)
+    c.param(_ADD_A_SHIFT, "a_shift", -31, 0)
+    c.param(_ADD_B_SHIFT, "b_shift", -31, 0)
+    return work
 
 
 def _lut(c):
@@ -499,7 +512,8 @@ def _resize(c):
 CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwise": _depthwise, "lut": _lut,
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
-          "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg}
+          "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg,
+          "compare": _compare}
 
 
 def _counts(c, row):

@@ -72,7 +72,8 @@ typedef struct {
     int32_t y_mult, y_shift, y_zp, act_min, act_max;
 } tml_binary_t;
 
-enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES, TML_BIN_SQUARED_DIFF, TML_BIN_MAX, TML_BIN_MIN, TML_BIN_PRELU };
+enum { TML_BIN_PLUS, TML_BIN_MINUS, TML_BIN_TIMES, TML_BIN_SQUARED_DIFF, TML_BIN_MAX, TML_BIN_MIN, TML_BIN_PRELU,
+    TML_BIN_EQUAL, TML_BIN_NOT_EQUAL, TML_BIN_LESS, TML_BIN_LESS_EQUAL, TML_BIN_GREATER, TML_BIN_GREATER_EQUAL };
 
 // TFLM reference_integer_ops::AddElementwise (kind TML_BIN_PLUS), reference_ops::SubElementwise
 // (TML_BIN_MINUS) and SquaredDifference (TML_BIN_SQUARED_DIFF, left_shift 7) for int8: the inputs
@@ -103,6 +104,22 @@ static inline int8_t tml_prelu1(const tml_binary_t *g, int32_t a, int32_t b) {
     return tml_out8(r, g->y_zp, g->act_min, g->act_max);
 }
 
+// TFLM reference_ops::ComparisonWithScaling (and its broadcast form) for int8, kind TML_BIN_EQUAL ..
+// TML_BIN_GREATER_EQUAL: both inputs times 2**left_shift (8) scaled by their own scale as a multiplier
+// (QuantizeMultiplierSmallerThanOneExp of the scale), then compared: 1 or 0 (a bool)
+static inline int8_t tml_compare1(const tml_binary_t *g, int32_t a, int32_t b, int kind) {
+    int32_t sa = tml_requantize((a - g->a_zp) * (1 << g->left_shift), g->a_mult, g->a_shift);
+    int32_t sb = tml_requantize((b - g->b_zp) * (1 << g->left_shift), g->b_mult, g->b_shift);
+    // if-else, not a switch: no jump table in the module's constants (ESP32 IRAM takes 32-bit loads only)
+    if (kind == TML_BIN_EQUAL || kind == TML_BIN_NOT_EQUAL) {
+        return (sa == sb) == (kind == TML_BIN_EQUAL);
+    }
+    if (kind == TML_BIN_LESS || kind == TML_BIN_GREATER_EQUAL) {
+        return (sa < sb) == (kind == TML_BIN_LESS);
+    }
+    return (sa > sb) == (kind == TML_BIN_GREATER);
+}
+
 // y[i0, i1, i2, i3] = op(a[..], b[..]) over the whole output, in order (kind: TML_BINARY_*)
 static inline void tml_binary(const int8_t *a, const int8_t *b, int8_t *y, const tml_binary_t *g, int kind) {
     const int *D = g->D, *as = g->a_stride, *bs = g->b_stride;
@@ -115,6 +132,8 @@ static inline void tml_binary(const int8_t *a, const int8_t *b, int8_t *y, const
                     int8_t va = a[ia], vb = b[ib];
                     if (kind == TML_BIN_MAX || kind == TML_BIN_MIN) { // TFLM's MaximumMinimum: the codes
                         *y++ = (kind == TML_BIN_MAX) == (va > vb) ? va : vb;
+                    } else if (kind >= TML_BIN_EQUAL) {
+                        *y++ = tml_compare1(g, va, vb, kind);
                     } else if (kind == TML_BIN_PRELU) {
                         *y++ = tml_prelu1(g, va, vb);
                     } else {

@@ -344,6 +344,42 @@ static mp_obj_t tml_prelu_fn(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_prelu_obj, 4, 4, tml_prelu_fn);
 
+static mp_obj_t tml_equal_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_EQUAL);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_equal_obj, 4, 4, tml_equal_fn);
+
+static mp_obj_t tml_not_equal_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_NOT_EQUAL);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_not_equal_obj, 4, 4, tml_not_equal_fn);
+
+static mp_obj_t tml_less_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_LESS);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_less_obj, 4, 4, tml_less_fn);
+
+static mp_obj_t tml_less_equal_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_LESS_EQUAL);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_less_equal_obj, 4, 4, tml_less_equal_fn);
+
+static mp_obj_t tml_greater_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_GREATER);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_greater_obj, 4, 4, tml_greater_fn);
+
+static mp_obj_t tml_greater_equal_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_binary_common(args, TML_BIN_GREATER_EQUAL);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_greater_equal_obj, 4, 4, tml_greater_equal_fn);
+
 // lut(x, y, table, size)
 static mp_obj_t tml_lut_fn(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
@@ -506,17 +542,23 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_mul, MP_OBJ_FROM_PTR(&tml_mul_obj));
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
-    mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
     mp_store_global(MP_QSTR_squared_difference, MP_OBJ_FROM_PTR(&tml_squared_difference_obj));
     mp_store_global(MP_QSTR_maximum, MP_OBJ_FROM_PTR(&tml_maximum_obj));
     mp_store_global(MP_QSTR_minimum, MP_OBJ_FROM_PTR(&tml_minimum_obj));
     mp_store_global(MP_QSTR_prelu, MP_OBJ_FROM_PTR(&tml_prelu_obj));
+    mp_store_global(MP_QSTR_equal, MP_OBJ_FROM_PTR(&tml_equal_obj));
+    mp_store_global(MP_QSTR_not_equal, MP_OBJ_FROM_PTR(&tml_not_equal_obj));
+    mp_store_global(MP_QSTR_less, MP_OBJ_FROM_PTR(&tml_less_obj));
+    mp_store_global(MP_QSTR_less_equal, MP_OBJ_FROM_PTR(&tml_less_equal_obj));
+    mp_store_global(MP_QSTR_greater, MP_OBJ_FROM_PTR(&tml_greater_obj));
+    mp_store_global(MP_QSTR_greater_equal, MP_OBJ_FROM_PTR(&tml_greater_equal_obj));
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
     mp_store_global(MP_QSTR_reduce_argmax, MP_OBJ_FROM_PTR(&tml_reduce_argmax_obj));
     mp_store_global(MP_QSTR_reduce_argmin, MP_OBJ_FROM_PTR(&tml_reduce_argmin_obj));
     mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
+    mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
@@ -545,17 +587,23 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_mul), MP_ROM_PTR(&tml_mul_obj) },
     { MP_ROM_QSTR(MP_QSTR_lut), MP_ROM_PTR(&tml_lut_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize_f32), MP_ROM_PTR(&tml_quantize_f32_obj) },
-    { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
     { MP_ROM_QSTR(MP_QSTR_squared_difference), MP_ROM_PTR(&tml_squared_difference_obj) },
     { MP_ROM_QSTR(MP_QSTR_maximum), MP_ROM_PTR(&tml_maximum_obj) },
     { MP_ROM_QSTR(MP_QSTR_minimum), MP_ROM_PTR(&tml_minimum_obj) },
     { MP_ROM_QSTR(MP_QSTR_prelu), MP_ROM_PTR(&tml_prelu_obj) },
+    { MP_ROM_QSTR(MP_QSTR_equal), MP_ROM_PTR(&tml_equal_obj) },
+    { MP_ROM_QSTR(MP_QSTR_not_equal), MP_ROM_PTR(&tml_not_equal_obj) },
+    { MP_ROM_QSTR(MP_QSTR_less), MP_ROM_PTR(&tml_less_obj) },
+    { MP_ROM_QSTR(MP_QSTR_less_equal), MP_ROM_PTR(&tml_less_equal_obj) },
+    { MP_ROM_QSTR(MP_QSTR_greater), MP_ROM_PTR(&tml_greater_obj) },
+    { MP_ROM_QSTR(MP_QSTR_greater_equal), MP_ROM_PTR(&tml_greater_equal_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_sum), MP_ROM_PTR(&tml_reduce_sum_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_max), MP_ROM_PTR(&tml_reduce_max_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_min), MP_ROM_PTR(&tml_reduce_min_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_argmax), MP_ROM_PTR(&tml_reduce_argmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_argmin), MP_ROM_PTR(&tml_reduce_argmin_obj) },
     { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
+    { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);
 

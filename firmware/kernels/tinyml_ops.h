@@ -37,9 +37,15 @@
 #define TML_OP_MAXIMUM 55
 #define TML_OP_ARG_MAX 56
 #define TML_OP_MINIMUM 57
+#define TML_OP_LESS 58
 #define TML_OP_PADV2 60
+#define TML_OP_GREATER 61
+#define TML_OP_GREATER_EQUAL 62
+#define TML_OP_LESS_EQUAL 63
 #define TML_OP_SLICE 65
 #define TML_OP_EXPAND_DIMS 70
+#define TML_OP_EQUAL 71
+#define TML_OP_NOT_EQUAL 72
 #define TML_OP_SUM 74
 #define TML_OP_RSQRT 76
 #define TML_OP_ARG_MIN 79

@@ -69,7 +69,9 @@ class _Converter(MathOps, LayoutOps):
                           "support" % (i, t.name, tuple(t.shape)))
             if t.dtype not in dtypes:
                 self.fail(None, "tensor %d '%s' is %s; %s" % (i, t.name, t.dtype, INT8_ADVICE))
-            if t.dtype == np.float32 or t.dtype == np.int32:  # float I/O; int32 indices (argmax)
+            if t.dtype == np.bool_:  # a comparison's bools: uint8 0 or 1
+                self.index[i] = self._new(TmlTensor(t.name, np.uint8, t.shape))
+            elif t.dtype == np.float32 or t.dtype == np.int32:  # float I/O; int32 indices (argmax)
                 self.index[i] = self._new(TmlTensor(t.name, t.dtype, t.shape))
             else:
                 if len(t.scale) != 1:
@@ -209,10 +211,11 @@ class _Converter(MathOps, LayoutOps):
         if len(out) > 4:
             self.fail(op, "broadcasting over more than 4 dimensions is not supported")
         ins = [self.operand(i) for i in op.inputs[:2]]
-        lo, hi = self.clamp(op, y)
+        y_q = self.qp(y) if y.is_quantized else (0.0, 0)  # a comparison's bools have no quantization
+        lo, hi = q.activation_range(op.options.get("fused_activation_function", "NONE"), *y_q)
         broadcast = dict(d=[1] * (4 - len(out)) + list(out), a_stride=broadcast_strides(a.shape, out),
                          b_stride=broadcast_strides(b.shape, out), act_min=lo, act_max=hi)
-        return (self.qp(a), self.qp(b), self.qp(y)), ins, broadcast
+        return (self.qp(a), self.qp(b), y_q), ins, broadcast
 
     def add(self, op):
         ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)

@@ -115,6 +115,24 @@ class MathOps:
 
     maximum = minimum = _codes
 
+    def _compare(self, op):
+        """TFLM's int8 comparisons (ComparisonWithScaling) on add's record: each input's (code - zp)
+        << 8 times its own scale as a multiplier (QuantizeMultiplierSmallerThanOneExp of the scale);
+        the output bools, uint8 0 or 1."""
+        if self.t(op.outputs[0]).dtype != np.bool_:
+            self.fail(op, "the output must be bool")
+        ((a_scale, a_zp), (b_scale, b_zp), _), ins, broadcast = self._two_inputs(op)
+        pairs = []
+        for scale in (a_scale, b_scale):
+            if not 0 < float(np.float32(scale)) < 1:
+                self.fail(op, "an input scale of %g: TFLM's int8 comparison takes scales below 1" % scale)
+            pairs += q.quantize_multiplier(float(np.float32(scale)))
+        self.emit(op, ins, [self.activation(op.outputs[0], (np.bool_,))], **broadcast, a_zp=a_zp, b_zp=b_zp,
+                  left_shift=8, a_multiplier=pairs[0], a_shift=pairs[1], b_multiplier=pairs[2], b_shift=pairs[3],
+                  y_multiplier=0, y_shift=0, y_zp=0)
+
+    equal = not_equal = less = less_equal = greater = greater_equal = _compare
+
     def prelu(self, op):
         """TFLM's int8 prelu on add's record: a's multiplier the identity's (x >= x_zp), b's the one of
         x times alpha, both from the scales in double (CalculatePreluParams); y_multiplier unused."""

@@ -11,6 +11,10 @@ or none (QUANTIZE from int8 is a table lookup, without parameters).
 """
 from tinyml import ops as device
 
+# ADD's record, which the comparisons take too (left_shift 8, each input's scale as its multiplier)
+_ADD_RECORD = ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
+                      "y_multiplier y_shift y_zp act_min act_max")
+
 # op name: (slot family in tinyml.ops, parameter specs); one row per op of the device's table
 PARAMS = {
     "ABS": (None, ""),
@@ -27,12 +31,17 @@ PARAMS = {
     "DEPTH_TO_SPACE": ("REMAP", "d[4] esize fill"),
     "DEQUANTIZE": (None, ""),
     "ELU": (None, ""),
+    "EQUAL": _ADD_RECORD,
     "EXPAND_DIMS": (None, ""),
     "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
     "GATHER": ("REMAP", "d[4] esize fill"),
+    "GREATER": _ADD_RECORD,
+    "GREATER_EQUAL": _ADD_RECORD,
     "HARD_SWISH": (None, ""),
     "L2_NORMALIZATION": ("L2NORM", "x_zp"),
     "LEAKY_RELU": (None, ""),
+    "LESS": _ADD_RECORD,
+    "LESS_EQUAL": _ADD_RECORD,
     "LOGISTIC": (None, ""),
     "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
@@ -40,6 +49,7 @@ PARAMS = {
     "MINIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MIRROR_PAD": ("REMAP", "d[4] esize fill"),
     "MUL": ("MUL", "d[4] a_stride[4] b_stride[4] a_zp b_zp y_multiplier y_shift y_zp act_min act_max"),
+    "NOT_EQUAL": _ADD_RECORD,
     "PACK": ("CONCAT", "outer inner[]"),
     "PAD": ("PAD", "before[4] value"),
     "PADV2": ("REMAP", "d[4] esize fill"),
