@@ -61,9 +61,11 @@ def test_an_op_tinyml_lacks_is_refused_naming_the_layer_and_its_replacement():
     assert "fix: change the layers named above; tinyml runs" in str(e.value)
 
 
-def test_a_custom_op_is_refused_saying_how_to_convert_without_it():
-    m = tb.single_op_model("CUSTOM:FlexErf", [T((1, 4), dtype="int8", scale=0.1)], [T((1, 4), scale=0.1)])
-    with pytest.raises(ConvertError, match=r"CUSTOM:FlexErf .*TFLITE_BUILTINS_INT8"):
+@pytest.mark.parametrize("op, advice", [("FlexErf", "TFLITE_BUILTINS_INT8"), ("SignalWindow", "tinyml.preprocess"),
+                                        ("MyOp", "a custom op, registered by the program")])
+def test_a_custom_op_is_refused_saying_what_to_do(op, advice):
+    m = tb.single_op_model("CUSTOM:" + op, [T((1, 4), dtype="int8", scale=0.1)], [T((1, 4), scale=0.1)])
+    with pytest.raises(ConvertError, match=r"CUSTOM:%s \(version 1\) at index 0: .*%s" % (op, advice)):
         convert(m, "m")
 
 

@@ -371,9 +371,14 @@ def check_supported(model, name):
 
 def unsupported_advice(op_name):
     """What usually makes an op tinyml does not run, and what to use instead."""
-    if op_name.startswith("CUSTOM:Flex") or op_name.startswith("CUSTOM:"):
-        return ("a custom or TensorFlow (Flex) op, which TFLM does not run either; convert with "
+    if op_name.startswith("CUSTOM:Flex"):
+        return ("a TensorFlow (Flex) op, which TFLM does not run either; convert with "
                 "target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8] and replace the layer it names")
+    if op_name.startswith("CUSTOM:Signal"):
+        return ("an op of TFLM's signal library (an audio front end inside the model); tinyml's front end is "
+                "tinyml.preprocess on the board: convert the model from the features on and compute them with it")
+    if op_name.startswith("CUSTOM:"):
+        return "a custom op, registered by the program that made the model; replace the layer that makes it"
     return op_params.ADVICE.get(op_name, "not run by tinyml yet (docs/ops.md lists the ops and what runs them)")
 
 
