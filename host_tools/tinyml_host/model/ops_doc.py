@@ -13,7 +13,9 @@ from tinyml import ops as op_table
 # Ops (by opcode) the converter computes itself (their inputs known when converting): they never reach a board.
 CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
 # Types of the ops whose tensors are not int8 in and out.
-TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out"}
+TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out", 56: "int8 in, int32 out",
+         79: "int8 in, int32 out"}
+TYPES.update((code, "int8 in, bool out") for code in (58, 61, 62, 63, 71, 72))  # the comparisons
 
 
 def tflm_ops():
