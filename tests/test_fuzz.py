@@ -60,6 +60,37 @@ def test_bounded_fuzz_campaign_on_the_unix_port(tmls, backend, tmp_path):
     assert s["designed_share"] >= 0.99, fuzz.format_summary(s)
 
 
+OP_CASES = 40  # per op of the table and backend
+
+
+@pytest.mark.parametrize("backend", fuzz.BACKENDS)
+def test_every_op_of_the_table_survives_fuzzing(backend, tmp_path):
+    """Each op's single-op model (tests/op_models.py; test_qemu_esp32 names an op without one),
+    converted and mutated OP_CASES times: every row's check (tinyml/validate.py) keeps its kernels
+    from crashing or hanging, and rejects with ModelFileError."""
+    import numpy as np
+    import op_models
+    from tinyml_host.model.convert import convert
+    results, fuzzed = {}, []
+    for row in ops.rows():
+        try:
+            tflite, _ = op_models.single_op(row[1], np.random.default_rng(5))
+        except KeyError:
+            continue
+        src = tmp_path / (row[1] + ".tflite")
+        src.write_bytes(tflite)
+        tml = tmp_path / (row[1] + ".tml")
+        tml.write_bytes(convert(str(src)))
+        batch = list(enumerate(fuzz.cases(tml.read_bytes(), OP_CASES, 77, opcodes())))
+        got = fuzz.run_unix(tml, backend, batch, timeout=20)
+        results.update(("%s/%d" % (row[1], i), v) for i, v in got.items())
+        bad = {batch[i][1][0]: v for i, v in got.items() if v[0] in ("err", "crash", "hang", "corrupt")}
+        assert not bad, (row[1], bad)
+        fuzzed.append(row[1])
+    s = fuzz.summarize(results)
+    assert len(fuzzed) >= 40 and s["mfe"] > len(results) // 2, (fuzzed, fuzz.format_summary(s))
+
+
 def test_cases_are_reproducible_and_crc_valid(tmls):
     import struct
     import zlib
