@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 port_arg = $(if $(PORT),--port $(PORT))
 
-.PHONY: all setup natmod boards demo test fuzz bench deploy repl flash clean
+.PHONY: all setup natmod boards demo test fuzz bench bench-icount deploy repl flash clean
 
 all: natmod
 
@@ -60,6 +60,10 @@ fuzz: natmod
 # Everything measured side by side in one run (see README: Benchmarks).
 bench: natmod boards
 	$(TINYML) bench
+
+# only the instruction table of `make bench` (qemu-m3 and qemu-esp32, QEMU -icount shift=0)
+bench-icount: natmod boards
+	$(TINYML) bench --icount
 
 # Copy tinyml, the native module for the board's CPU, MODEL and APP to BOARD (only what changed).
 deploy: natmod

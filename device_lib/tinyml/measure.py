@@ -3,6 +3,7 @@
 #                                        'tinyml-footprint backend=.. load=.. peak=.. arena=.. window=..'
 #                                        and 'tinyml-op <index> us=.. heap=..' per op
 #   bench(backend, budget_us, most)      'B <backend> <runs> <µs>', or why it could not run
+#   op_times(backend, budget_us, most)   'tinyml-opsum <index> us=<µs over all runs> runs=<n>' per op
 #   footprint(path, backend, window)     bench_setup's lines, on zero inputs
 #   run_files(model, inputs, prefix)     the unix port as a subprocess: every case of input files
 import gc
@@ -63,6 +64,26 @@ def bench(name, budget_us, most):
         return
     print('B', name, n, t)
     m = None
+    gc.collect()
+
+
+def op_times(name, budget_us, most):
+    """Each op's time summed over repeated profiled inferences (after bench_setup): on a board that
+    counts instructions a µs is 1,000 of them, and the sum over n runs resolves an op to 1000/n."""
+    backends.load(name)
+    gc.collect()
+    m = tinyml.load(_path, name, _window)
+    sums = {}
+    n = t = 0
+    while n < most and (n < 1 or t < budget_us):
+        _, rows, _ = m.profile()
+        for i, us, _ in rows:
+            sums[i] = sums.get(i, 0) + us
+            t += us
+        n += 1
+    for i in sorted(sums):
+        print('tinyml-opsum %d us=%d runs=%d' % (i, sums[i], n))
+    m = sums = None
     gc.collect()
 
 

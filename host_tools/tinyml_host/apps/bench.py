@@ -162,6 +162,8 @@ def main(args):
     pipeline.print_bench(pipeline.bench_features(quick=args.quick))
     wire_bench()
     boards_bench(args.quick)
+    from tinyml_host.apps import icount
+    icount.table()  # instructions per inference and per MAC on the instruction-counting boards
     if not args.quick:
         from tinyml_host.apps.flash_bench import bench_flash
         print()

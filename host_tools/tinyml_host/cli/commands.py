@@ -12,6 +12,9 @@ def _board_names():
 
 BACKEND = arg("--backend", choices=BACKENDS, help="force a kernel backend (default: the fastest there is)")
 HEAP = arg("--heap", help="heap of an emulated board (unix, qemu-*), e.g. 140K; restarts it when different")
+ICOUNT = arg("--icount", action="store_true",
+             help="a QEMU board counting instructions (-icount shift=0: 1 us of board time = 1,000 instructions, "
+                  "deterministic), started beside the usual one; bench then reports instructions")
 WINDOW = arg("--window", help="weight window in bytes on the board (default: tinyml's choice; 'none' reads the "
                               "whole model into RAM)")
 INPUTS = arg("--input", action="append", required=True,
@@ -25,7 +28,7 @@ def link_args():
             arg("--port", help="the board's serial port (default: an emulated board's own pty, started when "
                                "needed, or the real board found by its USB ids)"),
             arg("--baud", type=int, help="serial speed (default: the board profile's, 115200)"),
-            HEAP]
+            HEAP, ICOUNT]
 
 
 COMMANDS = [
@@ -57,6 +60,8 @@ COMMANDS = [
                 arg("--backend", choices=BACKENDS, help="only this backend"),
                 arg("--seconds", type=float, default=1.0, help="time budget per backend on the board (default 1)"),
                 arg("--repeat", type=int, default=100, help="most inferences per backend (default 100)"),
+                arg("--json", metavar="OUT.json", help="with --icount: write the counts (macs, instructions per "
+                    "inference and per MAC, per layer, arena and peak RAM) to this file"),
                 WINDOW] + link_args(),
             description="without MODEL: the backends side by side on the unix port; with MODEL: per-layer time, "
                         "peak RAM and µs per inference of each backend, measured on --board"),

@@ -16,8 +16,12 @@ from tinyml_host.model.source import ModelSource
 def session(a):
     """The link to the board the arguments name; an emulated board is started (or reused) first."""
     from tinyml_host.emulators import supervisor as emulators
+    icount = getattr(a, "icount", False)
+    if icount and not getattr(a, "board", None):
+        raise BoardError("--icount counts instructions on an emulated QEMU board: give --board qemu-m3 (or "
+                         "qemu-rv32, qemu-esp32)")
     return run.connect(getattr(a, "board", None), getattr(a, "port", None), getattr(a, "baud", None),
-                       getattr(a, "heap", None), start=emulators.start)
+                       getattr(a, "heap", None), start=lambda name, heap: emulators.start(name, heap, icount=icount))
 
 
 def _interrupted(link):
@@ -86,10 +90,18 @@ def cmd_verify(a):
 
 
 def cmd_bench(a):
+    if not a.model and a.icount:
+        from tinyml_host.apps import icount
+        rows = icount.table(a.backend or "native", (a.board,) if a.board else icount.TABLE_BOARDS)
+        if a.json:
+            icount.write_json([dict(res, board=b) for b, _, res in rows if isinstance(res, dict)], a.json)
+        return
     if not a.model:
         from tinyml_host.apps import bench
         return bench.main(a)
     m = ModelSource(a.model)
+    if a.icount:
+        return _bench_icount(a, m)
     chosen = [a.backend] if a.backend else list(run.BACKENDS)
     link, prof = session(a)
     try:
@@ -103,6 +115,25 @@ def cmd_bench(a):
     run.bench_report(m, prof.name if prof else link.port, printed)
     if failed:
         raise failed
+
+
+def _bench_icount(a, m):
+    from tinyml_host.apps import icount
+    from tinyml_host.emulators import supervisor as emulators
+    link, prof = session(a)
+    try:
+        remote = run.prepare(link, prof, m)
+        res = icount.measure(link, remote, prof, m, emulators.counts_instructions(emulators.instance(prof.name, True)),
+                             a.backend or "native", _window(a))
+    except KeyboardInterrupt:
+        _interrupted(link)
+    finally:
+        link.close()
+    res["board"] = prof.name
+    icount.report(res, prof.name)
+    if a.json:
+        icount.write_json(res, a.json)
+        print("wrote %s" % a.json)
 
 
 def _boot_app(a):

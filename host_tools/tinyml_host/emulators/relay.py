@@ -27,7 +27,8 @@ SOFT_RESET_MODES = {3: "raw", 4: "friendly"}  # the unix board's exit status for
 
 class _Supervisor:
     def __init__(self, name, heap):
-        self.board = boards.load(name)
+        self.icount = name.endswith(supervisor.ICOUNT)  # the instance that counts instructions
+        self.board = boards.load(name[:-len(supervisor.ICOUNT)] if self.icount else name)
         self.heap = heap
         self.sd = supervisor.state_dir(name)
         self.is_unix = self.board.emulator["kind"] == "unix"
@@ -47,7 +48,7 @@ class _Supervisor:
         os.replace(tmp, self.sd / "state.json")
 
     def spawn(self, mode):
-        cmd, cwd = supervisor.child_command(self.board, self.heap, mode)
+        cmd, cwd = supervisor.child_command(self.board, self.heap, mode, self.icount)
 
         def pdeathsig():  # the board goes when its supervisor goes, even on SIGKILL
             try:

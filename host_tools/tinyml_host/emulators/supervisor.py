@@ -36,6 +36,25 @@ class EmulatorError(TinymlError):
     pass
 
 
+ICOUNT = "+icount"  # an instance of an emulated board counting instructions: its own state, its own QEMU
+
+
+def instance(name, icount=False):
+    """The instance of emulated board `name` to start: with icount, one that runs QEMU with -icount
+    shift=0 (virtual time = executed instructions, deterministic) beside the usual one, so counting
+    never restarts a board someone else is using (nor changes its heap), even a board that always counts."""
+    return name + ICOUNT if icount else name
+
+
+def counts_instructions(name):
+    """ns of board time per instruction when this instance runs with -icount (2**shift), else None."""
+    base = name[:-len(ICOUNT)] if name.endswith(ICOUNT) else name
+    emu = boards.load(base).emulator or {}
+    if "icount" in emu:
+        return 2 ** emu["icount"]
+    return 1 if name.endswith(ICOUNT) else None
+
+
 def state_dir(name):
     return STATE_ROOT / name
 
@@ -46,7 +65,7 @@ def device_path(name):
 
 
 def _emulated(name):
-    board = boards.load(name)
+    board = boards.load(name[:-len(ICOUNT)] if name.endswith(ICOUNT) else name)
     if not board.emulated:
         raise EmulatorError("%s is a real board, not an emulated one; emulated boards: %s"
                             % (name, ", ".join(b.name for b in boards.all_boards() if b.emulated)))
@@ -153,14 +172,16 @@ def _check_tools(board):
         _micropython()
 
 
-def child_command(board, heap, mode="friendly"):
-    """The command line of the board proper (its stdin/stdout are the board's UART)."""
+def child_command(board, heap, mode="friendly", icount=False):
+    """The command line of the board proper (its stdin/stdout are the board's UART); icount: run
+    QEMU with -icount shift=0 even when the profile does not ask for it."""
     emu = board.emulator
     if emu["kind"] == "unix":
         fs = state_dir(board.name) / "fs"
         return [_micropython(), "-X", "heapsize=%d" % heap, str(UNIX_REPL), str(fs), mode], str(fs)
     data = (heap << 32) | HEAP_MAGIC
-    icount = ["-icount", "shift=%d" % emu["icount"]] if "icount" in emu else []
+    shift = emu["icount"] if "icount" in emu else (0 if icount else None)
+    icount = ["-icount", "shift=%d" % shift] if shift is not None else []
     return [qemu_system(board), "-machine", emu["machine"], "-display", "none", "-monitor", "none",
             "-chardev", "stdio,id=uart0,signal=off", "-serial", "chardev:uart0",
             "-semihosting-config", "enable=on,target=native",
@@ -168,16 +189,21 @@ def child_command(board, heap, mode="friendly"):
             "-kernel", str(firmware_path(board))] + icount + list(emu.get("args", [])), str(REPO)
 
 
-def start(board_name, heap=None, timeout=60):
+def start(board_name, heap=None, timeout=60, icount=False):
     """Starts an emulated board in the background (or reuses it when it runs with this heap) and
-    returns its serial device, once its REPL answers. heap: bytes or "140K"; default the profile's."""
+    returns its serial device, once its REPL answers. heap: bytes or "140K"; default the profile's.
+    icount: the instance that counts instructions (instance()), a QEMU board only."""
     board = _emulated(board_name)
+    if icount and board.emulator["kind"] != "qemu":
+        raise EmulatorError("--icount counts instructions in QEMU: %s is not a QEMU board (qemu-m3, qemu-rv32, "
+                            "qemu-esp32 are)" % board_name)
+    board_name = instance(board_name, icount)
     heap = board.heap if heap is None else boards.parse_size(heap)
     top = board.emulator.get("heap_max")
     if heap < HEAP_MIN or (top and heap > top):
         raise EmulatorError("heap %d bytes: the %s board takes %d to %s bytes" % (heap, board_name, HEAP_MIN, top or "any"))
     with _locked(board_name):
-        return _start(board, heap, timeout)
+        return _start(board, heap, timeout, board_name)
 
 
 @contextlib.contextmanager
@@ -190,8 +216,7 @@ def _locked(name):
         yield
 
 
-def _start(board, heap, timeout):
-    board_name = board.name
+def _start(board, heap, timeout, board_name):
     st = running(board_name)
     if st:
         if st["heap"] == heap:
