@@ -1,5 +1,6 @@
 # Activation memory plan: every non-constant tensor gets an offset in one arena, and tensors
-# whose lifetimes do not overlap share bytes. Greedy by size, the usual TFLM-style heuristic.
+# whose lifetimes do not overlap share bytes. Greedy by size, the usual TFLM-style heuristic;
+# deterministic (ties by first use, then tensor index).
 from array import array
 
 
@@ -39,7 +40,9 @@ def plan(tensors, ops, inputs, outputs, align=4):
     sizes = {t: (tensors[t].nbytes + align - 1) & ~(align - 1) for t in life}
     placed = []  # (offset, end, first, last)
     size = 0
-    for t in sorted(life, key=lambda t: -sizes[t]):
+    # ties by first use, then index: never by the dict's order, which differs between CPython (insertion)
+    # and MicroPython (hash), so a board's arena is the figure `tinyml inspect` prints
+    for t in sorted(life, key=lambda t: (-sizes[t], life[t][0], t)):
         first, last = life[t]
         need = sizes[t]
         at = 0
