@@ -21,8 +21,8 @@ emulators.STATE_ROOT = pathlib.Path(%(root)r)
 ram = %(ram)r
 if ram:
     plain = emulators.child_command
-    def child_command(board, heap, mode="friendly"):
-        cmd, cwd = plain(board, heap, mode)
+    def child_command(board, heap, *args, **kw):
+        cmd, cwd = plain(board, heap, *args, **kw)
         i = cmd.index("-machine")
         cmd[i + 1] += ",memory-backend=flash"
         return cmd + ["-object", "memory-backend-file,id=flash,size=16M,mem-path=%%s,share=on" %% ram], cwd
