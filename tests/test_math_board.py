@@ -15,7 +15,7 @@ R = ((1, 4, 4, 3), 0.06, -128)   # RSQRT's (TFLM fails on codes below the zero p
 B = ((1, 1, 1, 3), 0.03, 5)      # the broadcast operand of the binary ops
 UNARY = {"RELU": (0.03, -128, None), "RELU6": (0.03, -128, None), "LEAKY_RELU": (0.05, 10, {"alpha": 0.1}),
          "HARD_SWISH": (0.03, -100, None), "ELU": (0.04, 30, None), "ABS": (0.04, -128, None),
-         "RSQRT": (0.05, -128, None), "L2_NORMALIZATION": (1 / 128, 0, None)}
+         "RSQRT": (0.05, -128, None), "L2_NORMALIZATION": (1 / 128, 0, None), "LOG_SOFTMAX": (16 / 256, 127, None)}
 REDUCE = {"MEAN": ([1, 2], 0.03, 4), "SUM": ([1], 0.3, -20), "REDUCE_MAX": ([0, 2], None, None),
           "REDUCE_MIN": ([-1], None, None)}
 ARG = {"ARG_MAX": -1, "ARG_MIN": 1}  # the axis

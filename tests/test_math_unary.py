@@ -113,3 +113,22 @@ def test_l2_normalization_matches_tflm(tmp_path, shape):
     one.reshape(-1)[0] = -128 if x_zp > 0 else 127
     extremes = [np.full((1,) + shape, v, np.int8) for v in (-128, 127)]
     run_everywhere(tmp_path, model, [np.concatenate([x, flat, one] + extremes)])
+
+
+@pytest.mark.parametrize("shape", [(1, 10), (2, 3, 7), (1, 300), (4,), (3, 1)])
+def test_log_softmax_matches_tflm(tmp_path, shape):
+    """Rows of the last dimension: random rows, rows all equal, one value far above the rest (the
+    others below diff_min or the adjusted minimum), the int8 extremes, input scales small and large."""
+    rng = np.random.default_rng(len(shape) * 300 + shape[-1])
+    for x_scale in (f32(10 ** rng.uniform(-2.5, -1.5)), f32(10 ** rng.uniform(-0.5, 0.5))):
+        model = unary_model("LOG_SOFTMAX", shape, (x_scale, int(rng.integers(-128, 128))), (16 / 256, 127))
+        x = rng.integers(-128, 128, (4,) + shape).astype(np.int8)
+        peak = np.full((1,) + shape, -100, np.int8)
+        peak.reshape(-1)[::shape[-1]] = 120
+        extremes = [np.full((1,) + shape, v, np.int8) for v in (-128, 0, 127)]
+        run_everywhere(tmp_path, model, [np.concatenate([x, peak] + extremes)])
+
+
+def test_log_softmax_with_another_output_quantization_is_refused():
+    with pytest.raises(ConvertError, match="16/256 and zero point 127"):
+        convert(unary_model("LOG_SOFTMAX", (1, 8), (0.1, 0), (1 / 256, -128)), "logsm")

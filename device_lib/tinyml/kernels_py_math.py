@@ -3,7 +3,8 @@
 # kernels_py re-exports them (and viper l2_normalization: a square root per row).
 from array import array
 from tinyml.ops import const
-from tinyml.fixedpoint import requantize, inv_sqrt
+from tinyml.fixedpoint import (INT32_MAX, INT32_MIN, _clz32, _sat_shl, _wrap32, exp_on_negative_values, inv_sqrt,
+                               rdivpot, requantize, srdhm)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _REDUCE_D0 = const(0)
@@ -81,4 +82,74 @@ def l2_normalization(x, y, depth, x_zp):
         for c in range(depth):
             v = requantize(row[c], m, s + 7)
             ys[r + c] = -128 if v < -128 else 127 if v > 127 else v
+    y[:] = bytes(ys)
+
+
+def _pot(x, e):
+    # gemmlowp SaturatingRoundingMultiplyByPOTParam
+    if e > 0:
+        return _sat_shl(x, e)
+    return rdivpot(x, -e) if e < 0 else x
+
+
+def _sat32(v):
+    return INT32_MIN if v < INT32_MIN else INT32_MAX if v > INT32_MAX else v
+
+
+def _log_q5(sum_q12):
+    # TFLM's log_x_for_x_greater_than_or_equal_to_1<5> of a Q12.19 value: the log, Q5.26 raw
+    quarter6 = 1 << 23  # one quarter in Q6.25
+    hr = _clz32(sum_q12 & 0xFFFFFFFF)
+    r_a = _pot(srdhm(_pot(sum_q12, hr - 1), 1518500250), 1)
+    a_adj = _sat32(_pot(12 - hr, 25) + quarter6)
+    z_b = srdhm(sum_q12, 1518500250)
+    hb = _clz32(z_b & 0xFFFFFFFF) - 1
+    r_b = _pot(sum_q12, hb)
+    b_adj = _sat32(_pot(12 - hb, 25) - quarter6)
+    r = min(r_a, r_b)
+    z_adj = max(a_adj, b_adj)
+    p = _wrap32(_half_sum(r, 1805811301))
+    q = _wrap32(2 * _wrap32(r - 1805811301))
+    sq = srdhm(q, q)
+    num = _wrap32(srdhm(q, r) + srdhm(srdhm(q, sq), 117049297))
+    den = _wrap32(srdhm(p, _wrap32(1057819769 + q + srdhm(127690142, sq))) + srdhm(638450708, q))
+    recip = _one_over_one_plus(den)
+    return _sat_shl(_wrap32(srdhm(z_adj, 1488522236) + srdhm(rdivpot(num, 6), recip)), 1)
+
+
+def _half_sum(a, b):
+    # gemmlowp RoundingHalfSum in 64 bits, C division
+    s = a + b + (1 if a + b >= 0 else -1)
+    return s // 2 if s >= 0 else -(-s // 2)
+
+
+def _one_over_one_plus(a):
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out): Newton-Raphson in Q2.29
+    half_den = _half_sum(a, INT32_MAX)
+    x = 1515870810 + srdhm(half_den, -1010580540)
+    for _ in range(3):
+        x = x + _sat_shl(srdhm(x, (1 << 29) - srdhm(half_den, x)), 2)
+    return _sat_shl(x, 1)
+
+
+def log_softmax(x, y, n, in_mult, in_left_shift, rev_mult, rev_shift, diff_min):
+    # TFLM reference_ops::LogSoftmaxQuantized for int8 (output scale 16/256, zero point 127): rows of n
+    xs = array("b", bytes(x))
+    ys = array("b", bytes(len(y)))
+    for r in range(0, len(xs), n):
+        row = xs[r:r + n]
+        top = max(row)
+        total = 0
+        for v in row:
+            if v - top >= diff_min:
+                total = _wrap32(total + rdivpot(exp_on_negative_values(requantize(v - top, in_mult, in_left_shift)), 12))
+        log_sum = _log_q5(total)
+        adjusted = max(diff_min - 1, requantize(_wrap32(log_sum + INT32_MIN), rev_mult, rev_shift))
+        for c in range(n):
+            d = row[c] - top
+            if d > adjusted:
+                v = rdivpot(_wrap32(requantize(d, in_mult, in_left_shift) - log_sum), 22) + 127
+                ys[r + c] = -128 if v < -128 else 127 if v > 127 else v
+            else:
+                ys[r + c] = -128
     y[:] = bytes(ys)

@@ -5,7 +5,7 @@ from array import array
 import micropython
 from tinyml.ops import const
 from tinyml.kernels_viper_fixedpoint import EXT, _requantize
-from tinyml.kernels_py_math import l2_normalization  # noqa: F401  (a square root per row)
+from tinyml.kernels_py_math import l2_normalization, log_softmax  # noqa: F401  (a few values per row)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _REDUCE_D0 = const(0)

@@ -64,6 +64,7 @@ TABLE = """\
 43 SQUEEZE copy moves 1 1 0 same
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
+50 LOG_SOFTMAX log_softmax - 1 1 5 logsoftmax
 54 PRELU prelu - 2 1 24 add
 55 MAXIMUM maximum - 2 1 12 broadcast
 56 ARG_MAX reduce_argmax - 2 1 0 arg
@@ -156,6 +157,14 @@ _SOFTMAX_DIFF_MIN = const(2)
 # L2_NORMALIZATION: l2_normalization(x, y, depth, x_zp), scalars after (x, y, depth)
 _L2NORM_PARAMS = const(0)
 _L2NORM_X_ZP = const(0)
+
+# LOG_SOFTMAX: log_softmax(x, y, n, ...): scalars after (x, y, n)
+_LOGSOFTMAX_PARAMS = const(0)
+_LOGSOFTMAX_INPUT_MULTIPLIER = const(0)
+_LOGSOFTMAX_INPUT_LEFT_SHIFT = const(1)
+_LOGSOFTMAX_REVERSE_MULTIPLIER = const(2)
+_LOGSOFTMAX_REVERSE_SHIFT = const(3)
+_LOGSOFTMAX_DIFF_MIN = const(4)
 
 # CONV_2D, DEPTHWISE_CONV_2D: conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(...)
 _CONV_H = const(0)

@@ -368,6 +368,19 @@ def _compare(c):
     return work
 
 
+def _logsoftmax(c):
+    shape = c.tensor(0, _INT8)
+    if not shape or not 1 <= shape[-1] <= 4096:
+        c.fail("input 0 of shape %s: the last dimension must be 1..4096 (the sum of exps in Q12)" % _dims(shape))
+    c.tensor(-1, _INT8, len(shape), False, shape)
+    c.param(0, "input_multiplier", 0, 0x7FFFFFFF)
+    c.param(1, "input_left_shift", 0, 31)
+    c.param(2, "reverse_multiplier", 0, 0x7FFFFFFF)
+    c.param(3, "reverse_shift", -31, 0)
+    c.param(4, "diff_min", -0x7FFFFFFF, 0)
+    return 3 * _size(shape)
+
+
 def _lut(c):
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
@@ -513,7 +526,7 @@ CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwi
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
           "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg,
-          "compare": _compare}
+          "compare": _compare, "logsoftmax": _logsoftmax}
 
 
 def _counts(c, row):

@@ -527,6 +527,26 @@ static mp_obj_t tml_l2_normalization_fn(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_l2_normalization_obj, 4, 4, tml_l2_normalization_fn);
 
+// log_softmax(x, y, n, in_mult, in_left_shift, reverse_multiplier, reverse_shift, diff_min)
+static mp_obj_t tml_log_softmax_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    int32_t n = tml_int(args[2], 1, 4096, MP_ERROR_TEXT("log_softmax: n must be in 1..4096"));
+    int32_t in_mult = tml_int(args[3], 0, TML_INT32_MAX, MP_ERROR_TEXT("log_softmax: in_mult must be >= 0"));
+    int32_t in_ls = tml_int(args[4], 0, 31, MP_ERROR_TEXT("log_softmax: in_left_shift must be in 0..31"));
+    int32_t rev_mult = tml_int(args[5], 0, TML_INT32_MAX, MP_ERROR_TEXT("log_softmax: reverse_multiplier must be >= 0"));
+    int32_t rev_shift = tml_int(args[6], -31, 0, MP_ERROR_TEXT("log_softmax: reverse_shift must be in -31..0"));
+    int32_t diff_min = tml_int(args[7], -TML_INT32_MAX, 0, MP_ERROR_TEXT("log_softmax: diff_min must be in -(2**31-1)..0"));
+    tml_check(x.len % n == 0 && y.len == x.len && x.len <= TML_INT32_MAX,
+        MP_ERROR_TEXT("log_softmax: x and y must hold the same rows of n values"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("log_softmax: y overlaps x"));
+    tml_log_softmax(x.buf, y.buf, (int)(x.len / n), n, in_mult, in_ls, rev_mult, rev_shift, diff_min);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_log_softmax_obj, 8, 8, tml_log_softmax_fn);
+
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -558,6 +578,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_reduce_argmax, MP_OBJ_FROM_PTR(&tml_reduce_argmax_obj));
     mp_store_global(MP_QSTR_reduce_argmin, MP_OBJ_FROM_PTR(&tml_reduce_argmin_obj));
     mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
+    mp_store_global(MP_QSTR_log_softmax, MP_OBJ_FROM_PTR(&tml_log_softmax_obj));
     mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
@@ -603,6 +624,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_reduce_argmax), MP_ROM_PTR(&tml_reduce_argmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_reduce_argmin), MP_ROM_PTR(&tml_reduce_argmin_obj) },
     { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
+    { MP_ROM_QSTR(MP_QSTR_log_softmax), MP_ROM_PTR(&tml_log_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);

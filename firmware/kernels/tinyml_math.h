@@ -1,4 +1,4 @@
-// tinyml's kernels of TFLM's math ops (issue 12): reductions over any axes, L2 normalization. Plain C99, bit-exact with
+// tinyml's kernels of TFLM's math ops (issue 12): reductions over any axes, L2 normalization, log softmax. Plain C99, bit-exact with
 // TFLite Micro's reference kernels and device_lib/tinyml/kernels_py_math.py (docs/model-format.md).
 #ifndef TINYML_MATH_H
 #define TINYML_MATH_H
@@ -101,6 +101,86 @@ static inline void tml_l2_normalization(const int8_t *x, int8_t *y, int rows, in
         tml_inv_sqrt(acc, &mult, &shift);
         for (int c = 0; c < depth; c++) {
             y[c] = tml_out8(tml_requantize(x[c] - x_zp, mult, shift + 7), 0, -128, 127);
+        }
+    }
+}
+
+// ---- log softmax: gemmlowp fixed point (device_lib/tinyml/kernels_py_math.py) ----
+
+// SaturatingRoundingMultiplyByPOTParam, -31 < e < 31
+static inline int32_t tml_pot(int32_t x, int e) {
+    return e > 0 ? tml_sat_shl(x, e) : e < 0 ? tml_rdivpot(x, -e) : x;
+}
+
+static inline int32_t tml_sat32(int64_t v) {
+    return v < TML_INT32_MIN ? TML_INT32_MIN : v > TML_INT32_MAX ? TML_INT32_MAX : (int32_t)v;
+}
+
+static inline int32_t tml_wadd(int32_t a, int32_t b) { // int32 addition that wraps
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+// RoundingHalfSum: (a + b + sign) / 2 in 64 bits, C division (a shift and a fix-up, no libgcc call)
+static inline int32_t tml_half_sum(int32_t a, int32_t b) {
+    int64_t s = (int64_t)a + b;
+    s += s >= 0 ? 1 : -1;
+    return (int32_t)(s >= 0 ? s >> 1 : -((-s) >> 1));
+}
+
+// one_over_one_plus_x_for_x_in_0_1, Q0.31 in and out: Newton-Raphson in Q2.29
+static inline int32_t tml_one_over_one_plus(int32_t a) {
+    int32_t half_den = tml_half_sum(a, TML_INT32_MAX);
+    int32_t x = 1515870810 + tml_srdhm(half_den, -1010580540);
+    for (int i = 0; i < 3; i++) {
+        x = x + tml_sat_shl(tml_srdhm(x, (1 << 29) - tml_srdhm(half_den, x)), 2);
+    }
+    return tml_sat_shl(x, 1);
+}
+
+// log_x_for_x_greater_than_or_equal_to_1<5> of a Q12.19 value >= 1: the log in Q5.26
+static inline int32_t tml_log_q5(int32_t s) {
+    const int32_t quarter6 = 1 << 23, sqrt_half = 1518500250, sqrt_sqrt_half = 1805811301;
+    int hr = tml_clz32((uint32_t)s);
+    int32_t r_a = tml_pot(tml_srdhm(tml_pot(s, hr - 1), sqrt_half), 1);
+    int32_t a_adj = tml_sat32((int64_t)tml_pot(12 - hr, 25) + quarter6);
+    int hb = tml_clz32((uint32_t)tml_srdhm(s, sqrt_half)) - 1;
+    int32_t r_b = tml_pot(s, hb);
+    int32_t b_adj = tml_sat32((int64_t)tml_pot(12 - hb, 25) - quarter6);
+    int32_t r = r_a < r_b ? r_a : r_b, z_adj = a_adj > b_adj ? a_adj : b_adj;
+    int32_t p = tml_half_sum(r, sqrt_sqrt_half);
+    int32_t q = tml_wadd(r, -sqrt_sqrt_half);
+    q = tml_wadd(q, q);
+    int32_t sq = tml_srdhm(q, q);
+    int32_t num = tml_wadd(tml_srdhm(q, r), tml_srdhm(tml_srdhm(q, sq), 117049297));
+    int32_t den = tml_wadd(tml_srdhm(p, tml_wadd(tml_wadd(1057819769, q), tml_srdhm(127690142, sq))),
+        tml_srdhm(638450708, q));
+    int32_t recip = tml_one_over_one_plus(den);
+    return tml_sat_shl(tml_wadd(tml_srdhm(z_adj, 1488522236), tml_srdhm(tml_rdivpot(num, 6), recip)), 1);
+}
+
+// TFLM reference_ops::LogSoftmaxQuantized for int8 (output scale 16/256, zero point 127), rows of n.
+// Caller's contract: n <= 4096 (the sum of exps in Q12.19).
+static inline void tml_log_softmax(const int8_t *x, int8_t *y, int rows, int n, int32_t in_mult, int32_t in_ls,
+    int32_t rev_mult, int32_t rev_shift, int32_t diff_min) {
+    for (int r = 0; r < rows; r++, x += n, y += n) {
+        int32_t top = -128, total = 0;
+        for (int c = 0; c < n; c++) {
+            top = x[c] > top ? x[c] : top;
+        }
+        for (int c = 0; c < n; c++) {
+            if (x[c] - top >= diff_min) {
+                int32_t e = tml_exp_on_negative_values(tml_requantize(x[c] - top, in_mult, in_ls));
+                total = tml_wadd(total, tml_rdivpot(e, 12));
+            }
+        }
+        int32_t log_sum = tml_log_q5(total);
+        int32_t adjusted = tml_requantize(tml_wadd(log_sum, TML_INT32_MIN), rev_mult, rev_shift);
+        adjusted = adjusted > diff_min - 1 ? adjusted : diff_min - 1;
+        for (int c = 0; c < n; c++) {
+            int32_t d = x[c] - top;
+            y[c] = d > adjusted
+                ? tml_out8(tml_rdivpot(tml_wadd(tml_requantize(d, in_mult, in_ls), -log_sum), 22), 127, -128, 127)
+                : -128;
         }
     }
 }

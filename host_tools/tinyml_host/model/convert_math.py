@@ -157,6 +157,22 @@ class MathOps:
         self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], x_zp=self.qp(x)[1])
 
 
+    def log_softmax(self, op):
+        """TFLM's int8 log softmax over the last dimension: output scale 16/256 and zero point 127 (as
+        TFLM requires), PreprocessLogSoftmaxScalingExp's multipliers (beta 1, 5 integer bits)."""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype != np.int8 or y.dtype != np.int8:
+            self.fail(op, "tinyml runs it on int8 tensors only")
+        if np.float32(self.qp(y)[0]) != np.float32(16 / 256) or self.qp(y)[1] != 127:
+            self.fail(op, "output must have scale 16/256 and zero point 127 (TFLM's requirement), got scale %g, "
+                      "zero point %d" % self.qp(y))
+        if not x.shape or x.shape[-1] > 4096:
+            self.fail(op, "the last dimension must be 1..4096 (the sum of exps in Q12)")
+        mult, left_shift, diff_min = q.softmax_params(1.0, self.qp(x)[0])
+        rev_mult, rev_shift = q.quantize_multiplier((1 << (31 - left_shift)) / float(mult))
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], input_multiplier=mult,
+                  input_left_shift=left_shift, reverse_multiplier=rev_mult, reverse_shift=rev_shift, diff_min=diff_min)
+
 def squared_difference_params(a_scale, b_scale, y_scale):
     """squared_difference.cc PrepareQuantized for int8 (left shift 7): (left_shift, a_mult, a_shift,
     b_mult, b_shift, y_mult, y_shift); (1 << 14) * y_scale is a float32 product there."""

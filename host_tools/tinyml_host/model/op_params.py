@@ -42,6 +42,7 @@ PARAMS = {
     "LEAKY_RELU": (None, ""),
     "LESS": _ADD_RECORD,
     "LESS_EQUAL": _ADD_RECORD,
+    "LOG_SOFTMAX": ("LOGSOFTMAX", "input_multiplier input_left_shift reverse_multiplier reverse_shift diff_min"),
     "LOGISTIC": (None, ""),
     "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
