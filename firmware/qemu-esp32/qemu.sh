@@ -50,7 +50,8 @@ configure_args=(--target-list=xtensa-softmmu --with-git-submodules=ignore --disa
     --disable-virglrenderer --disable-spice --disable-xen --disable-kvm --disable-fdt
     --disable-bpf --disable-libusb --disable-usb-redir --disable-install-blobs)
 
-built() { [ -x "$bin" ] && [ -f "$rom/esp32-v3-rom.bin" ] && grep -q "patches $patch_sum" "$stamp" 2>/dev/null; }
+built() { [ -x "$bin" ] && [ -f "$rom/esp32-v3-rom.bin" ] && grep -q "patches $patch_sum" "$stamp" 2>/dev/null \
+    && [ "$(cat "$src/.tinyml-patches" 2>/dev/null)" = "$patch_sum" ]; }
 if built; then answer "$bin" "$rom" "$(cat "$stamp")"; fi
 
 if [ ! -f "$tarball" ]; then
