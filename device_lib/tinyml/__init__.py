@@ -32,7 +32,5 @@ def load(path, backend=None, window=-1):
 
 def usage():
     """Prints the API (help(tinyml.Model) lists the methods by name)."""
-    print("tinyml %s\n m = tinyml.load(path, backend=None, window=-1)  repr(m): name, ops, arena, backend\n"
-          " m.run(x, ...) int8 in, int8 out (array('b'))   m.predict(v, ...) numbers in, floats out\n"
-          " m.input_buffer(k) fill, m.invoke(), m.output_buffer(k) bytes / m.output(k) int8\n"
-          " m.profile(x) per-op us and heap   m.summary()   m.reset() zeroes the arena" % __version__)
+    from tinyml.about import usage
+    usage(__version__)

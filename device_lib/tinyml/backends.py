@@ -15,30 +15,14 @@ def cpu():
     return (ARCHS[arch] if arch < len(ARCHS) else None), "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3)
 
 
-def _mip_native():
-    """The folder of this CPU's native module as mip installs it (package.json: every arch's in
-    tinyml_native/<arch>_<abi>/ beside tinyml/), or None."""
-    import os
-    arch, abi = cpu()
-    for p in sys.path:
-        d = (p + "/" if p else "") + "tinyml_native/%s_%s" % (arch, abi)
-        try:
-            os.stat(d + "/tinyml_kernels.mpy")
-            return d
-        except OSError:
-            pass
-    return None
-
-
 def _import(name):
     if name == "native":
         try:
             import tinyml_kernels as k
-        except ImportError:
-            d = _mip_native()
-            if d is None:
+        except ImportError:  # installed by mip: every arch's in tinyml_native/<arch>_<abi>/
+            from tinyml.mipnative import find
+            if not find(cpu()):
                 raise
-            sys.path.append(d)
             import tinyml_kernels as k
         return k
     if name == "viper":

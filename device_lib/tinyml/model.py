@@ -404,22 +404,13 @@ class Model:
         return op_macs(op, self.tensors)
 
     def __repr__(self):
-        count = {}
-        for op in self.ops:
-            n = ops.name(op.opcode)
-            count[n] = count.get(n, 0) + 1
-        return "<tinyml.Model %s: %d ops (%s), in %s, out %s, arena %d B%s, backend %s>" % (
-            self.name, len(self.ops), ", ".join(("%s x%d" % (n, c)) if c > 1 else n for n, c in count.items()),
-            " ".join(_shape(t) for t in self.inputs), " ".join(_shape(t) for t in self.outputs),
-            self.arena_bytes, ", window %d B" % self.window_bytes if self._file is not None else "", self.backend)
+        from tinyml.about import describe  # its text is loaded only when asked for
+        return describe(self)
 
     def reset(self):
         """Zeroes the activation arena (inputs, outputs, every intermediate), as just after load."""
-        a, z = self._arena, bytes(64)
-        for i in range(0, len(a) - 63, 64):
-            a[i:i + 64] = z
-        for i in range(len(a) - len(a) % 64, len(a)):
-            a[i] = 0
+        from tinyml.about import zero
+        zero(self._arena)
 
     def summary(self):
         print("model %s: %d ops, backend %s, weights %s" % (
