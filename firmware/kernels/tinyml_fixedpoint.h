@@ -11,14 +11,16 @@
 
 // ---- gemmlowp / TFLM fixed point ----
 
-// SaturatingRoundingDoublingHighMul
+// SaturatingRoundingDoublingHighMul. TFLM computes (ab + nudge) / 2**31 truncated toward zero, with
+// nudge 2**30 for ab >= 0 and 1 - 2**30 below: for ab < 0 that is floor((ab + 1 - 2**30 + 2**31 - 1) /
+// 2**31), so both cases are floor((ab + 2**30) / 2**31): one 32x32->64 multiply (SMULL on ARM,
+// MULL/MULSH on Xtensa, no 64-bit helper call), an add with carry and a 64-bit shift by a constant.
 static inline int32_t tml_srdhm(int32_t a, int32_t b) {
     if (a == TML_INT32_MIN && b == TML_INT32_MIN) {
         return TML_INT32_MAX;
     }
-    int64_t ab = (int64_t)a * b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : 1 - (1 << 30);
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); // C division truncates toward zero, as TFLM's
+    int64_t ab = (int64_t)a * b + (1 << 30);
+    return (int32_t)(ab >> 31); // >> of a negative int is arithmetic (floor) on every gcc target
 }
 
 // RoundingDivideByPOT, 0 <= e <= 31 (e >= 32 rounds every x but INT32_MIN to 0: callers handle it)
@@ -28,15 +30,19 @@ static inline int32_t tml_rdivpot(int32_t x, int e) {
     return (x >> e) + ((x & mask) > threshold); // >> of a negative int is arithmetic on every gcc target
 }
 
-// MultiplyByQuantizedMultiplier: shift > 0 is a left shift (wrapping, as TFLM's int32 acc << shift)
+// MultiplyByQuantizedMultiplier: shift > 0 is a left shift (wrapping, as TFLM's int32 acc << shift).
+// About 15 instructions on armv7m for the usual shift <= 0.
 static inline int32_t tml_requantize(int32_t acc, int32_t mult, int32_t shift) {
-    if (shift > 31 || shift < -31) {
-        return 0; // acc << 32.. wraps to 0; a result of srdhm (never INT32_MIN) >> 32.. rounds to 0
+    if (shift <= 0) {
+        if (shift < -31) {
+            return 0; // a result of srdhm (never INT32_MIN) >> 32.. rounds to 0
+        }
+        return tml_rdivpot(tml_srdhm(acc, mult), -shift);
     }
-    if (shift > 0) {
-        return tml_srdhm((int32_t)((uint32_t)acc << shift), mult);
+    if (shift > 31) {
+        return 0; // acc << 32.. wraps to 0
     }
-    return tml_rdivpot(tml_srdhm(acc, mult), -shift);
+    return tml_srdhm((int32_t)((uint32_t)acc << shift), mult);
 }
 
 // SaturatingRoundingMultiplyByPOT, 0 < e < 31

@@ -206,53 +206,108 @@ static inline int32_t tml_dw_window(const int8_t *x, int row, int col, const int
 }
 
 // The same for a window crossing the input's border: its taps kh0..kh1-1 x kw0..kw1-1 are inside
-// (tml_clip), x points at the first of them; the others read x_zp, which adds x_zp * their weights.
-static inline int32_t tml_dw_window_edge(const int8_t *x, int row, int col, const int8_t *w, int KH, int KW,
-    int kh0, int kh1, int kw0, int kw1, int32_t x_zp) {
-    int32_t acc = 0, w_out = 0; // w_out: the sum of the weights of the taps outside
-    for (int i = 0; i < KH * KW; i++) {
-        w_out += w[i];
-    }
+// (tml_clip), x points at the first of them; the others read x_zp, which adds x_zp * their weights
+// (w_sum: the sum of all KH*KW weights, computed once per channel).
+static inline int32_t tml_dw_window_edge(const int8_t *x, int row, int col, const int8_t *w, int KW,
+    int kh0, int kh1, int kw0, int kw1, int32_t x_zp, int32_t w_sum) {
+    int32_t acc = 0, w_in = 0;
     for (int kh = kh0; kh < kh1; kh++, x += row) {
+        const int8_t *wr = w + kh * KW;
         for (int kw = kw0; kw < kw1; kw++) {
-            int32_t wv = w[kh * KW + kw];
+            int32_t wv = wr[kw];
             acc += x[(kw - kw0) * col] * wv;
-            w_out -= wv;
+            w_in += wv;
         }
     }
-    return acc + x_zp * w_out;
+    return acc + x_zp * (w_sum - w_in);
 }
 
+// The output columns whose windows lie inside the input's width: lo <= ow < hi.
+static inline void tml_dw_inside_cols(const tml_conv_t *g, int *lo, int *hi) {
+    int a = g->OW, b = g->OW;
+    for (int ow = 0; ow < g->OW; ow++) {
+        int iw0 = ow * g->stride_w - g->pad_left;
+        if (iw0 >= 0 && iw0 + (g->KW - 1) * g->dil_w < g->W) {
+            a = a < ow ? a : ow;
+            b = ow + 1;
+        }
+    }
+    *lo = a < b ? a : b;
+    *hi = b;
+}
+
+// One output value of channel constants bias/mult/shift: requantize, zero point, clamp.
+#define TML_DW_OUT(dot) tml_out8(tml_requantize((int32_t)((uint32_t)bias + (uint32_t)(dot)), mult, shift), \
+    y_zp, act_min, act_max)
+
 // The depthwise convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW); output channel oc reads
-// input channel oc / depth_multiplier. Per output pixel and channel: bias + window . w[o].
+// input channel oc / depth_multiplier. Channels outermost: a channel's bias, multiplier, shift and (3x3)
+// nine weights stay in registers over all its pixels, and the sum of its weights (for the border
+// windows) is taken once. Rows and columns whose windows lie inside the input take the plain window.
 static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g) {
-    int KH = g->KH, KW = g->KW, K = KH * KW, C = g->C, dm = g->depth_multiplier;
-    int row = g->dil_h * g->W * C, col = g->dil_w * C;
-    for (int oh = 0; oh < g->OH; oh++) {
-        int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
-        tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
-        for (int ow = 0; ow < g->OW; ow++) {
-            int iw0 = ow * g->stride_w - g->pad_left, kw0, kw1;
-            tml_clip(iw0, g->dil_w, KW, g->W, &kw0, &kw1);
-            int inside = kh0 == 0 && kh1 == KH && kw0 == 0 && kw1 == KW;
-            // the window's first tap inside the input, channel 0 (any pointer when none is)
-            int first = (ih0 + kh0 * g->dil_h) * g->W + iw0 + kw0 * g->dil_w;
-            const int8_t *xw = kh0 < kh1 && kw0 < kw1 ? x + first * C : x;
-            int8_t *out = y + (oh * g->OW + ow) * g->OC + g->oc0;
-            int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
-            const int8_t *wo = w;
-            for (int o = 0; o < g->ocn; o++, wo += K) {
-                int32_t dot = inside ? tml_dw_window(xw + ic, row, col, wo, KH, KW) :
-                    tml_dw_window_edge(xw + ic, row, col, wo, KH, KW, kh0, kh1, kw0, kw1, g->x_zp);
-                out[o] = tml_conv_out(g, q, o, dot);
-                if (++m == dm) {
-                    m = 0;
-                    ic++;
+    int KH = g->KH, KW = g->KW, K = KH * KW, C = g->C, dm = g->depth_multiplier, OC = g->OC;
+    int row = g->dil_h * g->W * C, col = g->dil_w * C, sw = g->stride_w * C;
+    int32_t y_zp = g->y_zp, act_min = g->act_min, act_max = g->act_max, x_zp = g->x_zp;
+    int lo, hi;
+    tml_dw_inside_cols(g, &lo, &hi);
+    int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
+    const int8_t *wo = w;
+    for (int o = 0; o < g->ocn; o++, wo += K) {
+        int c = q->per_channel ? o : 0;
+        int32_t bias = q->bias[o], mult = q->mult[c], shift = q->shift[c], w_sum = 0;
+        for (int i = 0; i < K; i++) {
+            w_sum += wo[i];
+        }
+        const int8_t *xc = x + ic;
+        int8_t *yo = y + g->oc0 + o;
+        for (int oh = 0; oh < g->OH; oh++) {
+            int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
+            tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
+            int8_t *out = yo + oh * g->OW * OC;
+            int a = 0, b = 0; // the inside columns of this row: none when the row crosses the border
+            if (kh0 == 0 && kh1 == KH) {
+                a = lo, b = hi;
+                const int8_t *xr = xc + ih0 * g->W * C + (a * g->stride_w - g->pad_left) * C;
+                if (KH == 3 && KW == 3) {
+                    int32_t w0 = wo[0], w1 = wo[1], w2 = wo[2], w3 = wo[3], w4 = wo[4], w5 = wo[5],
+                        w6 = wo[6], w7 = wo[7], w8 = wo[8];
+                    for (int ow = a; ow < b; ow++, xr += sw) {
+                        const int8_t *x1 = xr + row, *x2 = x1 + row;
+                        int32_t dot = xr[0] * w0 + xr[col] * w1 + xr[2 * col] * w2 + x1[0] * w3 + x1[col] * w4 +
+                            x1[2 * col] * w5 + x2[0] * w6 + x2[col] * w7 + x2[2 * col] * w8;
+                        out[ow * OC] = TML_DW_OUT(dot);
+                    }
+                } else {
+                    for (int ow = a; ow < b; ow++, xr += sw) {
+                        out[ow * OC] = TML_DW_OUT(tml_dw_window(xr, row, col, wo, KH, KW));
+                    }
                 }
             }
+            for (int ow = 0; ow < g->OW; ow++) {
+                if (ow == a && a < b) {
+                    ow = b - 1; // done above
+                    continue;
+                }
+                int iw0 = ow * g->stride_w - g->pad_left, kw0, kw1;
+                tml_clip(iw0, g->dil_w, KW, g->W, &kw0, &kw1);
+                int32_t dot = 0;
+                if (kh0 < kh1 && kw0 < kw1) {
+                    const int8_t *xw = xc + ((ih0 + kh0 * g->dil_h) * g->W + iw0 + kw0 * g->dil_w) * C;
+                    dot = tml_dw_window_edge(xw, row, col, wo, KW, kh0, kh1, kw0, kw1, x_zp, w_sum);
+                } else {
+                    dot = x_zp * w_sum; // the window misses the input: every tap reads x_zp
+                }
+                out[ow * OC] = TML_DW_OUT(dot);
+            }
+        }
+        if (++m == dm) {
+            m = 0;
+            ic++;
         }
     }
 }
+
+#undef TML_DW_OUT
 
 #endif // TINYML_NN_H
