@@ -130,7 +130,7 @@ def test_installed_wheel_in_a_fresh_venv_runs_demo_convert_and_run(wheel, tmp_pa
         out = run("run", "hello.tml", "--input", "x.npy", "--output", "y.npy", "--board", "unix")
     finally:
         subprocess.run([tinyml, "board", "stop", "unix"], cwd=work, env=env, capture_output=True, timeout=60)
-    assert "board unix, backend native" in out
+    assert "board unix, backend native" in out and "could not" not in out  # the wheel's own module, as it is
     assert np.array_equal(np.load(work / "y.npy").reshape(256, -1), tflm.tflm_run(str(HELLO), [x])[0].reshape(256, -1))
     # the QEMU boards need a checkout: said so, not a traceback
     p = subprocess.run([tinyml, "board", "start", "qemu-m3"], cwd=work, env=env, capture_output=True, text=True, timeout=60)

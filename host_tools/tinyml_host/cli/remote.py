@@ -195,6 +195,7 @@ def cmd_repl(a):
         print("tinyml %s imports on the board; fastest backend there: %s" % (v[0], v[1]))
         if a.model:
             print("try: m = tinyml.load(%r); m.summary()" % deploy_mod.model_remote(a.model))
+        print("tinyml.usage() lists the API; repr(m) says what a model is")
         link.friendly()
         state = State()
         state.transport = link.transport
