@@ -8,10 +8,12 @@ from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
 from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
+from tinyml_host.model.convert_nn import LOWERED, NnOps
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
-SUPPORTED = set(op_params.OPCODES)  # the op table's ops: each has a method of _Converter, named after it
+# the op table's ops, and those the converter writes as ops of the table: each has a method of _Converter
+SUPPORTED = set(op_params.OPCODES) | set(LOWERED)
 
 INT8_ADVICE = ("tinyml runs full-integer int8 models: convert with TFLiteConverter using "
                "optimizations=[tf.lite.Optimize.DEFAULT], a representative_dataset, "
@@ -45,7 +47,7 @@ def broadcast_strides(shape, out):
     return list(reversed(strides))
 
 
-class _Converter(MathOps, LayoutOps):
+class _Converter(MathOps, LayoutOps, NnOps):
     def __init__(self, model, name):
         self.m = model
         self.name = name

@@ -9,6 +9,7 @@ import re
 import sys
 
 from tinyml import ops as op_table
+from tinyml_host.model.convert_nn import LOWERED
 
 # Ops (by opcode) the converter computes itself (their inputs known when converting): they never reach a board.
 CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
@@ -37,7 +38,7 @@ def _where(kernel, flags):
 def render():
     tflm = tflm_ops()
     rows = {r[0]: r for r in op_table.rows()}
-    ours = [c for c in tflm if c in rows]
+    ours = [c for c in tflm if c in rows or tflm[c] in LOWERED]
     folded = [c for c in tflm if c in CONVERTER_OPS and c not in rows]
     lines = ["# Ops", "",
              "Every builtin op TFLite Micro registers (tflite-micro's op resolver, as installed for the tests),",
@@ -53,6 +54,8 @@ def render():
         if code in rows:
             r = rows[code]
             lines.append("| %s | %d | yes | %s | %s |" % (name, code, TYPES.get(code, "int8"), _where(r[2], r[3])))
+        elif name in LOWERED:  # the converter writes it as ops of the table
+            lines.append("| %s | %d | yes | int8 | as %s: native C, viper, Python |" % (name, code, LOWERED[name]))
         elif code in CONVERTER_OPS:
             lines.append("| %s | %d | converter | int32 | %s |" % (name, code, CONVERTER_OPS[code]))
         else:

@@ -1,0 +1,92 @@
+# The converter's lowered ops: TFLite ops the converter writes as ops of the table, with TFLM's bytes.
+#
+# TRANSPOSE_CONV (a Keras Conv2DTranspose) is TFLM's reference_integer_ops::TransposeConv: every input
+# pixel (x - x_zp) scatters its products with the filter into an int32 output at (in * stride - pad +
+# filter offset), then bias, the per-channel multiplier and the clamp as CONV_2D's. The same int32 sums
+# are a stride-1 VALID CONV_2D of the filter flipped in H and W over the input spread apart by the
+# stride, the gaps and the border filled with x_zp (whose products the folded bias cancels exactly):
+# one remap (PADV2's kernel, a gather with a fill) and one CONV_2D, so every backend runs it with the
+# convolution kernels it has, native C included. The spread input costs stride_h * stride_w times the
+# input's bytes in the arena, and the convolution's MACs on the fill are wasted: a kernel of its own
+# would save both.
+import numpy as np
+
+from tinyml_host.model import op_params
+from tinyml_host.model import quantize as q
+from tinyml_host.model.convert_layout import separable
+from tinyml_host.model.tmlfile import TmlOp, TmlTensor
+
+# TFLite ops the converter writes as other ops of the table: name -> what they become (docs/ops.md)
+LOWERED = {"TRANSPOSE_CONV": "a remap (PADV2's gather with a fill) and a CONV_2D"}
+
+
+def _out_size(padding, size, k, stride):
+    return (size + stride - 1) // stride if padding == "SAME" else (size - k + stride) // stride
+
+
+def transpose_conv_padding(padding, out, k, stride):
+    """TFLM's ComputePaddingHeightWidth on the output size (the transposed convolution's input)."""
+    n = _out_size(padding, out, k, stride)
+    return max((n - 1) * stride + k - out, 0) // 2
+
+
+def spread_rows(n_in, n_out, k, stride, pad):
+    """Input row (or -1, the fill) at each row of the spread input the flipped filter slides over."""
+    rows = np.full(n_out + k - 1, -1, np.int64)
+    for r in range(len(rows)):
+        s = r - (k - 1 - pad)  # = in * stride
+        if s >= 0 and s % stride == 0 and s // stride < n_in:
+            rows[r] = s // stride
+    return rows
+
+
+class NnOps:
+    """The converter's methods for the lowered ops, mixed into convert._Converter."""
+
+    def emit_as(self, name, ins, outs, **params):
+        """A .tml op of the table's op `name` (a step of a lowered op)."""
+        self.ops.append(TmlOp(op_params.OPCODES[name], ins, outs, op_params.encode(name, params)))
+
+    def transpose_conv(self, op):
+        shape_t, w, x = (self.t(op.inputs[k]) for k in (0, 1, 2))
+        y = self.t(op.outputs[0])
+        if shape_t.data is None:
+            self.fail(op, "the output shape (input 0) must be a constant")
+        if w.data is None or len(w.shape) != 4:
+            self.fail(op, "weights must be a constant (OC, KH, KW, IC) tensor")
+        if len(x.shape) != 4 or x.shape[0] != 1:
+            self.fail(op, "input must be (1, H, W, C), got %s" % (x.shape,))
+        oc, kh, kw, ic = w.shape
+        if ic != x.shape[3]:
+            self.fail(op, "weights for %d input channels, input has %d" % (ic, x.shape[3]))
+        if tuple(int(v) for v in shape_t.data.ravel()) != tuple(y.shape) or y.shape[3] != oc:
+            self.fail(op, "output shape %s does not match the output tensor %s" % (shape_t.data.ravel(), y.shape))
+        o = op.options
+        sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
+        _, h, wd, _ = x.shape
+        _, oh, ow, _ = y.shape
+        pt = transpose_conv_padding(o["padding"], oh, kh, sh)
+        pl = transpose_conv_padding(o["padding"], ow, kw, sw)
+        rows, cols = spread_rows(h, oh, kh, sh, pt), spread_rows(wd, ow, kw, sw, pl)
+        x_scale, x_zp = self.qp(x)
+        # the spread input: element index of x, or -1 for the fill
+        src = np.where((rows[:, None, None] >= 0) & (cols[None, :, None] >= 0),
+                       (rows[:, None, None] * wd + cols[None, :, None]) * ic + np.arange(ic)[None, None, :], -1)
+        spread_shape = (1, len(rows), len(cols), ic)
+        d, tables = separable(src.reshape(spread_shape))
+        tables = tables.astype(np.int32)  # one byte per element: the tables are byte offsets already
+        mid = self._new(TmlTensor(x.name + "/spread", np.int8, spread_shape, None, x_scale, x_zp))
+        self.emit_as("PADV2", [self.activation(op.inputs[2]), self.const(y.name + "/spread", tables)], [mid],
+                     d=d, esize=1, fill=x_zp)
+        w_flipped = np.ascontiguousarray(w.data[:, ::-1, ::-1, :])
+        _, mults, shifts = self.requant_params(op, x, w, y, oc, 0)
+        bias_in = 3 if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
+        b = self.t(op.inputs[bias_in]) if bias_in is not None else None
+        bias = np.zeros(oc, np.int64) if b is None or b.data is None else b.data.astype(np.int64).reshape(oc)
+        folded = bias - x_zp * w_flipped.reshape(oc, -1).astype(np.int64).sum(axis=1)
+        if folded.min() < -2 ** 31 or folded.max() >= 2 ** 31:
+            self.fail(op, "bias with the input zero point folded in overflows int32")
+        ins = [mid] + self.weighted(op, w.name, w_flipped, folded.astype(np.int32), mults, shifts)
+        lo, hi = q.activation_range(o.get("fused_activation_function", "NONE"), *self.qp(y))
+        self.emit_as("CONV_2D", ins, [self.activation(op.outputs[0])], stride_h=1, stride_w=1, dilation_h=1,
+                     dilation_w=1, pad_top=0, pad_left=0, x_zp=x_zp, y_zp=self.qp(y)[1], act_min=lo, act_max=hi)
