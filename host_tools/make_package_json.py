@@ -1,5 +1,7 @@
 """Writes package.json, the mip index of the device library (run from the repository root:
-.venv/bin/python host_tools/make_package_json.py; tests/test_mip.py checks it is current).
+.venv/bin/python host_tools/make_package_json.py; tests/test_mip.py checks it is current);
+with --release DIR, also the tree to publish at a release URL (DIR/package.json and every file it
+names, dist/ included): `mip.install("https://HOST/PATH/package.json")` then installs from it.
 
 `mpremote mip install github:OWNER/REPO` (or `mip.install(URL)` of a release tree holding dist/)
 installs into the board's /lib:
@@ -37,6 +39,20 @@ def text():
     return head + ',\n  "urls": [\n' + urls + "\n  ]\n}\n"
 
 
+def release(out):
+    """The release tree in out: package.json and every file it names, as laid out in the repository."""
+    import shutil
+    out = pathlib.Path(out)
+    for _, src in package()["urls"]:
+        (out / src).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / src, out / src)
+    (out / "package.json").write_text(text())
+    return out
+
+
 if __name__ == "__main__":
+    import sys
     (ROOT / "package.json").write_text(text())
     print("wrote package.json")
+    if sys.argv[1:2] == ["--release"]:
+        print("wrote the release tree in %s" % release(sys.argv[2]))

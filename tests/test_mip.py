@@ -38,27 +38,36 @@ def test_package_json_is_current():
     assert (ROOT / "package.json").read_text() == make_package_json.text()
 
 
-@pytest.fixture
-def server():
+def _serve(directory):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *a):
             pass
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ROOT)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
-    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    return "http://127.0.0.1:%d" % httpd.server_address[1], httpd
+
+
+@pytest.fixture
+def release(tmp_path):
+    """A release tree (make_package_json.py --release: the repository's layout, as raw.githubusercontent.com
+    serves a `github:` install, with dist/) over HTTP: (its URL, its folder)."""
+    tree = make_package_json.release(tmp_path / "release")
+    url, httpd = _serve(tree)
+    yield url, tree
     httpd.shutdown()
     httpd.server_close()
 
 
-def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(server, tmp_path):
+def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(release, tmp_path):
+    release, tree = release
     lib = tmp_path / "lib"
-    p = subprocess.run([MICROPYTHON, "-c", "import mip; mip.install(%r, target=%r)" % (server + "/package.json", str(lib))],
+    p = subprocess.run([MICROPYTHON, "-c", "import mip; mip.install(%r, target=%r)" % (release + "/package.json", str(lib))],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and "Done" in p.stdout, p.stdout + p.stderr
     assert (lib / "tinyml" / "model.py").is_file()
     assert (lib / "tinyml_native" / "x64_6.3" / "tinyml_kernels.mpy").read_bytes() == \
-        (ROOT / "dist" / "x64_6.3" / "tinyml_kernels.mpy").read_bytes()
+        (tree / "dist" / "x64_6.3" / "tinyml_kernels.mpy").read_bytes()
     (tmp_path / "hello.tml").write_bytes(convert(str(HELLO)))
     x = np.arange(-128, 128, dtype=np.int8)
     code = ("import sys\nsys.path.insert(0, %r)\nimport tinyml\nm = tinyml.load('hello.tml')\n"
@@ -72,7 +81,7 @@ def test_mip_installs_the_library_and_the_native_module_then_a_model_runs(server
     assert bytes.fromhex(hexed) == want
 
 
-def test_mpremote_mip_install_puts_the_package_on_a_board(server):
+def test_mpremote_mip_install_puts_the_package_on_a_board(release):
     """`mpremote mip install URL` (mpremote downloads on the host and writes over the board's serial
     link) onto the unix board behind its pty: every file lands byte for byte."""
     import os
@@ -82,10 +91,10 @@ def test_mpremote_mip_install_puts_the_package_on_a_board(server):
     fs = supervisor.state_dir("unix") / "fs" / target.lstrip("/")  # the unix board's "/" is this folder
     try:
         p = subprocess.run([str(pathlib.Path(sys.executable).parent / "mpremote"), "connect", device, "mip", "install",
-                            "--target", target, server + "/package.json"], capture_output=True, text=True, timeout=300)
+                            "--target", target, release[0] + "/package.json"], capture_output=True, text=True, timeout=300)
         assert p.returncode == 0 and "Done" in p.stdout, p.stdout + p.stderr
-        for dst, src in json.loads((ROOT / "package.json").read_text())["urls"]:
-            assert (fs / dst).read_bytes() == (ROOT / src).read_bytes(), dst
+        for dst, src in json.loads((release[1] / "package.json").read_text())["urls"]:
+            assert (fs / dst).read_bytes() == (release[1] / src).read_bytes(), dst
     finally:
         import shutil
         shutil.rmtree(fs, ignore_errors=True)
