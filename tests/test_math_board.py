@@ -21,7 +21,7 @@ REDUCE = {"MEAN": ([1, 2], 0.03, 4), "SUM": ([1], 0.3, -20), "REDUCE_MAX": ([0, 
 ARG = {"ARG_MAX": -1, "ARG_MIN": 1}  # the axis
 BINARY = {"MAXIMUM": (0.05, 0), "MINIMUM": (0.05, 0), "SQUARED_DIFFERENCE": (0.01, -128), "PRELU": (0.04, 7)}
 COMPARE = ["EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL"]  # bools out
-OPS = list(UNARY) + list(REDUCE) + list(ARG) + list(BINARY) + COMPARE
+OPS = list(UNARY) + list(REDUCE) + list(ARG) + list(BINARY) + COMPARE + ["SELECT_V2"]  # the last on LESS's bools
 
 
 def _tensor(spec):
@@ -59,7 +59,12 @@ def _inputs(rng, specs, n=6):
 
 
 def single_op(name, rng):
-    """(.tflite bytes of a model of the one math op `name`, its inputs (N, *shape) per model input)."""
+    """(.tflite bytes of a model of the one math op `name`, its inputs (N, *shape) per model input);
+    SELECT_V2's condition comes from a LESS, as in the graphs that have one."""
+    if name == "SELECT_V2":
+        tensors = [_tensor(X), _tensor(B)]
+        ops = [_op("LESS", tensors, 0, 0, 1), _select(tensors, 2, 0, 1)]
+        return tb.build_model(ops, tensors, [0, 1], [3]), _inputs(rng, [X, B])
     specs = [R if name == "RSQRT" else X] + ([B] if name in BINARY or name in COMPARE else [])
     tensors = [_tensor(s) for s in specs]
     op = _op(name, tensors, 0, 0, 1)
@@ -69,13 +74,20 @@ def single_op(name, rng):
     return tb.build_model([op], tensors, list(range(len(specs))), [len(specs)]), inputs
 
 
+def _select(tensors, cond, x, b):
+    tensors.append(T(X[0], scale=X[1], zero_point=X[2]))
+    return tb.Op("SELECT_V2", [cond, x, b], [len(tensors) - 1])
+
+
 def every_math_op_model():
     """One model of every math op side by side: inputs x, r (RSQRT's), b; one output per op."""
     tensors = [_tensor(X), _tensor(R), _tensor(B)]
     ops, outs = [], []
-    for name in OPS:
+    for name in OPS[:-1]:
         outs.append(len(tensors))
         ops.append(_op(name, tensors, 0, 1, 2))
+    ops.append(_select(tensors, outs[OPS.index("LESS")], 0, 2))
+    outs.append(len(tensors) - 1)
     return tb.build_model(ops, tensors, [0, 1, 2], outs)
 
 

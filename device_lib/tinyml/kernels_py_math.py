@@ -7,6 +7,10 @@ from tinyml.fixedpoint import (INT32_MAX, INT32_MIN, _clz32, _sat_shl, _wrap32, 
                                rdivpot, requantize, srdhm)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_SELECT_D0 = const(0)
+_SELECT_C_STRIDE0 = const(4)
+_SELECT_A_STRIDE0 = const(8)
+_SELECT_B_STRIDE0 = const(12)
 _REDUCE_D0 = const(0)
 _REDUCE_R0 = const(4)
 _REDUCE_STRIDE0 = const(8)
@@ -153,3 +157,22 @@ def log_softmax(x, y, n, in_mult, in_left_shift, rev_mult, rev_shift, diff_min):
             else:
                 ys[r + c] = -128
     y[:] = bytes(ys)
+
+
+def select(c, a, b, y, g):
+    # TFLM's Select / BroadcastSelect5DSlow for int8: a's byte where the condition's is nonzero, else b's
+    # (no requantization); each input read at its strides over the output's 4 dimensions
+    D0, D1, D2, D3 = g[_SELECT_D0:_SELECT_D0 + 4]
+    s = [g[_SELECT_C_STRIDE0:_SELECT_C_STRIDE0 + 4], g[_SELECT_A_STRIDE0:_SELECT_A_STRIDE0 + 4],
+         g[_SELECT_B_STRIDE0:_SELECT_B_STRIDE0 + 4]]
+    cv, av, bv = bytes(c), bytes(a), bytes(b)
+    out = bytearray(D0 * D1 * D2 * D3)
+    o = 0
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                for i3 in range(D3):
+                    ci, ai, bi = (i0 * t[0] + i1 * t[1] + i2 * t[2] + i3 * t[3] for t in s)
+                    out[o] = av[ai] if cv[ci] else bv[bi]
+                    o += 1
+    y[:] = out

@@ -12,7 +12,7 @@ from tinyml.kernels_viper_elementwise import pool2d, mean_hw, add, sub, mul, lut
 from tinyml.kernels_viper_elementwise import squared_difference, maximum, minimum, prelu  # noqa: F401
 from tinyml.kernels_viper_elementwise import equal, not_equal, less, less_equal, greater, greater_equal  # noqa: F401
 from tinyml.kernels_viper_math import (reduce_sum, reduce_max, reduce_min, reduce_argmax, reduce_argmin,  # noqa: F401
-                                        l2_normalization, log_softmax)  # noqa: F401
+                                        l2_normalization, log_softmax, select)  # noqa: F401
 from tinyml.kernels_viper_resize import resize_bilinear  # noqa: F401
 
 NAME = "viper"

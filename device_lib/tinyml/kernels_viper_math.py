@@ -8,6 +8,10 @@ from tinyml.kernels_viper_fixedpoint import EXT, _requantize
 from tinyml.kernels_py_math import l2_normalization, log_softmax  # noqa: F401  (a few values per row)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_SELECT_D0 = const(0)
+_SELECT_C_STRIDE0 = const(4)
+_SELECT_A_STRIDE0 = const(8)
+_SELECT_B_STRIDE0 = const(12)
 _REDUCE_D0 = const(0)
 _REDUCE_R0 = const(4)
 _REDUCE_STRIDE0 = const(8)
@@ -109,3 +113,37 @@ def reduce_argmax(x, y, g):
 
 def reduce_argmin(x, y, g):
     _reduce(x, y, g, y, 4, 0)
+
+
+@micropython.viper
+def select(c, a, b, y, g):
+    # TFLM's Select / BroadcastSelect5DSlow for int8: a's byte where the condition's is nonzero, else b's
+    pc = ptr8(c)
+    pa = ptr8(a)
+    pb = ptr8(b)
+    py = ptr8(y)
+    pg = ptr32(g)
+    D0 = int(pg[_SELECT_D0])
+    D1 = int(pg[_SELECT_D0 + 1])
+    D2 = int(pg[_SELECT_D0 + 2])
+    D3 = int(pg[_SELECT_D0 + 3])
+    o = 0
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                # the index of each input at (i0, i1, i2, 0): its strides are g's slots k, k+1, k+2, k+3
+                ci = i0 * pg[_SELECT_C_STRIDE0] + i1 * pg[_SELECT_C_STRIDE0 + 1] + i2 * pg[_SELECT_C_STRIDE0 + 2]
+                ai = i0 * pg[_SELECT_A_STRIDE0] + i1 * pg[_SELECT_A_STRIDE0 + 1] + i2 * pg[_SELECT_A_STRIDE0 + 2]
+                bi = i0 * pg[_SELECT_B_STRIDE0] + i1 * pg[_SELECT_B_STRIDE0 + 1] + i2 * pg[_SELECT_B_STRIDE0 + 2]
+                c3 = int(pg[_SELECT_C_STRIDE0 + 3])
+                a3 = int(pg[_SELECT_A_STRIDE0 + 3])
+                b3 = int(pg[_SELECT_B_STRIDE0 + 3])
+                for _ in range(D3):
+                    if pc[ci]:
+                        py[o] = pa[ai]
+                    else:
+                        py[o] = pb[bi]
+                    ci += c3
+                    ai += a3
+                    bi += b3
+                    o += 1

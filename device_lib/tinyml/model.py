@@ -270,6 +270,8 @@ class Model:
         if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu", "equal", "not_equal",
                       "less", "less_equal", "greater", "greater_equal"):  # broadcast binary
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
+        if kernel == "select":
+            return k.select, tuple(D[i] for i in op.inputs) + (y, array("i", p))
         if kernel in ("softmax", "l2_normalization", "log_softmax"):  # rows of the last dimension
             return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
         if kernel.startswith("lut") and len(ins) == 2:  # a table of 256 entries, input 1 (lut/quantize_f32 too)

@@ -94,6 +94,7 @@ TABLE = """\
 111 ELU lut - 2 1 0 lut
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
 117 HARD_SWISH lut - 2 1 0 lut
+123 SELECT_V2 select - 3 1 16 select
 """
 
 
@@ -165,6 +166,14 @@ _LOGSOFTMAX_INPUT_LEFT_SHIFT = const(1)
 _LOGSOFTMAX_REVERSE_MULTIPLIER = const(2)
 _LOGSOFTMAX_REVERSE_SHIFT = const(3)
 _LOGSOFTMAX_DIFF_MIN = const(4)
+
+# SELECT_V2: select(c, a, b, y, g): the output is (D0..D3); the condition c and a, b are read at
+# element strides (0 broadcasts a dimension)
+_SELECT_PARAMS = const(0)
+_SELECT_D0 = const(0)
+_SELECT_C_STRIDE0 = const(4)
+_SELECT_A_STRIDE0 = const(8)
+_SELECT_B_STRIDE0 = const(12)
 
 # CONV_2D, DEPTHWISE_CONV_2D: conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(...)
 _CONV_H = const(0)

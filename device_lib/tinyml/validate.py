@@ -381,6 +381,27 @@ def _logsoftmax(c):
     return 3 * _size(shape)
 
 
+def _select(c):
+    """select: the condition (uint8 bools), a and b int8, each read at the converter's strides for the
+    output's 4 dimensions d."""
+    p = c.p
+    d = p[0:4]
+    for i in range(4):
+        c.param(i, "d[%d]" % i, 1, 65535)
+    if _four(c.tensor(-1, _INT8)) != tuple(d):
+        c.fail("d %s, but output 0 has shape %s" % (_dims(d), _dims(c.out.shape)))
+    for k, dtype in ((0, 3), (1, _INT8), (2, _INT8)):
+        shape = _four(c.tensor(k, dtype))
+        s = 1
+        for i in (3, 2, 1, 0):
+            n = shape[i]
+            if n != 1 and n != d[i]:
+                c.fail("input %d of shape %s does not broadcast to %s" % (k, _dims(shape), _dims(d)))
+            c.range("stride", p[4 + 4 * k + i], s if n > 1 else 0, s if n > 1 else 0)
+            s *= n
+    return _size(d)
+
+
 def _lut(c):
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
@@ -526,7 +547,7 @@ CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwi
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
           "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg,
-          "compare": _compare, "logsoftmax": _logsoftmax}
+          "compare": _compare, "logsoftmax": _logsoftmax, "select": _select}
 
 
 def _counts(c, row):

@@ -547,6 +547,43 @@ static mp_obj_t tml_log_softmax_fn(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_log_softmax_obj, 8, 8, tml_log_softmax_fn);
 
+// select(c, a, b, y, g)
+static mp_obj_t tml_select_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t in[3], y;
+    for (int k = 0; k < 3; k++) {
+        mp_get_buffer_raise(args[k], &in[k], MP_BUFFER_READ);
+    }
+    mp_get_buffer_raise(args[3], &y, MP_BUFFER_WRITE);
+    const int32_t *v = tml_g(args[4], TML_SELECT_B_STRIDE0 + 4, MP_ERROR_TEXT("select: g must be an array('i') of 16 values"));
+    uint64_t n = 1, last[3] = {0, 0, 0};
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        int32_t d = v[TML_SELECT_D0 + i];
+        ok = ok && d >= 1;
+        for (int k = 0; k < 3; k++) {
+            int32_t s = v[TML_SELECT_C_STRIDE0 + 4 * k + i];
+            ok = ok && s >= 0;
+            if (ok) {
+                last[k] += tml_mul31(d - 1, s);
+            }
+        }
+        if (ok) {
+            n = tml_mul31(n, d);
+        }
+    }
+    tml_check(ok, MP_ERROR_TEXT("select: dimensions must be > 0, strides >= 0"));
+    tml_check(n == y.len, MP_ERROR_TEXT("select: len(y) must be D0*D1*D2*D3"));
+    for (int k = 0; k < 3; k++) {
+        tml_check(last[k] < in[k].len && last[k] <= TML_INT32_MAX && tml_apart(&y, &in[k]),
+            MP_ERROR_TEXT("select: an input is too short for its strides, or overlaps y"));
+    }
+    tml_select(in[0].buf, in[1].buf, in[2].buf, y.buf, v + TML_SELECT_D0, v + TML_SELECT_C_STRIDE0,
+        v + TML_SELECT_A_STRIDE0, v + TML_SELECT_B_STRIDE0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_select_obj, 5, 5, tml_select_fn);
+
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -579,6 +616,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_reduce_argmin, MP_OBJ_FROM_PTR(&tml_reduce_argmin_obj));
     mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
     mp_store_global(MP_QSTR_log_softmax, MP_OBJ_FROM_PTR(&tml_log_softmax_obj));
+    mp_store_global(MP_QSTR_select, MP_OBJ_FROM_PTR(&tml_select_obj));
     mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
@@ -625,6 +663,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_reduce_argmin), MP_ROM_PTR(&tml_reduce_argmin_obj) },
     { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
     { MP_ROM_QSTR(MP_QSTR_log_softmax), MP_ROM_PTR(&tml_log_softmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_select), MP_ROM_PTR(&tml_select_obj) },
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);

@@ -185,4 +185,23 @@ static inline void tml_log_softmax(const int8_t *x, int8_t *y, int rows, int n, 
     }
 }
 
+// ---- select ----
+
+// TFLM's Select / BroadcastSelect5DSlow for int8: a's byte where the condition's is nonzero, else b's (no
+// requantization); the output is (D0..D3), each input read at its element strides (0 broadcasts)
+static inline void tml_select(const uint8_t *c, const int8_t *a, const int8_t *b, int8_t *y, const int32_t *D,
+    const int32_t *cs, const int32_t *as, const int32_t *bs) {
+    for (int i0 = 0; i0 < D[0]; i0++) {
+        for (int i1 = 0; i1 < D[1]; i1++) {
+            for (int i2 = 0; i2 < D[2]; i2++) {
+                int ci = i0 * cs[0] + i1 * cs[1] + i2 * cs[2], ai = i0 * as[0] + i1 * as[1] + i2 * as[2];
+                int bi = i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
+                for (int i3 = 0; i3 < D[3]; i3++, ci += cs[3], ai += as[3], bi += bs[3]) {
+                    *y++ = c[ci] ? a[ai] : b[bi];
+                }
+            }
+        }
+    }
+}
+
 #endif // TINYML_MATH_H

@@ -63,6 +63,7 @@
 #define TML_OP_ELU 111
 #define TML_OP_QUANTIZE 114
 #define TML_OP_HARD_SWISH 117
+#define TML_OP_SELECT_V2 123
 
 // slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters
 #define TML_FC_PARAMS 0
@@ -81,6 +82,11 @@
 #define TML_LOGSOFTMAX_REVERSE_MULTIPLIER 2
 #define TML_LOGSOFTMAX_REVERSE_SHIFT 3
 #define TML_LOGSOFTMAX_DIFF_MIN 4
+#define TML_SELECT_PARAMS 0
+#define TML_SELECT_D0 0
+#define TML_SELECT_C_STRIDE0 4
+#define TML_SELECT_A_STRIDE0 8
+#define TML_SELECT_B_STRIDE0 12
 #define TML_CONV_H 0
 #define TML_CONV_W 1
 #define TML_CONV_C 2

@@ -52,9 +52,9 @@ class MathOps:
         if axis.data is None:
             self.fail(op, "the axes (input 1) must be a constant tensor")
         if x.dtype != np.int8 or y.dtype != out:
+            fix = " (convert with tf.argmax(..., output_type=tf.int32): TFLM has no int64 output)"
             self.fail(op, "tinyml runs %s from int8 to %s only, not from %s to %s%s" % (
-                op.name, np.dtype(out).name, x.dtype, y.dtype,
-                " (convert with tf.argmax(..., output_type=tf.int32): TFLM has no int64 output)" if out != np.int8 else ""))
+                op.name, np.dtype(out).name, x.dtype, y.dtype, fix if out != np.int8 else ""))
         n = len(x.shape)
         axes = [int(a) for a in np.asarray(axis.data).ravel()]
         if any(not -n <= a < n for a in axes):
@@ -172,6 +172,27 @@ class MathOps:
         rev_mult, rev_shift = q.quantize_multiplier((1 << (31 - left_shift)) / float(mult))
         self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])], input_multiplier=mult,
                   input_left_shift=left_shift, reverse_multiplier=rev_mult, reverse_shift=rev_shift, diff_min=diff_min)
+
+    def select_v2(self, op):
+        """TFLM's int8 select: a's code where the condition holds, else b's, no requantization (TFLM
+        reads no quantization); the three inputs broadcast to the output (at most 4-D)."""
+        c, a, b, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.inputs[2]), self.t(op.outputs[0])
+        if c.dtype != np.bool_ or not a.dtype == b.dtype == y.dtype == np.int8:
+            self.fail(op, "tinyml runs it with a bool condition and int8 values, not %s, %s, %s"
+                      % (c.dtype, a.dtype, b.dtype))
+        if c.data is not None:
+            self.fail(op, "a constant condition: the converter should have chosen the input; convert the model again")
+        out = tuple(np.broadcast_shapes(c.shape, a.shape, b.shape))
+        if len(out) > 4:
+            self.fail(op, "broadcasting over more than 4 dimensions is not supported")
+        o4 = (1,) * (4 - len(out)) + out
+
+        def strides(shape):  # element strides over the output's dims, 0 where broadcast
+            s4 = (1,) * (4 - len(shape)) + tuple(shape)
+            return [st if d > 1 else 0 for st, d in zip(np.broadcast_to(np.zeros(s4, np.int8), o4).strides, s4)]
+        ins = [self.activation(op.inputs[0], (np.bool_,))] + [self.operand(i) for i in op.inputs[1:3]]
+        self.emit(op, ins, [self.activation(op.outputs[0])], d=list(o4), c_stride=strides(c.shape),
+                  a_stride=strides(a.shape), b_stride=strides(b.shape))
 
 def squared_difference_params(a_scale, b_scale, y_scale):
     """squared_difference.cc PrepareQuantized for int8 (left shift 7): (left_shift, a_mult, a_shift,

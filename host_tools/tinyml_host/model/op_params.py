@@ -66,6 +66,7 @@ PARAMS = {
     "RESIZE_NEAREST_NEIGHBOR": ("REMAP", "d[4] esize fill"),
     "RSQRT": (None, ""),
     "SLICE": ("REMAP", "d[4] esize fill"),
+    "SELECT_V2": ("SELECT", "d[4] c_stride[4] a_stride[4] b_stride[4]"),
     "SOFTMAX": ("SOFTMAX", "input_multiplier input_left_shift diff_min"),
     "SPACE_TO_BATCH_ND": ("REMAP", "d[4] esize fill"),
     "SPACE_TO_DEPTH": ("REMAP", "d[4] esize fill"),
