@@ -199,3 +199,15 @@ def test_version(capsys):
         cli.main(["--version"])
     assert e.value.code == 0
     assert re.match(r"tinyml \d+\.\d+\.\d+ \(tinyml-mpy; device library \d", capsys.readouterr().out)
+
+
+def test_several_usb_boards_at_a_terminal_the_user_chooses(monkeypatch, capsys):
+    from tinyml_host.board import discover
+    _ports(monkeypatch, ("/dev/ttyUSB0", 0x10C4, 0xEA60), ("/dev/ttyACM0", 0x2E8A, 0x0005))
+    answers = iter(["9", "1"])  # out of range: asked again; the list is sorted by device
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    said = []
+    prof, port = discover.default_board(say=said.append, interactive=True)
+    assert (prof.name, port) == ("rp2", "/dev/ttyACM0")  # 2e8a:0005 is the rp2 profile's alone
+    assert "1) /dev/ttyACM0" in capsys.readouterr().out and said == [
+        "board: rp2 on /dev/ttyACM0 (CP2102 USB to UART Bridge Controller [2E8A:0005]; --board/--port choose another)"]
