@@ -193,6 +193,8 @@ def _conv(c, depthwise=False):
     _, oh, ow, _ = c.tensor(-1, _INT8, 4)
     c.tensor(-1, _INT8, 4, False, (1, oh, ow, oc))
     c.requant(2, oc)
+    if max(h, w, ch, oh, ow, oc) > 32767 or kh * kw * (1 if depthwise else ch) > 65536:
+        c.fail("sizes over 32767 or a kernel of over 65536 weights")
     sh = c.param(_CONV_STRIDE_H, "stride_h", 1, 255)
     sw = c.param(_CONV_STRIDE_W, "stride_w", 1, 255)
     dh = c.param(_CONV_DILATION_H, "dilation_h", 1, 255)
@@ -229,6 +231,8 @@ def _pool(c):
         c.fail("input 0 has batch %d, expected 1" % c.ins[0].shape[0])
     _, oh, ow, _ = c.tensor(-1, _INT8, 4)
     c.tensor(-1, _INT8, 4, False, (1, oh, ow, ch))
+    if max(h, w, ch, oh, ow) > 32767:
+        c.fail("sizes over 32767")
     sh = c.param(_POOL_STRIDE_H, "stride_h", 1, 255)
     sw = c.param(_POOL_STRIDE_W, "stride_w", 1, 255)
     fh = c.param(_POOL_FILTER_H, "filter_h", 1, 255)
@@ -249,6 +253,8 @@ def _mean(c):
     c.zp(_MEAN_X_ZP, "x_zp")
     c.zp(_MEAN_Y_ZP, "y_zp")
     c.param(_MEAN_SHIFT, "shift", -31, 31)
+    if h * w > 1 << 23:
+        c.fail("a mean over %d values, at most 2**23" % (h * w))
     return h * w * ch
 
 
@@ -305,9 +311,10 @@ def _add(c):
     work = _broadcast(c)
     c.zp(_ADD_A_ZP, "a_zp")
     c.zp(_ADD_B_ZP, "b_zp")
-    c.param(_ADD_LEFT_SHIFT, "left_shift", 0, 23)
-    c.param(_ADD_A_SHIFT, "a_shift", -31, 31)
-    c.param(_ADD_B_SHIFT, "b_shift", -31, 31)
+    top = 0 if c.kernel in ("add", "sub") else 31  # ADD's and SUB's limits in the native module (TFLM's)
+    c.param(_ADD_LEFT_SHIFT, "left_shift", 0, 20)
+    c.param(_ADD_A_SHIFT, "a_shift", -31, top)
+    c.param(_ADD_B_SHIFT, "b_shift", -31, top)
     c.param(_ADD_Y_SHIFT, "y_shift", -31, 31)
     c.zp(_ADD_Y_ZP, "y_zp")
     c.act(_ADD_ACT_MIN)
@@ -330,8 +337,12 @@ def _softmax(c):
         c.fail("input 0 is a scalar")
     c.tensor(-1, _INT8, len(shape), False, shape)
     c.param(_SOFTMAX_INPUT_MULTIPLIER, "input_multiplier", 0, 0x7FFFFFFF)
-    c.param(_SOFTMAX_INPUT_LEFT_SHIFT, "input_left_shift", 0, 31)
-    c.param(_SOFTMAX_DIFF_MIN, "diff_min", -0x7FFFFFFF, 0)
+    shift = c.param(_SOFTMAX_INPUT_LEFT_SHIFT, "input_left_shift", 0, 31)
+    d = c.param(_SOFTMAX_DIFF_MIN, "diff_min", -0x7FFFFFFF, 0)
+    if min(-d, 255) << shift > 1 << 31:  # the smallest difference used, shifted, must fit int32
+        c.fail("diff_min %d << input_left_shift %d overflows int32" % (d, shift))
+    if shape[-1] > 8191:
+        c.fail("rows of %d values, at most 8191" % shape[-1])
     return 2 * _size(shape)
 
 
@@ -585,6 +596,7 @@ def model(tensors, op_list, inputs, outputs, read, what="model", error=ValueErro
                     what, op.index, row[1], "input" if k < len(op.inputs) else "output",
                     k if k < len(op.inputs) else k - len(op.inputs), i, n_t))
         c = _Op(what, op, tensors, read)
+        c.kernel = row[2]
         _counts(c, row)
         for k, i in enumerate(op.inputs):
             u = 1 if row[3] == "streams" and 1 <= k <= 4 else 2
