@@ -353,28 +353,15 @@ def _compare(a, b, y, g, cmp):
                                                    requantize((vb - b_zp) << ls, bm, bsh)) else 0)
 
 
-def equal(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p == q)
+def _comparison(cmp):
+    def kernel(a, b, y, g):
+        _compare(a, b, y, g, cmp)
+    return kernel
 
 
-def not_equal(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p != q)
-
-
-def less(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p < q)
-
-
-def less_equal(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p <= q)
-
-
-def greater(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p > q)
-
-
-def greater_equal(a, b, y, g):
-    _compare(a, b, y, g, lambda p, q: p >= q)
+equal, not_equal, less, less_equal, greater, greater_equal = (_comparison(f) for f in (
+    lambda p, q: p == q, lambda p, q: p != q, lambda p, q: p < q, lambda p, q: p <= q, lambda p, q: p > q,
+    lambda p, q: p >= q))
 
 
 def maximum(a, b, y, g):

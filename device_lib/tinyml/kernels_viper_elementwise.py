@@ -334,28 +334,14 @@ def _compare(a, b, y, g, kind):
     _as_is(a, b, y, g, ta, tb, kind)
 
 
-def equal(a, b, y, g):
-    _compare(a, b, y, g, 6)
+def _comparison(kind):
+    def kernel(a, b, y, g):
+        _compare(a, b, y, g, kind)
+    return kernel
 
 
-def not_equal(a, b, y, g):
-    _compare(a, b, y, g, 7)
-
-
-def less(a, b, y, g):
-    _compare(a, b, y, g, 8)
-
-
-def less_equal(a, b, y, g):
-    _compare(a, b, y, g, 9)
-
-
-def greater(a, b, y, g):
-    _compare(a, b, y, g, 10)
-
-
-def greater_equal(a, b, y, g):
-    _compare(a, b, y, g, 11)
+# _binary's kinds 6 .. 11
+equal, not_equal, less, less_equal, greater, greater_equal = (_comparison(k) for k in range(6, 12))
 
 
 def prelu(a, b, y, g):
