@@ -43,11 +43,20 @@ def test_output_shows_int8_values_as_tflm_gives_them(tmp_path):
 
 
 def test_wrong_arguments_raise_a_clear_error(tmp_path):
-    out = _on_board(tmp_path, "for call in (lambda: m.predict(1, 2), lambda: m.run(b'1', b'2')):\n"
-                              "    try:\n        call()\n    except TypeError as e:\n        print('TypeError:', e)\n")
-    assert "TypeError: predict() takes one value (a number or a list) per model input: the model has 1 input(s), " \
-           "predict() got 2" in out
-    assert "TypeError: the model has 1 input(s), run() got 2" in out
+    calls = ("m.predict(1, 2)", "m.run(b'1', b'2')", "m.predict([1, 2])", "m.predict('a')", "m.run([300])",
+             "m.input_buffer(3)", "m.output_buffer(-1)")
+    out = _on_board(tmp_path, "".join("try:\n    %s\nexcept Exception as e:\n    print(type(e).__name__ + ':', e)\n" % c
+                                      for c in calls)).splitlines()
+    name = "serving_default_dense_input:0"
+    assert out == [
+        "TypeError: predict() takes one value (a number or a list) per model input: the model has 1 input(s), "
+        "predict() got 2",
+        "TypeError: the model has 1 input(s), run() got 2",
+        "ValueError: input '%s' takes 1 number(s) (shape 1x1), got [1, 2]" % name,
+        "ValueError: input '%s' takes 1 number(s) (shape 1x1), got ['a']" % name,
+        "ValueError: input '%s' takes int8 values, -128..127: got 300..300 (predict() takes real numbers)" % name,
+        "IndexError: the model has 1 input(s): input k is 0..0, not 3",
+        "IndexError: the model has 1 output(s): output k is 0..0, not -1"]
 
 
 def test_reset_zeroes_the_arena(tmp_path):

@@ -56,6 +56,12 @@ def _shape(t):
     return "x".join(str(d) for d in t.shape) or "scalar"
 
 
+def _which(k, ids, kind):
+    if not (isinstance(k, int) and 0 <= k < len(ids)):
+        raise IndexError("the model has %d %s(s): %s k is 0..%d, not %r" % (len(ids), kind, kind, len(ids) - 1, k))
+    return k
+
+
 def _size(shape):
     n = 1
     for d in shape:
@@ -325,7 +331,13 @@ class Model:
             fn(x, w, bias, mult, shift, y, g)
 
     def _set_input(self, t, x):
-        data = x if isinstance(x, (bytes, bytearray, memoryview)) else array("b", x)
+        if isinstance(x, (bytes, bytearray, memoryview)):
+            data = x
+        else:
+            if x and (min(x) < -128 or max(x) > 127):  # array('b') would wrap them silently
+                raise ValueError("input '%s' takes int8 values, -128..127: got %d..%d (predict() takes real numbers)"
+                                 % (t.name, min(x), max(x)))
+            data = array("b", x)
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
@@ -359,12 +371,12 @@ class Model:
 
     def input_buffer(self, k=0):
         """The bytes of input k, in the arena: fill it (e.g. with f.readinto) then call invoke()."""
-        return self._data[self.input_ids[k]]
+        return self._data[self.input_ids[_which(k, self.input_ids, "input")]]
 
     def output_buffer(self, k=0):
         """The bytes of output k, in the arena (a memoryview, no copy), valid until the next
         inference; output(k) gives them as int8 values (array('b'))."""
-        return self._data[self.output_ids[k]]
+        return self._data[self.output_ids[_which(k, self.output_ids, "output")]]
 
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
@@ -392,6 +404,9 @@ class Model:
         xs = []
         for t, v in zip(self.inputs, values):
             v = v if isinstance(v, (list, tuple)) else [v]
+            if len(v) != _size(t.shape) or not all(isinstance(f, (int, float)) for f in v):
+                raise ValueError("input '%s' takes %d number(s) (shape %s), got %r" % (
+                    t.name, _size(t.shape), _shape(t), v if len(v) < 8 else "%d values" % len(v)))
             if t.dtype == 5:  # float32 input: the model quantizes it itself
                 xs.append(bytes(array("f", v)))
             else:
