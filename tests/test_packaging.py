@@ -75,6 +75,12 @@ def test_the_wheel_carries_what_a_user_needs(wheel):
                  "tinyml_host/board/boards/esp32.toml"):
         assert need in names, need
     assert not any(n.startswith(("build/", "tinyml_host/data/build")) for n in names)
+    # every module of both packages (a new room or subpackage too: packages are found, not listed)
+    src = wheel.parent.parent / "tinyml"  # the copy the wheel was built from
+    for root, pkg in (("host_tools/tinyml_host", "tinyml_host"), ("device_lib/tinyml", "tinyml")):
+        for py in (src / root).rglob("*.py"):
+            if (py.parent / "__init__.py").exists():
+                assert "%s/%s" % (pkg, py.relative_to(src / root).as_posix()) in names, py
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
     assert "Name: tinyml-mpy" in meta and "Provides-Extra: dev" in meta
     # the natives it carries are the ones `make natmod` built
