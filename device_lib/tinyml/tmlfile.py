@@ -221,15 +221,15 @@ def _validate(tables, read, what):
     """The ops against the op table and each other (tinyml/validate.py): its code is imported for
     the check and leaves the heap again."""
     import sys
-    import tinyml
     from tinyml import validate
     try:
         validate.model(*tables, read, what, ModelFileError)
     finally:
         validate = None
         sys.modules.pop("tinyml.validate", None)
-        if "validate" in tinyml.__dict__:  # the package's attribute would keep the module alive
-            delattr(tinyml, "validate")
+        pkg = sys.modules.get("tinyml")  # its attribute would keep the module alive (no import: no circle)
+        if pkg is not None and "validate" in pkg.__dict__:
+            delattr(pkg, "validate")
 
 
 def parse(buf, what="model", check=True):
