@@ -171,7 +171,7 @@ def cmd_monitor(a):
 
 def add_commands(sub):
     c = sub.add_parser("monitor", help="the statistics of the model at work on a board, live (JSON, PNG)")
-    c.add_argument("--board", help="board profile (default: unix, or with --port the board there)")
+    c.add_argument("--board", help="board profile (default: the one USB board attached, or with --port the board there)")
     c.add_argument("--port", help="the board's serial port")
     c.add_argument("--baud", type=int)
     c.add_argument("--json", metavar="FILE", help="save the last report as JSON (- : every report on stdout)")

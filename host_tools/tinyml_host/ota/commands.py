@@ -124,7 +124,7 @@ def add_commands(sub):
     c.set_defaults(fn=_guarded(cmd_bundle))
 
     def link_args(c):
-        c.add_argument("--board", help="board profile (default: unix, or with --port the board found there)")
+        c.add_argument("--board", help="board profile (default: the one USB board attached, or with --port the board found there)")
         c.add_argument("--port", help="the board's serial port")
         c.add_argument("--baud", type=int)
         c.add_argument("--json", action="store_true", help="print the board's update state as one JSON object")
