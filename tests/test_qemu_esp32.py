@@ -69,8 +69,8 @@ def test_person_detect_12_images(capsys):
     # started larger.
     started = emulators.running(BOARD) is None
     try:
-        assert tinyml("deploy", PERSON, "--board", BOARD, "--heap", "200K") == 0
-        out = verify(PERSON, [GOLDEN / "person_detect.input0.npy"], "native", capsys, heap="200K")
+        assert tinyml("deploy", PERSON, "--board", BOARD, "--heap", "160K") == 0
+        out = verify(PERSON, [GOLDEN / "person_detect.input0.npy"], "native", capsys, heap="160K")
         assert "12/12 cases match TFLM bit for bit on qemu-esp32, backend native" in out, out
     finally:
         emulators.stop(BOARD) if started else emulators.start(BOARD)
