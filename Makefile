@@ -48,7 +48,7 @@ demo: natmod
 	$(TINYML) demo --board $(BOARD)
 
 test: natmod boards
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=30 tests
 
 # The model-file fuzzer (issue 10): CASES structure-aware mutations per backend on the unix port
 # (make test runs 2000); failing cases are saved under build/fuzz/failures for --replay.
