@@ -7,7 +7,7 @@ import pytest
 
 from conftest import BACKENDS
 from tinyml_host.board import unix as board_unix
-from tinyml_host.model.convert import convert
+from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle import tflm as oracle
 
@@ -58,3 +58,31 @@ def test_fully_connected_on_a_sequence_matches_tflm(tmp_path, activation, keep_n
     expected = run_everywhere(tmp_path, model, [cases(rng, (1, steps, n_in))])
     assert expected[0].shape[1:] == out_shape
     assert len(np.unique(expected[0])) > 3
+
+
+@pytest.mark.parametrize("adj_y", [False, True])
+@pytest.mark.parametrize("lhs_shape", [(1, 4, 6), (2, 3, 5), (3, 1, 2, 7)], ids=["seq", "batch2", "rank4"])
+def test_batch_matmul_with_a_constant_matrix_matches_tflm(tmp_path, lhs_shape, adj_y):
+    """TFLM's int8 BATCH_MATMUL, its right operand a constant (symmetric, per-tensor): scales drawn
+    anew for each of several models, the zero point of the left operand at the int8 edges too."""
+    for k in range(4):
+        rng = np.random.default_rng([len(lhs_shape), lhs_shape[0], adj_y, k])
+        n_in, n_out = lhs_shape[-1], int(rng.integers(2, 9))
+        w = rng.integers(-127, 128, (n_out, n_in) if adj_y else (n_in, n_out)).astype(np.int8)
+        x_scale, w_scale = (float(np.float32(s)) for s in 10 ** rng.uniform(-2.5, -1, 2))
+        y_scale = float(np.float32(x_scale * w_scale * np.sqrt(n_in) * float(rng.uniform(20, 60))))
+        x_zp = int(rng.choice([-128, 127, rng.integers(-128, 128)]))
+        model = tb.single_op_model(
+            "BATCH_MATMUL",
+            [T(lhs_shape, scale=x_scale, zero_point=x_zp), T(data=w, scale=w_scale, zero_point=0)],
+            [T(lhs_shape[:-1] + (n_out,), scale=y_scale, zero_point=int(rng.integers(-50, 50)))],
+            {"adj_x": False, "adj_y": adj_y}, 4)
+        expected = run_everywhere(tmp_path, model, [cases(rng, lhs_shape)])
+        assert len(np.unique(expected[0])) > 3
+
+
+def test_batch_matmul_of_two_activations_is_refused_saying_which_layer():
+    model = tb.single_op_model("BATCH_MATMUL", [T((1, 3, 4), scale=0.1), T((1, 4, 2), scale=0.1)],
+                               [T((1, 3, 2), scale=0.2)], {}, 4)
+    with pytest.raises(ConvertError, match="both operands are computed when the model runs"):
+        convert(model, "attention")

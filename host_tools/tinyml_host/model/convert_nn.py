@@ -2,13 +2,19 @@
 #
 # TRANSPOSE_CONV (a Keras Conv2DTranspose) is TFLM's reference_integer_ops::TransposeConv: every input
 # pixel (x - x_zp) scatters its products with the filter into an int32 output at (in * stride - pad +
-# filter offset), then bias, the per-channel multiplier and the clamp as CONV_2D's. The same int32 sums
-# are a stride-1 VALID CONV_2D of the filter flipped in H and W over the input spread apart by the
+# filter offset), then bias, the per-channel multiplier and the clamp as conv_2d's. The same int32 sums
+# are a stride-1 VALID conv_2d of the filter flipped in H and W over the input spread apart by the
 # stride, the gaps and the border filled with x_zp (whose products the folded bias cancels exactly):
-# one remap (PADV2's kernel, a gather with a fill) and one CONV_2D, so every backend runs it with the
+# one remap (padv2's kernel, a gather with a fill) and one conv_2d, so every backend runs it with the
 # convolution kernels it has, native C included. The spread input costs stride_h * stride_w times the
 # input's bytes in the arena, and the convolution's MACs on the fill are wasted: a kernel of its own
 # would save both.
+#
+# BATCH_MATMUL with a constant right-hand matrix (a Dense-like product the converter did not write as
+# fully_connected) is TFLM's int8 BatchMatMul: sum_k (lhs - lhs_zp) * rhs, the multiplier of
+# lhs_scale * rhs_scale / out_scale, no activation (the int8 range), which is fully_connected's
+# arithmetic with the matrix transposed as its weights. A product of two activations (attention) needs
+# a kernel of its own, which tinyml does not have yet.
 import numpy as np
 
 from tinyml_host.model import op_params
@@ -17,7 +23,9 @@ from tinyml_host.model.convert_layout import separable
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor
 
 # TFLite ops the converter writes as other ops of the table: name -> what they become (docs/ops.md)
-LOWERED = {"TRANSPOSE_CONV": "a remap (PADV2's gather with a fill) and a CONV_2D"}
+# (op names in lower case here: the op table is the one place of the upper-case names, test_op_table)
+LOWERED = {"TRANSPOSE_CONV": "a remap (padv2's gather with a fill) and a conv_2d",
+           "BATCH_MATMUL": "a fully_connected when one operand is a constant matrix"}
 
 
 def _out_size(padding, size, k, stride):
@@ -44,7 +52,8 @@ class NnOps:
     """The converter's methods for the lowered ops, mixed into convert._Converter."""
 
     def emit_as(self, name, ins, outs, **params):
-        """A .tml op of the table's op `name` (a step of a lowered op)."""
+        """A .tml op of the table's op `name`, in lower case (a step of a lowered op)."""
+        name = name.upper()
         self.ops.append(TmlOp(op_params.OPCODES[name], ins, outs, op_params.encode(name, params)))
 
     def transpose_conv(self, op):
@@ -76,7 +85,7 @@ class NnOps:
         d, tables = separable(src.reshape(spread_shape))
         tables = tables.astype(np.int32)  # one byte per element: the tables are byte offsets already
         mid = self._new(TmlTensor(x.name + "/spread", np.int8, spread_shape, None, x_scale, x_zp))
-        self.emit_as("PADV2", [self.activation(op.inputs[2]), self.const(y.name + "/spread", tables)], [mid],
+        self.emit_as("padv2", [self.activation(op.inputs[2]), self.const(y.name + "/spread", tables)], [mid],
                      d=d, esize=1, fill=x_zp)
         w_flipped = np.ascontiguousarray(w.data[:, ::-1, ::-1, :])
         _, mults, shifts = self.requant_params(op, x, w, y, oc, 0)
@@ -88,5 +97,33 @@ class NnOps:
             self.fail(op, "bias with the input zero point folded in overflows int32")
         ins = [mid] + self.weighted(op, w.name, w_flipped, folded.astype(np.int32), mults, shifts)
         lo, hi = q.activation_range(o.get("fused_activation_function", "NONE"), *self.qp(y))
-        self.emit_as("CONV_2D", ins, [self.activation(op.outputs[0])], stride_h=1, stride_w=1, dilation_h=1,
+        self.emit_as("conv_2d", ins, [self.activation(op.outputs[0])], stride_h=1, stride_w=1, dilation_h=1,
                      dilation_w=1, pad_top=0, pad_left=0, x_zp=x_zp, y_zp=self.qp(y)[1], act_min=lo, act_max=hi)
+
+    def batch_matmul(self, op):
+        lhs, rhs, y = (self.t(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        o = op.options
+        if rhs.data is None:
+            self.fail(op, "both operands are computed when the model runs (a Keras Dot or attention layer, "
+                      "torch.matmul of two activations), which tinyml does not run yet; a product with a "
+                      "constant matrix (a Dense layer) runs")
+        if o.get("adj_x"):
+            self.fail(op, "adj_x (the left operand transposed) is not supported")
+        if len(rhs.shape) < 2 or int(np.prod(rhs.shape[:-2], dtype=np.int64)) != 1:
+            self.fail(op, "the constant operand has batches %s; tinyml takes one matrix" % (tuple(rhs.shape[:-2]),))
+        if rhs.dtype != np.int8 or len(rhs.scale) != 1 or int(rhs.zero_point[0]) != 0:
+            self.fail(op, "the constant operand must be int8 with one scale and zero point 0 (symmetric)")
+        w = rhs.data.reshape(rhs.shape[-2:])
+        w = np.ascontiguousarray(w if o.get("adj_y") else w.T)  # (N, K): fully_connected's weights
+        n_out, n_in = w.shape
+        if lhs.shape[-1] != n_in or tuple(y.shape[:-1]) != tuple(lhs.shape[:-1]) or y.shape[-1] != n_out:
+            self.fail(op, "shapes %s x %s -> %s do not multiply" % (lhs.shape, rhs.shape, y.shape))
+        x_zp = self.qp(lhs)[1]
+        pairs = [q.quantize_multiplier(float(lhs.scale[0]) * float(rhs.scale[0]) / float(y.scale[0]))]
+        mults, shifts = np.array([pairs[0][0]], np.int32), np.array([pairs[0][1]], np.int32)
+        folded = -x_zp * w.astype(np.int64).sum(axis=1)
+        if folded.min() < -2 ** 31 or folded.max() >= 2 ** 31:
+            self.fail(op, "the input zero point folded in overflows int32")
+        ins = [self.activation(op.inputs[0])] + self.weighted(op, rhs.name, w, folded.astype(np.int32), mults, shifts)
+        self.emit_as("fully_connected", ins, [self.activation(op.outputs[0])], y_zp=self.qp(y)[1],
+                     act_min=-128, act_max=127)

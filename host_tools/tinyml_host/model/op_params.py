@@ -158,10 +158,6 @@ ADVICE = {
     "UNIDIRECTIONAL_SEQUENCE_RNN": "a Keras SimpleRNN; use Conv1D layers over the sequence",
     "BIDIRECTIONAL_SEQUENCE_LSTM": "a Keras Bidirectional(LSTM); use Conv1D layers over the sequence",
     "SVDF": "TFLM's keyword-spotting SVDF layer; use a DS-CNN (DepthwiseConv2D + Conv2D) keyword model",
-    "TRANSPOSE_CONV": "a Keras Conv2DTranspose or PyTorch ConvTranspose2d; use UpSampling2D (nearest or "
-                      "bilinear) followed by a Conv2D",
-    "BATCH_MATMUL": "a Keras Dot, Attention or MultiHeadAttention layer, or torch.matmul of two activations; "
-                    "use Dense layers on a flattened input",
     "L2_NORMALIZATION": "tf.math.l2_normalize or Keras UnitNormalization; normalize the output on the host",
     "LOG_SOFTMAX": "tf.nn.log_softmax or PyTorch LogSoftmax; use Softmax (the argmax is the same)",
     "ARG_MAX": "tf.argmax inside the model; end the model at its scores and take the argmax of the output",

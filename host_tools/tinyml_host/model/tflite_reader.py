@@ -105,6 +105,7 @@ OPTIONS = {
     77: ("MirrorPadOptions", "mode:mpad"),
     79: ("SplitVOptions", "num_splits:i32"),
     94: ("DepthToSpaceOptions", "block_size:i32"),
+    101: ("BatchMatMulOptions", "adj_x:bool adj_y:bool asymmetric_quantize_inputs:bool"),
 }
 _NONZERO_DEFAULTS = {"dilation_w_factor": 1, "dilation_h_factor": 1, "pot_scale_int16": True}
 
