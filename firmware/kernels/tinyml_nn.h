@@ -236,26 +236,88 @@ static inline void tml_dw_inside_cols(const tml_conv_t *g, int *lo, int *hi) {
     *hi = b;
 }
 
-// One output value of channel constants bias/mult/shift: requantize, zero point, clamp.
-#define TML_DW_OUT(dot) tml_out8(tml_requantize((int32_t)((uint32_t)bias + (uint32_t)(dot)), mult, shift), \
-    y_zp, act_min, act_max)
+// A channel's output stage, set up once per channel: bias, requantize, zero point, clamp. The fast
+// form (multiplier not INT32_MIN, |shift| <= 31: every model TFLM writes) is tml_requantize without
+// branches: (acc << left) srdhm mult, then rdivpot by right, one of left/right 0.
+typedef struct {
+    int32_t bias, mult, shift, left, right, mask, half, lo, hi, zp, fast;
+} tml_outq_t;
+
+static inline void tml_outq_init(tml_outq_t *r, int32_t bias, int32_t mult, int32_t shift, const tml_conv_t *g) {
+    r->bias = bias, r->mult = mult, r->shift = shift;
+    r->fast = mult != TML_INT32_MIN && shift <= 31 && shift >= -31;
+    r->left = shift > 0 ? shift : 0;
+    r->right = shift > 0 ? 0 : -shift;
+    r->mask = r->fast ? (int32_t)(((uint32_t)1 << r->right) - 1) : 0;
+    r->half = r->mask >> 1;
+    r->zp = g->y_zp, r->lo = g->act_min - g->y_zp, r->hi = g->act_max - g->y_zp;
+}
+
+static inline int8_t tml_outq(const tml_outq_t *r, int32_t dot) {
+    int32_t acc = (int32_t)((uint32_t)r->bias + (uint32_t)dot), v; // wraps like TFLM's int32
+    if (r->fast) {
+        int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << r->left) * r->mult + (1 << 30)) >> 31);
+        v = (h >> r->right) + ((h & r->mask) > r->half + (h < 0));
+    } else {
+        v = tml_requantize(acc, r->mult, r->shift);
+    }
+    v = v < r->lo ? r->lo : v > r->hi ? r->hi : v;
+    return (int8_t)(v + r->zp);
+}
+
+// n outputs of one channel along an output row (out steps OC): windows sw apart from xr, taps nkh rows
+// (row apart) of KW (col apart) against w; corr: x_zp times the weights of the rows outside the input.
+// Not inlined: alone, the compiler keeps the loop's values in registers.
+__attribute__((noinline)) static void tml_dw_row(const int8_t *xr, int8_t *out, int n, int sw, int OC, int row,
+    int col, const int8_t *w, int nkh, int KW, int32_t corr, const tml_outq_t *r) {
+    if (KW == 3 && nkh == 3) {
+        for (; n > 0; n--, xr += sw, out += OC) {
+            const int8_t *x1 = xr + row, *x2 = x1 + row;
+            int32_t dot = xr[0] * w[0] + xr[col] * w[1] + xr[2 * col] * w[2] + x1[0] * w[3] + x1[col] * w[4] +
+                x1[2 * col] * w[5] + x2[0] * w[6] + x2[col] * w[7] + x2[2 * col] * w[8];
+            *out = tml_outq(r, dot + corr);
+        }
+    } else if (KW == 3 && nkh == 2) {
+        for (; n > 0; n--, xr += sw, out += OC) {
+            const int8_t *x1 = xr + row;
+            int32_t dot = xr[0] * w[0] + xr[col] * w[1] + xr[2 * col] * w[2] + x1[0] * w[3] + x1[col] * w[4] +
+                x1[2 * col] * w[5];
+            *out = tml_outq(r, dot + corr);
+        }
+    } else {
+        for (; n > 0; n--, xr += sw, out += OC) {
+            *out = tml_outq(r, tml_dw_window(xr, row, col, w, nkh, KW) + corr);
+        }
+    }
+}
+
+// Bytes of the C stack a depthwise call takes for the input rows of an output row crossing a border.
+#define TML_DW_ROWBUF 640
 
 // The depthwise convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW); output channel oc reads
-// input channel oc / depth_multiplier. Channels outermost: a channel's bias, multiplier, shift and (3x3)
-// nine weights stay in registers over all its pixels, and the sum of its weights (for the border
-// windows) is taken once. Rows and columns whose windows lie inside the input take the plain window.
+// input channel oc / depth_multiplier. Channels outermost: a channel's output stage is set up once,
+// and the sum of its weights (for the border windows) taken once. An output row whose windows cross
+// a border reads a copy of its input rows padded with x_zp (when KH rows fit TML_DW_ROWBUF), so the
+// border costs what the inside does; else the columns inside go through tml_dw_row (rows crossing
+// the top or bottom border too, their missing taps a constant correction) and the others take the
+// general window.
 static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g) {
     int KH = g->KH, KW = g->KW, K = KH * KW, C = g->C, dm = g->depth_multiplier, OC = g->OC;
     int row = g->dil_h * g->W * C, col = g->dil_w * C, sw = g->stride_w * C;
-    int32_t y_zp = g->y_zp, act_min = g->act_min, act_max = g->act_max, x_zp = g->x_zp;
+    int32_t x_zp = g->x_zp;
     int lo, hi;
     tml_dw_inside_cols(g, &lo, &hi);
+    // a row's windows span wp input columns from -pad_left; KH such rows fit the stack buffer?
+    int wp = (g->OW - 1) * g->stride_w + (KW - 1) * g->dil_w + 1, span = KH * wp;
+    int8_t buf[TML_DW_ROWBUF];
     int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
     const int8_t *wo = w;
     for (int o = 0; o < g->ocn; o++, wo += K) {
         int c = q->per_channel ? o : 0;
-        int32_t bias = q->bias[o], mult = q->mult[c], shift = q->shift[c], w_sum = 0;
+        tml_outq_t r;
+        tml_outq_init(&r, q->bias[o], q->mult[c], q->shift[c], g);
+        int32_t w_sum = 0;
         for (int i = 0; i < K; i++) {
             w_sum += wo[i];
         }
@@ -265,24 +327,42 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
             int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
             tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
             int8_t *out = yo + oh * g->OW * OC;
-            int a = 0, b = 0; // the inside columns of this row: none when the row crosses the border
-            if (kh0 == 0 && kh1 == KH) {
-                a = lo, b = hi;
-                const int8_t *xr = xc + ih0 * g->W * C + (a * g->stride_w - g->pad_left) * C;
-                if (KH == 3 && KW == 3) {
-                    int32_t w0 = wo[0], w1 = wo[1], w2 = wo[2], w3 = wo[3], w4 = wo[4], w5 = wo[5],
-                        w6 = wo[6], w7 = wo[7], w8 = wo[8];
-                    for (int ow = a; ow < b; ow++, xr += sw) {
-                        const int8_t *x1 = xr + row, *x2 = x1 + row;
-                        int32_t dot = xr[0] * w0 + xr[col] * w1 + xr[2 * col] * w2 + x1[0] * w3 + x1[col] * w4 +
-                            x1[2 * col] * w5 + x2[0] * w6 + x2[col] * w7 + x2[2 * col] * w8;
-                        out[ow * OC] = TML_DW_OUT(dot);
+            int a = 0, b = 0; // the columns done by tml_dw_row
+            int side = g->OW - (hi - lo); // columns crossing the left or right border
+            if (span <= TML_DW_ROWBUF && (kh0 != 0 || kh1 != KH || 4 * side > g->OW)) {
+                // a row crossing the top or bottom border, or a narrow one: the KH input rows its
+                // windows read (this channel's bytes, x_zp outside the input) copied once, so that every
+                // window of the row is a plain one
+                int8_t *bp = buf;
+                for (int kh = 0; kh < KH; kh++, bp += wp) {
+                    int ih = ih0 + kh * g->dil_h, i = 0;
+                    if (ih >= 0 && ih < g->H) {
+                        const int8_t *src = xc + ih * g->W * C;
+                        int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
+                        i1 = i1 < wp ? i1 : wp;
+                        for (; i < i0; i++) {
+                            bp[i] = (int8_t)x_zp;
+                        }
+                        for (src += (i - g->pad_left) * C; i < i1; i++, src += C) {
+                            bp[i] = *src;
+                        }
                     }
-                } else {
-                    for (int ow = a; ow < b; ow++, xr += sw) {
-                        out[ow * OC] = TML_DW_OUT(tml_dw_window(xr, row, col, wo, KH, KW));
+                    for (; i < wp; i++) {
+                        bp[i] = (int8_t)x_zp;
                     }
                 }
+                tml_dw_row(buf, out, g->OW, g->stride_w, OC, wp, g->dil_w, wo, KH, KW, 0, &r);
+                continue;
+            }
+            if (kh0 < kh1 && lo < hi) {
+                a = lo, b = hi;
+                const int8_t *wr = wo + kh0 * KW;
+                int32_t w_in = 0;
+                for (int i = 0; i < (kh1 - kh0) * KW; i++) {
+                    w_in += wr[i];
+                }
+                const int8_t *xr = xc + ((ih0 + kh0 * g->dil_h) * g->W + a * g->stride_w - g->pad_left) * C;
+                tml_dw_row(xr, out + a * OC, b - a, sw, OC, row, col, wr, kh1 - kh0, KW, x_zp * (w_sum - w_in), &r);
             }
             for (int ow = 0; ow < g->OW; ow++) {
                 if (ow == a && a < b) {
@@ -291,14 +371,12 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
                 }
                 int iw0 = ow * g->stride_w - g->pad_left, kw0, kw1;
                 tml_clip(iw0, g->dil_w, KW, g->W, &kw0, &kw1);
-                int32_t dot = 0;
+                int32_t dot = x_zp * w_sum; // the window misses the input: every tap reads x_zp
                 if (kh0 < kh1 && kw0 < kw1) {
                     const int8_t *xw = xc + ((ih0 + kh0 * g->dil_h) * g->W + iw0 + kw0 * g->dil_w) * C;
                     dot = tml_dw_window_edge(xw, row, col, wo, KW, kh0, kh1, kw0, kw1, x_zp, w_sum);
-                } else {
-                    dot = x_zp * w_sum; // the window misses the input: every tap reads x_zp
                 }
-                out[ow * OC] = TML_DW_OUT(dot);
+                out[ow * OC] = tml_outq(&r, dot);
             }
         }
         if (++m == dm) {
@@ -308,6 +386,5 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
     }
 }
 
-#undef TML_DW_OUT
 
 #endif // TINYML_NN_H
