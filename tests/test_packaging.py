@@ -217,3 +217,13 @@ def test_several_usb_boards_at_a_terminal_the_user_chooses(monkeypatch, capsys):
     assert (prof.name, port) == ("rp2", "/dev/ttyACM0")  # 2e8a:0005 is the rp2 profile's alone
     assert "1) /dev/ttyACM0" in capsys.readouterr().out and said == [
         "board: rp2 on /dev/ttyACM0 (CP2102 USB to UART Bridge Controller [2E8A:0005]; --board/--port choose another)"]
+
+
+def test_demo_runs_on_an_emulated_board(capsys):
+    """`make demo BOARD=qemu-m3`: hello_world deployed to the board and its sine printed from there."""
+    assert cli.main(["demo", "--board", "qemu-m3"]) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\s*(\d\.\d{3})\s+(-?\d\.\d{3})\s+(-?\d\.\d{3})\s+(-?\d\.\d{3})$", out, re.M)
+    assert len(rows) == 21, out
+    assert all(abs(float(model) - float(sin)) < 0.2 for _, model, sin, _ in rows)  # TFLM's model: within 0.2 of sin
+    assert re.search(r"^backend (native|viper): [\d.]+ us per inference", out, re.M)
