@@ -1,7 +1,8 @@
-"""FULLY_CONNECTED on 3-D inputs (keep_num_dims, a Keras Dense on a sequence): single-op int8 models
-built with tflite_build, converted, run by every backend on the real MicroPython unix port and
-compared byte for byte with TFLM run in the same test: keep_num_dims on and off, per-tensor and
-per-channel weights, every fused activation."""
+"""The sequence models' ops: FULLY_CONNECTED on 3-D inputs (keep_num_dims, a Keras Dense on a
+sequence), BATCH_MATMUL with a constant matrix, and the float island of TensorFlow's unrolled GRU:
+int8 models built with tflite_build, converted, run by every backend on the real MicroPython unix port
+and compared byte for byte with TFLM run in the same test: keep_num_dims on and off, per-tensor and
+per-channel weights, every fused activation, zero points at the int8 edges."""
 import numpy as np
 import pytest
 
@@ -86,3 +87,27 @@ def test_batch_matmul_of_two_activations_is_refused_saying_which_layer():
                                [T((1, 3, 2), scale=0.2)], {}, 4)
     with pytest.raises(ConvertError, match="both operands are computed when the model runs"):
         convert(model, "attention")
+
+
+def float_island_model(back_scale):
+    """int8 input -> dequantize -> float split in two -> each quantized back (TensorFlow's unrolled GRU)."""
+    qp = dict(scale=0.0074, zero_point=8)
+    tensors = [T((1, 12), **qp), T((1, 12), dtype="float32"), T(data=np.array(1, np.int32), dtype="int32"),
+               T((1, 6), dtype="float32"), T((1, 6), dtype="float32"),
+               T((1, 6), scale=back_scale, zero_point=8), T((1, 6), scale=back_scale, zero_point=8)]
+    ops = [tb.Op("DEQUANTIZE", [0], [1]), tb.Op("SPLIT", [2, 1], [3, 4], {"num_splits": 2}),
+           tb.Op("QUANTIZE", [4], [5]), tb.Op("QUANTIZE", [3], [6])]
+    return tb.build_model(ops, tensors, [0], [5, 6])
+
+
+def test_a_float_island_that_gives_back_its_bytes_runs_as_int8_moves(tmp_path):
+    """Dequantize, float moves, quantize back to the same scale and zero point: every code comes back,
+    so the island runs as int8 moves and gives TFLM's bytes on every backend."""
+    codes = np.arange(-128, 128, dtype=np.int8)
+    x = np.stack([np.roll(codes, k)[:12] for k in range(0, 256, 12)]).reshape(-1, 1, 12)
+    run_everywhere(tmp_path, float_island_model(0.0074), [x])
+
+
+def test_a_float_island_that_changes_scale_is_refused():
+    with pytest.raises(ConvertError, match="float32"):
+        convert(float_island_model(0.01), "island")

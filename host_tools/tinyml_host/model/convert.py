@@ -8,7 +8,7 @@ from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
 from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
-from tinyml_host.model.convert_nn import LOWERED, NnOps
+from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
@@ -404,6 +404,7 @@ def convert(source, name=None, ref_input=None):
     check_static_shapes(model, name)
     check_embedding(model, name)
     model.operators = fold_constants(model, _Converter(model, name).fail)
+    model.operators = fold_float_islands(model)
     check_supported(model, name)
     c = _Converter(model, name)
     inputs = [c.activation(i, (np.int8, np.float32)) for i in model.inputs]

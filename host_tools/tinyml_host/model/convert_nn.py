@@ -127,3 +127,56 @@ class NnOps:
         ins = [self.activation(op.inputs[0])] + self.weighted(op, rhs.name, w, folded.astype(np.int32), mults, shifts)
         self.emit_as("fully_connected", ins, [self.activation(op.outputs[0])], y_zp=self.qp(y)[1],
                      act_min=-128, act_max=127)
+
+
+# Data moves a float island may hold: int8 moves of the same bytes (no arithmetic on the values).
+_MOVES = {"split", "split_v", "reshape", "squeeze", "expand_dims", "strided_slice", "slice", "transpose",
+          "concatenation", "pack", "unpack", "gather"}
+
+
+def fold_float_islands(model):
+    """TensorFlow's quantizer sometimes leaves a float island in an int8 model: an int8 tensor
+    dequantized, moved in float (the unrolled GRU's split of its recurrent product), each piece
+    quantized back to the same scale and zero point. int8 -> float -> int8 at one (scale, zero point)
+    gives every code back exactly (|x - zp| < 256, float32's error far below half a step), so the
+    island is the same moves on the int8 bytes: the dequantize goes, the float tensors become int8 of
+    the dequantize's input quantization, and the quantize ops are identity requantizations. An island
+    with any other shape (arithmetic in float, another scale) is left for the converter to refuse."""
+    consumers = {}
+    for op in model.operators:
+        for i in op.inputs:
+            consumers.setdefault(i, []).append(op)
+    io = set(model.inputs) | set(model.outputs)
+    dropped = set()
+    for deq in model.operators:
+        if deq.name.lower() != "dequantize":
+            continue
+        src, out = model.tensors[deq.inputs[0]], deq.outputs[0]
+        if src.dtype != np.int8 or src.data is not None or out in io or len(src.scale) != 1:
+            continue
+        qp = (float(src.scale[0]), int(src.zero_point[0]))
+        island, floats, frontier, ok = [], {out}, [out], True
+        while frontier and ok:
+            for op in consumers.get(frontier.pop(), []):
+                name = op.name.lower()
+                if name == "quantize":
+                    y = model.tensors[op.outputs[0]]
+                    ok = ok and y.dtype == np.int8 and len(y.scale) == 1 and \
+                        (float(y.scale[0]), int(y.zero_point[0])) == qp
+                elif name in _MOVES and op not in island:
+                    island.append(op)
+                    new = [i for i in op.outputs if i not in floats]
+                    ok = ok and not any(i in io for i in new)
+                    floats.update(new)
+                    frontier.extend(new)
+                elif name not in _MOVES:
+                    ok = False
+        if not ok or not island:
+            continue
+        for i in floats:
+            t = model.tensors[i]
+            t.dtype, t.scale, t.zero_point = np.dtype(np.int8), src.scale.copy(), src.zero_point.copy()
+        for op in consumers.get(out, []):
+            op.inputs = [deq.inputs[0] if i == out else i for i in op.inputs]
+        dropped.add(deq.index)
+    return [op for op in model.operators if op.index not in dropped]
