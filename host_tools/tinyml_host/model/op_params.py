@@ -151,18 +151,15 @@ def describe(opcode, params):
 
 
 # What to change when a model has an op tinyml does not run: the layer that usually makes it (Keras,
-# PyTorch) and what to use instead. The converter's refusal and `tinyml inspect` print it.
+# PyTorch) and what to use instead. The converter's refusal and `tinyml inspect` print it. Only ops
+# the converter does not take: an op that comes to run leaves this list (tests/test_model_refusals.py).
 ADVICE = {
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": "a Keras LSTM or PyTorch nn.LSTM; a Conv1D stack over the sequence "
-                                    "(with GlobalAveragePooling1D) often does as well on short windows",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "a Keras LSTM or PyTorch nn.LSTM; build it with LSTM(..., unroll=True) "
+                                    "on keras.Input(..., batch_size=1) (or GRU), which converts to ops "
+                                    "tinyml runs, or use a Conv1D stack over the sequence",
     "UNIDIRECTIONAL_SEQUENCE_RNN": "a Keras SimpleRNN; use Conv1D layers over the sequence",
     "BIDIRECTIONAL_SEQUENCE_LSTM": "a Keras Bidirectional(LSTM); use Conv1D layers over the sequence",
     "SVDF": "TFLM's keyword-spotting SVDF layer; use a DS-CNN (DepthwiseConv2D + Conv2D) keyword model",
-    "L2_NORMALIZATION": "tf.math.l2_normalize or Keras UnitNormalization; normalize the output on the host",
-    "LOG_SOFTMAX": "tf.nn.log_softmax or PyTorch LogSoftmax; use Softmax (the argmax is the same)",
-    "ARG_MAX": "tf.argmax inside the model; end the model at its scores and take the argmax of the output",
-    "ARG_MIN": "tf.argmin inside the model; end the model at its scores and take the argmin of the output",
-    "PRELU": "a Keras PReLU or PyTorch nn.PReLU; use LeakyReLU or ReLU",
     "DIV": "a division by a tensor (Keras Lambda, torch division); multiply by a constant instead",
     "EXP": "tf.exp or torch.exp; use a Softmax or Sigmoid where that is what it computes",
     "LOG": "tf.math.log or torch.log; move it to the host",
@@ -172,6 +169,8 @@ ADVICE = {
     "WHILE": "a loop in the graph (a Keras RNN without unroll=True, tf.while_loop); unroll the RNN",
     "IF": "a branch in the graph (tf.cond); compute both branches, or move the choice to the host",
     "FLOOR_DIV": "integer division of a tensor; move it to the host",
-    "TILE": "tf.tile or Keras RepeatVector; use UpSampling or Concatenate",
+    "TILE": "tf.tile, Keras RepeatVector, or Keras 3's UpSampling2D (nearest: written as TILE, which TFLM "
+            "lacks too); use keras.layers.Resizing(height, width, interpolation='nearest') or "
+            "UpSampling2D(interpolation='bilinear')",
     "EMBEDDING_LOOKUP": "a Keras Embedding layer; look the vectors up on the host and feed them as the input",
 }
