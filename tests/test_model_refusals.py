@@ -8,7 +8,8 @@ import pytest
 
 from conftest import ROOT
 from tinyml_host.cli import main as cli
-from tinyml_host.model.convert import ConvertError, convert
+from tinyml_host.model import op_params
+from tinyml_host.model.convert import SUPPORTED, ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 
 T = tb.Tensor
@@ -47,17 +48,23 @@ def test_a_float_model_of_another_tool_is_recognised_by_its_bytes(tmp_path, caps
         assert what in err and "fix: tinyml quantize %s --calibration" % path in err, err
 
 
-def log_softmax_model():
+def exp_model():
+    """An EXP (an op tinyml lacks) before a SOFTMAX (one it runs)."""
     tensors = [T((1, 8), scale=0.1, zero_point=0), T((1, 8), scale=16 / 256, zero_point=127),
                T((1, 8), scale=1 / 256, zero_point=-128)]
-    return tb.build_model([tb.Op("LOG_SOFTMAX", [0], [1]), tb.Op("SOFTMAX", [1], [2], {"beta": 1.0})],
+    return tb.build_model([tb.Op("EXP", [0], [1]), tb.Op("SOFTMAX", [1], [2], {"beta": 1.0})],
                           tensors, [0], [2])
+
+
+def test_advice_is_only_for_ops_tinyml_lacks():
+    """An op that comes to run must leave op_params.ADVICE, or inspect would call it unsupported."""
+    assert sorted(set(op_params.ADVICE) & SUPPORTED) == []
 
 
 def test_an_op_tinyml_lacks_is_refused_naming_the_layer_and_its_replacement():
     with pytest.raises(ConvertError) as e:
-        convert(log_softmax_model(), "m")
-    assert "LOG_SOFTMAX (version 1) at index 0: tf.nn.log_softmax or PyTorch LogSoftmax; use Softmax" in str(e.value)
+        convert(exp_model(), "m")
+    assert "EXP (version 1) at index 0: tf.exp or torch.exp; use a Softmax or Sigmoid" in str(e.value)
     assert "fix: change the layers named above; tinyml runs" in str(e.value)
 
 
@@ -71,9 +78,9 @@ def test_a_custom_op_is_refused_saying_what_to_do(op, advice):
 
 def test_inspect_shows_the_layers_of_a_model_it_cannot_run(tmp_path, capsys):
     path = tmp_path / "m.tflite"
-    path.write_bytes(log_softmax_model())
+    path.write_bytes(exp_model())
     r = refusal(capsys, "inspect", path)
     lines = r.out.split("\n")
-    assert any("LOG_SOFTMAX v1" in ln and "NO: tf.nn.log_softmax" in ln for ln in lines), r.out
+    assert any("EXP v1" in ln and "NO: tf.exp" in ln for ln in lines), r.out
     assert any("SOFTMAX v1" in ln and ln.rstrip().endswith("yes") for ln in lines), r.out
     assert "ops tinyml cannot run" in r.err
