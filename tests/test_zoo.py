@@ -34,7 +34,8 @@ CHECKED = {
 }
 # model: what the converter's refusal says, for a model tinyml cannot run yet
 KNOWN_GAPS = {}
-ON_QEMU_M3 = ("flatten_cnn", "conv1d_gap")
+ON_QEMU_M3 = {"flatten_cnn": ("native", "viper"), "conv1d_gap": ("native",), "conv_transpose_decoder": ("native", "viper"),
+              "two_inputs": ("native",)}
 
 
 def model_inputs(path, n=3):
@@ -76,15 +77,19 @@ def test_zoo_known_gap_is_refused_naming_the_op(name):
 
 def test_zoo_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """Small zoo models deployed to the emulated Cortex-M3 (its 140 KB heap) and checked against TFLM
-    on the host (`tinyml verify`), native kernels: one board session."""
+    on the host (`tinyml verify`): one board session. The Conv2DTranspose decoder runs
+    TRANSPOSE_CONV on the board, the two-input model both inputs."""
     for name in ON_QEMU_M3:
         path = ZOO / (name + ".tflite")
         inputs = model_inputs(path)
-        x = tmp_path / (name + ".input0.npy")
-        np.save(x, inputs[0])
+        given = []
+        for k, x in enumerate(inputs):
+            np.save(tmp_path / ("%s.input%d.npy" % (name, k)), x)
+            given += ["--input", str(tmp_path / ("%s.input%d.npy" % (name, k)))]
         assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
-        capsys.readouterr()
-        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", "native"]) == 0
-        out = capsys.readouterr().out
-        n = len(inputs[0])
-        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend native" % (n, n) in out, out[-500:]
+        for backend in ON_QEMU_M3[name]:
+            capsys.readouterr()
+            assert cli.main(["verify", str(path)] + given + ["--board", qemu_m3, "--backend", backend]) == 0
+            out = capsys.readouterr().out
+            n = len(inputs[0])
+            assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
