@@ -291,13 +291,38 @@ __attribute__((noinline)) static void tml_dw_row(const int8_t *xr, int8_t *out, 
     }
 }
 
+// n input rows ih0, ih0 + step, .. of one channel (xc: its first byte) from column -pad_left, wp bytes
+// each, into buf, x_zp outside the input.
+static inline void tml_dw_pad_rows(int8_t *buf, const int8_t *xc, const tml_conv_t *g, int ih0, int n, int wp,
+    int step) {
+    int C = g->C;
+    for (int k = 0; k < n; k++, buf += wp) {
+        int ih = ih0 + k * step, i = 0;
+        if (ih >= 0 && ih < g->H) {
+            const int8_t *src = xc + ih * g->W * C;
+            int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
+            i1 = i1 < wp ? i1 : wp;
+            for (; i < i0; i++) {
+                buf[i] = (int8_t)g->x_zp;
+            }
+            for (src += (i - g->pad_left) * C; i < i1; i++, src += C) {
+                buf[i] = *src;
+            }
+        }
+        for (; i < wp; i++) {
+            buf[i] = (int8_t)g->x_zp;
+        }
+    }
+}
+
 // Bytes of the C stack a depthwise call takes for the input rows of an output row crossing a border.
 #define TML_DW_ROWBUF 640
 
 // The depthwise convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW); output channel oc reads
 // input channel oc / depth_multiplier. Channels outermost: a channel's output stage is set up once,
-// and the sum of its weights (for the border windows) taken once. An output row whose windows cross
-// a border reads a copy of its input rows padded with x_zp (when KH rows fit TML_DW_ROWBUF), so the
+// and the sum of its weights (for the border windows) taken once. A small plane crossing a border is
+// copied once per channel, padded with x_zp (when it fits TML_DW_ROWBUF bytes); in a larger one, an
+// output row whose windows cross a border reads a copy of its KH input rows padded alike, so the
 // border costs what the inside does; else the columns inside go through tml_dw_row (rows crossing
 // the top or bottom border too, their missing taps a constant correction) and the others take the
 // general window.
@@ -310,6 +335,7 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
     tml_dw_inside_cols(g, &lo, &hi);
     // a row's windows span wp input columns from -pad_left; KH such rows fit the stack buffer?
     int wp = (g->OW - 1) * g->stride_w + (KW - 1) * g->dil_w + 1, span = KH * wp;
+    int hp = (g->OH - 1) * g->stride_h + (KH - 1) * g->dil_h + 1; // the same, input rows of the plane
     int8_t buf[TML_DW_ROWBUF];
     int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
     const int8_t *wo = w;
@@ -323,6 +349,19 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
         }
         const int8_t *xc = x + ic;
         int8_t *yo = y + g->oc0 + o;
+        if (hp * wp <= TML_DW_ROWBUF && (g->pad_top || hp > g->H || lo || hi < g->OW)) {
+            // a small plane crossing a border: this channel's input rows, padded with x_zp, copied once
+            tml_dw_pad_rows(buf, xc, g, -g->pad_top, hp, wp, 1);
+            for (int oh = 0; oh < g->OH; oh++) {
+                tml_dw_row(buf + oh * g->stride_h * wp, yo + oh * g->OW * OC, g->OW, g->stride_w, OC,
+                    wp * g->dil_h, g->dil_w, wo, KH, KW, 0, &r);
+            }
+            if (++m == dm) {
+                m = 0;
+                ic++;
+            }
+            continue;
+        }
         for (int oh = 0; oh < g->OH; oh++) {
             int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
             tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
@@ -333,24 +372,7 @@ static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const 
                 // a row crossing the top or bottom border, or a narrow one: the KH input rows its
                 // windows read (this channel's bytes, x_zp outside the input) copied once, so that every
                 // window of the row is a plain one
-                int8_t *bp = buf;
-                for (int kh = 0; kh < KH; kh++, bp += wp) {
-                    int ih = ih0 + kh * g->dil_h, i = 0;
-                    if (ih >= 0 && ih < g->H) {
-                        const int8_t *src = xc + ih * g->W * C;
-                        int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
-                        i1 = i1 < wp ? i1 : wp;
-                        for (; i < i0; i++) {
-                            bp[i] = (int8_t)x_zp;
-                        }
-                        for (src += (i - g->pad_left) * C; i < i1; i++, src += C) {
-                            bp[i] = *src;
-                        }
-                    }
-                    for (; i < wp; i++) {
-                        bp[i] = (int8_t)x_zp;
-                    }
-                }
+                tml_dw_pad_rows(buf, xc, g, ih0, KH, wp, g->dil_h);
                 tml_dw_row(buf, out, g->OW, g->stride_w, OC, wp, g->dil_w, wo, KH, KW, 0, &r);
                 continue;
             }
