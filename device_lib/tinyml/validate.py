@@ -64,10 +64,6 @@ _PAD_BEFORE0 = const(0)
 _PAD_VALUE = const(4)
 _CONCAT_OUTER = const(0)
 _CONCAT_INNER0 = const(1)
-_REDUCE_PARAMS = const(12)
-_REDUCE_X_ZP = const(12)
-_REDUCE_Y_ZP = const(13)
-_REDUCE_SHIFT = const(15)
 _REMAP_D0 = const(0)
 _REMAP_ESIZE = const(4)
 _REMAP_FILL = const(5)
@@ -256,31 +252,6 @@ def _mean(c):
     if h * w > 1 << 23:
         c.fail("a mean over %d values, at most 2**23" % (h * w))
     return h * w * ch
-
-
-def _reduce(c):
-    """A mean over height and width (one input), or a reduction over the axes of constant input 1."""
-    if len(c.ins) == 1:
-        return _mean(c)
-    x = c.tensor(0, _INT8)
-    n = len(x)
-    axes = c.tensor(1, _INT32, 1, True)
-    t = c.ins[1]
-    kept = 1
-    at = [a + n if a < 0 else a for a in struct.unpack("<%di" % axes[0], c.read(t.offset, t.nbytes))]
-    for k, a in enumerate(at):
-        c.range("axis[%d] (tensor %d)" % (k, t.index), a, 0, n - 1)
-    for i in range(n):
-        if i not in at:
-            kept *= x[i]
-    c.tensor(-1, _INT8)
-    c.elements(-1, kept)
-    if c.p:
-        c.base = _REDUCE_PARAMS
-        c.zp(_REDUCE_X_ZP, "x_zp")
-        c.zp(_REDUCE_Y_ZP, "y_zp")
-        c.param(_REDUCE_SHIFT, "shift", -31, 31)
-    return _size(x)
 
 
 def _broadcast(c, out=_INT8):
