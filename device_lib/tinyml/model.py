@@ -175,13 +175,32 @@ class Model:
         self._stream_window = window if streamed else None
         self.arena_bytes = self.window_bytes = 0
         self.backend, self._k = backends.load(backend)
-        # The two large blocks, the arena and the weight window, must each find one free block: what
-        # stays on the heap is made before them (the modules, this object's attributes) or after
-        # them (the tables, bound ops and buffers of the model). The first pass, which checks the
-        # file and sizes the blocks, runs in a call of its own and keeps nothing, not even a stale
-        # reference in this frame that the collector would honour; validation's code comes and
-        # goes with it (its strings stay interned since tinyml was imported: _intern below).
-        self._measure(source)
+        # The two large blocks, the arena and the weight window, must each find one free block, however
+        # the library grows. A first pass checks the file's records and sizes the blocks, in a call of
+        # its own that keeps nothing; then a block of the arena's size holds its place while the ops
+        # are checked (tinyml/validate.py: its code comes and goes, and what it or the tables leave
+        # behind, if anything, cannot land in that place); then the arena takes the place.
+        try:
+            self._measure(source)
+        except tmlfile.ModelFileError:
+            raise
+        except Exception:  # ops that the checks refuse may not plan: the checks say why
+            self._check(source)
+            raise
+        gc.collect()
+        try:
+            hold = bytearray(self.arena_bytes)
+        except MemoryError:  # no room: the checks first (a hostile file is refused as such), then the arena fails
+            hold = None
+        try:
+            self._check(source)
+        except MemoryError:
+            if hold is None:
+                raise
+            hold = None  # too tight to check beside it: check without
+            gc.collect()
+            self._check(source)
+        hold = None
         gc.collect()
         self._arena = bytearray(self.arena_bytes)
         self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
@@ -206,8 +225,8 @@ class Model:
         self.outputs = [self.tensors[i] for i in self.output_ids]
 
     def _measure(self, source):
-        # checks the file (tinyml/validate.py included) and sets the two blocks' sizes
-        tables = self._parse(source, True)
+        # checks the file's records (not yet the ops) and sets the two blocks' sizes
+        tables = self._parse(source, "records")
         self.arena_bytes = planner.plan(*tables)[1]
         if self._file is not None:
             tensors = tables[0]
@@ -215,6 +234,10 @@ class Model:
                 if ops.streams(op.opcode):
                     need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
                     self.window_bytes = max(self.window_bytes, need)
+
+    def _check(self, source):
+        # the ops against the op table and each other (tinyml/validate.py)
+        tmlfile.check_ops(source, self._parse(source, False), self.name)
 
     def _parse(self, source, check):
         if self._file is not None:
@@ -465,18 +488,3 @@ def op_macs(op, tensors):
         return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
     return 0
 
-
-def _intern():
-    # Every load imports tinyml/validate.py and drops it after the checks, but the strings the import
-    # interns stay on the heap for good. Imported once here, as tinyml is, they lie with the
-    # library's code, not in the middle of the free space a model's arena needs later.
-    import sys
-    import tinyml
-    from tinyml import validate  # noqa: F401
-    validate = None
-    sys.modules.pop("tinyml.validate", None)
-    if "validate" in tinyml.__dict__:
-        delattr(tinyml, "validate")
-
-
-_intern()

@@ -166,8 +166,8 @@ def _check_tensor(t, rec, end, size, what):
 def _parse_tables(read, fields, what, check=True):
     """The model's tables; read(offset, n) gives n bytes of the file (a slice of it in RAM, or a read
     from it), so a streamed model keeps no copy of its tables, only the file. With check, every
-    record's fields are checked by themselves and against the file (ops against the op table and
-    each other: tinyml/validate.py)."""
+    record's fields are checked by themselves and against the file, and unless check is "records",
+    the ops against the op table and each other (tinyml/validate.py; else check_ops, later)."""
     _, _, size, _, n_t, n_op, n_in, n_out, t_off, op_off = fields
     ios = struct.unpack("<%dH" % (n_in + n_out), read(HEADER_SIZE, 2 * (n_in + n_out)))
     op_at = array("I", bytes(4 * n_op))  # op records vary in size: where each starts
@@ -213,8 +213,24 @@ def _parse_tables(read, fields, what, check=True):
             if rec[1] > 4:
                 _bad(what, "tensor %d" % i, "ndim %d out of range 0..4" % rec[1])
             _check_tensor(tensor(i), rec, end, size, what)
-        _validate(tables, read, what)
+        if check != "records":
+            _validate(tables, read, what)
     return tables
+
+
+def check_ops(source, tables, what="model"):
+    """The ops of tables parsed from source (the file's bytes, or the file open in binary mode)
+    against the op table and each other (tinyml/validate.py); raises ModelFileError."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        mv = memoryview(source)
+
+        def read(off, n):
+            return mv[off:off + n]
+    else:
+        def read(off, n):
+            source.seek(off)
+            return source.read(n)
+    _validate(tables, read, what)
 
 
 def _validate(tables, read, what):
