@@ -91,3 +91,17 @@ def test_bench_icount_json_hello_world(m3_icount, tmp_path):
     assert res["instructions_per_mac"] == round(res["instructions_per_inference"] / res["macs"], 3)
     assert res["arena_bytes"] > 0 and res["peak_ram_bytes"] >= res["arena_bytes"]
     assert "instructions per inference" in p.stdout
+
+
+def test_micro_speech_instruction_budget(m3_icount, tmp_path):
+    """Kernel budgets on qemu-m3 (native, weights in RAM), deterministic under -icount: micro_speech's
+    depthwise layer and the whole inference (issue 13's progress: 4.43 M before the kernel work)."""
+    out = tmp_path / "ms.json"
+    p = subprocess.run([TINYML, "bench", str(SHARED / "tflm" / "micro_speech_quantized.tflite"), "--board",
+                        "qemu-m3", "--icount", "--heap", "1M", "--window", "none", "--json", str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    dw = [x for x in res["layers"] if x["op"] == "DEPTHWISE_CONV_2D"]
+    assert dw and sum(x["instructions"] for x in dw) <= 10 * sum(x["macs"] for x in dw)
+    assert res["instructions_per_inference"] <= 3300000
