@@ -1,8 +1,8 @@
 """Emulated boards for the OTA and monitoring tests, each in a private state folder (as test_deploy's
 PrivateBoard), whose files survive the emulator being killed, as a real board's flash survives a
-power cut: the unix board's files are a folder; qemu-m3's RAM disk lives in the machine's 16 MB RAM
-at 0x21000000, which here is a file QEMU maps shared (memory-backend-file), so what the firmware had
-written when QEMU is killed is there at the next start."""
+power cut: the unix board's files are a folder; a QEMU board's RAM disk lives in the machine's RAM,
+which the supervisor has QEMU map from a file in the state folder (the profile's [emulator] ram), so
+what the firmware had written when QEMU is killed is there at the next start."""
 
 import os
 import pathlib
@@ -18,15 +18,6 @@ import pathlib, sys
 sys.path.insert(0, %(host)r)
 from tinyml_host.emulators import supervisor as emulators
 emulators.STATE_ROOT = pathlib.Path(%(root)r)
-ram = %(ram)r
-if ram:
-    plain = emulators.child_command
-    def child_command(board, heap, *args, **kw):
-        cmd, cwd = plain(board, heap, *args, **kw)
-        i = cmd.index("-machine")
-        cmd[i + 1] += ",memory-backend=flash"
-        return cmd + ["-object", "memory-backend-file,id=flash,size=16M,mem-path=%%s,share=on" %% ram], cwd
-    emulators.child_command = child_command
 from tinyml_host.emulators.relay import _Supervisor
 _Supervisor(%(name)r, %(heap)d).run()
 """
@@ -45,7 +36,6 @@ class Board:
         self.fs = self.sd / "fs"
         self.port = str(self.sd / "tty")
         self.qemu = self.profile.emulator["kind"] == "qemu"
-        self.ram = str(self.sd / "ram.bin") if self.qemu else None
         self.proc = None
 
     def start(self, wait=True):
@@ -64,7 +54,7 @@ class Board:
         else:
             self.fs.mkdir(exist_ok=True)
         code = SUPERVISE % {"host": str(ROOT / "host_tools"), "root": str(self.root), "name": self.name,
-                            "heap": self.heap, "ram": self.ram}
+                            "heap": self.heap}
         self.log = open(self.sd / "supervisor.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

@@ -338,7 +338,8 @@ def test_viper_kernels_compile_for_microcontrollers(tmp_path, arch):
     if not exe:
         pytest.skip("mpy-cross is not installed")
     sources = sorted((ROOT / "device_lib" / "tinyml").glob("kernels_viper*.py"))
-    assert len(sources) == 3, sources  # the three families: the backend (the weighted ops), fixed point, elementwise
+    # the families: the backend (the weighted ops), fixed point, elementwise, math, resize
+    assert [s.stem[len("kernels_viper"):] for s in sources] == ["", "_elementwise", "_fixedpoint", "_math", "_resize"], sources
     for src in sources:
         p = subprocess.run([exe, "-march=" + arch, "-msmall-int-bits=31", "-o", str(tmp_path / "k.mpy"), str(src)],
                            capture_output=True, text=True)

@@ -101,6 +101,9 @@ def load(name):
                     raise bad("[emulator] of kind \"qemu\" needs %r" % key)
             if not all(isinstance(x, str) for x in emulator.get("args", [])):
                 raise bad("[emulator] args must be a list of strings (extra QEMU arguments)")
+            if "ram" in emulator and not (isinstance(emulator["ram"], str) and emulator["ram"][-1:] in ("K", "M")
+                                          and emulator["ram"][:-1].isdigit()):
+                raise bad("[emulator] ram must be the machine's RAM size as QEMU writes it, e.g. \"16M\"")
     elif emulator is not None:
         raise bad("a real board (emulated = false) has no [emulator] table")
     return Board(name=name, description=data["description"], arch=data["arch"], heap=data["heap"],

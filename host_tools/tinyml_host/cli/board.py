@@ -1,6 +1,7 @@
 # `tinyml board ...`: board profiles and the emulated boards.
 #   tinyml board list                      profiles; which emulated boards run, on which device
 #   tinyml board start BOARD [--heap 140K] starts (or reuses) an emulated board; prints its serial device
+#                                          (its files survive a stop, a kill, a reset; --erase: a new board)
 #   tinyml board stop BOARD                stops it
 #   tinyml board build BOARD               builds an emulated board's firmware (QEMU boards)
 #   tinyml board start esp32-rom [--chip esp32c3]  an ESP32 ROM bootloader to flash: Espressif's ROM in QEMU
@@ -68,6 +69,8 @@ def cmd_start(a):
         raise BoardError("%s is a real board: connect it by USB (its serial device is then found by its USB "
                          "ids %s)" % (b.name, ", ".join(b.usb_ids) or "-"))
     heap = boards.parse_size(a.heap) if a.heap else None
+    if a.erase:
+        emulators.erase(b.name)
     print(emulators.start(b.name, heap))
 
 

@@ -110,6 +110,9 @@ COMMANDS = [
                     arg("board", help="an emulated board (tinyml board list), or esp32-rom: the emulated ESP32 "
                                       "ROM bootloader, to rehearse `tinyml flash`"),
                     arg("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)"),
+                    arg("--erase", action="store_true",
+                        help="start with an empty filesystem (else the board's files survive a stop, a kill or "
+                             "a reset, as a real board's flash does; qemu-esp32's RAM disk never does)"),
                     arg("--chip", choices=("esp32", "esp32c3"),
                         help="for esp32-rom: the chip it emulates (default esp32)"),
                     arg("--flash", help="for esp32-rom: the file holding its 4 MB flash (default "

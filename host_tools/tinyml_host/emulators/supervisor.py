@@ -8,7 +8,8 @@
 # when it ends (the unix board's soft reset; a QEMU exit), drops the board's output while no program
 # has the pty open (a UART nobody listens to) and holds it back while the reader is slow, and, for the
 # unix board, turns a Ctrl-C from the host into SIGINT. State in build/boards/<board>/:
-#   tty (the device), state.json (pids, heap), supervisor.log, fs/ (the unix board's files).
+#   tty (the device), state.json (pids, heap), supervisor.log, fs/ (the unix board's files), ram.bin
+#   (a QEMU board's RAM with its RAM disk, when the profile gives [emulator] ram: files survive a kill).
 import contextlib
 import fcntl
 import json
@@ -181,12 +182,38 @@ def child_command(board, heap, mode="friendly", icount=False):
         return [_micropython(), "-X", "heapsize=%d" % heap, str(UNIX_REPL), str(fs), mode], str(fs)
     data = (heap << 32) | HEAP_MAGIC
     shift = emu["icount"] if "icount" in emu else (0 if icount else None)
+    machine, ram = emu["machine"], []
+    if "ram" in emu:  # the RAM (with the RAM disk) a file QEMU maps shared: what the board wrote outlives QEMU
+        machine += ",memory-backend=ram"
+        ram = ["-m", emu["ram"], "-object", "memory-backend-file,id=ram,size=%s,mem-path=%s,share=on"
+               % (emu["ram"], ram_file(instance(board.name, icount)))]
     icount = ["-icount", "shift=%d" % shift] if shift is not None else []
-    return [qemu_system(board), "-machine", emu["machine"], "-display", "none", "-monitor", "none",
+    return [qemu_system(board), "-machine", machine, "-display", "none", "-monitor", "none",
             "-chardev", "stdio,id=uart0,signal=off", "-serial", "chardev:uart0",
             "-semihosting-config", "enable=on,target=native",
             "-device", "loader,addr=0x%x,data=0x%x,data-len=8" % (emu["config_addr"], data),
-            "-kernel", str(firmware_path(board))] + icount + list(emu.get("args", [])), str(REPO)
+            "-kernel", str(firmware_path(board))] + ram + icount + list(emu.get("args", [])), str(REPO)
+
+
+def ram_file(name):
+    """The file holding a QEMU board's RAM (its profile's [emulator] ram): the RAM disk's files stay
+    when QEMU ends (a reset, a kill, a stop), as a real board's flash keeps them; erase() empties it."""
+    return state_dir(name) / "ram.bin"
+
+
+def erase(board_name):
+    """The emulated board's filesystem emptied (the unix board's folder, a QEMU board's RAM file):
+    it starts as a new board, formatting its RAM disk. Stops the board first."""
+    board = _emulated(board_name)
+    for name in (board_name, instance(board_name, True)):
+        with _locked(name):
+            _stop(name)
+            shutil.rmtree(state_dir(name) / "fs", ignore_errors=True)
+            try:
+                os.unlink(ram_file(name))
+            except FileNotFoundError:
+                pass
+    return board
 
 
 def start(board_name, heap=None, timeout=60, icount=False):
