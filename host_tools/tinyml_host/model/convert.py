@@ -54,6 +54,7 @@ class _Converter(MathOps, LayoutOps, NnOps):
         self.tensors = []   # TmlTensor list being built
         self.index = {}     # TFLite tensor index -> .tml tensor index
         self.ops = []
+        self.consts = {}    # (dtype, shape, bytes) -> .tml index of a constant
 
     def fail(self, op, what):
         where = "op %d %s: " % (op.index, op.name) if op is not None else ""
@@ -82,11 +83,23 @@ class _Converter(MathOps, LayoutOps, NnOps):
         return self.index[i]
 
     def _new(self, tensor):
+        # TensorFlow names a tensor of fused ops by all of them, joined by ';': the first is enough
+        # (an unrolled LSTM's names would be a third of its file)
+        tensor.name = tensor.name.split(";")[0]
         self.tensors.append(tensor)
         return len(self.tensors) - 1
 
-    def const(self, name, array):
-        return self._new(TmlTensor(name, array.dtype, array.shape, array))
+    def const(self, name, array, shared=True):
+        """A constant tensor; one with the bytes of one made before is that one (an unrolled LSTM's
+        steps share their tables and remaps), unless not shared (weights that stream from the file
+        belong to one op)."""
+        array = np.ascontiguousarray(array)
+        if not shared:
+            return self._new(TmlTensor(name, array.dtype, array.shape, array))
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self.consts:
+            self.consts[key] = self._new(TmlTensor(name, array.dtype, array.shape, array))
+        return self.consts[key]
 
     def emit(self, op, ins, outs, **params):
         """The .tml op of TFLite op `op`, its parameters by name (tinyml_host.model.op_params)."""
@@ -125,10 +138,10 @@ class _Converter(MathOps, LayoutOps, NnOps):
         return folded.astype(np.int32)
 
     def weighted(self, op, w_name, w_data, bias, mults, shifts):
-        return [self.const(w_name, np.ascontiguousarray(w_data)),
-                self.const(w_name + "/bias_folded", bias),
-                self.const(w_name + "/multiplier", mults),
-                self.const(w_name + "/shift", shifts)]
+        return [self.const(w_name, np.ascontiguousarray(w_data), False),
+                self.const(w_name + "/bias_folded", bias, False),
+                self.const(w_name + "/multiplier", mults, False),
+                self.const(w_name + "/shift", shifts, False)]
 
     # ---- one method per TFLite op, named after it ----
 
