@@ -106,6 +106,35 @@ static inline int8_t tml_conv_out(const tml_conv_t *g, const tml_chan_t *q, int 
     return tml_out8(tml_requantize(acc, q->mult[c], q->shift[c]), g->y_zp, g->act_min, g->act_max);
 }
 
+// A channel's output stage, set up once per channel: bias, requantize, zero point, clamp. The fast
+// form (multiplier not INT32_MIN, |shift| <= 31: every model TFLM writes) is tml_requantize without
+// branches: (acc << left) srdhm mult, then rdivpot by right, one of left/right 0.
+typedef struct {
+    int32_t bias, mult, shift, left, right, mask, half, lo, hi, zp, fast;
+} tml_outq_t;
+
+static inline void tml_outq_init(tml_outq_t *r, int32_t bias, int32_t mult, int32_t shift, const tml_conv_t *g) {
+    r->bias = bias, r->mult = mult, r->shift = shift;
+    r->fast = mult != TML_INT32_MIN && shift <= 31 && shift >= -31;
+    r->left = shift > 0 ? shift : 0;
+    r->right = shift > 0 ? 0 : -shift;
+    r->mask = r->fast ? (int32_t)(((uint32_t)1 << r->right) - 1) : 0;
+    r->half = r->mask >> 1;
+    r->zp = g->y_zp, r->lo = g->act_min - g->y_zp, r->hi = g->act_max - g->y_zp;
+}
+
+static inline int8_t tml_outq(const tml_outq_t *r, int32_t dot) {
+    int32_t acc = (int32_t)((uint32_t)r->bias + (uint32_t)dot), v; // wraps like TFLM's int32
+    if (r->fast) {
+        int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << r->left) * r->mult + (1 << 30)) >> 31);
+        v = (h >> r->right) + ((h & r->mask) > r->half + (h < 0));
+    } else {
+        v = tml_requantize(acc, r->mult, r->shift);
+    }
+    v = v < r->lo ? r->lo : v > r->hi ? r->hi : v;
+    return (int8_t)(v + r->zp);
+}
+
 // Four dot products of one input run with four weight rows n bytes apart: s[j] = x . w[j*n ..].
 // One load of x serves four channels. |s[j]| <= n * 2**14: exact for n <= 2**16. Not inlined: alone, its
 // loop keeps its 11 values in registers (11 instructions per 4 MACs on armv7m).
@@ -167,6 +196,38 @@ static inline const int8_t *tml_conv_window(const int8_t *x, const tml_conv_t *g
 static inline void tml_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g, int8_t *patch) {
     int K = g->KH * g->KW * g->C, ocn = g->ocn;
+    if (!patch && K <= 32) {
+        // few taps per output, windows in place: four channels at a time over every pixel, their output
+        // stages set up once (the output stage would cost more than the dot product per pixel)
+        const int8_t *wo = w;
+        for (int o = 0; o < ocn; o += 4, wo += 4 * K) {
+            int k = ocn - o < 4 ? ocn - o : 4;
+            tml_outq_t r[4];
+            for (int j = 0; j < k; j++) {
+                int c = q->per_channel ? o + j : 0;
+                tml_outq_init(&r[j], q->bias[o + j], q->mult[c], q->shift[c], g);
+            }
+            for (int oh = 0; oh < g->OH; oh++) {
+                for (int ow = 0; ow < g->OW; ow++) {
+                    const int8_t *win = tml_conv_window(x, g, oh * g->stride_h - g->pad_top,
+                        ow * g->stride_w - g->pad_left, patch);
+                    int8_t *out = y + (oh * g->OW + ow) * g->OC + g->oc0 + o;
+                    if (k == 4) {
+                        int32_t s4[4];
+                        tml_dot4_s8(win, wo, K, s4);
+                        for (int j = 0; j < 4; j++) {
+                            out[j] = tml_outq(&r[j], s4[j]);
+                        }
+                    } else {
+                        for (int j = 0; j < k; j++) {
+                            out[j] = tml_outq(&r[j], tml_dot_s8(win, wo + j * K, K));
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (int oh = 0; oh < g->OH; oh++) {
         for (int ow = 0; ow < g->OW; ow++) {
             const int8_t *win = tml_conv_window(x, g, oh * g->stride_h - g->pad_top,
@@ -235,35 +296,6 @@ static inline void tml_dw_inside_cols(const tml_conv_t *g, int *lo, int *hi) {
     }
     *lo = a < b ? a : b;
     *hi = b;
-}
-
-// A channel's output stage, set up once per channel: bias, requantize, zero point, clamp. The fast
-// form (multiplier not INT32_MIN, |shift| <= 31: every model TFLM writes) is tml_requantize without
-// branches: (acc << left) srdhm mult, then rdivpot by right, one of left/right 0.
-typedef struct {
-    int32_t bias, mult, shift, left, right, mask, half, lo, hi, zp, fast;
-} tml_outq_t;
-
-static inline void tml_outq_init(tml_outq_t *r, int32_t bias, int32_t mult, int32_t shift, const tml_conv_t *g) {
-    r->bias = bias, r->mult = mult, r->shift = shift;
-    r->fast = mult != TML_INT32_MIN && shift <= 31 && shift >= -31;
-    r->left = shift > 0 ? shift : 0;
-    r->right = shift > 0 ? 0 : -shift;
-    r->mask = r->fast ? (int32_t)(((uint32_t)1 << r->right) - 1) : 0;
-    r->half = r->mask >> 1;
-    r->zp = g->y_zp, r->lo = g->act_min - g->y_zp, r->hi = g->act_max - g->y_zp;
-}
-
-static inline int8_t tml_outq(const tml_outq_t *r, int32_t dot) {
-    int32_t acc = (int32_t)((uint32_t)r->bias + (uint32_t)dot), v; // wraps like TFLM's int32
-    if (r->fast) {
-        int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << r->left) * r->mult + (1 << 30)) >> 31);
-        v = (h >> r->right) + ((h & r->mask) > r->half + (h < 0));
-    } else {
-        v = tml_requantize(acc, r->mult, r->shift);
-    }
-    v = v < r->lo ? r->lo : v > r->hi ? r->hi : v;
-    return (int8_t)(v + r->zp);
 }
 
 // n outputs of one channel along an output row (out steps OC): windows sw apart from xr, taps nkh rows
