@@ -55,7 +55,8 @@ def render():
             r = rows[code]
             lines.append("| %s | %d | yes | %s | %s |" % (name, code, TYPES.get(code, "int8"), _where(r[2], r[3])))
         elif name in LOWERED:  # the converter writes it as ops of the table
-            lines.append("| %s | %d | yes | int8 | as %s: native C, viper, Python |" % (name, code, LOWERED[name]))
+            how = re.sub(r"\b[a-z]+(_[a-z0-9]+|v2)+\b", lambda m: m.group(0).upper(), LOWERED[name])  # op names
+            lines.append("| %s | %d | yes | int8 | as %s: native C, viper, Python |" % (name, code, how))
         elif code in CONVERTER_OPS:
             lines.append("| %s | %d | converter | int32 | %s |" % (name, code, CONVERTER_OPS[code]))
         else:
