@@ -8,10 +8,12 @@ import hashlib
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 
 from tinyml_host.emulators import esp_rom
+from tinyml_host.emulators.esp_rom.images import partition_table
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINYML = str(ROOT / ".venv" / "bin" / "tinyml")
@@ -151,3 +153,31 @@ def test_refusals_write_nothing(tmp_path, env, qemu):
     stop(env)
     assert digest(flash_file) == before  # 0 bytes written
     assert flash_file.read_bytes() == b"\xff" * (4 * 1024 * KB)
+
+
+def test_flash_then_boot_from_flash(tmp_path, env, qemu, monkeypatch):
+    """The ROM loads what `make flash` wrote: a small program in the bootloader's place (0x1000,
+    firmware/qemu-esp32/flash_boot) that names the app it finds at 0x10000, read from the flash."""
+    import serial
+    boot = pathlib.Path(sh(["bash", str(ROOT / "firmware" / "qemu-esp32" / "flash_boot" / "build.sh")],
+                           env).stdout.strip()).read_bytes()
+    app = esp_rom.build_micropython_image("esp32", 128 * KB, version="v1.25.0-flash-boot")[0x10000 - 0x1000:]
+    fw = tmp_path / "firmware.bin"
+    fw.write_bytes((boot.ljust(0x8000 - 0x1000, b"\xff") + partition_table()).ljust(0x10000 - 0x1000, b"\xff") + app)
+    flash_file = tmp_path / "flash.bin"
+    device = start(env, flash_file)
+    out = sh(["make", "flash", "BOARD=esp32", "PORT=" + device, "FIRMWARE=" + str(fw), "WAIT=0"], env).stdout
+    assert "verified: MD5" in out and "starting the app (a reset into flash boot)" in out
+    # a serial monitor on the port, then EN pressed (BOOT released): the ROM boots from the flash
+    with serial.Serial(device, 115200, timeout=0.2) as port:
+        monkeypatch.setenv("TINYML_CACHE_DIR", env["TINYML_CACHE_DIR"])  # the registry the CLI's board is in
+        assert esp_rom.control(device, "buttons run", timeout=SLOW) == "ok flash"
+        seen = b""
+        deadline = time.monotonic() + SLOW
+        while b"app at 0x10000: " not in seen or not seen.endswith(b"\r\n"):
+            assert time.monotonic() < deadline, seen
+            seen += port.read(256)
+    text = seen.decode(errors="replace")
+    assert "boot:0x12 (SPI_FAST_FLASH_BOOT)" in text and "entry 0x40080" in text  # the ROM's own words
+    assert "tinyml flash boot: started by the ESP32 ROM from flash at 0x1000" in text
+    assert "app at 0x10000: micropython v1.25.0-flash-boot\r\n" in text
