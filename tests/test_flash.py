@@ -159,6 +159,82 @@ def test_corrupted_image_refused():
         flash.inspect_firmware(bytes(data))
 
 
+def with_table(tmp_path, rows, name="table.bin", md5=True):
+    """The test firmware with its partition table replaced by these (type, subtype, offset, size, label)
+    rows, and an MD5 row computed here as gen_esp32part.py does."""
+    import struct
+    table = b"".join(struct.pack("<HBBII16sI", 0x50AA, t, s, o, n, label.ljust(16, b"\0"), 0)
+                     for t, s, o, n, label in rows)
+    if md5:
+        table += b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(table).digest()
+    data = bytearray(image("esp32"))
+    data[0x7000:0x7C00] = table.ljust(0xC00, b"\xff")
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+NVS, PHY = (1, 0x02, 0x9000, 0x6000, b"nvs"), (1, 0x01, 0xF000, 0x1000, b"phy_init")
+
+
+def test_partition_table_md5_mismatch_refused_before_any_write(tmp_path):
+    for at in (0x7028, 0x702C):  # phy_init's size (as in the issue), then a byte of its label alone
+        data = bytearray(image("esp32"))
+        data[at] ^= 0x01
+        fw = tmp_path / ("md5-%x.bin" % at)
+        fw.write_bytes(bytes(data))
+        msg, commands = _refused(tmp_path, str(fw))
+        assert "partition table's MD5 row (at 0x8080) does not match" in msg, msg
+        assert "Partition table MD5 mismatch" in msg and "Nothing was written" in msg and "fix: " in msg
+        assert commands == []  # refused before the port was opened
+    with pytest.raises(flash.FirmwareRefused, match="MD5 row"):
+        flash.inspect_firmware(bytes(data))
+    assert flash.inspect_firmware(image("esp32")).app_offset == 0x10000  # the unchanged table passes
+
+
+def test_overlapping_partitions_refused(tmp_path):
+    fw = with_table(tmp_path, [NVS, PHY, (0, 0, 0x10000, 0x1F0000, b"factory"), (1, 0x81, 0x180000, 0x200000, b"vfs")])
+    msg, commands = _refused(tmp_path, fw)
+    assert ('app partition "factory" (0x10000..0x200000) and data partition "vfs" (0x180000..0x380000) overlap'
+            in msg), msg
+    assert "separate ranges in partitions.csv" in msg and commands == []
+    fw = with_table(tmp_path, [(1, 0x02, 0x7000, 0x6000, b"nvs"), PHY, (0, 0, 0x10000, 0x1F0000, b"factory")])
+    msg, _ = _refused(tmp_path, fw)
+    assert 'data partition "nvs" (0x7000..0xd000) starts below 0x9000' in msg, msg
+
+
+def test_partition_beyond_the_boards_flash_refused_before_any_write(tmp_path):
+    fw = with_table(tmp_path, [NVS, PHY, (0, 0, 0x10000, 0x1F0000, b"factory"), (1, 0x81, 0x200000, 0x600000, b"vfs")])
+    assert flash.inspect_firmware(pathlib.Path(fw).read_bytes())  # fine on an 8 MB board: the file alone is no fault
+    msg, commands = _refused(tmp_path, fw)  # the emulated board has 4 MB
+    assert 'data partition "vfs" (0x200000..0x800000) ends beyond the board\'s 4 MB of flash (0x400000)' in msg, msg
+    assert "built for 4 MB of flash" in msg and "Nothing was written" in msg
+    assert "SYNC" in commands and not {"ERASE_FLASH", "ERASE_REGION"} & set(commands)  # it asked the chip, erased nothing
+
+
+def test_app_partition_too_small_for_the_app_refused(tmp_path):
+    fw = with_table(tmp_path, [NVS, PHY, (0, 0, 0x10000, 0x20000, b"factory"), (1, 0x81, 0x30000, 0x200000, b"vfs")])
+    msg, commands = _refused(tmp_path, fw)
+    app = len(image("esp32")) - 0xF000
+    assert 'its app (%d bytes) does not fit its app partition "factory" (0x10000..0x30000) (131072 bytes)' % app in msg
+    assert "make the app partition at least %d bytes" % app in msg and commands == []
+
+
+def test_cli_names_a_bad_partition_table(tmp_path, capsys):
+    data = bytearray(image("esp32"))
+    data[0x7028] ^= 0x01
+    fw = tmp_path / "bad.bin"
+    fw.write_bytes(bytes(data))
+    flash_file = tmp_path / "flash.bin"
+    with esp_rom.EmulatedRom("esp32", flash_file, pace=False) as rom:
+        before = digest(flash_file)
+        assert cli.main(["flash", "--port", rom.device, "--firmware", str(fw)]) == 2
+        assert rom.commands == []
+    assert digest(flash_file) == before
+    err = capsys.readouterr().err
+    assert "tinyml: error: refusing to flash" in err and "MD5 row" in err and "fix: " in err, err
+
+
 # ------------------------------------------------------------------------------------------------
 # The link
 

@@ -53,7 +53,8 @@ from tinyml_host.flash.banner import ROM_BAUD, read_for as _read_for, wait_for_m
 from tinyml_host.board import ports
 from tinyml_host.flash.image import (CHIPS, FirmwareInfo, FirmwareRefused, FlashError, LinkDropped,  # noqa: F401
                                      NotInBootloader, PARTITION_TABLE_OFFSET, WrongChip, inspect_firmware,
-                                     parse_app_desc, parse_partitions)
+                                     parse_app_desc, parse_partitions, PARTITION_TABLE_SIZE, partition_table_problems,
+                                     refuse_partition_table)
 
 DEFAULT_BAUD = 460800
 KB = 1024
@@ -302,6 +303,10 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
         if offset + len(data) > flash_size:
             raise FirmwareRefused("refusing to flash: the firmware (%d bytes at 0x%x) does not fit the board's "
                                   "%s of flash. Nothing was written." % (len(data), offset, size_name))
+        table_at = PARTITION_TABLE_OFFSET - offset
+        problems = partition_table_problems(data[table_at:table_at + PARTITION_TABLE_SIZE], flash_size=flash_size)
+        if problems:  # the ends of its partitions against this board's flash, before any erase or write
+            raise refuse_partition_table("this firmware onto %s" % device, problems)
         present = micropython_on_board(esp)
         say("flash chip: %s; %s" % (size_name, ("MicroPython %s is on it" % present) if present else "no MicroPython on it"))
         erased = erase or not present

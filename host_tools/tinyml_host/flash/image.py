@@ -3,6 +3,7 @@ before it touches a port, and what the emulated ROM (emulators/esp_rom) reads ba
 Images are parsed with esptool's own bin_image; the partition table and esp_app_desc_t here.
 
     inspect_firmware(data) -> FirmwareInfo, or FirmwareRefused saying why it cannot be flashed
+    partition_table_problems(table, app_size, flash_size) -> [(problem, fix)]: what a bootloader rejects
 """
 
 import dataclasses
@@ -39,6 +40,74 @@ def parse_partitions(table):
             break
         entries.append((ptype, subtype, offset, size, label.split(b"\0")[0].decode("ascii", "replace")))
     return entries
+
+
+PARTITION_TABLE_SIZE = 0xC00
+_TYPES = {0: "app", 1: "data"}
+_TABLE_FIX = ("rebuild the firmware (idf.py build, or MicroPython's `make BOARD=...`) so that its partition "
+              "table comes from a partitions.csv that gen_esp32part.py accepts, or use a released firmware .bin")
+
+
+def partition_table_problems(table, app_size=None, flash_size=None):
+    """Why an ESP-IDF bootloader would reject this partition table (or the board not boot from it):
+    a list of (problem, fix), empty if none. table: the 0xC00 bytes at 0x8000; app_size: the bytes of
+    the app image the file puts at the first app partition; flash_size: the board's, once known."""
+    rows, problems = [], []
+    for i in range(0, min(len(table), PARTITION_TABLE_SIZE) - 31, 32):
+        magic, = struct.unpack_from("<H", table, i)
+        if magic == 0x50AA:
+            rows.append(parse_partitions(table[i:i + 32])[0])
+            continue
+        if magic == 0xEBEB:  # the MD5 row: 14 x 0xFF, then the MD5 of the rows before it
+            stored, computed = table[i + 16:i + 32], hashlib.md5(table[:i]).digest()
+            if stored != computed:
+                problems.append(("its partition table's MD5 row (at 0x%x) does not match the table: it holds %s, "
+                                 "the %d rows above it give %s, so the bootloader rejects the table "
+                                 "(\"Partition table MD5 mismatch\") and the board does not boot"
+                                 % (PARTITION_TABLE_OFFSET + i, stored.hex(), len(rows), computed.hex()),
+                                 "the table was changed after it was built"))
+            break
+        if table[i:i + 32] != b"\xff" * 32:
+            problems.append(("its partition table's row %d (at 0x%x) has magic 0x%04x, neither a partition "
+                             "(0x50AA) nor the MD5 row (0xEBEB) nor the erased end: the bootloader rejects it"
+                             % (len(rows), PARTITION_TABLE_OFFSET + i, magic), "the table is damaged"))
+        break
+    name = lambda p: "%s partition \"%s\" (0x%x..0x%x)" % (_TYPES.get(p[0], "type %d" % p[0]), p[4], p[2],  # noqa: E731
+                                                          p[2] + p[3])
+    table_end = PARTITION_TABLE_OFFSET + 0x1000
+    ordered = sorted(rows, key=lambda p: p[2])
+    for p in ordered:
+        if p[2] < table_end:
+            problems.append(("its %s starts below 0x%x, over the bootloader or the partition table itself"
+                             % (name(p), table_end), "move it to 0x%x or above in partitions.csv" % table_end))
+        if p[0] == 0 and p[2] % 0x10000:
+            problems.append(("its %s does not start on a 64 KB boundary, which the bootloader needs to map an app"
+                             % name(p), "align it to 0x10000 in partitions.csv"))
+    for a, b in zip(ordered, ordered[1:]):
+        if a[2] + a[3] > b[2]:
+            problems.append(("its %s and %s overlap: writing one destroys the other" % (name(a), name(b)),
+                             "give them separate ranges in partitions.csv"))
+    if flash_size is not None:
+        for p in ordered:
+            if p[2] + p[3] > flash_size:
+                problems.append(("its %s ends beyond the board's %d MB of flash (0x%x)"
+                                 % (name(p), flash_size >> 20, flash_size),
+                                 "use a firmware built for %d MB of flash (e.g. MicroPython's ESP32_GENERIC, "
+                                 "not its -SPIRAM-8MB/16MB variants), or shrink the partition in partitions.csv"
+                                 % (flash_size >> 20)))
+    apps = [p for p in rows if p[0] == 0]
+    if app_size is not None and apps and app_size > apps[0][3]:
+        problems.append(("its app (%d bytes) does not fit its %s (%d bytes): the bootloader would load a "
+                         "truncated app" % (app_size, name(apps[0]), apps[0][3]),
+                         "make the app partition at least %d bytes in partitions.csv, or build a smaller app"
+                         % app_size))
+    return problems
+
+
+def refuse_partition_table(name, problems):
+    """A FirmwareRefused naming each problem and its fix."""
+    return FirmwareRefused("refusing to flash %s: %s. Nothing was written.\n  fix: %s; then %s" % (
+        name, "; ".join(p for p, _ in problems), "; ".join(dict.fromkeys(f for _, f in problems)), _TABLE_FIX))
 
 
 def image_problem(chip_key, data):
@@ -133,5 +202,8 @@ def inspect_firmware(data, name="firmware"):
     if problem:
         refuse("its app at 0x%x is %s; the file is %d bytes" % (
             app_offset, problem if problem.startswith(("truncated", "malformed")) else "damaged: " + problem, len(data)))
+    problems = partition_table_problems(data[table_at:table_at + PARTITION_TABLE_SIZE], len(app))
+    if problems:
+        raise refuse_partition_table(name, problems)
     version, project, _ = parse_app_desc(app) or ("?", "?", "?")
     return FirmwareInfo(chip, len(data), boot_off, app_offset, project, version, hashlib.sha256(data).hexdigest())
