@@ -109,6 +109,17 @@ def test_a_dynamic_dimension_other_than_the_batch_is_refused_saying_how_to_fix_i
         convert(flatten_model((-1, -1, 3, 2)), "dyn")
 
 
+def test_a_layout_op_tflm_refuses_is_refused_naming_it_with_cause_and_fix(capsys, tmp_path):
+    m = layout_models.model("STRIDED_SLICE", (1, 4), [layout_models.i32([0, 0]), layout_models.i32([1, 4]),
+                                                      layout_models.i32([1, 0])], [(1, 4)],
+                            {"begin_mask": 0, "end_mask": 0, "shrink_axis_mask": 0}, qp=(0.1, 0))
+    with pytest.raises(ConvertError, match=r"op 0 STRIDED_SLICE: a stride of 0\n  fix: TFLM refuses this op too"):
+        convert(m, "zero_stride")
+    (tmp_path / "m.tflite").write_bytes(m)
+    assert cli.main(["convert", str(tmp_path / "m.tflite"), "-o", str(tmp_path / "m.tml")]) == 2
+    assert "fix: TFLM refuses this op too" in capsys.readouterr().err
+
+
 def test_a_gather_with_indices_computed_at_run_time_is_refused_naming_the_embedding():
     tensors = [T(data=np.zeros((10, 4), np.int8), scale=0.1, zero_point=0), T((1, 3), dtype="int32"),
                T((1, 3, 4), scale=0.1, zero_point=0)]

@@ -17,6 +17,10 @@ SENTINEL = -(1 << 28)  # a table entry of an output position filled with the fil
 class LayoutError(ModelError, ValueError):
     """A layout op whose parameters TFLM's semantics do not allow (the converter names the op)."""
 
+    def __init__(self, cause, fix="TFLM refuses this op too: change the layer that makes it (its indices, "
+                                  "strides or block size) and convert again"):
+        super().__init__(cause, fix)
+
 
 def separable(src):
     """(d[4], tables) of an index array src (at most 4-D; -1 where the output is the fill value):
