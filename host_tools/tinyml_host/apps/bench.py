@@ -108,7 +108,7 @@ def wire_bench():
     from tinyml_host.board.link import Link
     board = boards.load("unix")
     data = convert(str(SHARED / "tflm" / "person_detect.tflite"))
-    link = Link.open(emulators.start("unix"), board.baud)
+    link = Link.open(emulators.start("unix"), board.baud, clean=True)
     quiet = open("/dev/null", "w")
     try:
         deploy.deploy(link, board, out=quiet)  # the library first: only the model is measured

@@ -141,11 +141,11 @@ def cmd_monitor(a):
         port = a.port
     else:
         from tinyml_host.emulators import supervisor as emulators
-        link, _ = run.connect(a.board, None, a.baud, start=emulators.start)  # an emulated board started, a real one found
+        link, _ = run.connect(a.board, None, a.baud, start=emulators.start, clean=False)  # an emulated board started, a real one found
         port = link.port
         link.close()
     if a.install_mqtt:
-        with Link.open(port) as link:
+        with Link.open(port, clean=True) as link:
             install_mqtt(link)
             print("installed /lib/umqtt/simple.mpy")
         return

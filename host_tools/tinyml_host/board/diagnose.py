@@ -117,16 +117,30 @@ def mpy_mismatch(device_mpy, header, name):
     return None
 
 
-def memory_error(traceback, free=None, heap=None):
-    """A DeviceMemoryError from a board's MemoryError traceback: needed vs free bytes, and what to do."""
+def memory_error(traceback, free=None, heap=None, largest=None):
+    """A DeviceMemoryError from a board's MemoryError traceback, with the heap as it is after a collection
+    (free bytes, its size, the largest block one allocation gets): a heap in pieces (the block needed, or
+    most of what is free, not in one piece) is told from a heap too small, each with its own fix."""
     m = re.search(r"allocating (\d+) bytes", traceback)
     needed = int(m.group(1)) if m else None
     parts = ["the board ran out of memory (MemoryError)"]
     if needed is not None:
         parts.append("it needed a block of %d bytes" % needed)
     if free is not None:
-        parts.append("%d bytes are free%s after a collection (gc.mem_free(); the block must also be contiguous)"
-                     % (free, " of a %d-byte heap" % heap if heap else ""))
-    msg = ", ".join(parts) + (". Use a smaller weight window (tinyml.load(path, window=4096), or 2048), load "
-                              "nothing else beside the model, or use a board with more RAM")
-    return DeviceMemoryError(msg + "\n" + traceback.strip(), traceback, needed, free)
+        parts.append("%d bytes are free%s after a collection%s" % (
+            free, " of a %d-byte heap" % heap if heap else "",
+            ", the largest free block %d bytes" % largest if largest is not None else ""))
+    fragmented = largest is not None and free is not None and (
+        largest < needed <= free if needed is not None else largest < free // 2)
+    if fragmented:
+        fix = (". The heap is in pieces (fragmented), not full: a soft reset gives it back in one piece "
+               "(Ctrl-D at the REPL, or machine.soft_reset(); every tinyml command starts from one). In your "
+               "own code load the model first, before other large allocations, and keep nothing else beside it")
+    else:
+        fix = (". The heap is too small for this: use a smaller weight window (--window 2048; "
+               "tinyml.load(path, window=2048)), another backend (--backend; tinyml bench MODEL shows each "
+               "one's RAM), or a bigger heap (an emulated board: --heap) or a board with more RAM")
+    msg = ", ".join(parts) + fix
+    err = DeviceMemoryError(msg + "\n" + traceback.strip(), traceback, needed, free)
+    err.largest, err.fragmented = largest, fragmented
+    return err

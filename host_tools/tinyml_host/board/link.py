@@ -84,11 +84,14 @@ class Link:
         self._prompt = False          # a raw REPL '>' is owed to us
         self._raw = False
         self._info = None
+        self.clean = False            # soft reset on close: the next command finds a clean board
 
     @classmethod
-    def open(cls, port, baud=115200, enter=True):
-        """Opens `port` with mpremote's SerialTransport and enters the raw REPL (no soft reset: a
-        board keeps what it has; Ctrl-C stops what runs)."""
+    def open(cls, port, baud=115200, enter=True, clean=False):
+        """Opens `port` with mpremote's SerialTransport and enters the raw REPL (Ctrl-C stops what
+        runs). clean: a soft reset first (a fresh heap and namespace, whatever a previous command, a
+        Ctrl-C or an error left) and again on close(), so the board is left clean; without it the
+        board keeps what it has."""
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
         real = os.path.realpath(port)  # SerialTransport tells a pty (QEMU, emulators) by its /dev/pts path
@@ -111,6 +114,9 @@ class Link:
         if enter:
             try:
                 link.enter_raw()
+                if clean:
+                    link.soft_reset()
+                    link.clean = True
             except BaseException:
                 link.close()
                 raise
@@ -131,6 +137,11 @@ class Link:
         self.close()
 
     def close(self):
+        if self.clean and self._raw and self._prompt:  # the last command ended: leave the board clean
+            try:
+                self.soft_reset(timeout=5)
+            except (LinkError, OSError, serial.SerialException):
+                pass
         try:
             if self._raw:
                 self.serial.write(b"\r\x02")  # back to the friendly REPL
@@ -364,13 +375,12 @@ class Link:
     def _device_error(self, tb):
         last = tb.strip().splitlines()[-1] if tb.strip() else tb
         if "MemoryError" in last:
-            free = heap = None
-            try:  # what is free once the failed code's garbage is gone
-                free, heap = ast.literal_eval(self.exec(
-                    "import gc\ngc.collect()\nprint((gc.mem_free(), gc.mem_free() + gc.mem_alloc()))").strip())
+            free = heap = largest = None
+            try:  # the heap once the failed code's garbage is gone: free bytes, size, largest block
+                free, heap, largest = ast.literal_eval(self.exec(paths.device_program("heap_blocks")).strip())
             except (LinkError, ValueError, SyntaxError):
                 pass
-            return memory_error(tb, free, heap)
+            return memory_error(tb, free, heap, largest)
         if "incompatible .mpy" in last:
             mpy = self.info().get("mpy", 0)
             return MpyMismatch("the board cannot import a .mpy file (%s); the board is %s. Deploy again so "
@@ -427,7 +437,10 @@ class Link:
         return int(self.exec("import gc\ngc.collect()\nprint(gc.mem_free())").strip())
 
     def friendly(self):
-        """Leaves the raw REPL for the normal prompt (>>>), as for a user's REPL session."""
+        """Leaves the raw REPL for the normal prompt (>>>), as for a user's REPL session: from a soft
+        reset, so the session starts with a clean namespace (nothing a deploy or a run left)."""
+        if self._raw:
+            self.soft_reset()
         if self._prompt:
             try:
                 self._read_until(b">", 2)

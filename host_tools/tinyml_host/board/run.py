@@ -26,16 +26,19 @@ class InputError(TinymlError):
     """Input files that do not fit the model (count, type, shape)."""
 
 
-def connect(board=None, port=None, baud=None, heap=None, start=None):
+def connect(board=None, port=None, baud=None, heap=None, start=None, clean=True):
     """Opens the link to a board: its port (given; an emulated board's pty, from start(name, heap),
     which the caller hands down; or a real board's from TINYML_PORT, the config file or its USB ids:
     ports.resolve_port). board and port None: the one attached USB board (discover.default_board); board
-    None with a port: whatever board is there (its arch is read from the board). Returns (link, board profile or None)."""
+    None with a port: whatever board is there (its arch is read from the board). clean (the default):
+    the board starts from a soft reset and is soft reset again when the link closes (Link.open), so
+    no command meets what another left (a model, the deploy's helpers, a heap cut up by a Ctrl-C).
+    Returns (link, board profile or None)."""
     from tinyml_host.board import profiles
     if board is None and port is None:  # as mpremote: the one attached USB board (board/discover.py)
         from tinyml_host.board import discover
         prof, port = discover.default_board(say=lambda m: print(m, file=sys.stderr))
-        return Link.open(port, baud or (prof.baud if prof else 115200)), prof
+        return Link.open(port, baud or (prof.baud if prof else 115200), clean=clean), prof
     prof = profiles.load(board) if board else None
     if port is None:
         if prof is None:
@@ -47,7 +50,7 @@ def connect(board=None, port=None, baud=None, heap=None, start=None):
             port = start(prof.name, heap)
         else:
             port = ports.resolve_port(board=prof, say=lambda m: print(m, file=sys.stderr))
-    return Link.open(port, baud or (prof.baud if prof else 115200)), prof
+    return Link.open(port, baud or (prof.baud if prof else 115200), clean=clean), prof
 
 
 def model_info(model):
@@ -126,13 +129,36 @@ def run_model(link, remote, inputs, in_tensors, out_tensors, backend=None, windo
     return ys, {"backend": head.get("backend"), "us_per_inference": us / max(n, 1), "notes": notes}
 
 
+def _load_npy(path, t):
+    """One --input file as an array of at least one case, or InputError saying what it is instead."""
+    fix = ("save the cases with numpy: np.save(%r, x) with x of shape (N, %s)"
+           % (str(path), ", ".join(map(str, t.shape))))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+        x = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise InputError("--input %s cannot be read (%s)" % (path, e.strerror or e), fix=fix)
+    except ValueError as e:
+        what = ("a text file" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head)
+                else "empty" if not head else "not a .npy file (it starts with %r, not b'\\x93NUMPY')" % head)
+        raise InputError("--input %s is %s, not a NumPy .npy array (%s)" % (path, what, str(e).split("\n")[0]),
+                         fix=fix)
+    if not isinstance(x, np.ndarray):
+        raise InputError("--input %s is a .npz archive, not one .npy array" % path, fix=fix)
+    if x.ndim == 0 or len(x) == 0:
+        raise InputError("--input %s holds %s, no case to run (its shape is %s)"
+                         % (path, "a single number" if x.ndim == 0 else "0 cases", x.shape), fix=fix)
+    return x
+
+
 def load_inputs(paths, in_tensors):
     if len(paths) != len(in_tensors):
         raise InputError("the model has %d input(s) (%s); give one --input each, in that order"
                         % (len(in_tensors), ", ".join(t.name for t in in_tensors)))
     xs = []
     for path, t in zip(paths, in_tensors):
-        x = np.load(path)
+        x = _load_npy(path, t)
         want = NP_DTYPE.get(t.dtype, np.int8)
         if x.dtype != want:
             raise InputError("%s holds %s; the model's input '%s' takes %s (quantize with scale %g and zero "
