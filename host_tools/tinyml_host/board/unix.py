@@ -64,12 +64,42 @@ def prelude():
             "sys.path.insert(1, %r + '/%%s_%%s' %% _b.cpu())\n" % (str(compiled_lib()), str(DIST)))
 
 
+_SIGNAL_FIX = {
+    "SIGSEGV": "a memory fault inside MicroPython: run the model with --backend python (or native) to see whether "
+               "one backend is at fault, check the model with `tinyml inspect`, and report it with the model",
+    "SIGBUS": "a memory fault inside MicroPython: try --backend python, and report it with the model",
+    "SIGFPE": "an arithmetic fault (a division by zero) in a kernel: try --backend python, check the model with "
+              "`tinyml inspect`, and report it with the model",
+    "SIGABRT": "MicroPython aborted (a failed assertion or a fatal error): report it with the model",
+    "SIGKILL": "something killed it, often the system's out-of-memory killer (see `dmesg`): give it a smaller --heap, "
+               "or close other programs",
+    "SIGTERM": "another program stopped it (a timeout, or a kill): run it again",
+    "SIGINT": "it was interrupted (Ctrl-C): run it again",
+}
+
+
+def killed_by(signum, printed="", heap=None):
+    """(cause, fix) for a unix-port MicroPython that a signal ended."""
+    import signal
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = "signal %d" % signum
+    cause = "MicroPython (unix port%s) was killed by %s (signal %d)%s" % (
+        ", heap %s" % heap if heap else "", name, signum,
+        ("; the last it printed:\n" + printed) if printed else ", before printing anything")
+    return cause, _SIGNAL_FIX.get(name, "run it again; if it happens again, report it with the model")
+
+
 def exec_script(code, cwd=None, heap=None, timeout=600):
     """Runs MicroPython code on the unix port; returns what it printed. heap e.g. '140K'."""
     cmd = [micropython_path()] + (["-X", "heapsize=%s" % heap] if heap else []) + ["-c", prelude() + code]
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode < 0:
+        raise BoardError(*killed_by(-p.returncode, (p.stdout[-1000:] + p.stderr[-1000:]).strip(), heap))
     if p.returncode != 0:
-        raise BoardError("MicroPython (unix port) stopped with an error:\n%s%s" % (p.stdout[-2000:], p.stderr[-2000:]))
+        raise BoardError("MicroPython (unix port) stopped with an error (exit status %d):\n%s"
+                         % (p.returncode, (p.stdout[-2000:] + p.stderr[-2000:]).strip() or "(it printed nothing)"))
     return p.stdout
 
 

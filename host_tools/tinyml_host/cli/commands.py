@@ -1,5 +1,8 @@
 """Every `tinyml` command, in one table: name, help, arguments, handler (cli/table.py says how to
 read it). Adding a command is adding one entry here and its handler in the room that does the work."""
+import argparse
+import re
+
 from tinyml_host.cli.table import Command, arg
 
 BACKENDS = ("native", "viper", "python")
@@ -10,12 +13,32 @@ def _board_names():
     return ", ".join(profiles.names())
 
 
+def heap_size(text):
+    """--heap: bytes, or with K or M (MicroPython's -X heapsize= spelling). Returned as given."""
+    if not re.fullmatch(r"[1-9][0-9]*[KkMm]?", text.strip()):
+        raise argparse.ArgumentTypeError("%r is not a heap size: give bytes, or kilobytes or megabytes with K or M, "
+                                         "e.g. --heap 140K or --heap 2M" % text)
+    return text.strip()
+
+
+def window_bytes(text):
+    """--window: bytes of RAM for streamed weights (a whole number >= 0), or 'none'/'all' (whole model in RAM)."""
+    t = text.strip().lower()
+    if t in ("none", "all"):
+        return t
+    if not re.fullmatch(r"[0-9]+", t):
+        raise argparse.ArgumentTypeError(
+            "%r is not a weight window: give a number of bytes >= 0 (e.g. --window 2048, the RAM the board may "
+            "spend on weights read from the file at a time) or --window none (the whole model in RAM)" % text)
+    return t
+
+
 BACKEND = arg("--backend", choices=BACKENDS, help="force a kernel backend (default: the fastest there is)")
-HEAP = arg("--heap", help="heap of an emulated board (unix, qemu-*), e.g. 140K; restarts it when different")
+HEAP = arg("--heap", type=heap_size, help="heap of an emulated board (unix, qemu-*), e.g. 140K; restarts it when different")
 ICOUNT = arg("--icount", action="store_true",
              help="a QEMU board counting instructions (-icount shift=0: 1 us of board time = 1,000 instructions, "
                   "deterministic), started beside the usual one; bench then reports instructions")
-WINDOW = arg("--window", help="weight window in bytes on the board (default: tinyml's choice; 'none' reads the "
+WINDOW = arg("--window", type=window_bytes, help="weight window in bytes on the board (default: tinyml's choice; 'none' reads the "
                               "whole model into RAM)")
 INPUTS = arg("--input", action="append", required=True,
              help=".npy of shape (N, *input_shape), int8 (or float32 for a float input); one per model input")
@@ -89,7 +112,7 @@ COMMANDS = [
                 arg("--board", default="unix", help="unix (default: MicroPython's unix port, run directly) or "
                                                     "any board: %s (deployed over its serial link)" % _board_names()),
                 arg("--port", help="the board's serial port (real boards; default: found by its USB ids)"), BACKEND,
-                arg("--heap", help="MicroPython heap size of the unix port or an emulated board, e.g. 140K")]),
+                arg("--heap", type=heap_size, help="MicroPython heap size of the unix port or an emulated board, e.g. 140K")]),
     Command("pipeline", "run an app's preprocessing + model pipeline over a recording", sub=[
         Command("run", "run APP.py over --input (.wav, .npy, .csv); prints features and predictions",
                 "tinyml_host.apps.pipeline:cmd_pipeline_run", [
@@ -101,7 +124,7 @@ COMMANDS = [
                     arg("--every", type=int, help="run the model every N feature frames (overrides the app's)"),
                     arg("--features", help="save the features to this .npy (frames, features)"),
                     arg("--print-features", action="store_true", help="print every feature frame"),
-                    arg("--heap", help="MicroPython heap size on the unix board, e.g. 512K")])]),
+                    arg("--heap", type=heap_size, help="MicroPython heap size on the unix board, e.g. 512K")])]),
     Command("board", "board profiles; start and stop the emulated boards", sub=[
         Command("list", "the board profiles, and which emulated boards run", "tinyml_host.cli.board:cmd_list", [
             arg("-v", "--verbose", action="store_true", help="with descriptions")]),
@@ -109,7 +132,7 @@ COMMANDS = [
                 "tinyml_host.cli.board:cmd_start", [
                     arg("board", help="an emulated board (tinyml board list), or esp32-rom: the emulated ESP32 "
                                       "ROM bootloader, to rehearse `tinyml flash`"),
-                    arg("--heap", help="GC heap size, e.g. 140K, 2M (default: the profile's)"),
+                    arg("--heap", type=heap_size, help="GC heap size, e.g. 140K, 2M (default: the profile's)"),
                     arg("--erase", action="store_true",
                         help="start with an empty filesystem (else the board's files survive a stop, a kill or "
                              "a reset, as a real board's flash does; qemu-esp32's RAM disk never does)"),
