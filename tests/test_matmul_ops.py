@@ -8,6 +8,7 @@ import pytest
 
 from conftest import BACKENDS
 from tinyml_host.board import unix as board_unix
+from tinyml_host.cli import main as cli
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle import tflm as oracle
@@ -111,3 +112,29 @@ def test_a_float_island_that_gives_back_its_bytes_runs_as_int8_moves(tmp_path):
 def test_a_float_island_that_changes_scale_is_refused():
     with pytest.raises(ConvertError, match="float32"):
         convert(float_island_model(0.01), "island")
+
+
+def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
+    """A BATCH_MATMUL with a constant matrix, a FULLY_CONNECTED on a sequence and a float island,
+    deployed to the emulated Cortex-M3 and checked against TFLM on the host (`tinyml verify`), native
+    and viper: one board session."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-127, 128, (6, 5)).astype(np.int8)
+    matmul = tb.single_op_model("BATCH_MATMUL", [T((2, 3, 6), scale=0.02, zero_point=-128), T(data=w, scale=0.01)],
+                                [T((2, 3, 5), scale=0.03, zero_point=4)], {"adj_x": False, "adj_y": False}, 4)
+    fc = tb.single_op_model(
+        "FULLY_CONNECTED", [T((1, 4, 6), scale=0.02, zero_point=3), T(data=w.T.copy(), scale=0.01),
+                            T(data=rng.integers(-900, 900, 5).astype(np.int32), dtype="int32", scale=0.0002)],
+        [T((1, 4, 5), scale=0.02, zero_point=-7)], {"fused_activation_function": "RELU", "keep_num_dims": True},
+        tb.FC_VERSION)
+    for name, model, shape in (("matmul", matmul, (2, 3, 6)), ("fc3d", fc, (1, 4, 6)),
+                               ("island", float_island_model(0.0074), (1, 12))):
+        path, x = tmp_path / (name + ".tflite"), tmp_path / (name + ".input0.npy")
+        path.write_bytes(model)
+        np.save(x, cases(rng, shape))
+        assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
+        for backend in ("native", "viper"):
+            capsys.readouterr()
+            assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
+            out = capsys.readouterr().out
+            assert "7/7 cases match TFLM bit for bit on qemu-m3, backend %s" % backend in out, out[-500:]

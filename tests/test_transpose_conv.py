@@ -8,6 +8,7 @@ import pytest
 
 from conftest import BACKENDS
 from tinyml_host.board import unix as board_unix
+from tinyml_host.cli import main as cli
 from tinyml_host.model.convert import convert
 from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle import tflm as oracle
@@ -72,3 +73,19 @@ def test_transpose_conv_matches_tflm(tmp_path, case, activation):
                         np.full((1,) + shape, 127)]).astype(np.int8)
     expected = run_everywhere(tmp_path, model, x)
     assert len(np.unique(expected)) > 3  # not all clamped to one value
+
+
+def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
+    """Two of the cases above deployed to the emulated Cortex-M3 and checked against TFLM on the host
+    (`tinyml verify`), native and viper: one board session."""
+    for k, (case, activation) in enumerate(((CASES[0], "RELU6"), (CASES[4], "NONE"))):
+        rng = np.random.default_rng([99, k])
+        path, x = tmp_path / ("tconv%d.tflite" % k), tmp_path / ("tconv%d.input0.npy" % k)
+        path.write_bytes(transpose_conv_model(rng, case, activation))
+        np.save(x, rng.integers(-128, 128, (4, 1) + case[0]).astype(np.int8))
+        assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
+        for backend in ("native", "viper"):
+            capsys.readouterr()
+            assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
+            out = capsys.readouterr().out
+            assert "4/4 cases match TFLM bit for bit on qemu-m3, backend %s" % backend in out, out[-500:]
