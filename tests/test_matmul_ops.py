@@ -6,27 +6,15 @@ per-channel weights, every fused activation, zero points at the int8 edges."""
 import numpy as np
 import pytest
 
-from conftest import BACKENDS
-from tinyml_host.board import unix as board_unix
+from test_sub import run_everywhere
 from tinyml_host.cli import main as cli
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
-from tinyml_host.oracle import tflm as oracle
 
 T = tb.Tensor
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def run_everywhere(tmp_path, model, inputs):
-    expected = oracle.tflm_run(model, inputs)
-    tml = tmp_path / "m.tml"
-    tml.write_bytes(convert(model, "matmul model"))
-    for backend in BACKENDS:
-        ys, info = board_unix.run_model(tml, inputs, backend)
-        assert info["backend"] == backend
-        for e, y in zip(expected, ys):
-            np.testing.assert_array_equal(y.reshape(e.shape), e, err_msg="backend %s differs from TFLM" % backend)
-    return expected
 
 
 def cases(rng, shape, n=5):

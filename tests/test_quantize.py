@@ -293,16 +293,6 @@ def test_readme_worked_example_on_qemu_m3(tmp_path, capsys):
     assert (tmp_path / "digits_mlp.tml").exists()
 
 
-@pytest.fixture(scope="module")
-def qemu_m3():
-    from tinyml_host.emulators import supervisor as emulators
-    started = emulators.running("qemu-m3") is None
-    emulators.start("qemu-m3")
-    yield "qemu-m3"
-    if started:
-        emulators.stop("qemu-m3")
-
-
 QEMU_CASES = [("digits_cnn", "native"), ("digits_keras", "native"), ("digits_keras_1d", "native"),
               ("cnn", "native"), ("conv1d", "native"),
               ("mlp", "native"), ("mlp", "viper")]
