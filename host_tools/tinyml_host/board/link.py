@@ -17,59 +17,16 @@ import serial
 
 from tinyml_host import paths
 from tinyml_host.board import ports
+from tinyml_host.board.counting_serial import CountingSerial, WireCounter  # noqa: F401
 from tinyml_host.board.diagnose import (ARCHS, DeviceError, DeviceMemoryError, LinkError,  # noqa: F401
                                         MpyMismatch, arch_loads, describe_mpy, memory_error, mpy_mismatch,
                                         no_answer_error)
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+HOLDER_CHECK = 2.0  # s of silence in a run after which the link looks for another program on the port
 
 
 # ---------------------------------------------------------------- the link
-
-class WireCounter:
-    """Bytes on the wire: tx sent to the board, rx received from it."""
-
-    def __init__(self):
-        self.tx = 0
-        self.rx = 0
-
-
-class CountingSerial:
-    """A serial port that counts the bytes written and read (wraps pyserial's Serial), with a
-    push-back buffer so that bytes read ahead by the Link are seen first by the next reader
-    (mpremote's own functions included)."""
-
-    def __init__(self, port, counter):
-        self._port = port
-        self.counter = counter
-        self.pending = bytearray()
-
-    def write(self, data):
-        self.counter.tx += len(data)
-        return self._port.write(data)
-
-    def read(self, size=1):
-        if self.pending:
-            data = bytes(self.pending[:size])
-            del self.pending[:size]
-            return data
-        data = self._port.read(size)
-        self.counter.rx += len(data)
-        return data
-
-    def unread(self, data):
-        self.pending[:0] = data
-
-    @property
-    def in_waiting(self):
-        return len(self.pending) + self._port.in_waiting
-
-    def inWaiting(self):
-        return self.in_waiting
-
-    def __getattr__(self, name):
-        return getattr(self._port, name)
-
 
 class Link:
     """A MicroPython board on a serial port, in its raw REPL."""
@@ -97,9 +54,13 @@ class Link:
         real = os.path.realpath(port)  # SerialTransport tells a pty (QEMU, emulators) by its /dev/pts path
         if os.name == "posix" and not os.path.exists(real) and "://" not in port:
             raise LinkError(ports.no_port_message(port))
+        held = ports.holders(real) if "://" not in port else []
+        if held:  # a monitor without a lock (cat, screen...) would take the board's answers
+            raise LinkError(ports.busy_message(port, held))
         try:
             # pyserial's exclusive lock: a second program on the port is refused, not interleaved
             transport = SerialTransport(real, baudrate=baud, exclusive=True)
+            os.set_blocking(transport.serial.fileno(), False)  # reads never wait past their deadline
         except TransportError:
             # SerialTransport hides pyserial's error: open once more through ports.py to learn the cause
             try:
@@ -155,23 +116,52 @@ class Link:
     # -------------------------------------------------------- reading
 
     def _fill(self, timeout):
-        """Reads what the port has, waiting up to `timeout` s (None: forever) for the first byte."""
+        """Reads what the port has, waiting up to `timeout` s (None: forever) for the first byte.
+        A read never blocks: when select() saw bytes that another program took first, that program
+        is named (LinkError)."""
         s = self.serial
         try:
-            n = s.in_waiting
             if s.pending:
-                n = len(s.pending)
-            elif not n:
+                data = s.read(len(s.pending))
+            else:
                 r, _, _ = select.select([s.fileno()], [], [], timeout)
                 if not r:
                     return 0
-                n = max(1, s.in_waiting)
-            data = s.read(n)
+                data = s.read_available(max(4096, s.in_waiting))
+                if not data:
+                    self._check_holders()
         except (OSError, serial.SerialException) as e:
             raise LinkError("lost the board on %s (%s): it was reset, unplugged, or its emulator stopped; "
                             "reconnect and try again" % (self.port, e)) from None
         self._buf += data
         return len(data)
+
+    def _check_holders(self):
+        """LinkError naming the other programs that have the port open (they read the board's answers)."""
+        if "://" in self.port:
+            return
+        held = ports.holders(self.port)
+        if held:
+            raise LinkError(ports.busy_message(self.port, held))
+
+    def _restarted(self, seen, doing, markers=(b"MicroPython v", b"soft reboot", RAW_BANNER)):
+        """LinkError if what the board sent is its start-up banner (a reset, a crash, power), else None."""
+        seen = bytes(seen) + bytes(self._buf)
+        if not any(m in seen for m in markers) and seen[:1] != b"M":
+            return None
+        try:
+            self._fill(0.5)
+        except LinkError:
+            pass
+        seen += bytes(self._buf)
+        if not any(m in seen for m in markers):
+            return None
+        self._buf.clear()
+        self._raw = self._prompt = False
+        banner = next((ln for ln in seen.split(b"\n") if b"MicroPython v" in ln), b"").strip()
+        return LinkError("the board on %s restarted %s (a reset, a crash, power or a watchdog)%s: the command "
+                         "did not finish. Run it again; if the board restarts again, watch it with `tinyml repl`"
+                         % (self.port, doing, (": " + banner.decode("utf-8", "replace")) if banner else ""))
 
     def _read_until(self, ending, timeout):
         """Bytes up to and including `ending`; on timeout, LinkError holding what came."""
@@ -230,6 +220,7 @@ class Link:
             self._prompt = True  # the '>' that follows is read by the next command
             self._push_back()
             return
+        self._check_holders()
         raise no_answer_error(self.port, seen, self.baud, time.monotonic() - t0)
 
     def _send(self, code):
@@ -248,6 +239,9 @@ class Link:
             if r == b"R\x01":
                 return self._paste(code)
             if r != b"R\x00":  # an old firmware: it took \x01 as "enter raw REPL" again
+                restarted = self._restarted(r, "before the command was sent", (b"MicroPython v", b"soft reboot"))
+                if restarted:
+                    raise restarted
                 try:
                     self._read_until(b"w REPL; CTRL-B to exit\r\n>", 5)
                 except _Timeout:
@@ -259,7 +253,7 @@ class Link:
         s.write(b"\x04")
         r = self._read_exact(2, 10)
         if r != b"OK":
-            raise LinkError("the board on %s did not accept the code (answered %r)" % (self.port, r))
+            raise self._restarted(r, "while the command was being sent") or LinkError("the board on %s did not accept the code (answered %r)" % (self.port, r))
 
     def _paste(self, code):
         s = self.serial
@@ -275,7 +269,8 @@ class Link:
                     s.write(b"\x04")
                     return
                 else:
-                    raise LinkError("unexpected byte %r from the board during raw paste" % c)
+                    raise (self._restarted(c, "while the command was being sent")
+                           or LinkError("unexpected byte %r from the board during raw paste" % c))
             chunk = code[i:i + remain]
             s.write(chunk)
             remain -= len(chunk)
@@ -290,12 +285,18 @@ class Link:
         line = bytearray()
         part = 0
         deadline = None if timeout is None else time.monotonic() + timeout
+        quiet_since = time.monotonic()
         while part < 2:
             if not self._buf:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
+                    self._check_holders()
                     raise LinkError("the board did not finish within %.0f s" % timeout)
-                self._fill(0.2 if left is None else min(left, 0.2))
+                if self._fill(0.2 if left is None else min(left, 0.2)):
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > HOLDER_CHECK:  # a silent board, or a thief?
+                    self._check_holders()
+                    quiet_since = time.monotonic()
                 continue
             i = self._buf.find(b"\x04")
             piece = bytes(self._buf if i < 0 else self._buf[:i])
@@ -349,7 +350,11 @@ class Link:
         except KeyboardInterrupt:
             self.interrupt()
             raise
+        except (OSError, serial.SerialException) as e:  # a write to a port whose board is gone
+            raise LinkError("lost the board on %s (%s): it was reset, unplugged, or its emulator stopped; "
+                            "reconnect and try again" % (self.port, e)) from None
         except _Timeout as t:
+            self._check_holders()
             raise LinkError("the board on %s stopped answering (last bytes %r): press RESET and try again"
                             % (self.port, t.data[-200:])) from None
         finally:
