@@ -1,8 +1,11 @@
 # tinyml: run int8 TFLite models, converted to .tml by the host's `tinyml convert`, on MicroPython.
 #   m = tinyml.load('hello.tml'); m.summary(); m.run(x)
 # MicroPython keeps no docstrings (neither from .py nor .mpy): on a board, tinyml.usage() prints the API.
-from tinyml.model import Model
-from tinyml.tmlfile import ModelFileError
+import gc
+
+gc.collect()  # what the program left before this import is freed, so the library packs low in the heap
+from tinyml.model import Model  # noqa: E402
+from tinyml.tmlfile import ModelFileError  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,11 +3,16 @@
 # window, a run of output channels at a time (docs/kernels.md).
 import gc
 import struct
+import sys
 from array import array
-from tinyml import tmlfile, planner, backends, ops
+from tinyml import tmlfile
 from tinyml.clock import now_us as _now, diff_us as _diff
-from tinyml.moves import plan as _remap_plan, remap as _remap  # noqa: F401  (_remap: the table's moves)
-from tinyml.ops import const
+
+try:
+    from micropython import const
+except ImportError:  # CPython on the host
+    def const(x):
+        return x
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)
@@ -50,6 +55,28 @@ _REMAP_D0 = const(0)
 _REMAP_ESIZE = const(4)
 _REMAP_FILL = const(5)
 # ---- end of g's slots ----
+
+
+def _use(name):
+    # A module only a load (or summary) needs: the op table, the planner, the backend picker, the
+    # layout moves. Imported when used, forgotten after (_forget), so its code and strings are not
+    # on the heap beside a loaded model.
+    __import__("tinyml." + name)
+    return sys.modules["tinyml." + name]
+
+
+def _forget(*names):
+    pkg = sys.modules.get("tinyml")
+    for n in names:
+        sys.modules.pop("tinyml." + n, None)
+        if pkg is not None and n in pkg.__dict__:
+            delattr(pkg, n)
+
+
+# Imported once now and forgotten: the names their code interns stay (MicroPython keeps every
+# interned string), low in the heap with the library's, not in the middle of a load's free space.
+_use("backends"), _use("planner"), _use("ops"), _use("moves")
+_forget("backends", "planner", "ops", "moves")
 
 
 def _shape(t):
@@ -174,7 +201,9 @@ class Model:
         self._file = source if streamed else None
         self._stream_window = window if streamed else None
         self.arena_bytes = self.window_bytes = 0
-        self.backend, self._k = backends.load(backend)
+        gc.collect()  # the kernel module (the native one is ~25 KB of code) packs low in the heap
+        self.backend, self._k = _use("backends").load(backend)
+        _forget("backends")
         # The two large blocks, the arena and the weight window, must each find one free block, however
         # the library grows. A first pass checks the file's records and sizes the blocks, in a call of
         # its own that keeps nothing; then a block of the arena's size holds its place while the ops
@@ -200,12 +229,16 @@ class Model:
             hold = None  # too tight to check beside it: check without
             gc.collect()
             self._check(source)
+        self._plan(source)
         hold = None
+        _forget("ops")  # validate.py's import of it
         gc.collect()
         self._arena = bytearray(self.arena_bytes)
         self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
         self.tensors, self.ops, self.input_ids, self.output_ids = self._parse(source, False)
-        offsets = planner.plan(self.tensors, self.ops, self.input_ids, self.output_ids)[0]
+        offsets = self._offsets  # _plan's offsets and op table rows
+        kinds = self._kinds
+        self._offsets = self._kinds = None
         # bytes of each tensor: arena slices, constants in RAM
         self._data = [tmlfile.const_view(source, t) if t.const and not streamed else None for t in self.tensors]
         arena = memoryview(self._arena)
@@ -215,25 +248,42 @@ class Model:
         if streamed:  # constants other than the weighted ops' stream are small: keep them in RAM
             weighted = set()
             for op in self.ops:
-                if ops.streams(op.opcode):
+                if kinds[op.opcode] and kinds[op.opcode][1] == "streams":
                     weighted.update(op.inputs[1:])
             for t in self.tensors:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
-        self._steps = [self._bind(op) for op in self.ops]
+        self._steps = [self._bind(op, kinds[op.opcode]) for op in self.ops]
+        _forget("moves")
         self.inputs = [self.tensors[i] for i in self.input_ids]
         self.outputs = [self.tensors[i] for i in self.output_ids]
 
     def _measure(self, source):
         # checks the file's records (not yet the ops) and sets the two blocks' sizes
         tables = self._parse(source, "records")
-        self.arena_bytes = planner.plan(*tables)[1]
+        self.arena_bytes = _use("planner").plan(*tables)[1]
         if self._file is not None:
             tensors = tables[0]
+            ops = _use("ops")
             for op in tables[1]:
                 if ops.streams(op.opcode):
                     need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
                     self.window_bytes = max(self.window_bytes, need)
+        _forget("planner", "ops")
+
+    def _plan(self, source):
+        # beside the arena's placeholder: the tensors' offsets and each opcode's (kernel, flags) or
+        # None, all that _bind needs of the planner and the op table, so neither is on the heap
+        # beside the arena
+        tables = self._parse(source, "records")
+        self._offsets = _use("planner").plan(*tables)[0]
+        ops = _use("ops")
+        kinds = self._kinds = {}
+        for op in tables[1]:
+            if op.opcode not in kinds:
+                row = ops.row(op.opcode)
+                kinds[op.opcode] = row and row[2:4]
+        _forget("planner", "ops")
 
     def _check(self, source):
         # the ops against the op table and each other (tinyml/validate.py)
@@ -248,7 +298,7 @@ class Model:
         self._file.seek(t.offset)
         return memoryview(self._file.read(t.nbytes))
 
-    def _bind(self, op):
+    def _bind(self, op, row):
         # Resolve each op once to (function, args) so run() is a flat loop of calls. Ops are told
         # apart by their kernel in the op table (tinyml/ops.py); a kernel's g is the slots filled
         # here, then the op's parameters as the file has them.
@@ -259,12 +309,11 @@ class Model:
         out = T[op.outputs[0]]
         y = D[op.outputs[0]]
         k = self._k
-        row = ops.row(op.opcode)
         if row is None:
             raise tmlfile.ModelFileError("%s: op %d has opcode %d, which this tinyml cannot run; update the "
                                          "device library (tinyml deploy) to the converter's version"
                                          % (self.name, op.index, op.opcode))
-        kernel = row[2]
+        kernel = row[0]
         p = op.params
         if kernel == "fully_connected":
             n_out, n_in = ins[1].shape
@@ -286,7 +335,7 @@ class Model:
             g = array("i", bytes(4 * _POOL_PARAMS) + bytes(array("i", p)) + bytes(4))
             g[_POOL_H], g[_POOL_W], g[_POOL_C] = _hwc(ins[0])
             g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
-            g[_POOL_IS_MAX] = 1 if row[3] == "max" else 0
+            g[_POOL_IS_MAX] = 1 if row[1] == "max" else 0
             return k.pool2d, (x, y, g)
         if kernel.startswith("mean_hw"):  # a mean over H and W of a 4-D input, else over its axes input
             if len(ins) == 1:
@@ -318,7 +367,7 @@ class Model:
         if kernel == "concat":
             return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
         if kernel == "remap":
-            fn, args = _remap_plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE], p[_REMAP_FILL],
+            fn, args = _use("moves").plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE], p[_REMAP_FILL],
                                    self.backend)
             return fn, (x, y) + args
         if kernel == "resize_bilinear":
@@ -464,7 +513,7 @@ class Model:
             macs = self.macs(op)
             total_macs += macs
             total_w += wbytes
-            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, ops.name(op.opcode),
+            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, _use("ops").name(op.opcode),
                   _shape(ins[0]), _shape(self.tensors[op.outputs[0]]), macs, wbytes))
         for kind, ts in (("input", self.inputs), ("output", self.outputs)):
             for t in ts:
@@ -472,11 +521,12 @@ class Model:
                       _shape(t), t.scale, t.zero_point))
         print("MACs %d, constant bytes %d, activation arena %d bytes, weight window %d bytes"
               % (total_macs, total_w, self.arena_bytes, self.window_bytes))
+        _forget("ops")
 
 
 def op_macs(op, tensors):
     """Multiply-accumulates of one op (0 for ops without a dot product)."""
-    row = ops.row(op.opcode)
+    row = _use("ops").row(op.opcode)
     kernel = row[2] if row else ""
     if kernel == "fully_connected":
         return _size(tensors[op.outputs[0]].shape) * tensors[op.inputs[1]].shape[1]
