@@ -15,10 +15,13 @@
 #             compresses each 4 KB block independently (zlib, raw, 1 KB window), the board inflates
 #             it through a 512-byte buffer into the file;
 #         _tw_w(b'<base64>')                           otherwise, or when a block does not shrink;
-#   3. `_tw_done('<path>.tmp', '<path>', '<sha256> <size>')`: the board closes the file, hashes it,
-#      renames it over the real name when it matches (else deletes it and says BAD).
-# A deploy cut off at any point leaves every real name either old or new and complete; the next
-# deploy sends what still differs.
+#   3. `_tw_done('<path>.tmp', '<sha256> <size>')`: the board closes the file and hashes it (a
+#      mismatch deletes it and says BAD); the real name is still the old file;
+#   4. once every file is staged, one command commits the set: `_tw_commit(paths, manifest)` writes
+#      /tinyml.manifest.new (every file's path, sha256, size: the journal), renames each staged copy
+#      over its real name, and the journal over /tinyml.manifest, written last.
+# A cut before the journal leaves the old set (the next deploy removes the staged copies); a cut after
+# it is rolled forward by the next deploy's first command (_tw_recover): never a mix of two sets.
 import binascii
 import hashlib
 import os
@@ -48,7 +51,8 @@ NATMOD_COMPILERS = {"x64": "gcc", "armv6m": "arm-none-eabi-gcc", "armv7m": "arm-
 
 def helpers():
     """The device half of a deploy (device_lib/programs/deploy_helpers.py), as sent to the board."""
-    return paths.device_program("deploy_helpers") + "_tw_wbits = %d\n" % WBITS
+    code = paths.device_program("deploy_helpers")  # its comment lines stay here: fewer bytes on the wire
+    return "".join(ln + "\n" for ln in code.splitlines() if not ln.lstrip().startswith("#")) + "_tw_wbits = %d\n" % WBITS
 
 
 class DeployError(LinkError):
@@ -65,6 +69,7 @@ class File:
         self.sha256 = hashlib.sha256(data).hexdigest()
         self.remote_hash = None   # '<sha256> <size>', 'nohash <size>' or '-' (missing)
         self.sent = False
+        self.staged = False       # its checked copy <remote>.tmp is on the board, waiting for the commit
         self.wire = 0             # bytes sent to the board for this file
         self.hashed = True        # the board has hashlib.sha256 (else sizes only are compared)
 
@@ -331,21 +336,29 @@ def deploy(link, board=None, model=None, app=None, tool="mpremote", progress=Non
     if not arch:
         say("note: the board's firmware has no native code support (%s): the library goes as bytecode, "
             "the python backend will run" % info["mpy"])
-    files = plan(arch, model, app, say, build)
+    files = list({f.remote: f for f in plan(arch, model, app, say, build)}.values())  # one per name: the last
     for f in files:
         f.hashed = info.get("sha256", True)
     check_mpy(info, files)
 
+    if not link.clean:  # a model loaded at the REPL, or what a Ctrl-C left: the copy needs the heap
+        link.soft_reset()
     link.exec(helpers())
     scan = link.exec("_tw_scan(%r)" % [f.remote for f in files]).splitlines()
+    for line in scan:
+        if line.startswith("R "):
+            say("finished the commit of the previous deploy, which was cut off (%s files)" % line[2:])
     for line in scan:
         if line.startswith("S "):
             say("removed %s: it would be imported instead of the %spy that tinyml deploys" % (line[2:], line[2:-2] + "m"))
     fs = [l for l in scan if l.startswith("F ")][0].split()
     hashes = [l[2:] for l in scan if l.startswith("H ")]
-    for f, h in zip(files, hashes):
+    staged = [l[2:] for l in scan if l.startswith("T ")]
+    for f, h, t in zip(files, hashes, staged):
         f.remote_hash = h
-    todo = [f for f in files if f.changed]
+        f.staged = t == f.want  # staged whole by a deploy cut off before its commit: kept
+    commit_set = [f for f in files if f.changed]
+    todo = [f for f in commit_set if not f.staged]
     _check_space(files, int(fs[2]), int(fs[1]), say)
 
     use_deflate = info["deflate"] if compress is None else (compress and info["deflate"])
@@ -364,6 +377,8 @@ def deploy(link, board=None, model=None, app=None, tool="mpremote", progress=Non
                 _copy(link, f, prog, i, use_deflate, block)
         else:
             raise ValueError("unknown tool %r: choose mpremote or ampy" % tool)
+    if commit_set:
+        commit(link, files, commit_set)
     res = Result(files, method, link.wire.tx - wire0, sum(len(f.data) for f in todo), time.monotonic() - t0, [])
     say(res.summary())
     return res
@@ -389,11 +404,25 @@ def _copy(link, f, prog, i, use_deflate, block):
     prog.end()
 
 
-def _finish(link, f, tmp):
-    r = link.exec("_tw_done(%r, %r, %r)" % (tmp, f.remote, f.want)).strip()
+def manifest(files):
+    """/tinyml.manifest's text: one 'path sha256 size' line per file of the set."""
+    return "".join("%s %s\n" % (f.remote, f.want) for f in files)
+
+
+def commit(link, files, todo):
+    """Every staged file over its real name in one command on the board, the manifest last."""
+    r = link.exec("_tw_commit(%r, %r)" % ([f.remote for f in todo], manifest(files))).strip()
     if r != "OK":
-        raise DeployError("%s arrived damaged on the board (its hash there: %s, expected %s): the old copy is "
-                          "kept; check the cable and deploy again" % (f.remote, r[4:], f.want))
+        raise DeployError("the board did not commit the new files (it answered %r): deploy again" % r[-200:])
+    for f in todo:
+        f.remote_hash = f.want
+
+
+def _finish(link, f, tmp):
+    r = link.exec("_tw_done(%r, %r)" % (tmp, f.want)).strip()
+    if r != "OK":
+        raise DeployError("%s arrived damaged on the board (its hash there: %s, expected %s): the old set of "
+                          "files is kept; check the cable and deploy again" % (f.remote, r[4:], f.want))
     f.sent = True
     f.remote_hash = f.want
 
