@@ -255,6 +255,33 @@ def test_link_drop_mid_write_then_second_run_completes(tmp_path):
         assert rom.flash.read(0x1000, len(data)) == data and r.mpy_abi == "6.3"
 
 
+def test_link_drop_while_another_program_takes_the_device_name(tmp_path, monkeypatch):
+    """A busy machine reuses a pty's number as soon as it is free: here another program takes it the
+    moment esptool's port is closed after the drop. The drop is told from the port we held (it hung
+    up), not from whether a device of that name exists, so no retry goes to someone else's port."""
+    import serial
+    fw = firmware_file(tmp_path, "esp32", 300 * KB)
+    taken = []
+    close = serial.Serial.close
+
+    def close_then_taken(port):
+        close(port)
+        if rom.state == esp_rom.DEAD:
+            while not os.path.exists(rom.device) and len(taken) < 16:  # the lowest free number: at once
+                taken.append(os.openpty())
+    monkeypatch.setattr(serial.Serial, "close", close_then_taken)
+    try:
+        with esp_rom.EmulatedRom("esp32", tmp_path / "flash.bin", pace=False, drop_after_blocks=30,
+                                 drop_mode="close") as rom:
+            with pytest.raises(flash.LinkDropped) as e:
+                run("esp32", rom.device, fw)
+        assert "dropped" in str(e.value) and "interrupted after 30 of" in str(e.value)
+    finally:
+        for fds in taken:
+            for fd in fds:
+                os.close(fd)
+
+
 def test_chip_hanging_mid_write_is_reported(tmp_path):
     fw = firmware_file(tmp_path, "esp32c3")
     with esp_rom.EmulatedRom("esp32c3", tmp_path / "flash.bin", pace=False, drop_after_blocks=5,

@@ -39,6 +39,7 @@ import hashlib
 import os
 import pathlib
 import re
+import select
 import time
 import zlib
 
@@ -178,7 +179,7 @@ def _connect(device, hook, say, attempts=None):
         before = "default-reset" if modem else "no-reset"
     try:
         return cmds.detect_chip(ser, ROM_BAUD, before, connect_attempts=attempts or (7 if modem else 2)), modem
-    except (FatalError, serial.SerialException, OSError) as e:
+    except LINE_ERRORS as e:
         ser.close()
         if not os.path.exists(device) and "://" not in device:
             raise LinkDropped("the board on %s went away while connecting (%s).\n  fix: plug it back in "
@@ -192,7 +193,7 @@ def _connect(device, hook, say, attempts=None):
         ser = ports.open_serial(device, ROM_BAUD)
         try:
             return cmds.detect_chip(ser, ROM_BAUD, "no-reset", connect_attempts=3), modem
-        except (FatalError, serial.SerialException, OSError) as e:
+        except LINE_ERRORS as e:
             ser.close()
             first_error = e
     raise _not_in_bootloader(device, first_error, seen, modem, repl_tried=">>>" in seen)
@@ -231,6 +232,7 @@ class _Progress:
     ended: float = None
     switched: bool = False   # the line went above 115200
     erased: bool = False
+    hung_up: bool = False    # the port we held hung up: the board went away (unplugged, its emulator gone)
 
 
 def _track(esp, progress):
@@ -273,6 +275,7 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
     """One attempt: connect, check, write, verify, reset. Returns (esp, offset, md5, erased)."""
     esp, modem = _connect(device, hook, say)
     ok = False
+    watch = _watch(esp._port)
     try:
         detected = _chip_key(esp)
         say("chip: %s on %s" % (esp.CHIP_NAME, device))
@@ -332,18 +335,52 @@ def _session(device, data, info, chip, baud, erase, compress, stub, say, progres
         return esp, offset, md5, erased
     finally:
         if not ok:
+            progress.hung_up = _hung_up(watch)
             try:
                 esp._port.close()
             except Exception:
                 pass
+        if watch is not None:
+            os.close(watch)
+
+
+# What a serial line that fails mid-command raises through esptool and pyserial (termios.error is no
+# OSError: pyserial setting the port of a board that has just gone away)
+try:
+    from termios import error as _termios_error
+except ImportError:  # Windows
+    _termios_error = OSError
+LINE_ERRORS = (FatalError, serial.SerialException, OSError, _termios_error)
+
+
+def _watch(port):
+    """A file descriptor of our own on the open port (pyserial closes its own when the line fails)."""
+    try:
+        return os.dup(port.fileno())
+    except (OSError, ValueError, AttributeError, serial.SerialException):
+        return None
+
+
+def _hung_up(fd):
+    """Whether the port we held hung up (POLLHUP: the USB device or the pty's other end went away).
+    Asked of the file we hold, not of the device's path: another program may have a new device of
+    the same name by now (a pty number is reused at once on a busy machine)."""
+    if fd is None:
+        return False
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in p.poll(0))
+
+
+def _gone(device, progress):
+    return progress.hung_up or ("://" not in device and not os.path.exists(device))
 
 
 def _interrupted(device, progress, error):
     where = ("after %d of %d blocks (%d%%)" % (progress.blocks, progress.total_blocks,
                                                100 * progress.blocks // max(1, progress.total_blocks))
              if progress.started else "before the write began")
-    gone = "://" not in device and not os.path.exists(device)
-    if gone:
+    if _gone(device, progress):
         cause = "the serial link dropped: the board was unplugged or reset, or the USB cable or hub let go (%s)" % error
     else:
         cause = "the board stopped answering (%s)" % str(error).split("\n")[0]
@@ -403,9 +440,8 @@ def flash(board="esp32", port=None, firmware=None, version=None, *, erase=False,
                 break
             except (FlashError, ports.PortError):
                 raise
-            except (FatalError, serial.SerialException, OSError) as e:
-                gone = "://" not in device and not os.path.exists(device)
-                if progress.switched and not gone and attempt + 1 < len(bauds):
+            except LINE_ERRORS as e:
+                if progress.switched and not _gone(device, progress) and attempt + 1 < len(bauds):
                     say("%d baud failed (%s); flashing again at %d" % (rate, str(e).split("\n")[0], bauds[attempt + 1]))
                     continue
                 raise _interrupted(device, progress, e) from e
