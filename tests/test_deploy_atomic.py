@@ -11,8 +11,6 @@ import sys
 import threading
 import time
 
-import pytest
-
 from conftest import ROOT, SHARED
 from test_deploy import PrivateBoard
 
