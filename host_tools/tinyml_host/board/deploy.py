@@ -51,8 +51,9 @@ NATMOD_COMPILERS = {"x64": "gcc", "armv6m": "arm-none-eabi-gcc", "armv7m": "arm-
 
 def helpers():
     """The device half of a deploy (device_lib/programs/deploy_helpers.py), as sent to the board."""
-    code = paths.device_program("deploy_helpers")  # its comment lines stay here: fewer bytes on the wire
-    return "".join(ln + "\n" for ln in code.splitlines() if not ln.lstrip().startswith("#")) + "_tw_wbits = %d\n" % WBITS
+    code = paths.device_program("deploy_helpers")  # fewer bytes on the wire: no comment lines, 1-space indents
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return "".join(" " * ((len(ln) - len(ln.lstrip())) // 4) + ln.lstrip() + "\n" for ln in lines) + "_tw_wbits = %d\n" % WBITS
 
 
 class DeployError(LinkError):
