@@ -184,3 +184,75 @@ def test_deploy_with_a_model_loaded_at_the_repl(tmp_path):
         assert state(board) == files_of(A)
     finally:
         board.stop()
+
+
+def _hashes(link, names):
+    out = link.exec("for _p in %r:\n print(_tw_hash(_p))\ntry:\n print(open('/tinyml.manifest').read())\n"
+                    "except OSError:\n print('-')\ntry:\n open('/tinyml.manifest.new').close()\n print('J')\n"
+                    "except OSError:\n pass" % ["/" + n for n in names])
+    lines = out.splitlines()
+    rows = dict(ln.split(" ", 1) for ln in lines[len(names):] if ln.startswith("/"))
+    return dict(zip(names, lines)), rows, "J" in lines
+
+
+def test_qemu_m3_deploy_cut_by_board_kills_never_leaves_a_mix(tmp_path):
+    """qemu-m3 killed at random points of a deploy (its RAM disk survives, as flash does): after it
+    restarts, its files are one set or the other, and so is its manifest."""
+    from test_deploy import _qemu_ready
+    import io
+    from tinyml_host.board import deploy
+    from tinyml_host.board.link import Link, LinkError
+    why = _qemu_ready()
+    if why:
+        import pytest
+        pytest.skip(why)
+    board = PrivateBoard(tmp_path / "q", "qemu-m3").start()
+    rng = random.Random(11)
+    A = make_set(tmp_path, "A", SHARED / "tflm" / "hello_world_int8.tflite")
+    B = make_set(tmp_path, "B", SHARED / "tflm" / "micro_speech_quantized.tflite")
+    want = {t: {n: "%s %d" % (hashlib.sha256(b).hexdigest(), len(b)) for n, b in files_of(d).items()}
+            for t, d in (("A", A), ("B", B))}
+    seen = []
+    try:
+        full_deploy(board, B)
+        full_deploy(board, A)
+        with Link.open(board.port) as link:
+            res = deploy.deploy(link, board.profile, out=io.StringIO(), **deploy_args(B))
+        wire = res.wire
+        for cut in range(6):
+            full_deploy(board, A)
+            at = rng.randrange(wire + 1000) if cut % 2 else rng.randrange(wire - 3000, wire + 200)
+            link = Link.open(board.port)
+            w0 = link.wire.tx
+            stop = threading.Event()
+
+            def killer():
+                while link.wire.tx - w0 < at and not stop.is_set():
+                    time.sleep(0.0005)
+                if not stop.is_set():
+                    board.kill()
+            t = threading.Thread(target=killer)
+            t.start()
+            try:
+                deploy.deploy(link, board.profile, out=io.StringIO(), **deploy_args(B))
+            except LinkError:
+                pass
+            finally:
+                stop.set()
+                t.join()
+                link.close()
+            if board.proc.poll() is not None:
+                board.start()
+            with Link.open(board.port) as link:
+                link.exec(deploy.helpers())
+                before, _, journal = _hashes(link, NAMES)
+                link.exec("_tw_recover()")
+                after, rows, _ = _hashes(link, NAMES)
+            tag = next((t for t, w in want.items() if after == w), None)
+            assert tag, (cut, at, after)
+            assert before == after or journal, (cut, at, before)  # a mix only inside a commit's journal
+            assert {n: rows.get("/" + n) for n in NAMES} == want[tag], (cut, at, rows)
+            seen.append((at, tag))
+        print(seen)
+    finally:
+        board.stop()
