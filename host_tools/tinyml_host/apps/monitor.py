@@ -131,7 +131,8 @@ def install_mqtt(link):
     link.exec(deploy.helpers() if hasattr(deploy, "helpers") else deploy.HELPERS)
     link.exec("_tw_mkdirs(['/lib', '/lib/umqtt'])")
     import io
-    deploy._copy(link, f, deploy.Progress([f], io.StringIO()), 0, False, 2048)
+    deploy._copy(link, f, deploy.Progress([f], io.StringIO()), 0, False, 2048)  # checked, staged as .tmp
+    link.exec("_tw_mv(%r, %r)" % (f.remote + ".tmp", f.remote))
 
 
 def cmd_monitor(a):

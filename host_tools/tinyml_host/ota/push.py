@@ -80,7 +80,9 @@ def push(link, board, path, pubkey=None, replace_key=False, say=print, step=None
     prog = deploy_mod.Progress(files, io.StringIO(), lambda f, done, *_: step("write %s %d" % (f.label, done)))
     for i, f in enumerate(files):
         f.hashed = info.get("sha256", True)
-        deploy_mod._copy(link, f, prog, i, use_deflate, block)
+        deploy_mod._copy(link, f, prog, i, use_deflate, block)  # checked, staged as <name>.tmp
+    # the slot is not live until _ota.commit: its staged copies go to their names one by one
+    link.exec("for p in %r:\n    _tw_mv(p + '.tmp', p)" % [f.remote for f in files])
     step("commit")
     _call(link, "_ota.commit(%r)" % slot)
     t_copy = time.monotonic() - t1
