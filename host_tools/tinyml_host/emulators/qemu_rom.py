@@ -28,7 +28,7 @@ import tty
 if __package__ in (None, ""):  # run as a script (the supervisor)
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-from tinyml_host.emulators.esp_rom.registry import ControlSocket, flash_file_path, registry_dir, running_emulators
+from tinyml_host.emulators.esp_rom.registry import ControlSocket, flash_file_path, registry_dir, running_emulators, stop_rom
 from tinyml_host.errors import BoardError
 
 from tinyml_host.paths import REPO  # noqa: E402
@@ -121,7 +121,6 @@ def start(chip="esp32", flash_path=None, timeout=120.0):
 
 def stop(device=None):
     """Stops the board(s) (all registered ROM boards when device is None); returns the devices."""
-    from tinyml_host.emulators.esp_rom import stop_rom
     return stop_rom(device)
 
 

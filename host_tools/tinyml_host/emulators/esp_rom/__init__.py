@@ -17,8 +17,8 @@ The parts, a file each:
     flash_file.py   NOR flash in a file
     boot.py         what a reset into the flash checks: bootloader, partition table, app
     repl.py         the booted MicroPython's banner and a minimal REPL
-    registry.py     which emulator serves which device; the control socket (DTR/RTS, BOOT and EN)
-    process.py      start_rom() / stop_rom(): an emulator in a background process; start_board(): the
+    registry.py     which emulator serves which device, stop_rom(); the control socket (DTR/RTS, BOOT, EN)
+    process.py      start_rom(): an emulator in a background process; start_board(): the
                     esp32-rom board, Espressif's ROM in QEMU where a machine exists (../qemu_rom.py)
     images.py       build_micropython_image(): a MicroPython-like firmware image for any chip
     hooks.py        flash_hooks(): what `tinyml flash` is handed to reach an emulated ROM
@@ -29,8 +29,8 @@ from tinyml_host.emulators.esp_rom.chips import CHIPS
 from tinyml_host.emulators.esp_rom.emulator import APP, DEAD, DOWNLOAD, HALTED, EmulatedRom
 from tinyml_host.emulators.esp_rom.hooks import flash_hooks, port_candidates, reset_hook
 from tinyml_host.emulators.esp_rom.images import build_micropython_image
-from tinyml_host.emulators.esp_rom.process import start_board, start_rom, stop_rom
-from tinyml_host.emulators.esp_rom.registry import control, find_emulator, registry_dir, running_emulators
+from tinyml_host.emulators.esp_rom.process import start_board, start_rom
+from tinyml_host.emulators.esp_rom.registry import control, find_emulator, registry_dir, running_emulators, stop_rom
 from tinyml_host.emulators.esp_rom.slip import SlipDecoder, slip_encode
 
 __all__ = ["APP", "CHIPS", "DEAD", "DOWNLOAD", "HALTED", "PARTITION_TABLE_OFFSET", "EmulatedRom", "SlipDecoder",

@@ -10,7 +10,9 @@ and sends its requests where it would toggle DTR/RTS: one line each way, "status
 import json
 import os
 import pathlib
+import signal
 import socket
+import time
 
 
 def registry_dir():
@@ -134,3 +136,36 @@ class ControlSocket:
                 os.unlink(p)
             except OSError:
                 pass
+
+
+def stop_rom(device=None):
+    """Stops the emulated ROM(s) that start_rom() started (the one serving device, or all);
+    returns the devices stopped."""
+    stopped, pids = [], []
+    for entry in running_emulators():
+        if entry["pid"] == os.getpid():
+            continue  # in-process emulators belong to their caller
+        if device is None or os.path.realpath(entry["device"]) == os.path.realpath(device):
+            try:
+                os.kill(entry["pid"], signal.SIGTERM)
+                stopped.append(entry["device"])
+                pids.append(entry["pid"])
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 60  # gone, their flash files written (QEMU's exit on a loaded machine)
+    while time.monotonic() < deadline and (any(e["device"] in stopped for e in running_emulators())
+                                           or any(_running(pid) for pid in pids)):
+        time.sleep(0.05)
+    return stopped
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a child of ours that exited is a zombie until reaped
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
