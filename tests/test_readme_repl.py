@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 from conftest import ROOT, SHARED
 from test_deploy import PrivateBoard
 
@@ -16,11 +18,13 @@ TINYML = [sys.executable, "-m", "tinyml_host.cli"]
 
 
 def readme_session():
-    """The `>>> ` lines of the README's python block after "On the board's REPL"."""
+    """The `>>> ` lines of the README's python blocks from "On the board's REPL" to the next section:
+    one session, in order."""
     text = (ROOT / "README.md").read_text()
     at = text.index("On the board's REPL")
-    block = re.search(r"```python\n(.*?)```", text[at:], re.S).group(1)
-    return [line[4:] for line in block.splitlines() if line.startswith(">>> ")]
+    part = text[at:text.find("\n## ", at) if "\n## " in text[at:] else len(text)]
+    blocks = re.findall(r"```python\n(.*?)```", part, re.S)
+    return [line[4:] for block in blocks for line in block.splitlines() if line.startswith(">>> ")]
 
 
 def _model_for(name):
@@ -71,16 +75,27 @@ class Pty:
 def test_readme_repl_session_on_qemu_m3(tmp_path):
     session = readme_session()
     assert session and session[0] == "import tinyml", session
-    name = re.search(r"tinyml\.load\('([^']+)\.tml'", "\n".join(session)).group(1)
-    tml = tmp_path / (name + ".tml")
-    subprocess.run(TINYML + ["convert", str(_model_for(name)), "-o", str(tml)], check=True, capture_output=True,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT / "host_tools")))
+    names = re.findall(r"tinyml\.load\('([^']+)\.tml'", "\n".join(session))
+    assert names, session
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "host_tools"))
+    files = []  # the models it loads, and the input files it reads (the model's first golden input)
+    for name in dict.fromkeys(names):
+        files.append(tmp_path / (name + ".tml"))
+        subprocess.run(TINYML + ["convert", str(_model_for(name)), "-o", str(files[-1])], check=True,
+                       capture_output=True, env=env)
+    for raw in dict.fromkeys(re.findall(r"open\('([^']+)', 'rb'\)", "\n".join(session))):
+        golden = sorted((SHARED / "golden").glob(names[-1] + "*.input0.npy"))
+        assert golden, "no golden input for %s in ../shared/models/golden to stand for %s" % (names[-1], raw)
+        (tmp_path / raw).write_bytes(np.load(golden[0])[0].astype(np.int8).tobytes())
+        files.append(tmp_path / raw)
     board = PrivateBoard(tmp_path / "boards", "qemu-m3").start()  # the profile's 140 KB heap
     try:
         port = ["--board", "qemu-m3", "--port", board.port]
-        dep = subprocess.run(TINYML + ["deploy", str(tml)] + port, capture_output=True, text=True, timeout=600,
-                             env=dict(os.environ, PYTHONPATH=str(ROOT / "host_tools")))
-        assert dep.returncode == 0, dep.stdout + dep.stderr
+        for f in files:
+            what = [str(f)] if f.suffix == ".tml" else ["--app", str(f)]
+            dep = subprocess.run(TINYML + ["deploy"] + what + port, capture_output=True, text=True, timeout=600,
+                                 env=env)
+            assert dep.returncode == 0, dep.stdout + dep.stderr
         repl = Pty(TINYML + ["repl"] + port, cwd=tmp_path)  # = make repl BOARD=qemu-m3
         try:
             repl.expect(b">>> ")
