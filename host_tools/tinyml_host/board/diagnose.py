@@ -137,7 +137,10 @@ def memory_error(traceback, free=None, heap=None, largest=None):
                "(Ctrl-D at the REPL, or machine.soft_reset(); every tinyml command starts from one). In your "
                "own code load the model first, before other large allocations, and keep nothing else beside it")
     else:
-        fix = (". The heap is too small for this: use a smaller weight window (--window 2048; "
+        held = needed is not None and largest is not None and needed <= largest
+        fix = ((". Those bytes were free only once the failed code's own objects (a model being loaded) were gone: "
+                "together they need more than this heap" if held else ". The heap is too small for this") +
+               ": use a smaller weight window (--window 2048; "
                "tinyml.load(path, window=2048)), another backend (--backend; tinyml bench MODEL shows each "
                "one's RAM), or a bigger heap (an emulated board: --heap) or a board with more RAM")
     msg = ", ".join(parts) + fix
