@@ -62,12 +62,15 @@ def board(request, tmp_path_factory):
     if request.param != "unix":
         why = ota_board.qemu_ready(request.param)
         assert why is None, why
-    b = ota_board.Board(tmp_path_factory.mktemp("mon-" + request.param), request.param).start()
-    from tinyml_host.board import deploy
-    with b.link() as link:
-        deploy.deploy(link, b.profile, model=SPEECH, app=[APP], out=io.StringIO())
-    yield b
-    b.stop()
+    b = ota_board.Board(tmp_path_factory.mktemp("mon-" + request.param), request.param)
+    try:  # the board goes even when the set-up fails
+        b.start()
+        from tinyml_host.board import deploy
+        with b.link() as link:
+            deploy.deploy(link, b.profile, model=SPEECH, app=[APP], out=io.StringIO())
+        yield b
+    finally:
+        b.stop()
 
 
 def _run_on_board(b, tmp, xs, ref=None, mqtt=None, model="/micro_speech_quantized.tml", extra=()):

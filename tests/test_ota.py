@@ -38,12 +38,15 @@ def env(request, tmp_path_factory):
         why = ota_board.qemu_ready(request.param)
         assert why is None, why
     tmp = tmp_path_factory.mktemp("ota-" + request.param)
-    board = ota_board.Board(tmp / "boards", request.param).start()
-    key = tmp / "owner.key"
-    assert cli("ota", "keygen", "-o", key) == 0
-    assert key.exists() and (tmp / "owner.key.pub").exists()
-    yield type("Env", (), {"board": board, "tmp": tmp, "key": key, "pub": tmp / "owner.key.pub"})
-    board.stop()
+    board = ota_board.Board(tmp / "boards", request.param)
+    try:  # the board goes even when the set-up fails
+        board.start()
+        key = tmp / "owner.key"
+        assert cli("ota", "keygen", "-o", key) == 0
+        assert key.exists() and (tmp / "owner.key.pub").exists()
+        yield type("Env", (), {"board": board, "tmp": tmp, "key": key, "pub": tmp / "owner.key.pub"})
+    finally:
+        board.stop()
 
 
 def _status(env):

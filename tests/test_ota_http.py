@@ -47,18 +47,21 @@ def env(tmp_path_factory):
     assert "serving 0 bundles" in server.stdout.readline()
     log = []
     threading.Thread(target=lambda: [log.append(line.strip()) for line in server.stderr], daemon=True).start()
-    board = ota_board.Board(tmp / "boards", "unix").start()
-    key = tmp / "k"
-    keys.keygen(key)
-    from tinyml_host.ota import bundle
-    first = tmp / "first.bundle"
-    bundle.build(HELLO, key, 1, first)
-    with board.link() as link:  # the first update goes over serial: it installs the key
-        push.push(link, board.profile, first, pubkey=str(key) + ".pub", say=lambda s: None)
-    yield type("Env", (), {"tmp": tmp, "served": served, "url": "http://127.0.0.1:%d/" % port, "log": log,
-                           "board": board, "key": key})
-    board.stop()
-    server.terminate()
+    board = ota_board.Board(tmp / "boards", "unix")
+    try:  # the board and the server go even when the set-up fails
+        board.start()
+        key = tmp / "k"
+        keys.keygen(key)
+        from tinyml_host.ota import bundle
+        first = tmp / "first.bundle"
+        bundle.build(HELLO, key, 1, first)
+        with board.link() as link:  # the first update goes over serial: it installs the key
+            push.push(link, board.profile, first, pubkey=str(key) + ".pub", say=lambda s: None)
+        yield type("Env", (), {"tmp": tmp, "served": served, "url": "http://127.0.0.1:%d/" % port, "log": log,
+                               "board": board, "key": key})
+    finally:
+        board.stop()
+        server.terminate()
     server.wait(10)
 
 
