@@ -9,6 +9,7 @@ from tinyml_host.emulators import supervisor as emulators
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 PERSON = SHARED / "tflm" / "person_detect.tflite"
 GOLDEN = SHARED / "golden"
+PERSON_HEAP = "160K"
 
 
 @pytest.fixture(params=["qemu-m3", "qemu-rv32"])
@@ -38,11 +39,16 @@ def test_hello_world_256_on_each_board(board, capsys):
 
 
 def test_person_detect_12_images_on_qemu_m3(capsys):
-    started = emulators.running("qemu-m3") is None
+    before = emulators.running("qemu-m3")
     try:
-        assert tinyml("deploy", PERSON, "--board", "qemu-m3") == 0  # 140 KB heap: weights stream
+        # weights stream; 160 KB, not the profile's 140: the library outgrew 140 KB for person_detect
+        # (an open regression of issue 11, asserted by tests/test_load_ram.py)
+        emulators.start("qemu-m3", PERSON_HEAP)
+        assert tinyml("deploy", PERSON, "--board", "qemu-m3") == 0
         out = verify("qemu-m3", PERSON, "person_detect", capsys)
         assert "12/12 cases match TFLM bit for bit on qemu-m3, backend native" in out, out
-    finally:
-        if started:
+    finally:  # the board as it was: stopped, or running with its heap
+        if before is None:
             emulators.stop("qemu-m3")
+        else:
+            emulators.start("qemu-m3", before["heap"])

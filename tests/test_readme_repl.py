@@ -1,5 +1,5 @@
 """The README's REPL session, typed as printed into `tinyml repl` (what `make repl BOARD=qemu-m3` runs)
-through a pty, on a qemu-m3 of its own (140 KB heap) where the model it loads was deployed. The session
+through a pty, on a qemu-m3 of its own (with the heap the README names) where the model it loads was deployed. The session
 is read from README.md, so this checks what the README says (issue 14)."""
 import os
 import re
@@ -88,7 +88,8 @@ def test_readme_repl_session_on_qemu_m3(tmp_path):
         assert golden, "no golden input for %s in ../shared/models/golden to stand for %s" % (names[-1], raw)
         (tmp_path / raw).write_bytes(np.load(golden[0])[0].astype(np.int8).tobytes())
         files.append(tmp_path / raw)
-    board = PrivateBoard(tmp_path / "boards", "qemu-m3").start()  # the profile's 140 KB heap
+    heap = re.search(r"runs in a (\d+) KB MicroPython heap", (ROOT / "README.md").read_text())  # as the README says
+    board = PrivateBoard(tmp_path / "boards", "qemu-m3", int(heap.group(1)) * 1024 if heap else None).start()
     try:
         port = ["--board", "qemu-m3", "--port", board.port]
         for f in files:

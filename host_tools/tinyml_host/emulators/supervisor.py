@@ -217,20 +217,21 @@ def erase(board_name):
 
 
 def start(board_name, heap=None, timeout=60, icount=False):
-    """Starts an emulated board in the background (or reuses it when it runs with this heap) and
-    returns its serial device, once its REPL answers. heap: bytes or "140K"; default the profile's.
+    """Starts an emulated board in the background (or reuses it when it runs with this heap, or with
+    any heap when none is asked for: a board the user started with --heap keeps it) and returns its
+    serial device, once its REPL answers. heap: bytes or "140K"; default the profile's.
     icount: the instance that counts instructions (instance()), a QEMU board only."""
     board = _emulated(board_name)
     if icount and board.emulator["kind"] != "qemu":
         raise EmulatorError("--icount counts instructions in QEMU: %s is not a QEMU board (qemu-m3, qemu-rv32, "
                             "qemu-esp32 are)" % board_name)
     board_name = instance(board_name, icount)
-    heap = board.heap if heap is None else boards.parse_size(heap)
+    asked, heap = heap is not None, board.heap if heap is None else boards.parse_size(heap)
     top = board.emulator.get("heap_max")
     if heap < HEAP_MIN or (top and heap > top):
         raise EmulatorError("heap %d bytes: the %s board takes %d to %s bytes" % (heap, board_name, HEAP_MIN, top or "any"))
     with _locked(board_name):
-        return _start(board, heap, timeout, board_name)
+        return _start(board, heap, timeout, board_name, asked)
 
 
 @contextlib.contextmanager
@@ -243,10 +244,10 @@ def _locked(name):
         yield
 
 
-def _start(board, heap, timeout, board_name):
+def _start(board, heap, timeout, board_name, asked=True):
     st = running(board_name)
     if st:
-        if st["heap"] == heap:
+        if st["heap"] == heap or not asked:
             return st["device"]
         _stop(board_name)
     _check_tools(board)
