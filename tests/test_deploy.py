@@ -9,8 +9,6 @@ port without touching a board someone else is using (build/boards/)."""
 import errno
 import hashlib
 import os
-import pathlib
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +21,7 @@ import pytest
 import serial
 
 from conftest import ROOT, SHARED
+from ota_board import Board as PrivateBoard  # one private-board helper for every test
 
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
 HELLO_IN = SHARED / "golden" / "hello_world_int8.input0.npy"
@@ -31,72 +30,6 @@ PY = sys.executable
 
 
 # ---------------------------------------------------------------- private emulated boards
-
-SUPERVISE = """
-import pathlib, sys
-sys.path.insert(0, %(host)r)
-from tinyml_host.emulators import supervisor as emulators
-emulators.STATE_ROOT = pathlib.Path(%(root)r)
-from tinyml_host.emulators.relay import _Supervisor
-_Supervisor(%(name)r, %(heap)d).run()
-"""
-
-
-class PrivateBoard:
-    """An emulated board in its own state folder: port, fs (the unix board's files), kill(), start()."""
-
-    def __init__(self, root, name, heap=None):
-        from tinyml_host.board import profiles as boards
-        self.root = pathlib.Path(root)
-        self.name = name
-        self.profile = boards.load(name)
-        self.heap = heap or self.profile.heap
-        self.sd = self.root / name
-        self.fs = self.sd / "fs"
-        self.port = str(self.sd / "tty")
-        self.proc = None
-
-    def start(self):
-        self.sd.mkdir(parents=True, exist_ok=True)
-        try:
-            os.unlink(self.port)
-        except FileNotFoundError:
-            pass
-        from tinyml_host.emulators import supervisor as emulators
-        if self.profile.emulator["kind"] == "qemu":
-            elf = emulators.ensure_firmware(self.profile)
-            link = self.root / self.profile.emulator["firmware"] / "firmware.elf"
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.exists():
-                link.symlink_to(elf)
-        else:
-            self.fs.mkdir(exist_ok=True)
-        code = SUPERVISE % {"host": str(ROOT / "host_tools"), "root": str(self.root), "name": self.name, "heap": self.heap}
-        self.log = open(self.sd / "supervisor.log", "ab")
-        self.proc = subprocess.Popen([PY, "-c", code], stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the %s board did not start: %s" % (self.name, (self.sd / "supervisor.log").read_text()[-2000:]))
-            time.sleep(0.02)
-        emulators.wait_repl(self.port, 60)
-        return self
-
-    def kill(self):
-        """The board dies at once (its supervisor and, with it, the board proper)."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        time.sleep(0.2)  # the board proper follows its supervisor (PR_SET_PDEATHSIG)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(scope="module")
