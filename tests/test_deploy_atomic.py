@@ -34,6 +34,35 @@ def files_of(d):
 def deploy_args(d):
     return dict(model=d / "m.tml", app=[str(d / n) for n in NAMES[1:]])
 
+def deploy_killed_at(board, at, files):
+    """Deploys files to board over a link of its own, killing the board (its files kept) once `at`
+    bytes have gone out; the board is started again after."""
+    import io
+    from tinyml_host.board import deploy
+    from tinyml_host.board.link import Link, LinkError
+    link = Link.open(board.port)
+    w0 = link.wire.tx
+    stop = threading.Event()
+
+    def killer():
+        while link.wire.tx - w0 < at and not stop.is_set():
+            time.sleep(0.0005)
+        if not stop.is_set():
+            board.kill()
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        deploy.deploy(link, board.profile, out=io.StringIO(), **deploy_args(files))
+    except LinkError:
+        pass
+    finally:
+        stop.set()
+        t.join()
+        link.close()
+    if board.proc.poll() is not None:
+        board.start()
+
+
 
 def state(board):
     return {n: (board.fs / n).read_bytes() if (board.fs / n).exists() else None for n in NAMES}
@@ -114,32 +143,9 @@ def test_deploy_cut_at_20_random_points_never_leaves_a_mix(tmp_path):
                 p.wait()
                 how = "host killed"
             else:  # the board killed after a random number of bytes of the deploy; it restarts, files kept
-                from tinyml_host.board import deploy
-                from tinyml_host.board.link import Link, LinkError
                 # half anywhere, half in the deploy's last 3 KB (the last block, the hash check, the commit)
                 at = rng.randrange(wire + 2000) if cut % 4 == 1 else rng.randrange(wire - 3000, wire + 200)
-                link = Link.open(board.port)
-                w0 = link.wire.tx
-                stop = threading.Event()
-
-                def killer():
-                    while link.wire.tx - w0 < at and not stop.is_set():
-                        time.sleep(0.0005)
-                    if not stop.is_set():
-                        board.kill()
-                t = threading.Thread(target=killer)
-                t.start()
-                try:
-                    import io
-                    deploy.deploy(link, board.profile, out=io.StringIO(), **deploy_args(B))
-                except LinkError:
-                    pass
-                finally:
-                    stop.set()
-                    t.join()
-                    link.close()
-                if board.proc.poll() is not None:
-                    board.start()
+                deploy_killed_at(board, at, B)
                 how = "board killed at byte %d" % at
             journal = (board.fs / "tinyml.manifest.new").exists()
             before = which(board, sets)
@@ -201,7 +207,7 @@ def test_qemu_m3_deploy_cut_by_board_kills_never_leaves_a_mix(tmp_path):
     from test_deploy import _qemu_ready
     import io
     from tinyml_host.board import deploy
-    from tinyml_host.board.link import Link, LinkError
+    from tinyml_host.board.link import Link
     why = _qemu_ready()
     if why:
         import pytest
@@ -222,27 +228,7 @@ def test_qemu_m3_deploy_cut_by_board_kills_never_leaves_a_mix(tmp_path):
         for cut in range(6):
             full_deploy(board, A)
             at = rng.randrange(wire + 1000) if cut % 2 else rng.randrange(wire - 3000, wire + 200)
-            link = Link.open(board.port)
-            w0 = link.wire.tx
-            stop = threading.Event()
-
-            def killer():
-                while link.wire.tx - w0 < at and not stop.is_set():
-                    time.sleep(0.0005)
-                if not stop.is_set():
-                    board.kill()
-            t = threading.Thread(target=killer)
-            t.start()
-            try:
-                deploy.deploy(link, board.profile, out=io.StringIO(), **deploy_args(B))
-            except LinkError:
-                pass
-            finally:
-                stop.set()
-                t.join()
-                link.close()
-            if board.proc.poll() is not None:
-                board.start()
+            deploy_killed_at(board, at, B)
             with Link.open(board.port) as link:
                 link.exec(deploy.helpers())
                 before, _, journal = _hashes(link, NAMES)
