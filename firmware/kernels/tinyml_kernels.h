@@ -8,6 +8,7 @@
 #include "tinyml_ops.h"
 #include "tinyml_fixedpoint.h"
 #include "tinyml_nn.h"
+#include "tinyml_depthwise.h"
 #include "tinyml_elementwise.h"
 #include "tinyml_layout.h"
 #include "tinyml_math.h"
