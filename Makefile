@@ -40,6 +40,7 @@ natmod: setup
 boards: setup
 	@bash firmware/qemu-esp32/qemu.sh >/dev/null
 	@bash firmware/build_board.sh qemu-m3
+	@bash firmware/build_board.sh qemu-m4
 	@bash firmware/build_board.sh qemu-rv32
 	@bash firmware/build_board.sh qemu-esp32
 

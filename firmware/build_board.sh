@@ -2,6 +2,7 @@
 # Builds the firmware of an emulated board: MicroPython 1.25's ports/qemu with our board definition
 # (firmware/boards/<board>/, firmware/boards/qemu-common/) into build/boards/<board>/firmware.elf.
 #   firmware/build_board.sh qemu-m3            # ARM MPS2-AN385 (Cortex-M3)
+#   firmware/build_board.sh qemu-m4            # ARM MPS2-AN386 (Cortex-M4, FPU: armv7emsp)
 #   firmware/build_board.sh qemu-rv32          # RISC-V virt, rv32imac
 #   firmware/build_board.sh qemu-esp32         # Xtensa sim, the ESP32's core (xtensa-esp32-elf-gcc)
 #   HEAP=256K firmware/build_board.sh qemu-m3  # another default heap: build/boards/qemu-m3/firmware-heap262144.elf
@@ -14,9 +15,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 board=${1:-}
 case "$board" in
     qemu-m3) qboard=MPS2_AN385; cc=arm-none-eabi-gcc; apt=gcc-arm-none-eabi ;;
+    qemu-m4) qboard=MPS2_AN386; cc=arm-none-eabi-gcc; apt=gcc-arm-none-eabi ;;
     qemu-rv32) qboard=VIRT_RV32; cc=riscv64-unknown-elf-gcc; apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf" ;;
     qemu-esp32) qboard=; cc=xtensa-esp32-elf-gcc ;;
-    *) echo "usage: $0 qemu-m3|qemu-rv32|qemu-esp32   (unknown board '${board}')" >&2; exit 2 ;;
+    *) echo "usage: $0 qemu-m3|qemu-m4|qemu-rv32|qemu-esp32   (unknown board '${board}')" >&2; exit 2 ;;
 esac
 if [ "$board" = qemu-esp32 ]; then
     # ESP-IDF's compiler on PATH, else the one make setup builds (firmware/xtensa/toolchain.sh).

@@ -68,6 +68,11 @@ static void mount_fs(void) {
 }
 
 int main(int argc, char **argv) {
+    #if defined(__ARM_FP)
+    // a core with an FPU (qemu-m4, built hard-float): give code and native modules CP10/CP11 (CPACR)
+    *(volatile uint32_t *)0xE000ED88 |= 0xFu << 20;
+    __asm volatile ("dsb\n isb" ::: "memory");
+    #endif
     mp_stack_ctrl_init();
     mp_stack_set_limit(TINYML_STACK_LIMIT);
     mp_hal_init();
