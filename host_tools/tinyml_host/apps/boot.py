@@ -11,6 +11,8 @@ import pathlib
 import re
 import time
 
+from tinyml_host.errors import TinymlError
+
 TEMPLATE = pathlib.Path(__file__).resolve().parent / "app_template.py"
 WAIT = 2
 
@@ -73,19 +75,9 @@ def new_app(path, model=None):
 
 
 def cmd_new(a):
-    if a.what != "app":
-        raise SystemExit("tinyml new: only `tinyml new app NAME` is there")
     try:
         path = new_app(a.name, a.model)
     except (ValueError, FileExistsError) as e:
-        raise SystemExit("tinyml new app: %s" % e)
+        raise TinymlError(str(e))  # the message says the fix (another name)
     print("wrote %s: edit read_input() and on_output(), then\n  tinyml deploy %s --board unix --app %s --boot"
           % (path, a.model or "MODEL.tflite", path))
-
-
-def add_commands(sub):
-    c = sub.add_parser("new", help="start an app from the template: tinyml new app NAME [--model M.tflite]")
-    c.add_argument("what", choices=("app",))
-    c.add_argument("name", help="the app's file, e.g. my_app.py")
-    c.add_argument("--model", help="the model it runs (sets MODEL)")
-    c.set_defaults(fn=cmd_new)

@@ -168,16 +168,3 @@ def cmd_monitor(a):
         pathlib.Path(a.json).write_text(json.dumps(last, indent=1) + "\n")
     if a.png:
         save_png(last, a.png)
-
-
-def add_commands(sub):
-    c = sub.add_parser("monitor", help="the statistics of the model at work on a board, live (JSON, PNG)")
-    c.add_argument("--board", help="board profile (default: the one USB board attached, or with --port the board there)")
-    c.add_argument("--port", help="the board's serial port")
-    c.add_argument("--baud", type=int)
-    c.add_argument("--json", metavar="FILE", help="save the last report as JSON (- : every report on stdout)")
-    c.add_argument("--png", metavar="FILE", help="save the last report's histograms as a PNG (matplotlib)")
-    c.add_argument("--count", type=int, help="stop after this many reports")
-    c.add_argument("--seconds", type=float, help="stop after this many seconds")
-    c.add_argument("--install-mqtt", action="store_true", help="put umqtt.simple on the board (for MQTT)")
-    c.set_defaults(fn=cmd_monitor)

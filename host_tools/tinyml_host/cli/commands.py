@@ -54,6 +54,12 @@ def link_args():
             HEAP, ICOUNT]
 
 
+OTA_LINK = [
+    arg("--board", help="board profile (default: the one USB board attached, or with --port the board found there)"),
+    arg("--port", help="the board's serial port"),
+    arg("--baud", type=int),
+    arg("--json", action="store_true", help="print the board's update state as one JSON object")]
+
 COMMANDS = [
     Command("convert", "convert an int8 .tflite model to .tml", "tinyml_host.cli.local:cmd_convert", [
         arg("model"),
@@ -172,9 +178,67 @@ COMMANDS = [
                 arg("--chip", default="esp32", choices=("esp32", "esp32c3"))],
             description="Flash a MicroPython-like image onto the emulated ESP32 ROM bootloader, bytes paced at the "
                         "baud rate, at 115200 and 460800 baud, compressed and not (about 5 minutes for 1.5 MB)."),
-    # rooms that still add their own parsers (their add_commands(subparsers)):
-    Command("ota", "signed model updates: keygen, bundle, push, status, serve", room="tinyml_host.ota.commands"),
-    Command("new", "start an app from the template", room="tinyml_host.apps.boot"),
-    Command("monitor", "the statistics of the model at work on a board, live", room="tinyml_host.apps.monitor"),
-    Command("quantize", "float model -> int8 .tflite", room="tinyml_host.optimize.command"),
+    Command("new", "start an app from the template: tinyml new app NAME [--model M.tflite]",
+            "tinyml_host.apps.boot:cmd_new", [
+                arg("what", choices=("app",)),
+                arg("name", help="the app's file, e.g. my_app.py"),
+                arg("--model", help="the model it runs (sets MODEL)")]),
+    Command("monitor", "the statistics of the model at work on a board, live (JSON, PNG)",
+            "tinyml_host.apps.monitor:cmd_monitor", [
+                arg("--board", help="board profile (default: the one USB board attached, or with --port the board there)"),
+                arg("--port", help="the board's serial port"),
+                arg("--baud", type=int),
+                arg("--json", metavar="FILE", help="save the last report as JSON (- : every report on stdout)"),
+                arg("--png", metavar="FILE", help="save the last report's histograms as a PNG (matplotlib)"),
+                arg("--count", type=int, help="stop after this many reports"),
+                arg("--seconds", type=float, help="stop after this many seconds"),
+                arg("--install-mqtt", action="store_true", help="put umqtt.simple on the board (for MQTT)")]),
+    Command("quantize", "float model (ONNX; Keras with TensorFlow) -> int8 .tflite that TFLM and tinyml run",
+            "tinyml_host.optimize.command:cmd_quantize", [
+                arg("model", help=".onnx (PyTorch, Keras 3, scikit-learn exports), or .keras/.h5/SavedModel "
+                                  "when TensorFlow is installed"),
+                arg("--calibration", required=True, help=".npy of float inputs (N, *input shape), as the float "
+                    "model takes them; 100-1000 typical"),
+                arg("-o", "--output", required=True, help="the int8 .tflite to write"),
+                arg("--tml", help="also write the tinyml model (.tml)"),
+                arg("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)"),
+                arg("--validation", help=".npy of held-out float inputs: compare int8 with float on them"),
+                arg("--labels", help=".npy of the validation cases' class labels: accuracy of both models"),
+                arg("--int8-validation", metavar="X_INT8.npy", help="write the validation inputs as the int8 model "
+                    "takes them (for tinyml run and verify)")],
+            description="Calibrate a float model on sample inputs and write a full-integer int8 TFLite model "
+                        "(per-channel weights, int8 input and output), exact in TFLM and tinyml."),
+    # tinyml ota: exit status 0 done, 1 the board refused the update (the reason printed), 2 anything else.
+    Command("ota", "signed model updates: keygen, bundle, push, status, serve", sub=[
+        Command("keygen", "make an Ed25519 key pair: KEY (private) and KEY.pub", "tinyml_host.ota.commands:cmd_keygen",
+                [arg("-o", "--output", required=True, metavar="KEY")]),
+        Command("bundle", "a signed update bundle: the model, TFLM's golden outputs, a manifest",
+                "tinyml_host.ota.commands:cmd_bundle", [
+                    arg("model", help=".tflite (or a .tml with --tflite)"),
+                    arg("--key", required=True, help="the private key (tinyml ota keygen)"),
+                    arg("--seq", required=True, type=int, help="sequence number: above every earlier update's"),
+                    arg("-o", "--output", required=True, metavar="B.bundle"),
+                    arg("--app", action="append", help="a file to ship with the model (e.g. the app's .py)"),
+                    arg("--product", default="tinyml", help="product id the board must have (default: tinyml)"),
+                    arg("--tflite", help="the .tflite a .tml model was converted from (for TFLM's golden outputs)"),
+                    arg("--golden", action="append", help=".npy of golden inputs (N, *shape), one per model input "
+                        "(default: --cases random inputs)"),
+                    arg("--cases", type=int, default=8, help="random golden inputs (default 8)"),
+                    arg("--max-us", type=int, help="latency budget of the health check, µs per inference"),
+                    arg("--min-free", type=int, help="free heap the health check needs after loading, bytes"),
+                    arg("--abi", help="the .mpy ABI the bundle needs (default: the device library's, 6.3, when "
+                                      "it holds .mpy files)")]),
+        Command("push", "install a bundle over the serial link; exit 0 when the board runs it",
+                "tinyml_host.ota.commands:cmd_push", [
+                    arg("bundle")] + OTA_LINK + [
+                    arg("--pubkey", help="the public key to install (the first push; or with --replace-key)"),
+                    arg("--replace-key", action="store_true", help="replace the board's key with --pubkey"),
+                    arg("--no-restart", dest="restart", action="store_false",
+                        help="leave the board at its REPL instead of restarting its app")]),
+        Command("status", "the board's slots, versions, and the last update's result and reason",
+                "tinyml_host.ota.commands:cmd_status", OTA_LINK),
+        Command("serve", "serve the bundles in DIR over HTTP (byte ranges: boards resume)",
+                "tinyml_host.ota.commands:cmd_serve", [
+                    arg("dir"), arg("--host", default="0.0.0.0"), arg("--port", type=int, default=8266),
+                    arg("--rate", type=int, help="bytes per second per connection (rehearse a slow link)")])]),
 ]

@@ -54,9 +54,8 @@ def main(argv=None):
     p = build_parser(COMMANDS, description="Run int8 TFLite models on MicroPython boards.")
     p.add_argument("--version", action=_Version)
     a = p.parse_args(argv)
-    fn = handler(a.handler) if getattr(a, "handler", None) else a.fn
     try:
-        fn(a)
+        handler(a.handler)(a)
     except KeyboardInterrupt:
         print("tinyml: interrupted", file=sys.stderr)
         return 130

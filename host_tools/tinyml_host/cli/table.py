@@ -2,14 +2,10 @@
 
     Command(name, help, handler="tinyml_host.<room>.<module>:<function>", args=[Arg(...), ...])
     Command(name, help, sub=[Command(...), ...])          a command with subcommands (board list ...)
-    Command(name, help, room="tinyml_host.<room>.<module>")  a room that adds its own parser
-                                                          (its add_commands(subparsers)), while it moves
-                                                          into this table
 Handlers are imported only when their command runs, so `tinyml --help` loads no room."""
 import argparse
 import dataclasses
 import importlib
-import importlib.util
 
 
 @dataclasses.dataclass
@@ -31,7 +27,6 @@ class Command:
     args: list = dataclasses.field(default_factory=list)
     sub: list = None
     description: str = None
-    room: str = None
 
 
 def handler(spec):
@@ -48,10 +43,6 @@ def build_parser(commands, prog="tinyml", description=None):
 
 def _add(subparsers, commands):
     for c in commands:
-        if c.room is not None:
-            if importlib.util.find_spec(c.room) is not None:
-                importlib.import_module(c.room).add_commands(subparsers)
-            continue
         p = subparsers.add_parser(c.name, help=c.help, description=c.description or c.help)
         for a in c.args:
             p.add_argument(*a.flags, **a.options)

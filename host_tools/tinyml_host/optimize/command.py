@@ -127,23 +127,3 @@ def cmd_quantize(a, out=print):
             out("wrote %s: the validation inputs as the int8 model takes them (for tinyml run and verify)"
                 % a.int8_validation)
     return result
-
-
-def add_commands(subparsers):
-    c = subparsers.add_parser(
-        "quantize", help="float model (ONNX; Keras with TensorFlow) -> int8 .tflite that TFLM and tinyml run",
-        description="Calibrate a float model on sample inputs and write a full-integer int8 TFLite model "
-                    "(per-channel weights, int8 input and output), exact in TFLM and tinyml.")
-    c.add_argument("model", help=".onnx (PyTorch, Keras 3, scikit-learn exports), or .keras/.h5/SavedModel "
-                                 "when TensorFlow is installed")
-    c.add_argument("--calibration", required=True,
-                   help=".npy of float inputs (N, *input shape), as the float model takes them; 100-1000 typical")
-    c.add_argument("-o", "--output", required=True, help="the int8 .tflite to write")
-    c.add_argument("--tml", help="also write the tinyml model (.tml)")
-    c.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)")
-    c.add_argument("--validation", help=".npy of held-out float inputs: compare int8 with float on them")
-    c.add_argument("--labels", help=".npy of the validation cases' class labels: accuracy of both models")
-    c.add_argument("--int8-validation", metavar="X_INT8.npy",
-                   help="write the validation inputs as the int8 model takes them (for tinyml run and verify)")
-    c.set_defaults(fn=cmd_quantize)
-    return c

@@ -8,6 +8,7 @@ class OtaError(TinymlError):
 
 class Refused(OtaError):
     """The board refused the update (or rolled it back); reason is what the board recorded."""
+    exit_status = 1  # `tinyml ota push` exits 1 on a refusal, 2 on any other error
 
     def __init__(self, reason):
         super().__init__("the board refused the update: %s" % reason,
