@@ -10,8 +10,7 @@ import dataclasses
 from esptool.bin_image import LoadFirmwareImage
 
 from tinyml_host.emulators.esp_rom.flash_file import KB
-from tinyml_host.flash.image import (APP_DESC_MAGIC, PARTITION_TABLE_OFFSET, image_problem,  # noqa: F401
-                                     parse_app_desc, parse_partitions)
+from tinyml_host.flash.image import PARTITION_TABLE_OFFSET, image_problem, parse_app_desc, parse_partitions
 
 
 @dataclasses.dataclass

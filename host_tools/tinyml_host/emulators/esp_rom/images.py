@@ -8,7 +8,7 @@ import struct
 from esptool.bin_image import ELFSection
 from esptool.targets import CHIP_DEFS
 
-from tinyml_host.emulators.esp_rom.boot import APP_DESC_MAGIC, PARTITION_TABLE_OFFSET
+from tinyml_host.flash.image import APP_DESC_MAGIC, PARTITION_TABLE_OFFSET
 from tinyml_host.emulators.esp_rom.flash_file import KB
 
 _SEGMENTS = {  # (bootloader DRAM, bootloader IRAM, entry, app DROM, app IROM, app DRAM, app IRAM)
