@@ -8,8 +8,8 @@
 #   HEAP=256K firmware/build_board.sh qemu-m3  # another default heap: build/boards/qemu-m3/firmware-heap262144.elf
 #                                              # (the emulator can pass any heap size at boot anyway)
 # build/micropython stays pristine: the port is built in build/boards/<board>/mpy, a tree of symlinks
-# to its py/ extmod/ shared/ lib/ drivers/ tools/ with a copy of ports/qemu into which our files are
-# put. Files are copied only when they differ, so make's dependencies keep a re-run quick.
+# to its py/ extmod/ shared/ lib/ drivers/ tools/ (lib/lwip: lwIP's source, build/lwip) with a copy of
+# ports/qemu into which our files are put. Files are copied only when they differ, so make's dependencies keep a re-run quick.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 board=${1:-}
@@ -37,8 +37,19 @@ out=$root/build/boards/$board
 tree=$out/mpy
 port=$tree/ports/qemu
 mkdir -p "$port"
-for d in py extmod shared lib drivers tools; do
+for d in py extmod shared drivers tools; do
     [ "$(readlink "$tree/$d" 2>/dev/null)" = "$mpy_dir/$d" ] || ln -sfn "$mpy_dir/$d" "$tree/$d"
+done
+# lib/: a folder of links to the source's lib/ entries, but lib/lwip (empty in Debian's source) is
+# lwIP's own source (Debian's lwip package, firmware/fetch_lwip.sh) on the boards with a network.
+lwip_dir=
+if [ "$board" = qemu-m3 ]; then lwip_dir=$("$root/firmware/fetch_lwip.sh"); fi
+if [ -L "$tree/lib" ]; then rm "$tree/lib"; fi
+mkdir -p "$tree/lib"
+for e in "$mpy_dir"/lib/*; do
+    n=$(basename "$e")
+    if [ "$n" = lwip ] && [ -n "$lwip_dir" ]; then e=$lwip_dir; fi
+    [ "$(readlink "$tree/lib/$n" 2>/dev/null)" = "$e" ] || { rm -f "$tree/lib/$n"; ln -s "$e" "$tree/lib/$n"; }
 done
 
 sync_file() { # src dst: copy when the content differs (keeps mtimes otherwise)
@@ -77,6 +88,11 @@ ver() { sed -n "s/^#define MICROPY_VERSION_$1 \([0-9]*\)$/\1/p" "$mpy_dir/py/mpc
 export MICROPY_GIT_TAG=v$(ver MAJOR).$(ver MINOR).$(ver MICRO) MICROPY_GIT_HASH=tinyml
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$mpy_dir/py/mpconfig.h")}
 
+# Make options (MICROPY_PY_LWIP, ...) change what MicroPython's qstr scan must see, which its
+# incremental build does not notice: a build folder made with other settings is built afresh.
+config=$(cat "$root/firmware/boards/$board/mpconfigboard.mk" "$root/firmware/boards/qemu-common/board.mk"; echo "${args[*]}")
+if [ -d "$build" ] && [ "$(cat "$build/.tinyml-config" 2>/dev/null)" != "$config" ]; then rm -rf "$build"; fi
+mkdir -p "$build" && printf '%s\n' "$config" > "$build/.tinyml-config"
 make --no-print-directory -C "$port" -j"$(nproc)" "${args[@]}" >&2
 sync_file "$build/firmware.elf" "$elf"
 touch "$elf"  # up to date with its sources, even when they changed nothing in it
