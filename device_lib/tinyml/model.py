@@ -120,6 +120,16 @@ def _copy(x, y):
     y[:] = x
 
 
+def _s16(backend, k, kernel):
+    # The kernel of an op with int16 activations (16x8): the backend's <kernel>_s16, else (the native
+    # module has no pool2d_s16) viper's; the Python and viper ones are in modules of their own, imported
+    # only by a model that has such ops.
+    name = kernel + "_s16"
+    if not hasattr(k, name):
+        k = _use("kernels_py_s16" if backend == "python" else "kernels_viper_s16")
+    return getattr(k, name)
+
+
 def _align4(n):
     return (n + 3) & ~3
 
@@ -315,19 +325,21 @@ class Model:
                                          % (self.name, op.index, op.opcode))
         kernel = row[0]
         p = op.params
+        s16 = ins[0].dtype == 4 and kernel != "copy"  # int16 activations: validated to be an op of ops.S16
         if kernel == "fully_connected":
             n_out, n_in = ins[1].shape
+            fc = _s16(self.backend, k, kernel) if s16 else k.fully_connected
             if self._file is None:  # weights in RAM: straight to the kernel
-                return k.fully_connected, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
+                return fc, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
             w = _Weights(self, ins[1:5], self._stream_window)
-            return self._fully_connected, (x, y, n_in, n_out, w) + p
+            return self._fully_connected, (fc, 2 if s16 else 1, x, y, n_in, n_out, w) + p
         if kernel == "conv2d" or kernel == "depthwise_conv2d":
             g = array("i", bytes(4 * _CONV_PARAMS) + bytes(array("i", p)))
             g[_CONV_H], g[_CONV_W], g[_CONV_C] = _hwc(ins[0])
             g[_CONV_OH], g[_CONV_OW], g[_CONV_OC] = _hwc(out)
             g[_CONV_KH], g[_CONV_KW] = ins[1].shape[1], ins[1].shape[2]
             g[_CONV_OCN] = g[_CONV_OC]  # all output channels; _conv calls a run at a time
-            fn = getattr(k, kernel)
+            fn = _s16(self.backend, k, kernel) if s16 else getattr(k, kernel)
             if self._file is None:
                 return fn, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, g)
             return self._conv, (fn, x, y, g, _Weights(self, ins[1:5], self._stream_window))
@@ -336,7 +348,7 @@ class Model:
             g[_POOL_H], g[_POOL_W], g[_POOL_C] = _hwc(ins[0])
             g[_POOL_OH], g[_POOL_OW], _ = _hwc(out)
             g[_POOL_IS_MAX] = 1 if row[1] == "max" else 0
-            return k.pool2d, (x, y, g)
+            return _s16(self.backend, k, kernel) if s16 else k.pool2d, (x, y, g)
         if kernel.startswith("mean_hw"):  # a mean over H and W of a 4-D input, else over its axes input
             if len(ins) == 1:
                 g = array("i", bytes(4 * _MEAN_PARAMS) + bytes(array("i", p)))
@@ -379,9 +391,9 @@ class Model:
         raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
                                      % (self.name, op.index, op.opcode, kernel))
 
-    def _fully_connected(self, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
-        fc = self._k.fully_connected
-        rows = len(y) // n_out
+    def _fully_connected(self, fc, es, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
+        # es: the bytes of an activation (2 for int16)
+        rows = len(y) // (n_out * es)
         for oc0 in range(0, n_out, weights.chunk):
             ocn = min(weights.chunk, n_out - oc0)
             w, bias, mult, shift = weights.views(oc0, ocn)
@@ -389,8 +401,8 @@ class Model:
                 fc(x, w, bias, mult, shift, y, n_in, n_out, y_zp, act_min, act_max)
                 continue
             for r in range(rows):  # a run of output columns of each row
-                at = r * n_out + oc0
-                fc(x[r * n_in:(r + 1) * n_in], w, bias, mult, shift, y[at:at + ocn], n_in, ocn,
+                at = (r * n_out + oc0) * es
+                fc(x[r * n_in * es:(r + 1) * n_in * es], w, bias, mult, shift, y[at:at + ocn * es], n_in, ocn,
                    y_zp, act_min, act_max)
 
     def _conv(self, fn, x, y, g, weights):
@@ -405,21 +417,25 @@ class Model:
     def _set_input(self, t, x):
         if isinstance(x, (bytes, bytearray, memoryview)):
             data = x
+        elif isinstance(x, array) and x.typecode in "bh" and x.itemsize == (2 if t.dtype == 4 else 1):
+            data = x
         else:
-            if x and (min(x) < -128 or max(x) > 127):  # array('b') would wrap them silently
-                raise ValueError("input '%s' takes int8 values, -128..127: got %d..%d (predict() takes real numbers)"
-                                 % (t.name, min(x), max(x)))
-            data = array("b", x)
+            lo, hi, kind = (-32768, 32767, "h") if t.dtype == 4 else (-128, 127, "b")
+            if x and (min(x) < lo or max(x) > hi):  # array('b'), array('h') would wrap them silently
+                raise ValueError("input '%s' takes %s values, %d..%d: got %d..%d (predict() takes real numbers)"
+                                 % (t.name, tmlfile.DTYPE_NAME[t.dtype], lo, hi, min(x), max(x)))
+            data = array(kind, x)
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
         self._data[t.index][:] = data
 
     def output(self, k=0):
-        """Output k of the last inference, copied: array('b') of int8, array('i') of int32 (an argmax's
-        indices), array('B') of a comparison's bools (0 or 1), or array('f') of float32."""
+        """Output k of the last inference, copied: array('b') of int8, array('h') of int16 (a 16x8 model),
+        array('i') of int32 (an argmax's indices), array('B') of a comparison's bools (0 or 1), or
+        array('f') of float32."""
         t = self.outputs[k]
-        return array({1: "b", 2: "i", 3: "B"}.get(t.dtype, "f"), bytes(self._data[t.index]))
+        return array({1: "b", 2: "i", 3: "B", 4: "h"}.get(t.dtype, "f"), bytes(self._data[t.index]))
 
     def _outputs(self):
         outs = tuple(self.output(k) for k in range(len(self.outputs)))
@@ -427,7 +443,8 @@ class Model:
 
     def run(self, *xs):
         """Runs one inference on raw int8 inputs (bytes, array('b') or a list of ints in -128..127),
-        one per model input. Returns the int8 output as array('b'), a tuple when several."""
+        one per model input; a 16x8 model's int16 inputs are bytes, array('h') or ints in -32768..32767.
+        Returns the output as output() gives it (array('b') of int8), a tuple when several."""
         if len(xs) != len(self.input_ids):
             raise TypeError("the model has %d input(s), run() got %d" % (len(self.input_ids), len(xs)))
         for t, x in zip(self.inputs, xs):
@@ -482,7 +499,8 @@ class Model:
             if t.dtype == 5:  # float32 input: the model quantizes it itself
                 xs.append(bytes(array("f", v)))
             else:
-                xs.append([max(-128, min(127, t.zero_point + int(round(f / t.scale)))) for f in v])
+                lo, hi = (-32768, 32767) if t.dtype == 4 else (-128, 127)
+                xs.append([max(lo, min(hi, t.zero_point + int(round(f / t.scale)))) for f in v])
         outs = self.run(*xs)
         outs = (outs,) if len(self.output_ids) == 1 else outs
         res = [list(o) if t.dtype == 5 else [(q - t.zero_point) * t.scale for q in o]

@@ -9,8 +9,8 @@ MAGIC = b"TMLM"
 VERSION = 1
 HEADER_SIZE = 32
 TENSOR_RECORD = 40
-DTYPE_SIZE = {1: 1, 2: 4, 3: 1, 4: 2, 5: 4}
-DTYPE_NAME = {1: "int8", 2: "int32", 3: "uint8", 4: "int16", 5: "float32"}
+DTYPE_SIZE = {1: 1, 2: 4, 3: 1, 4: 2, 5: 4, 6: 8}
+DTYPE_NAME = {1: "int8", 2: "int32", 3: "uint8", 4: "int16", 5: "float32", 6: "int64"}
 FLAG_CONST = 1
 
 

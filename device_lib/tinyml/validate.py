@@ -73,6 +73,8 @@ MAX_WORK = 1 << 31  # multiply-accumulates (or elements moved) of one inference:
 
 _INT8 = const(1)
 _INT32 = const(2)
+_INT16 = const(4)
+_INT64 = const(6)
 _FLOAT32 = const(5)
 
 
@@ -103,6 +105,9 @@ class _Op:
         self.out = tensors[op.outputs[0]] if op.outputs else None
         self.read = read
         self.base = 0  # the slot of parameter 0 in the kernel's g (<FAMILY>_PARAMS)
+        self.a = _INT8  # the activations' dtype, int16 for an op of ops.S16 whose input is (16x8)
+        if self.ins and self.ins[0].dtype == _INT16 and op.opcode in ops.S16:
+            self.a = _INT16
 
     def fail(self, msg):
         raise ModelFileError("%s: op %d (%s): %s; the file is damaged or was not written by 'tinyml convert': "
@@ -120,11 +125,14 @@ class _Op:
         return self.range(field, self.p[slot - self.base], lo, hi)
 
     def zp(self, i, field):
+        if self.a == _INT16:  # TFLM's int16 kernels take zero points 0
+            return self.param(i, field, 0, 0)
         return self.param(i, field, -128, 127)
 
     def act(self, i):
-        lo = self.param(i, "act_min", -128, 127)
-        self.param(i + 1, "act_max", lo, 127)
+        lo, hi = (-32768, 32767) if self.a == _INT16 else (-128, 127)
+        lo = self.param(i, "act_min", lo, hi)
+        self.param(i + 1, "act_max", lo, hi)
 
     def tensor(self, k, dtype, ndim=None, const=False, shape=None):
         """Input k (-1: the output) of the given dtype, rank, constness and shape (None: any)."""
@@ -148,16 +156,25 @@ class _Op:
 
     def requant(self, k, n_out):
         """Inputs k..k+3: bias (n_out int32), multiplier and shift (one, or one per output channel),
-        constant; each shift in the range the fixed point arithmetic takes."""
-        self.tensor(k, _INT32, 1, True, (n_out,))
+        constant; each shift in the range the fixed point arithmetic takes. With int16 activations the
+        bias is int64, under 2**40, and the shifts -31..7 (TFLM's 64-bit requantization)."""
+        s16 = self.a == _INT16
+        self.tensor(k, _INT64 if s16 else _INT32, 1, True, (n_out,))
+        if s16:
+            t = self.ins[k]
+            words = struct.unpack("<%di" % (2 * n_out), self.read(t.offset, t.nbytes))
+            for c in range(n_out):
+                if not -256 <= words[2 * c + 1] <= 255:
+                    self.fail("bias[%d] (tensor %d) beyond 2**40" % (c, t.index))
         m = self.tensor(k + 1, _INT32, 1, True)
         if m[0] not in (1, n_out) or self.tensor(k + 2, _INT32, 1, True) != m:
             self.fail("multiplier and shift (tensors %d, %d) must both have 1 or %d entries" % (
                 self.ins[k + 1].index, self.ins[k + 2].index, n_out))
         t = self.ins[k + 2]
+        top = 7 if s16 else 31
         for c, s in enumerate(struct.unpack("<%di" % m[0], self.read(t.offset, t.nbytes))):
-            if not -31 <= s <= 31:
-                self.fail("shift[%d] (tensor %d) %d out of range -31..31" % (c, t.index, s))
+            if not -31 <= s <= top:
+                self.fail("shift[%d] (tensor %d) %d out of range -31..%d" % (c, t.index, s, top))
 
     def window(self, axis, size, k, stride, dilation, out, pad):
         """The converter's geometry (TFLM's ComputeOutSize and ComputePaddingWithOffset): out is the
@@ -175,7 +192,7 @@ class _Op:
 
 def _conv(c, depthwise=False):
     c.base = _CONV_PARAMS
-    _, h, w, ch = c.tensor(0, _INT8, 4)
+    _, h, w, ch = c.tensor(0, c.a, 4)
     if c.ins[0].shape[0] != 1:
         c.fail("input 0 has batch %d, expected 1" % c.ins[0].shape[0])
     if depthwise:
@@ -186,8 +203,8 @@ def _conv(c, depthwise=False):
     else:
         oc, kh, kw, _ = c.tensor(1, _INT8, 4, True)
         c.tensor(1, _INT8, 4, True, (oc, kh, kw, ch))
-    _, oh, ow, _ = c.tensor(-1, _INT8, 4)
-    c.tensor(-1, _INT8, 4, False, (1, oh, ow, oc))
+    _, oh, ow, _ = c.tensor(-1, c.a, 4)
+    c.tensor(-1, c.a, 4, False, (1, oh, ow, oc))
     c.requant(2, oc)
     if max(h, w, ch, oh, ow, oc) > 32767 or kh * kw * (1 if depthwise else ch) > 65536:
         c.fail("sizes over 32767 or a kernel of over 65536 weights")
@@ -209,10 +226,10 @@ def _depthwise(c):
 
 def _fc(c):
     n_out, n_in = c.tensor(1, _INT8, 2, True)
-    x = _size(c.tensor(0, _INT8))
+    x = _size(c.tensor(0, c.a))
     if x % n_in:
         c.fail("input 0 of %d elements does not split into rows of the weights' %d" % (x, n_in))
-    c.tensor(-1, _INT8)
+    c.tensor(-1, c.a)
     c.elements(-1, x // n_in * n_out)
     c.requant(2, n_out)
     c.zp(_FC_Y_ZP, "y_zp")
@@ -222,11 +239,11 @@ def _fc(c):
 
 def _pool(c):
     c.base = _POOL_PARAMS
-    _, h, w, ch = c.tensor(0, _INT8, 4)
+    _, h, w, ch = c.tensor(0, c.a, 4)
     if c.ins[0].shape[0] != 1:
         c.fail("input 0 has batch %d, expected 1" % c.ins[0].shape[0])
-    _, oh, ow, _ = c.tensor(-1, _INT8, 4)
-    c.tensor(-1, _INT8, 4, False, (1, oh, ow, ch))
+    _, oh, ow, _ = c.tensor(-1, c.a, 4)
+    c.tensor(-1, c.a, 4, False, (1, oh, ow, ch))
     if max(h, w, ch, oh, ow) > 32767:
         c.fail("sizes over 32767")
     sh = c.param(_POOL_STRIDE_H, "stride_h", 1, 255)

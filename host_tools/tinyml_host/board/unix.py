@@ -110,7 +110,7 @@ def run_model(model_path, inputs, backend=None, heap=None):
     printed (a backend fallback, for one)."""
     from tinyml import tmlfile
     tensors, _, in_ids, out_ids = tmlfile.parse(pathlib.Path(model_path).read_bytes(), str(model_path))
-    dtype = {1: np.int8, 2: np.int32, 3: np.uint8, 5: np.float32}
+    dtype = {1: np.int8, 2: np.int32, 3: np.uint8, 4: np.int16, 5: np.float32}
     n = len(inputs[0])
     with tempfile.TemporaryDirectory(prefix="tinyml-") as tmp:
         paths = []

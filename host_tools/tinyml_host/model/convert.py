@@ -9,6 +9,7 @@ from tinyml_host.model import quantize as q
 from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
+from tinyml_host.model.convert_s16 import S16Ops, check_s16
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
@@ -47,7 +48,7 @@ def broadcast_strides(shape, out):
     return list(reversed(strides))
 
 
-class _Converter(MathOps, LayoutOps, NnOps):
+class _Converter(MathOps, LayoutOps, NnOps, S16Ops):
     def __init__(self, model, name):
         self.m = model
         self.name = name
@@ -63,7 +64,7 @@ class _Converter(MathOps, LayoutOps, NnOps):
     def t(self, i):
         return self.m.tensors[i]
 
-    def activation(self, i, dtypes=(np.int8,)):
+    def activation(self, i, dtypes=(np.int8, np.int16)):
         """The .tml index of TFLite activation tensor i."""
         if i not in self.index:
             t = self.t(i)
@@ -79,7 +80,8 @@ class _Converter(MathOps, LayoutOps, NnOps):
             else:
                 if len(t.scale) != 1:
                     self.fail(None, "activation tensor %d '%s' has %d scales; expected one" % (i, t.name, len(t.scale)))
-                self.index[i] = self._new(TmlTensor(t.name, np.int8, t.shape, None, t.scale[0], t.zero_point[0]))
+                # int16: a 16x8 model's activations, which only the ops of ops.S16 take (check_s16)
+                self.index[i] = self._new(TmlTensor(t.name, t.dtype, t.shape, None, t.scale[0], t.zero_point[0]))
         return self.index[i]
 
     def _new(self, tensor):
@@ -110,7 +112,8 @@ class _Converter(MathOps, LayoutOps, NnOps):
         return float(t.scale[0]), int(t.zero_point[0])
 
     def clamp(self, op, y):
-        return q.activation_range(op.options.get("fused_activation_function", "NONE"), *self.qp(y))
+        bounds = (-32768, 32767) if y.dtype == np.int16 else (-128, 127)
+        return q.activation_range(op.options.get("fused_activation_function", "NONE"), *self.qp(y), *bounds)
 
     def requant_params(self, op, x, w, y, n_out, axis):
         """Folded bias, multipliers and shifts of a weighted op (per channel, or one per tensor)."""
@@ -147,6 +150,8 @@ class _Converter(MathOps, LayoutOps, NnOps):
 
     def fully_connected(self, op):
         x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.fully_connected_s16(op)
         if op.options.get("weights_format", "DEFAULT") != "DEFAULT":
             self.fail(op, "shuffled weights format is not supported")
         if w.data is None or len(w.shape) != 2:
@@ -175,6 +180,8 @@ class _Converter(MathOps, LayoutOps, NnOps):
 
     def conv_2d(self, op):
         x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.conv_s16(op, False)
         oc, kh, kw, c = w.shape
         if c != x.shape[3]:
             self.fail(op, "weights for %d input channels, input has %d (grouped convolution)" % (c, x.shape[3]))
@@ -188,6 +195,8 @@ class _Converter(MathOps, LayoutOps, NnOps):
 
     def depthwise_conv_2d(self, op):
         x, w, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.conv_s16(op, True)
         _, kh, kw, oc = w.shape
         c = x.shape[3]
         if oc % c:
@@ -419,10 +428,11 @@ def convert(source, name=None, ref_input=None):
     model.operators = fold_constants(model, _Converter(model, name).fail)
     model.operators = fold_float_islands(model)
     check_supported(model, name)
+    check_s16(model, name, ConvertError)
     c = _Converter(model, name)
-    inputs = [c.activation(i, (np.int8, np.float32)) for i in model.inputs]
+    inputs = [c.activation(i, (np.int8, np.int16, np.float32)) for i in model.inputs]
     for op in model.operators:
         getattr(c, op.name.lower())(op)
-    outputs = [c.activation(i, (np.int8, np.float32)) for i in model.outputs]
+    outputs = [c.activation(i, (np.int8, np.int16, np.float32)) for i in model.outputs]
     meta = {"input_ref": input_ref(ref_input)} if ref_input is not None else None
     return write_tml(c.tensors, c.ops, inputs, outputs, meta)

@@ -27,14 +27,14 @@ def quantize_multiplier(real):
     return int(q_fixed), shift
 
 
-def activation_range(activation, scale, zero_point):
-    """CalculateActivationRangeQuantized for int8 (float32 arithmetic, as TFLM does)."""
+def activation_range(activation, scale, zero_point, lo=-128, hi=127):
+    """CalculateActivationRangeQuantized for int8 (float32 arithmetic, as TFLM does); for int16 with
+    lo, hi = -32768, 32767."""
     scale = np.float32(scale)
 
     def q(f):
         return zero_point + int(tflite_round(float(np.float32(f) / scale)))
 
-    lo, hi = -128, 127
     if activation == "RELU":
         lo = max(lo, q(0.0))
     elif activation == "RELU6":

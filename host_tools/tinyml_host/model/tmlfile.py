@@ -10,7 +10,7 @@ VERSION = 1
 HEADER_SIZE = 32
 TENSOR_RECORD = 40
 DTYPES = {np.dtype(np.int8): 1, np.dtype(np.int32): 2, np.dtype(np.uint8): 3,
-          np.dtype(np.int16): 4, np.dtype(np.float32): 5}
+          np.dtype(np.int16): 4, np.dtype(np.float32): 5, np.dtype(np.int64): 6}
 FLAG_CONST = 1
 
 

@@ -1,0 +1,162 @@
+# Pure-Python kernels of the ops with int16 activations and int8 weights (16x8, tinyml/ops.py S16):
+# the portable reference, TFLM's reference_integer_ops arithmetic (docs/model-format.md, "int16
+# activations"). Imported only by a model that has such ops; the viper backend's are
+# kernels_viper_s16.py, the native module's fully_connected_s16, conv2d_s16, depthwise_conv2d_s16.
+from array import array
+import struct
+from tinyml.ops import const
+
+# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
+_CONV_H = const(0)
+_CONV_W = const(1)
+_CONV_C = const(2)
+_CONV_OH = const(3)
+_CONV_OW = const(4)
+_CONV_OC = const(5)
+_CONV_KH = const(6)
+_CONV_KW = const(7)
+_CONV_OC0 = const(8)
+_CONV_OCN = const(9)
+_CONV_STRIDE_H = const(10)
+_CONV_STRIDE_W = const(11)
+_CONV_DILATION_H = const(12)
+_CONV_DILATION_W = const(13)
+_CONV_PAD_TOP = const(14)
+_CONV_PAD_LEFT = const(15)
+_CONV_ACT_MIN = const(18)
+_CONV_ACT_MAX = const(19)
+_CONV_DEPTH_MULTIPLIER = const(20)
+_POOL_H = const(0)
+_POOL_W = const(1)
+_POOL_C = const(2)
+_POOL_OH = const(3)
+_POOL_OW = const(4)
+_POOL_STRIDE_H = const(5)
+_POOL_STRIDE_W = const(6)
+_POOL_FILTER_H = const(7)
+_POOL_FILTER_W = const(8)
+_POOL_PAD_TOP = const(9)
+_POOL_PAD_LEFT = const(10)
+_POOL_ACT_MIN = const(11)
+_POOL_ACT_MAX = const(12)
+_POOL_IS_MAX = const(13)
+# ---- end of g's slots ----
+
+
+def int16s(buf):
+    return struct.unpack("<%dh" % (len(buf) // 2), buf)
+
+
+def int8s(buf):
+    return array("b", bytes(buf))
+
+
+def int64_at(buf, i):
+    lo, hi = struct.unpack_from("<Ii", buf, 8 * i)
+    return hi * 4294967296 + lo
+
+
+def requantize64(acc, m, s):
+    """TFLM's MultiplyByQuantizedMultiplier(int64_t x, ...): the Q31 multiplier rounded to 16 bits, one
+    rounding shift by 15 - s (s in -31..7), the int64 result cast to int32 (it wraps, as TFLM's does)."""
+    rm = 0x7FFF if m >= 0x7FFF0000 else (m + 0x8000) >> 16
+    t = 15 - s
+    return (((acc * rm + (1 << (t - 1))) >> t) + 0x80000000 & 0xFFFFFFFF) - 0x80000000
+
+
+def _stages(bias, mult, shift, n):
+    # (bias, multiplier, shift) of each of n output channels; multiplier and shift one per channel or one
+    pc = len(mult) > 4
+    return [(int64_at(bias, o),) + struct.unpack_from("<i", mult, 4 * o if pc else 0)
+            + struct.unpack_from("<i", shift, 4 * o if pc else 0) for o in range(n)]
+
+
+def _out(acc, stage, lo, hi):
+    v = requantize64(acc + stage[0], stage[1], stage[2])
+    return lo if v < lo else hi if v > hi else v
+
+
+def fully_connected_s16(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max):
+    # out_zp is 0 (validated): TFLM's int16 kernels add no output offset
+    stages = _stages(bias, mult, shift, n_out)
+    ws = int8s(w)
+    xs = int16s(x)
+    ys = array("h")
+    for b in range(len(y) // (2 * n_out)):
+        base = b * n_in
+        for o in range(n_out):
+            row = o * n_in
+            acc = 0
+            for i in range(n_in):
+                acc += xs[base + i] * ws[row + i]
+            ys.append(_out(acc, stages[o], act_min, act_max))
+    y[:] = bytes(ys)
+
+
+def _conv(x, w, bias, mult, shift, y, g, dm):
+    # conv2d (dm 0) and depthwise_conv2d (depth multiplier dm) of output channels oc0 .. oc0+ocn-1;
+    # taps outside the input are skipped (TFLM's reference loops)
+    H, W, C, OH, OW, OC = g[_CONV_H], g[_CONV_W], g[_CONV_C], g[_CONV_OH], g[_CONV_OW], g[_CONV_OC]
+    KH, KW, oc0, ocn = g[_CONV_KH], g[_CONV_KW], g[_CONV_OC0], g[_CONV_OCN]
+    sh, sw, dh, dw = g[_CONV_STRIDE_H], g[_CONV_STRIDE_W], g[_CONV_DILATION_H], g[_CONV_DILATION_W]
+    pt, pl, lo, hi = g[_CONV_PAD_TOP], g[_CONV_PAD_LEFT], g[_CONV_ACT_MIN], g[_CONV_ACT_MAX]
+    xs = int16s(x)
+    ws = int8s(w)
+    stages = _stages(bias, mult, shift, ocn)
+    ci = 1 if dm else C  # input channels one output channel reads
+    k = KH * KW * ci
+    out = array("h", bytes(2 * OH * OW * OC))
+    for oh in range(OH):
+        for ow in range(OW):
+            for o in range(ocn):
+                c0 = (oc0 + o) // dm if dm else 0
+                acc = 0
+                for kh in range(KH):
+                    ih = oh * sh - pt + kh * dh
+                    if not 0 <= ih < H:
+                        continue
+                    for kw in range(KW):
+                        iw = ow * sw - pl + kw * dw
+                        if not 0 <= iw < W:
+                            continue
+                        at = (ih * W + iw) * C + c0
+                        wt = o * k + (kh * KW + kw) * ci
+                        for c in range(ci):
+                            acc += xs[at + c] * ws[wt + c]
+                out[(oh * OW + ow) * OC + oc0 + o] = _out(acc, stages[o], lo, hi)
+    # only this call's channels change: the other runs' are in y already
+    ys = memoryview(out)
+    for p in range(OH * OW):
+        at = 2 * (p * OC + oc0)
+        y[at:at + 2 * ocn] = bytes(ys[p * OC + oc0:p * OC + oc0 + ocn])
+
+
+def conv2d_s16(x, w, bias, mult, shift, y, g):
+    _conv(x, w, bias, mult, shift, y, g, 0)
+
+
+def depthwise_conv2d_s16(x, w, bias, mult, shift, y, g):
+    _conv(x, w, bias, mult, shift, y, g, g[_CONV_DEPTH_MULTIPLIER])
+
+
+def pool2d_s16(x, y, g):
+    # TFLM reference_integer_ops::AveragePool / MaxPool for int16: only taps inside the input count
+    H, W, C, OH, OW = g[_POOL_H], g[_POOL_W], g[_POOL_C], g[_POOL_OH], g[_POOL_OW]
+    sh, sw, fh, fw = g[_POOL_STRIDE_H], g[_POOL_STRIDE_W], g[_POOL_FILTER_H], g[_POOL_FILTER_W]
+    pt, pl, lo, hi = g[_POOL_PAD_TOP], g[_POOL_PAD_LEFT], g[_POOL_ACT_MIN], g[_POOL_ACT_MAX]
+    xs = int16s(x)
+    ys = array("h")
+    for oh in range(OH):
+        y0 = oh * sh - pt
+        for ow in range(OW):
+            x0 = ow * sw - pl
+            for c in range(C):
+                taps = [xs[(ih * W + iw) * C + c] for ih in range(max(0, y0), min(H, y0 + fh))
+                        for iw in range(max(0, x0), min(W, x0 + fw))]
+                if g[_POOL_IS_MAX]:
+                    v = max(taps)
+                else:  # rounds half away from zero (C's division truncates)
+                    n, acc = len(taps), sum(taps)
+                    v = (acc + n // 2) // n if acc > 0 else -((-acc + n // 2) // n)
+                ys.append(lo if v < lo else hi if v > hi else v)
+    y[:] = bytes(ys)
