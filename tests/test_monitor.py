@@ -2,8 +2,8 @@
 the host computes from the same inputs with TFLM; a shifted input distribution (the int8/uint8
 mistake) raises the drift flag; watching allocates nothing per inference; `tinyml monitor` shows an
 app's reports live and saves JSON; the reports reach a real MQTT broker (Debian's mosquitto, started
-here on loopback) through umqtt.simple. MQTT needs sockets: the unix board only (qemu-m3 has no
-network)."""
+here on loopback) through umqtt.simple, from the unix board and from qemu-m3 (its emulated LAN9118
+on QEMU's user network, where the host's loopback is 10.0.2.2)."""
 
 import io
 import json
@@ -194,15 +194,18 @@ def broker(tmp_path):
 
 def test_reports_reach_the_mqtt_broker(board, tmp_path, broker):
     from tinyml_host.apps import monitor
-    if board.name != "unix":
-        pytest.skip("qemu-m3 has no network: MQTT is tested on the unix board")
+    host = "127.0.0.1"
+    if board.name != "unix":  # qemu-m3's LAN9118 on QEMU's user network, where the host is 10.0.2.2
+        host = "10.0.2.2"
+        with board.link() as link:
+            link.exec("import network\nnetwork.LAN().active(True)")
     sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker), "-t", "tinyml/#", "-C", "1",
                             "-W", "60", "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)  # subscribed before the board publishes
     with board.link() as link:
         monitor.install_mqtt(link)
     xs = _inputs(np.random.default_rng(5), 8)
-    cfg = {"broker": "127.0.0.1", "port": broker, "topic": "tinyml/test-board", "client": "tinyml-test"}
+    cfg = {"broker": host, "port": broker, "topic": "tinyml/test-board", "client": "tinyml-test"}
     printed, _ = _run_on_board(board, tmp_path, xs, mqtt=cfg)
     out, err = sub.communicate(timeout=60)
     assert sub.returncode == 0, err

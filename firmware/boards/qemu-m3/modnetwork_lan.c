@@ -1,8 +1,8 @@
 // tinyml's qemu-m3 board: the `network` module, its LAN interface as on MicroPython's Ethernet ports:
 //   import network
 //   lan = network.LAN()
-//   lan.active(True)                 # the LAN9118 up, DHCP started (QEMU's user network answers)
-//   while not lan.isconnected(): time.sleep_ms(20)
+//   lan.active(True)                 # the LAN9118 up, and an address from DHCP (QEMU's user network)
+//   lan.isconnected()                # True
 //   lan.ifconfig()                   # ('10.0.2.15', '255.255.255.0', '10.0.2.2', '10.0.2.3')
 //   lan.ifconfig(('10.0.2.15', '255.255.255.0', '10.0.2.2', '10.0.2.3'))   # static instead
 // The host's loopback is 10.0.2.2 from the board. Sockets: the `socket` module (extmod/modlwip.c).
@@ -20,6 +20,8 @@
 
 // The address family socket.getaddrinfo() asks DNS for (extmod/modlwip.c): IPv4, the only one here.
 int mp_mod_network_prefer_dns_use_ip_version = 4;
+
+#define DHCP_WAIT_MS (10000)
 
 typedef struct _lan_obj_t {
     mp_obj_base_t base;
@@ -52,6 +54,16 @@ static mp_obj_t lan_active(size_t n_args, const mp_obj_t *args) {
         struct netif *n = tinyml_lan_netif();
         if (ip4_addr_isany_val(*netif_ip4_addr(n)) && netif_dhcp_data(n) == NULL) {
             dhcp_start(n);
+            // QEMU's DHCP server answers within milliseconds: wait for the address here, so that
+            // a socket opened next has a route (an emulated board has nothing else to wait for).
+            mp_uint_t t0 = mp_hal_ticks_ms();
+            while (ip4_addr_isany_val(*netif_ip4_addr(n))) {
+                if (mp_hal_ticks_ms() - t0 > DHCP_WAIT_MS) {
+                    mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("no DHCP answer in 10 s: is QEMU started with "
+                        "-nic user,model=lan9118 (the qemu-m3 profile's [emulator] args)?"));
+                }
+                mp_event_wait_ms(10);
+            }
         }
     } else {
         tinyml_lan_stop();
