@@ -5,7 +5,9 @@ An op added to the table gets its model here (test_qemu_esp32 fails, naming it, 
 import numpy as np
 
 from test_math_board import OPS as MATH_OPS, single_op as math_single_op
+from test_matmul_ops import TWO_ACTIVATIONS, two_activations_model
 from test_ops_vs_tflm import conv_model, fc_model, int8_inputs, one_op, random_inputs
+from test_transpose_conv import CASES as TCONV_CASES, transpose_conv_model
 from tinyml_host.oracle import tflite_build as tb
 
 T = tb.Tensor
@@ -118,7 +120,18 @@ MOVES = {
     "MIRROR_PAD": ([_q((1, 3, 3, 2)), _i32([[0, 0], [1, 1], [2, 1], [0, 0]])], [_q((1, 5, 6, 2))], {"mode": 0}),
 }
 
+def _transpose_conv(rng):
+    return transpose_conv_model(rng, TCONV_CASES[0], "RELU"), int8_inputs(rng, (1,) + TCONV_CASES[0][0])
+
+
+def _batch_matmul(rng):  # of two activations, broadcast (a constant matrix is a fully_connected)
+    lhs, rhs, adj_x, adj_y = TWO_ACTIVATIONS[2]
+    return two_activations_model(rng, lhs, rhs, adj_x, adj_y), int8_inputs(rng, lhs, rhs)
+
+
 BUILDERS = {
+    "TRANSPOSE_CONV": _transpose_conv,
+    "BATCH_MATMUL": _batch_matmul,
     "FULLY_CONNECTED": _fc,
     "CONV_2D": _conv(False),
     "DEPTHWISE_CONV_2D": _conv(True),

@@ -1,5 +1,5 @@
 """The sequence models' ops: FULLY_CONNECTED on 3-D inputs (keep_num_dims, a Keras Dense on a
-sequence), BATCH_MATMUL with a constant matrix, and the float island of TensorFlow's unrolled GRU:
+sequence), BATCH_MATMUL with a constant matrix and of two activations, and the float island of TensorFlow's unrolled GRU:
 int8 models built with tflite_build, converted, run by every backend on the real MicroPython unix port
 and compared byte for byte with TFLM run in the same test: keep_num_dims on and off, per-tensor and
 per-channel weights, every fused activation, zero points at the int8 edges."""
@@ -71,10 +71,71 @@ def test_batch_matmul_with_a_constant_matrix_matches_tflm(tmp_path, lhs_shape, a
         assert len(np.unique(expected[0])) > 3
 
 
-def test_batch_matmul_of_two_activations_is_refused_saying_which_layer():
-    model = tb.single_op_model("BATCH_MATMUL", [T((1, 3, 4), scale=0.1), T((1, 4, 2), scale=0.1)],
+# (lhs shape, rhs shape, adj_x, adj_y): attention's Q x K^T (adj_y) and its weights x V, batch dims
+# broadcast either way, ranks 2 to 4 (tinyml's tensors), a transposed left operand
+TWO_ACTIVATIONS = [
+    ((1, 4, 6), (1, 6, 5), False, False),
+    ((2, 3, 5), (2, 4, 5), False, True),
+    ((3, 1, 2, 7), (1, 4, 7, 3), False, False),
+    ((2, 6, 3), (6, 4), True, False),
+    ((1, 3, 5), (2, 1, 5, 4), False, False),
+    ((8, 5), (3, 8), True, True),
+    ((1, 1, 9, 16), (1, 2, 16, 9), False, False),
+]
+
+
+def matmul_out_shape(lhs, rhs, adj_x, adj_y):
+    rows = lhs[-1] if adj_x else lhs[-2]
+    cols = rhs[-2] if adj_y else rhs[-1]
+    return tuple(np.broadcast_shapes(lhs[:-2], rhs[:-2])) + (rows, cols)
+
+
+def two_activations_model(rng, lhs, rhs, adj_x, adj_y):
+    depth = lhs[-2] if adj_x else lhs[-1]
+    a_scale, b_scale = (float(np.float32(s)) for s in 10 ** rng.uniform(-2.5, -1, 2))
+    a_zp, b_zp = (int(rng.choice([-128, 127, rng.integers(-128, 128)])) for _ in range(2))
+    # the sums' spread: random codes less a zero point at an edge sum to about depth * 128 * 128
+    spread = depth * abs(a_zp) * abs(b_zp) + np.sqrt(depth) * 5500
+    y_scale = float(np.float32(a_scale * b_scale * spread / float(rng.uniform(60, 120))))
+    return tb.single_op_model(
+        "BATCH_MATMUL", [T(lhs, scale=a_scale, zero_point=a_zp), T(rhs, scale=b_scale, zero_point=b_zp)],
+        [T(matmul_out_shape(lhs, rhs, adj_x, adj_y), scale=y_scale, zero_point=int(rng.integers(-50, 50)))],
+        {"adj_x": adj_x, "adj_y": adj_y}, 4)
+
+
+@pytest.mark.parametrize("case", TWO_ACTIVATIONS, ids=["qk", "adj_y", "broadcast4", "adj_x-rank2", "ranks3x4",
+                                                       "adj_xy-rank2", "heads"])
+def test_batch_matmul_of_two_activations_matches_tflm(tmp_path, case):
+    """TFLM's int8 BATCH_MATMUL with both operands computed when the model runs (attention, a Keras Dot):
+    the batch_matmul kernel of every backend, zero points of both operands at the int8 edges too."""
+    lhs, rhs, adj_x, adj_y = case
+    for k in range(3):
+        rng = np.random.default_rng([TWO_ACTIVATIONS.index(case), k])
+        model = two_activations_model(rng, lhs, rhs, adj_x, adj_y)
+        expected = run_everywhere(tmp_path, model, [cases(rng, lhs), cases(rng, rhs)])
+        assert expected[0].shape[1:] == matmul_out_shape(lhs, rhs, adj_x, adj_y)
+        assert len(np.unique(expected[0])) > 3
+
+
+def test_batch_matmul_with_an_asymmetric_constant_runs_as_batch_matmul(tmp_path):
+    """A constant operand with a zero point (or on the left) is no fully_connected's weights: the
+    batch_matmul kernel takes it as a constant input."""
+    rng = np.random.default_rng(5)
+    const = T(data=rng.integers(-128, 128, (6, 4)).astype(np.int8), scale=0.02, zero_point=-9)
+    for ins in ([T((2, 3, 6), scale=0.03, zero_point=4), const],
+                [T(data=rng.integers(-128, 128, (3, 6)).astype(np.int8), scale=0.02, zero_point=5),
+                 T((2, 6, 4), scale=0.03, zero_point=-4)]):
+        model = tb.single_op_model("BATCH_MATMUL", ins, [T((2, 3, 4), scale=0.05, zero_point=3)],
+                                   {"adj_x": False, "adj_y": False}, 4)
+        shape = [t.shape for t in ins if t.data is None][0]
+        expected = run_everywhere(tmp_path, model, [cases(rng, shape)])
+        assert len(np.unique(expected[0])) > 3
+
+
+def test_batch_matmul_that_does_not_multiply_is_refused():
+    model = tb.single_op_model("BATCH_MATMUL", [T((1, 3, 4), scale=0.1), T((1, 5, 2), scale=0.1)],
                                [T((1, 3, 2), scale=0.2)], {}, 4)
-    with pytest.raises(ConvertError, match="both operands are computed when the model runs"):
+    with pytest.raises(ConvertError, match="do not multiply"):
         convert(model, "attention")
 
 
@@ -103,7 +164,8 @@ def test_a_float_island_that_changes_scale_is_refused():
 
 
 def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
-    """A BATCH_MATMUL with a constant matrix, a FULLY_CONNECTED on a sequence and a float island,
+    """A BATCH_MATMUL with a constant matrix and one of two activations (broadcast, adj_y), a
+    FULLY_CONNECTED on a sequence and a float island,
     deployed to the emulated Cortex-M3 and checked against TFLM on the host (`tinyml verify`), native
     and viper: one board session."""
     rng = np.random.default_rng(7)
@@ -115,14 +177,19 @@ def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
                             T(data=rng.integers(-900, 900, 5).astype(np.int32), dtype="int32", scale=0.0002)],
         [T((1, 4, 5), scale=0.02, zero_point=-7)], {"fused_activation_function": "RELU", "keep_num_dims": True},
         tb.FC_VERSION)
-    for name, model, shape in (("matmul", matmul, (2, 3, 6)), ("fc3d", fc, (1, 4, 6)),
-                               ("island", float_island_model(0.0074), (1, 12))):
-        path, x = tmp_path / (name + ".tflite"), tmp_path / (name + ".input0.npy")
+    two = two_activations_model(rng, *TWO_ACTIVATIONS[2])
+    for name, model, shapes in (("matmul", matmul, [(2, 3, 6)]), ("fc3d", fc, [(1, 4, 6)]),
+                                ("island", float_island_model(0.0074), [(1, 12)]),
+                                ("matmul2", two, TWO_ACTIVATIONS[2][:2])):
+        path = tmp_path / (name + ".tflite")
         path.write_bytes(model)
-        np.save(x, cases(rng, shape))
+        inputs = []
+        for k, shape in enumerate(shapes):
+            inputs += ["--input", str(tmp_path / ("%s.input%d.npy" % (name, k)))]
+            np.save(inputs[-1], cases(rng, shape))
         assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
         for backend in ("native", "viper"):
             capsys.readouterr()
-            assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
+            assert cli.main(["verify", str(path)] + inputs + ["--board", qemu_m3, "--backend", backend]) == 0
             out = capsys.readouterr().out
             assert "7/7 cases match TFLM bit for bit on qemu-m3, backend %s" % backend in out, out[-500:]

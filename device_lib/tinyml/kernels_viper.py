@@ -14,6 +14,7 @@ from tinyml.kernels_viper_elementwise import equal, not_equal, less, less_equal,
 from tinyml.kernels_viper_math import (reduce_sum, reduce_max, reduce_min, reduce_argmax, reduce_argmin,  # noqa: F401
                                         l2_normalization, log_softmax, select)  # noqa: F401
 from tinyml.kernels_viper_resize import resize_bilinear  # noqa: F401
+from tinyml.kernels_viper_matmul import batch_matmul, transpose_conv2d  # noqa: F401
 
 NAME = "viper"
 

@@ -333,7 +333,7 @@ class Model:
                 return fc, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
             w = _Weights(self, ins[1:5], self._stream_window)
             return self._fully_connected, (fc, 2 if s16 else 1, x, y, n_in, n_out, w) + p
-        if kernel == "conv2d" or kernel == "depthwise_conv2d":
+        if kernel == "conv2d" or kernel == "depthwise_conv2d" or kernel == "transpose_conv2d":
             g = array("i", bytes(4 * _CONV_PARAMS) + bytes(array("i", p)))
             g[_CONV_H], g[_CONV_W], g[_CONV_C] = _hwc(ins[0])
             g[_CONV_OH], g[_CONV_OW], g[_CONV_OC] = _hwc(out)
@@ -360,6 +360,8 @@ class Model:
         if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu", "equal", "not_equal",
                       "less", "less_equal", "greater", "greater_equal"):  # broadcast binary
             return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
+        if kernel == "batch_matmul":
+            return k.batch_matmul, (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "select":
             return k.select, tuple(D[i] for i in op.inputs) + (y, array("i", p))
         if kernel in ("softmax", "l2_normalization", "log_softmax"):  # rows of the last dimension
@@ -554,5 +556,9 @@ def op_macs(op, tensors):
     if kernel == "depthwise_conv2d":
         w = tensors[op.inputs[1]].shape
         return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
+    if kernel == "transpose_conv2d":  # each input value times each weight of its channel
+        return _size(tensors[op.inputs[0]].shape) * _size(tensors[op.inputs[1]].shape) // tensors[op.inputs[1]].shape[3]
+    if kernel == "batch_matmul":
+        return _size(tensors[op.outputs[0]].shape) * op.params[11]  # depth
     return 0
 

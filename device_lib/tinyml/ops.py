@@ -75,6 +75,7 @@ TABLE = """\
 62 GREATER_EQUAL greater_equal - 2 1 24 compare
 63 LESS_EQUAL less_equal - 2 1 24 compare
 65 SLICE remap moves 2 1 6 remap
+67 TRANSPOSE_CONV transpose_conv2d streams 5 1 10 tconv
 70 EXPAND_DIMS copy moves 1 1 0 same
 71 EQUAL equal - 2 1 24 compare
 72 NOT_EQUAL not_equal - 2 1 24 compare
@@ -95,6 +96,7 @@ TABLE = """\
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
 117 HARD_SWISH lut - 2 1 0 lut
 123 SELECT_V2 select - 3 1 16 select
+126 BATCH_MATMUL batch_matmul - 2 1 21 matmul
 """
 
 # The ops that also take int16 activations with int8 weights (TFLite's 16x8 quantization): the
@@ -203,6 +205,29 @@ _CONV_Y_ZP = const(17)
 _CONV_ACT_MIN = const(18)
 _CONV_ACT_MAX = const(19)
 _CONV_DEPTH_MULTIPLIER = const(20)  # DEPTHWISE_CONV_2D only
+
+# TRANSPOSE_CONV: transpose_conv2d(x, w, bias, mult, shift, y, g) takes CONV_2D's g (dilations 1); the
+# paddings are TFLM's of the output size, the bias is the model's (no x_zp folded in)
+
+# BATCH_MATMUL: batch_matmul(a, b, y, g): y's batches (D0..D2, right-aligned to 3) of ROWS x COLS, each
+# the product of a's ROWS x DEPTH and b's DEPTH x COLS; a's batch at element a_stride . i (0 broadcasts
+# a dimension), element (r, k) at r * A_ROW + k * A_K (adj_x swaps them), b's (k, c) at k * B_K + c * B_COL
+_MATMUL_PARAMS = const(0)
+_MATMUL_D0 = const(0)
+_MATMUL_A_STRIDE0 = const(3)
+_MATMUL_B_STRIDE0 = const(6)
+_MATMUL_ROWS = const(9)
+_MATMUL_COLS = const(10)
+_MATMUL_DEPTH = const(11)
+_MATMUL_A_ROW = const(12)
+_MATMUL_A_K = const(13)
+_MATMUL_B_K = const(14)
+_MATMUL_B_COL = const(15)
+_MATMUL_A_ZP = const(16)
+_MATMUL_B_ZP = const(17)
+_MATMUL_Y_MULTIPLIER = const(18)
+_MATMUL_Y_SHIFT = const(19)
+_MATMUL_Y_ZP = const(20)
 
 # AVERAGE_POOL_2D, MAX_POOL_2D: pool2d(x, y, g)
 _POOL_H = const(0)

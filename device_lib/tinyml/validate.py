@@ -30,6 +30,20 @@ _CONV_X_ZP = const(16)
 _CONV_Y_ZP = const(17)
 _CONV_ACT_MIN = const(18)
 _CONV_DEPTH_MULTIPLIER = const(20)
+_MATMUL_D0 = const(0)
+_MATMUL_A_STRIDE0 = const(3)
+_MATMUL_B_STRIDE0 = const(6)
+_MATMUL_ROWS = const(9)
+_MATMUL_COLS = const(10)
+_MATMUL_DEPTH = const(11)
+_MATMUL_A_ROW = const(12)
+_MATMUL_A_K = const(13)
+_MATMUL_B_K = const(14)
+_MATMUL_B_COL = const(15)
+_MATMUL_A_ZP = const(16)
+_MATMUL_B_ZP = const(17)
+_MATMUL_Y_SHIFT = const(19)
+_MATMUL_Y_ZP = const(20)
 _POOL_PARAMS = const(5)
 _POOL_STRIDE_H = const(5)
 _POOL_STRIDE_W = const(6)
@@ -222,6 +236,80 @@ def _conv(c, depthwise=False):
 
 def _depthwise(c):
     return _conv(c, True)
+
+
+def _tconv(c):
+    """transpose_conv2d: conv2d's record (dilations 1) with TFLM's geometry of a transposed convolution:
+    the output is the SAME (input * stride) or VALID ((input - 1) * stride + filter) size, and the
+    padding TFLM's ComputePaddingHeightWidth of the output size; the bias is the model's."""
+    c.base = _CONV_PARAMS
+    _, h, w, ch = c.tensor(0, _INT8, 4)
+    if c.ins[0].shape[0] != 1:
+        c.fail("input 0 has batch %d, expected 1" % c.ins[0].shape[0])
+    oc, kh, kw, _ = c.tensor(1, _INT8, 4, True)
+    c.tensor(1, _INT8, 4, True, (oc, kh, kw, ch))
+    _, oh, ow, _ = c.tensor(-1, _INT8, 4)
+    c.tensor(-1, _INT8, 4, False, (1, oh, ow, oc))
+    c.requant(2, oc)
+    if max(h, w, ch, oh, ow, oc) > 32767 or kh * kw * ch > 65536:
+        c.fail("sizes over 32767 or a kernel of over 65536 weights")
+    for field, size, k, stride, out, pad in (
+            ("height", h, kh, c.param(_CONV_STRIDE_H, "stride_h", 1, 255), oh, c.get(_CONV_PAD_TOP)),
+            ("width", w, kw, c.param(_CONV_STRIDE_W, "stride_w", 1, 255), ow, c.get(_CONV_PAD_LEFT))):
+        if out != size * stride and out != (size - 1) * stride + k:
+            c.fail("output %s %d is neither SAME (%d) nor VALID (%d) of input %d" % (
+                field, out, size * stride, (size - 1) * stride + k, size))
+        n = (out + stride - 1) // stride if out == size * stride else (out - k + stride) // stride
+        if pad != max((n - 1) * stride + k - out, 0) // 2:
+            c.fail("pad of the %s %d, expected %d" % (field, pad, max((n - 1) * stride + k - out, 0) // 2))
+    c.param(_CONV_DILATION_H, "dilation_h", 1, 1)
+    c.param(_CONV_DILATION_W, "dilation_w", 1, 1)
+    c.zp(_CONV_X_ZP, "x_zp")
+    c.zp(_CONV_Y_ZP, "y_zp")
+    c.act(_CONV_ACT_MIN)
+    return h * w * ch * kh * kw * oc
+
+
+def _matmul(c):
+    """batch_matmul: y's batches d (right-aligned to 3) of rows x cols, a read as rows x depth (or
+    depth x rows: adj_x) and b as depth x cols (or cols x depth: adj_y), each batch at the strides of
+    its shape, 0 where it broadcasts; depth at most 33025, so a sum fits int32."""
+    p = c.p
+    rows, cols, depth = p[_MATMUL_ROWS], p[_MATMUL_COLS], p[_MATMUL_DEPTH]
+    for i, field in ((_MATMUL_ROWS, "rows"), (_MATMUL_COLS, "cols")):
+        c.param(i, field, 1, 65535)
+    c.param(_MATMUL_DEPTH, "depth", 1, 33025)
+    d = p[_MATMUL_D0:_MATMUL_D0 + 3]
+    for i in range(3):
+        c.param(_MATMUL_D0 + i, "d[%d]" % i, 1, 65535)
+    y = c.tensor(-1, _INT8)
+    if len(y) < 2 or len(y) > 5 or ((1,) * 5 + tuple(y))[-5:] != tuple(d) + (rows, cols):
+        c.fail("d %s, rows %d, cols %d, but output 0 has shape %s" % (_dims(d), rows, cols, _dims(y)))
+    for k, s0, (i, j), field in ((0, _MATMUL_A_STRIDE0, (_MATMUL_A_ROW, _MATMUL_A_K), "a"),
+                                 (1, _MATMUL_B_STRIDE0, (_MATMUL_B_K, _MATMUL_B_COL), "b")):
+        shape = c.tensor(k, _INT8)
+        if len(shape) < 2 or len(shape) > 5:
+            c.fail("input %d has %d dimensions, expected 2 to 5" % (k, len(shape)))
+        m, n = (rows, depth) if k == 0 else (depth, cols)
+        if tuple(shape[-2:]) == (m, n) and (p[i], p[j]) == (n, 1):
+            pass
+        elif tuple(shape[-2:]) == (n, m) and (p[i], p[j]) == (1, m):
+            pass
+        else:
+            c.fail("input %d of shape %s is not %s's %d x %d at strides %d, %d" % (k, _dims(shape), field, m, n,
+                                                                                   p[i], p[j]))
+        s = m * n
+        b = (1,) * (5 - len(shape)) + tuple(shape[:-2])
+        for i in (2, 1, 0):
+            if b[i] != 1 and b[i] != d[i]:
+                c.fail("input %d of shape %s does not broadcast to %s" % (k, _dims(shape), _dims(d)))
+            c.range("%s_stride[%d]" % (field, i), p[s0 + i], s if b[i] > 1 else 0, s if b[i] > 1 else 0)
+            s *= b[i]
+    c.zp(_MATMUL_A_ZP, "a_zp")
+    c.zp(_MATMUL_B_ZP, "b_zp")
+    c.param(_MATMUL_Y_SHIFT, "y_shift", -31, 31)
+    c.zp(_MATMUL_Y_ZP, "y_zp")
+    return _size(y) * depth
 
 
 def _fc(c):
@@ -546,7 +634,7 @@ CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwi
           "fc": _fc, "mul": _mul, "same": _same, "softmax": _softmax, "pad": _pad, "mean": _mean,
           "quantize": _quantize, "reduce": _reduce, "remap": _remap, "resize": _resize,
           "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg,
-          "compare": _compare, "logsoftmax": _logsoftmax, "select": _select}
+          "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}
 
 
 def _counts(c, row):

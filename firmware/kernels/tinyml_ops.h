@@ -44,6 +44,7 @@
 #define TML_OP_GREATER_EQUAL 62
 #define TML_OP_LESS_EQUAL 63
 #define TML_OP_SLICE 65
+#define TML_OP_TRANSPOSE_CONV 67
 #define TML_OP_EXPAND_DIMS 70
 #define TML_OP_EQUAL 71
 #define TML_OP_NOT_EQUAL 72
@@ -64,6 +65,7 @@
 #define TML_OP_QUANTIZE 114
 #define TML_OP_HARD_SWISH 117
 #define TML_OP_SELECT_V2 123
+#define TML_OP_BATCH_MATMUL 126
 
 // slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters
 #define TML_FC_PARAMS 0
@@ -109,6 +111,22 @@
 #define TML_CONV_ACT_MIN 18
 #define TML_CONV_ACT_MAX 19
 #define TML_CONV_DEPTH_MULTIPLIER 20
+#define TML_MATMUL_PARAMS 0
+#define TML_MATMUL_D0 0
+#define TML_MATMUL_A_STRIDE0 3
+#define TML_MATMUL_B_STRIDE0 6
+#define TML_MATMUL_ROWS 9
+#define TML_MATMUL_COLS 10
+#define TML_MATMUL_DEPTH 11
+#define TML_MATMUL_A_ROW 12
+#define TML_MATMUL_A_K 13
+#define TML_MATMUL_B_K 14
+#define TML_MATMUL_B_COL 15
+#define TML_MATMUL_A_ZP 16
+#define TML_MATMUL_B_ZP 17
+#define TML_MATMUL_Y_MULTIPLIER 18
+#define TML_MATMUL_Y_SHIFT 19
+#define TML_MATMUL_Y_ZP 20
 #define TML_POOL_H 0
 #define TML_POOL_W 1
 #define TML_POOL_C 2

@@ -1,31 +1,26 @@
-# The converter's lowered ops: TFLite ops the converter writes as ops of the table, with TFLM's bytes.
+# The converter's methods of TFLM's weighted ops beyond conv and fully_connected.
 #
 # TRANSPOSE_CONV (a Keras Conv2DTranspose) is TFLM's reference_integer_ops::TransposeConv: every input
 # pixel (x - x_zp) scatters its products with the filter into an int32 output at (in * stride - pad +
-# filter offset), then bias, the per-channel multiplier and the clamp as conv_2d's. The same int32 sums
-# are a stride-1 VALID conv_2d of the filter flipped in H and W over the input spread apart by the
-# stride, the gaps and the border filled with x_zp (whose products the folded bias cancels exactly):
-# one remap (padv2's kernel, a gather with a fill) and one conv_2d, so every backend runs it with the
-# convolution kernels it has, native C included. The spread input costs stride_h * stride_w times the
-# input's bytes in the arena, and the convolution's MACs on the fill are wasted: a kernel of its own
-# would save both.
+# filter offset), then bias, the per-channel multiplier and the clamp as conv_2d's. It is an op of its
+# own (kernel transpose_conv2d, CONV_2D's record): each output gathers the taps that reach it, which
+# are 1 / (stride_h * stride_w) of the filter, with TFLM's padding of the output size.
 #
-# BATCH_MATMUL with a constant right-hand matrix (a Dense-like product the converter did not write as
-# fully_connected) is TFLM's int8 BatchMatMul: sum_k (lhs - lhs_zp) * rhs, the multiplier of
-# lhs_scale * rhs_scale / out_scale, no activation (the int8 range), which is fully_connected's
-# arithmetic with the matrix transposed as its weights. A product of two activations (attention) needs
-# a kernel of its own, which tinyml does not have yet.
+# BATCH_MATMUL is TFLM's int8 BatchMatMul: sum_k (lhs - lhs_zp) * (rhs - rhs_zp), the multiplier of
+# lhs_scale * rhs_scale / out_scale, no activation (the int8 range). With a constant right-hand matrix
+# (a Dense-like product the converter did not write as fully_connected) that is fully_connected's
+# arithmetic with the matrix transposed as its weights, which stream from the file; else (attention,
+# a Keras Dot, torch.matmul of two activations) it is the batch_matmul kernel, with the batch
+# dimensions broadcast and adj_x / adj_y as element strides.
 import numpy as np
 
 from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
-from tinyml_host.model.convert_layout import separable
-from tinyml_host.model.tmlfile import TmlOp, TmlTensor
+from tinyml_host.model.tmlfile import TmlOp
 
 # TFLite ops the converter writes as other ops of the table: name -> what they become (docs/ops.md)
 # (op names in lower case here: the op table is the one place of the upper-case names, test_op_table)
-LOWERED = {"TRANSPOSE_CONV": "a remap (padv2's gather with a fill) and a conv_2d",
-           "BATCH_MATMUL": "a fully_connected when one operand is a constant matrix"}
+LOWERED = {}
 
 
 def _out_size(padding, size, k, stride):
@@ -38,18 +33,9 @@ def transpose_conv_padding(padding, out, k, stride):
     return max((n - 1) * stride + k - out, 0) // 2
 
 
-def spread_rows(n_in, n_out, k, stride, pad):
-    """Input row (or -1, the fill) at each row of the spread input the flipped filter slides over."""
-    rows = np.full(n_out + k - 1, -1, np.int64)
-    for r in range(len(rows)):
-        s = r - (k - 1 - pad)  # = in * stride
-        if s >= 0 and s % stride == 0 and s // stride < n_in:
-            rows[r] = s // stride
-    return rows
-
-
 class NnOps:
-    """The converter's methods for the lowered ops, mixed into convert._Converter."""
+    """The converter's methods of the transposed convolution and the batch matmul, mixed into
+    convert._Converter."""
 
     def emit_as(self, name, ins, outs, **params):
         """A .tml op of the table's op `name`, in lower case (a step of a lowered op)."""
@@ -74,45 +60,28 @@ class NnOps:
         sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
         _, h, wd, _ = x.shape
         _, oh, ow, _ = y.shape
+        if (oh, ow) not in ((h * sh, wd * sw), ((h - 1) * sh + kh, wd * sw), (h * sh, (wd - 1) * sw + kw),
+                            ((h - 1) * sh + kh, (wd - 1) * sw + kw)):
+            self.fail(op, "output %dx%d is neither the SAME nor the VALID size of input %dx%d" % (oh, ow, h, wd))
         pt = transpose_conv_padding(o["padding"], oh, kh, sh)
         pl = transpose_conv_padding(o["padding"], ow, kw, sw)
-        rows, cols = spread_rows(h, oh, kh, sh, pt), spread_rows(wd, ow, kw, sw, pl)
-        x_scale, x_zp = self.qp(x)
-        # the spread input: element index of x, or -1 for the fill
-        src = np.where((rows[:, None, None] >= 0) & (cols[None, :, None] >= 0),
-                       (rows[:, None, None] * wd + cols[None, :, None]) * ic + np.arange(ic)[None, None, :], -1)
-        spread_shape = (1, len(rows), len(cols), ic)
-        d, tables = separable(src.reshape(spread_shape))
-        tables = tables.astype(np.int32)  # one byte per element: the tables are byte offsets already
-        mid = self._new(TmlTensor(x.name + "/spread", np.int8, spread_shape, None, x_scale, x_zp))
-        self.emit_as("padv2", [self.activation(op.inputs[2]), self.const(y.name + "/spread", tables)], [mid],
-                     d=d, esize=1, fill=x_zp)
-        w_flipped = np.ascontiguousarray(w.data[:, ::-1, ::-1, :])
-        _, mults, shifts = self.requant_params(op, x, w, y, oc, 0)
+        x_zp, mults, shifts = self.requant_params(op, x, w, y, oc, 0)
         bias_in = 3 if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
         b = self.t(op.inputs[bias_in]) if bias_in is not None else None
-        bias = np.zeros(oc, np.int64) if b is None or b.data is None else b.data.astype(np.int64).reshape(oc)
-        folded = bias - x_zp * w_flipped.reshape(oc, -1).astype(np.int64).sum(axis=1)
-        if folded.min() < -2 ** 31 or folded.max() >= 2 ** 31:
-            self.fail(op, "bias with the input zero point folded in overflows int32")
-        ins = [mid] + self.weighted(op, w.name, w_flipped, folded.astype(np.int32), mults, shifts)
+        bias = np.zeros(oc, np.int32) if b is None or b.data is None else b.data.astype(np.int32).reshape(oc)
+        ins = [self.activation(op.inputs[2]), self.const(w.name, np.ascontiguousarray(w.data), False),
+               self.const(w.name + "/bias", bias, False), self.const(w.name + "/multiplier", mults, False),
+               self.const(w.name + "/shift", shifts, False)]
         lo, hi = q.activation_range(o.get("fused_activation_function", "NONE"), *self.qp(y))
-        self.emit_as("conv_2d", ins, [self.activation(op.outputs[0])], stride_h=1, stride_w=1, dilation_h=1,
-                     dilation_w=1, pad_top=0, pad_left=0, x_zp=x_zp, y_zp=self.qp(y)[1], act_min=lo, act_max=hi)
+        self.emit(op, ins, [self.activation(op.outputs[0])], stride_h=sh, stride_w=sw, dilation_h=1,
+                  dilation_w=1, pad_top=pt, pad_left=pl, x_zp=x_zp, y_zp=self.qp(y)[1], act_min=lo, act_max=hi)
 
     def batch_matmul(self, op):
         lhs, rhs, y = (self.t(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
         o = op.options
-        if rhs.data is None:
-            self.fail(op, "both operands are computed when the model runs (a Keras Dot or attention layer, "
-                      "torch.matmul of two activations), which tinyml does not run yet; a product with a "
-                      "constant matrix (a Dense layer) runs")
-        if o.get("adj_x"):
-            self.fail(op, "adj_x (the left operand transposed) is not supported")
-        if len(rhs.shape) < 2 or int(np.prod(rhs.shape[:-2], dtype=np.int64)) != 1:
-            self.fail(op, "the constant operand has batches %s; tinyml takes one matrix" % (tuple(rhs.shape[:-2]),))
-        if rhs.dtype != np.int8 or len(rhs.scale) != 1 or int(rhs.zero_point[0]) != 0:
-            self.fail(op, "the constant operand must be int8 with one scale and zero point 0 (symmetric)")
+        if rhs.data is None or o.get("adj_x") or len(rhs.shape) < 2 or rhs.dtype != np.int8 or \
+                int(np.prod(rhs.shape[:-2], dtype=np.int64)) != 1 or len(rhs.scale) != 1 or int(rhs.zero_point[0]):
+            return self._matmul_of_activations(op, lhs, rhs, y)  # else one symmetric matrix: fully_connected
         w = rhs.data.reshape(rhs.shape[-2:])
         w = np.ascontiguousarray(w if o.get("adj_y") else w.T)  # (N, K): fully_connected's weights
         n_out, n_in = w.shape
@@ -127,6 +96,41 @@ class NnOps:
         ins = [self.activation(op.inputs[0])] + self.weighted(op, rhs.name, w, folded.astype(np.int32), mults, shifts)
         self.emit_as("fully_connected", ins, [self.activation(op.outputs[0])], y_zp=self.qp(y)[1],
                      act_min=-128, act_max=127)
+
+    def _matmul_of_activations(self, op, lhs, rhs, y):
+        """The batch_matmul kernel: batch dimensions broadcast (at most 3), adj_x / adj_y as strides."""
+        o = op.options
+        if not lhs.dtype == rhs.dtype == y.dtype == np.int8:
+            self.fail(op, "tinyml runs it on int8 operands, not %s x %s -> %s" % (lhs.dtype, rhs.dtype, y.dtype))
+        if any(len(t.scale) != 1 for t in (lhs, rhs, y)):
+            self.fail(op, "operands quantized per channel; TFLM's batch matmul takes one scale per tensor")
+        if not 2 <= len(lhs.shape) <= 5 or not 2 <= len(rhs.shape) <= 5:
+            self.fail(op, "operands of rank %d and %d; TFLM takes ranks 2 to 5" % (len(lhs.shape), len(rhs.shape)))
+        rows, depth = lhs.shape[-2:][::-1] if o.get("adj_x") else lhs.shape[-2:]
+        depth2, cols = rhs.shape[-2:][::-1] if o.get("adj_y") else rhs.shape[-2:]
+        try:
+            batch = tuple(np.broadcast_shapes(tuple(lhs.shape[:-2]), tuple(rhs.shape[:-2])))
+        except ValueError:
+            batch = None
+        if depth != depth2 or batch is None or tuple(y.shape) != batch + (rows, cols):
+            self.fail(op, "shapes %s x %s -> %s do not multiply" % (lhs.shape, rhs.shape, y.shape))
+        if depth > 33025:
+            self.fail(op, "a depth of %d: at most 33025 products fit TFLM's int32 sum" % depth)
+
+        def strides(shape):  # element strides of the batch dims right-aligned to 3, 0 where broadcast
+            b = (1,) * (5 - len(shape)) + tuple(shape[:-2])
+            s, out = int(shape[-1]) * int(shape[-2]), [0, 0, 0]
+            for i in (2, 1, 0):
+                out[i] = s if b[i] > 1 else 0
+                s *= b[i]
+            return out
+        a_row, a_k = (1, rows) if o.get("adj_x") else (depth, 1)
+        b_k, b_col = (1, depth) if o.get("adj_y") else (cols, 1)
+        mult, shift = q.quantize_multiplier(float(lhs.scale[0]) * float(rhs.scale[0]) / float(y.scale[0]))
+        self.emit(op, [self.operand(op.inputs[0]), self.operand(op.inputs[1])], [self.activation(op.outputs[0])],
+                  d=list(((1,) * 3 + batch)[-3:]), a_stride=strides(lhs.shape), b_stride=strides(rhs.shape),
+                  rows=rows, cols=cols, depth=depth, a_row=a_row, a_k=a_k, b_k=b_k, b_col=b_col,
+                  a_zp=self.qp(lhs)[1], b_zp=self.qp(rhs)[1], y_multiplier=mult, y_shift=shift, y_zp=self.qp(y)[1])
 
 
 # Data moves a float island may hold: int8 moves of the same bytes (no arithmetic on the values).

@@ -22,6 +22,8 @@ PARAMS = {
                    "y_multiplier y_shift y_zp act_min act_max"),
     "ARG_MAX": (None, ""),
     "ARG_MIN": (None, ""),
+    "BATCH_MATMUL": ("MATMUL", "d[3] a_stride[3] b_stride[3] rows cols depth a_row a_k b_k b_col a_zp b_zp "
+                               "y_multiplier y_shift y_zp"),
     "AVERAGE_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "BATCH_TO_SPACE_ND": ("REMAP", "d[4] esize fill"),
     "CONCATENATION": ("CONCAT", "outer inner[]"),
@@ -80,6 +82,7 @@ PARAMS = {
                    "y_multiplier y_shift y_zp act_min act_max"),
     "SUM": ("REDUCE", "x_zp y_zp multiplier shift"),
     "TANH": (None, ""),
+    "TRANSPOSE_CONV": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
     "TRANSPOSE": ("REMAP", "d[4] esize fill"),
     "UNPACK": ("REMAP", "d[4] esize fill"),
 }

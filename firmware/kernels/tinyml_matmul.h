@@ -1,0 +1,121 @@
+// tinyml's kernels of TFLM's batch matmul (both operands activations) and transpose conv, int8. Plain
+// C99, no MicroPython dependency, no division (Cortex-M0 and Xtensa builds link no libgcc helper),
+// bit-exact with TFLite Micro's reference kernels and device_lib/tinyml/kernels_py_matmul.py
+// (docs/model-format.md for the records, docs/kernels.md for g).
+#ifndef TINYML_MATMUL_H
+#define TINYML_MATMUL_H
+
+#include "tinyml_fixedpoint.h"
+#include "tinyml_ops.h"
+
+// TFLM's reference_ops::BatchMatMul for int8 (batch_matmul.cc): for each of y's batches (g's D0..D2,
+// a's and b's batch strides 0 where broadcast), y[r][c] = the int32 sum over k of (a[r][k] - a_zp) *
+// (b[k][c] - b_zp), MultiplyByQuantizedMultiplier, + y_zp, clamped to int8 (no fused activation).
+// adj_x and adj_y are only other element strides of a and b (TFLM transposes into a scratch buffer
+// first; the sums are the same integers). Caller's contract: g as validate.py checks it (every index
+// inside a and b, depth <= 33025 so a sum fits int32).
+static void tml_batch_matmul(const int8_t *a, const int8_t *b, int8_t *y, const int32_t *g) {
+    const int32_t rows = g[TML_MATMUL_ROWS], cols = g[TML_MATMUL_COLS], depth = g[TML_MATMUL_DEPTH];
+    const int32_t a_row = g[TML_MATMUL_A_ROW], a_k = g[TML_MATMUL_A_K];
+    const int32_t b_k = g[TML_MATMUL_B_K], b_col = g[TML_MATMUL_B_COL];
+    const int32_t a_zp = g[TML_MATMUL_A_ZP], b_zp = g[TML_MATMUL_B_ZP];
+    const int32_t mult = g[TML_MATMUL_Y_MULTIPLIER], shift = g[TML_MATMUL_Y_SHIFT], y_zp = g[TML_MATMUL_Y_ZP];
+    const int32_t *d = g + TML_MATMUL_D0, *as = g + TML_MATMUL_A_STRIDE0, *bs = g + TML_MATMUL_B_STRIDE0;
+    for (int32_t i0 = 0; i0 < d[0]; i0++) {
+        for (int32_t i1 = 0; i1 < d[1]; i1++) {
+            for (int32_t i2 = 0; i2 < d[2]; i2++) {
+                const int8_t *ab = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
+                const int8_t *bb = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
+                for (int32_t r = 0; r < rows; r++, ab += a_row) {
+                    const int8_t *bc = bb;
+                    for (int32_t c = 0; c < cols; c++, bc += b_col) {
+                        const int8_t *pa = ab, *pb = bc;
+                        int32_t acc = 0;
+                        if (a_k == 1 && b_k == 1) { // both rows contiguous (adj_y): the common attention case
+                            for (int32_t k = 0; k < depth; k++) {
+                                acc += (pa[k] - a_zp) * (pb[k] - b_zp);
+                            }
+                        } else {
+                            for (int32_t k = 0; k < depth; k++, pa += a_k, pb += b_k) {
+                                acc += (*pa - a_zp) * (*pb - b_zp);
+                            }
+                        }
+                        *y++ = tml_out8(tml_requantize(acc, mult, shift), y_zp, -128, 127);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The transposed convolution's geometry and quantization: conv2d's g (tinyml_ops.h), with the output channels
+// oc0 .. oc0 + ocn - 1 of this call, whose weights, bias, multipliers and shifts are w, bias, mult, shift.
+typedef struct {
+    int32_t H, W, C, OH, OW, OC, KH, KW, oc0, ocn, stride_h, stride_w, pad_top, pad_left;
+    int32_t x_zp, y_zp, act_min, act_max;
+    const int32_t *bias, *mult, *shift;
+    bool per_channel;
+} tml_tconv_t;
+
+// TFLM's reference_integer_ops::TransposeConv for int8: input pixel (iy, ix) adds (x - x_zp) * w[oc][fy][fx]
+// to output (iy * stride_h - pad_top + fy, ix * stride_w - pad_left + fx). Gathered here per output
+// instead of scattered into an int32 scratch: output row oy takes the filter rows fy = (oy + pad_top)
+// - iy * stride_h, i.e. fy = (oy + pad_top) mod stride_h, then every stride_h-th, from input rows
+// (oy + pad_top) div stride_h downwards (likewise for columns); the integer sums are the same, so
+// are the bytes. Then the bias, the channel's multiplier, + y_zp and the clamp, as TFLM. w is
+// (ocn, KH, KW, C). The quotients and remainders are stepped along, so no division is needed.
+static void tml_transpose_conv2d(const int8_t *x, const int8_t *w, int8_t *y, const tml_tconv_t *g) {
+    const int32_t C = g->C, W = g->W, H = g->H, KW = g->KW, KH = g->KH, sh = g->stride_h, sw = g->stride_w;
+    const int32_t K = KH * KW * C, x_zp = g->x_zp;
+    // (oy + pad_top) = qy * sh + ry at oy = 0, and likewise for columns
+    int32_t qy0 = 0, ry0 = g->pad_top, qx0 = 0, rx0 = g->pad_left;
+    while (ry0 >= sh) {
+        ry0 -= sh;
+        qy0++;
+    }
+    while (rx0 >= sw) {
+        rx0 -= sw;
+        qx0++;
+    }
+    int32_t qy = qy0, ry = ry0;
+    for (int32_t oy = 0; oy < g->OH; oy++) {
+        int32_t qx = qx0, rx = rx0;
+        for (int32_t ox = 0; ox < g->OW; ox++) {
+            int8_t *out = y + (oy * g->OW + ox) * g->OC + g->oc0;
+            for (int32_t j = 0; j < g->ocn; j++) {
+                const int8_t *wj = w + j * K;
+                int32_t acc = g->bias[j];
+                for (int32_t fy = ry, iy = qy; fy < KH && iy >= 0; fy += sh, iy--) {
+                    if (iy >= H) {
+                        continue;
+                    }
+                    for (int32_t fx = rx, ix = qx; fx < KW && ix >= 0; fx += sw, ix--) {
+                        if (ix >= W) {
+                            continue;
+                        }
+                        const int8_t *xp = x + (iy * W + ix) * C;
+                        const int8_t *wp = wj + (fy * KW + fx) * C;
+                        int32_t s = 0;
+                        for (int32_t c = 0; c < C; c++) {
+                            s += (xp[c] - x_zp) * wp[c];
+                        }
+                        acc += s;
+                    }
+                }
+                int32_t m = g->per_channel ? g->mult[j] : g->mult[0];
+                int32_t sft = g->per_channel ? g->shift[j] : g->shift[0];
+                out[j] = tml_out8(tml_requantize(acc, m, sft), g->y_zp, g->act_min, g->act_max);
+            }
+            if (++rx == sw) {
+                rx = 0;
+                qx++;
+            }
+        }
+        if (++ry == sh) {
+            ry = 0;
+            qy++;
+        }
+    }
+}
+
+#endif // TINYML_MATMUL_H
