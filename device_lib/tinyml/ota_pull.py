@@ -16,6 +16,8 @@ from tinyml import ota
 
 MAGIC = b"TMLOTA\x00\x01"
 _CHUNK = 512
+_SYNC = 4096  # a .part file is synced every this many bytes: after a power cut, a board's flash
+              # (littlefs) keeps what was synced, and the pull resumes from there
 
 
 class PullError(Exception):
@@ -78,6 +80,7 @@ def _get_into(url, first, last, path):
     buf = bytearray(_CHUNK)
     mv = memoryview(buf)
     left = last - first + 1
+    unsynced = 0
     try:
         with open(path, "ab") as f:
             while left > 0:
@@ -86,6 +89,10 @@ def _get_into(url, first, last, path):
                     raise PullError("%s closed the connection early" % url)
                 f.write(mv[:k])
                 left -= k
+                unsynced += k
+                if unsynced >= _SYNC:
+                    f.flush()
+                    unsynced = 0
     finally:
         s.close()
 
