@@ -6,6 +6,7 @@ import numpy as np
 
 from test_math_board import OPS as MATH_OPS, single_op as math_single_op
 from test_matmul_ops import TWO_ACTIVATIONS, two_activations_model
+from recurrent_models import lstm_model, svdf_model
 from test_ops_vs_tflm import conv_model, fc_model, int8_inputs, one_op, random_inputs
 from test_transpose_conv import CASES as TCONV_CASES, transpose_conv_model
 from tinyml_host.oracle import tflite_build as tb
@@ -148,6 +149,8 @@ BUILDERS = {
     "PAD": _pad,
     "CONCATENATION": _concat,
     "SQUEEZE": _squeeze,
+    "SVDF": svdf_model,  # stateful: its cases run in order, the state carried (tflm_run carries it too)
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm_model,
 }
 BUILDERS.update({name: (lambda rng, name=name: _table(name)) for name in UNARY})
 BUILDERS.update({name: _moves(name, *spec) for name, spec in MOVES.items()})

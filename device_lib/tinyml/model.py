@@ -264,7 +264,8 @@ class Model:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
         self._steps = [self._bind(op, kinds[op.opcode]) for op in self.ops]
-        _forget("moves")
+        self._reset_state()
+        _forget("moves", "stateful")
         self.inputs = [self.tensors[i] for i in self.input_ids]
         self.outputs = [self.tensors[i] for i in self.output_ids]
 
@@ -390,6 +391,8 @@ class Model:
             g[_RESIZE_BATCHES], g[_RESIZE_C], g[_RESIZE_IN_BATCH] = n, c, h * w * c
             g[_RESIZE_OH], g[_RESIZE_OW] = out.shape[1], out.shape[2]
             return k.resize_bilinear, (x, y, D[op.inputs[1]], g)
+        if kernel == "svdf" or kernel == "lstm":  # stateful ops (tinyml/stateful.py)
+            return _use("stateful").bind(self, op, kernel)
         raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
                                      % (self.name, op.index, op.opcode, kernel))
 
@@ -517,9 +520,19 @@ class Model:
         return describe(self)
 
     def reset(self):
-        """Zeroes the activation arena (inputs, outputs, every intermediate), as just after load."""
+        """Zeroes the activation arena (inputs, outputs, every intermediate) and resets the state of
+        stateful ops (their variable tensors) to where TFLM's reset() leaves it, as just after load."""
         from tinyml.about import zero
         zero(self._arena)
+        self._reset_state()
+        _forget("stateful")
+
+    def _reset_state(self):
+        # a stateful op's state (variable tensors) where TFLM's reset() leaves it: int8 at its zero point
+        for t in self.tensors:
+            if t.variable:
+                _use("stateful").reset(self)
+                return
 
     def summary(self):
         print("model %s: %d ops, backend %s, weights %s" % (

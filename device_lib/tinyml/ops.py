@@ -53,6 +53,7 @@ TABLE = """\
 23 RESIZE_BILINEAR resize_bilinear - 2 1 0 resize
 25 SOFTMAX softmax - 1 1 3 softmax
 26 SPACE_TO_DEPTH remap moves 2 1 6 remap
+27 SVDF svdf - 5 1 8 svdf
 28 TANH lut - 2 1 0 lut
 34 PAD pad moves 1 1 5 pad
 36 GATHER remap moves 2 1 6 remap
@@ -62,6 +63,7 @@ TABLE = """\
 40 MEAN mean_hw/reduce_sum - 1-2 1 4 reduce
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
+44 UNIDIRECTIONAL_SEQUENCE_LSTM lstm - 7 1 26 lstm
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
 50 LOG_SOFTMAX log_softmax - 1 1 5 logsoftmax
@@ -329,3 +331,40 @@ _REMAP_PARAMS = const(0)
 _REMAP_D0 = const(0)
 _REMAP_ESIZE = const(4)
 _REMAP_FILL = const(5)
+
+# SVDF: svdf(x, w_feature, w_time, bias, state, y, g): the input (batch, n_input), n_filter = n_unit x
+# rank filters of `memory` steps each; the state (int16) is a variable tensor
+_SVDF_BATCH = const(0)
+_SVDF_N_INPUT = const(1)
+_SVDF_N_FILTER = const(2)
+_SVDF_MEMORY = const(3)
+_SVDF_N_UNIT = const(4)
+_SVDF_PARAMS = const(5)
+_SVDF_RANK = const(5)
+_SVDF_X_ZP = const(6)
+_SVDF_FEATURE_MULTIPLIER = const(7)
+_SVDF_FEATURE_SHIFT = const(8)
+_SVDF_STATE_ZP = const(9)
+_SVDF_TIME_MULTIPLIER = const(10)
+_SVDF_TIME_SHIFT = const(11)
+_SVDF_Y_ZP = const(12)
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM: lstm(x, w_x, w_h, bias, table, h, c, y, gates, g): `steps` time steps
+# of n_input values, n_state cells; the gates' multipliers and shifts: input-to-gate (input, forget,
+# cell, output), then recurrent-to-gate; h (int8) and c (int16) are variable tensors
+_LSTM_STEPS = const(0)
+_LSTM_N_INPUT = const(1)
+_LSTM_N_STATE = const(2)
+_LSTM_PARAMS = const(3)
+_LSTM_GATE_MULTIPLIER0 = const(3)
+_LSTM_GATE_SHIFT0 = const(11)
+_LSTM_FORGET_MULTIPLIER = const(19)
+_LSTM_FORGET_SHIFT = const(20)
+_LSTM_INPUT_MULTIPLIER = const(21)
+_LSTM_INPUT_SHIFT = const(22)
+_LSTM_OUTPUT_MULTIPLIER = const(23)
+_LSTM_OUTPUT_SHIFT = const(24)
+_LSTM_H_ZP = const(25)
+_LSTM_CELL_CLIP = const(26)
+_LSTM_TANH_MULTIPLIER = const(27)
+_LSTM_TANH_SHIFT = const(28)

@@ -6,11 +6,14 @@ from array import array
 
 def lifetimes(tensors, ops, inputs, outputs):
     """{tensor index: [first op, last op]} for activations; model inputs live from -1,
-    model outputs until len(ops)."""
+    model outputs until len(ops), variable tensors (state) both."""
     life = {}
 
     def touch(t, at):
         if tensors[t].const:
+            return
+        if tensors[t].variable:  # a stateful op's state: kept from one run to the next, so never shared
+            life[t] = [-1, len(ops)]
             return
         span = life.get(t)
         if span is None:

@@ -12,6 +12,7 @@ TENSOR_RECORD = 40
 DTYPE_SIZE = {1: 1, 2: 4, 3: 1, 4: 2, 5: 4, 6: 8}
 DTYPE_NAME = {1: "int8", 2: "int32", 3: "uint8", 4: "int16", 5: "float32", 6: "int64"}
 FLAG_CONST = 1
+FLAG_VARIABLE = 2  # a stateful op's state (SVDF, LSTM): kept across runs, reset to its zero point
 
 
 class ModelFileError(ValueError):
@@ -21,7 +22,7 @@ class ModelFileError(ValueError):
 # One per tensor, kept small (a tuple): a model may have hundreds. Only the model's inputs and
 # outputs carry their names; the others are "" (the names stay in the file).
 Tensor = namedtuple("Tensor", ("index", "dtype", "shape", "const", "offset", "nbytes", "zero_point",
-                               "scale", "name"))
+                               "scale", "name", "variable"))
 Op = namedtuple("Op", ("index", "opcode", "inputs", "outputs", "params"))
 
 
@@ -138,8 +139,8 @@ def _check_tensor(t, rec, end, size, what):
     where = "tensor %d" % t.index
     if dtype not in DTYPE_SIZE:
         _bad(what, where, "dtype %d is none of %s" % (dtype, ", ".join(str(k) for k in sorted(DTYPE_SIZE))))
-    if flags & ~FLAG_CONST:
-        _bad(what, where, "flags 0x%x: only bit 0 (constant) is defined" % flags)
+    if flags & ~(FLAG_CONST | FLAG_VARIABLE) or flags == FLAG_CONST | FLAG_VARIABLE:
+        _bad(what, where, "flags 0x%x: bit 0 (constant) or bit 1 (variable), no other, not both" % flags)
     dims = struct.unpack_from("<4i", rec, 24)
     n = DTYPE_SIZE[dtype]
     for k in range(4):
@@ -195,7 +196,7 @@ def _parse_tables(read, fields, what, check=True):
         rec = read(t_off + i * TENSOR_RECORD, TENSOR_RECORD)
         dtype, ndim, flags, doff, nbytes, zp, scale = struct.unpack_from("<BBHIIif", rec, 0)
         return Tensor(i, dtype, struct.unpack_from("<%di" % min(ndim, 4), rec, 24), bool(flags & FLAG_CONST),
-                      doff, nbytes, zp, scale, names.get(i, ""))
+                      doff, nbytes, zp, scale, names.get(i, ""), bool(flags & FLAG_VARIABLE))
 
     def op(i):
         o = op_at[i]
@@ -242,10 +243,11 @@ def _validate(tables, read, what):
         validate.model(*tables, read, what, ModelFileError)
     finally:
         validate = None
-        sys.modules.pop("tinyml.validate", None)
         pkg = sys.modules.get("tinyml")  # its attribute would keep the module alive (no import: no circle)
-        if pkg is not None and "validate" in pkg.__dict__:
-            delattr(pkg, "validate")
+        for name in ("validate", "validate_recurrent"):
+            sys.modules.pop("tinyml." + name, None)
+            if pkg is not None and name in pkg.__dict__:
+                delattr(pkg, name)
 
 
 def parse(buf, what="model", check=True):

@@ -637,6 +637,15 @@ CHECKS = {"add": _add, "pool": _pool, "concat": _concat, "conv": _conv, "depthwi
           "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}
 
 
+def _stateful(c):
+    # SVDF, LSTM: their checks load only for a model that has them (tinyml.tmlfile drops them after)
+    from tinyml.validate_recurrent import CHECKS as stateful
+    return stateful[c.kernel](c)
+
+
+CHECKS["svdf"] = CHECKS["lstm"] = _stateful
+
+
 def _counts(c, row):
     for field, n, (lo, hi) in (("n_in", len(c.op.inputs), row[4]), ("n_out", len(c.op.outputs), row[5]),
                                ("n_params", len(c.p), row[6])):
@@ -654,8 +663,8 @@ def model(tensors, op_list, inputs, outputs, read, what="model", error=ValueErro
     written = bytearray(n_t)  # 1: a model input or an earlier op's output holds it
     use = bytearray(n_t)  # 1: a weight that streams from the file (inputs 1..4 of a "streams" op), 2: else
     for k, i in enumerate(inputs):
-        if tensors[i].const:
-            raise ModelFileError("%s: input %d (tensor %d) is a constant" % (what, k, i))
+        if tensors[i].const or tensors[i].variable:
+            raise ModelFileError("%s: input %d (tensor %d) is a constant or a variable" % (what, k, i))
         written[i] = 1
     work = 0
     table = {}  # opcode -> its row, read from the table once
@@ -675,17 +684,20 @@ def model(tensors, op_list, inputs, outputs, read, what="model", error=ValueErro
         c.kernel = row[2]
         _counts(c, row)
         for k, i in enumerate(op.inputs):
+            if c.ins[k].variable and (row[2] not in ("svdf", "lstm") or use[i]):
+                c.fail("input %d (tensor %d) is a variable tensor: the state of one stateful op alone" % (k, i))
             u = 1 if row[3] == "streams" and 1 <= k <= 4 else 2
             if use[i] and use[i] != u or u == 1 and use[i]:
                 c.fail("input %d (tensor %d) is also used by another op or as another input: a weight that "
                        "streams from the file belongs to one op" % (k, i))
             use[i] = u
-            if not c.ins[k].const and not written[i]:
+            if not c.ins[k].const and not c.ins[k].variable and not written[i]:
                 c.fail("input %d (tensor %d) is neither a constant, a model input nor an earlier op's output"
                        % (k, i))
         for k, i in enumerate(op.outputs):
-            if (c.out if k == 0 else tensors[i]).const or written[i] or i in op.inputs:
-                c.fail("output %d (tensor %d) is a constant, a model input or written before" % (k, i))
+            t = c.out if k == 0 else tensors[i]
+            if t.const or t.variable or written[i] or i in op.inputs:
+                c.fail("output %d (tensor %d) is a constant, a variable, a model input or written before" % (k, i))
             written[i] = 1
         check = CHECKS.get(row[7])
         if check is None:  # a row without its check: tests/test_op_table.py fails for it too

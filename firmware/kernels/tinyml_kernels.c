@@ -59,6 +59,7 @@ static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
 }
 
 #include "tinyml_matmul_binding.h" // batch_matmul, transpose_conv2d
+#include "tinyml_recurrent_binding.h" // svdf, lstm
 
 // fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max)
 static mp_obj_t tml_fully_connected_fn(size_t n_args, const mp_obj_t *args) {
@@ -622,6 +623,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
     mp_store_global(MP_QSTR_batch_matmul, MP_OBJ_FROM_PTR(&tml_batch_matmul_obj));
     mp_store_global(MP_QSTR_transpose_conv2d, MP_OBJ_FROM_PTR(&tml_transpose_conv2d_obj));
+    mp_store_global(MP_QSTR_svdf, MP_OBJ_FROM_PTR(&tml_svdf_obj));
+    mp_store_global(MP_QSTR_lstm, MP_OBJ_FROM_PTR(&tml_lstm_obj));
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
@@ -671,6 +674,8 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
     { MP_ROM_QSTR(MP_QSTR_batch_matmul), MP_ROM_PTR(&tml_batch_matmul_obj) },
     { MP_ROM_QSTR(MP_QSTR_transpose_conv2d), MP_ROM_PTR(&tml_transpose_conv2d_obj) },
+    { MP_ROM_QSTR(MP_QSTR_svdf), MP_ROM_PTR(&tml_svdf_obj) },
+    { MP_ROM_QSTR(MP_QSTR_lstm), MP_ROM_PTR(&tml_lstm_obj) },
 };
 static MP_DEFINE_CONST_DICT(tml_module_globals, tml_module_globals_table);
 

@@ -80,10 +80,14 @@ PARAMS = {
     "STRIDED_SLICE": ("REMAP", "d[4] esize fill"),
     "SUB": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
                    "y_multiplier y_shift y_zp act_min act_max"),
+    "SVDF": ("SVDF", "rank x_zp feature_multiplier feature_shift state_zp time_multiplier time_shift y_zp"),
     "SUM": ("REDUCE", "x_zp y_zp multiplier shift"),
     "TANH": (None, ""),
     "TRANSPOSE_CONV": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
     "TRANSPOSE": ("REMAP", "d[4] esize fill"),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("LSTM", "gate_multiplier[8] gate_shift[8] forget_multiplier forget_shift "
+                                             "input_multiplier input_shift output_multiplier output_shift h_zp "
+                                             "cell_clip tanh_multiplier tanh_shift"),
     "UNPACK": ("REMAP", "d[4] esize fill"),
 }
 

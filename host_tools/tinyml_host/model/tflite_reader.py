@@ -105,6 +105,9 @@ OPTIONS = {
     77: ("MirrorPadOptions", "mode:mpad"),
     79: ("SplitVOptions", "num_splits:i32"),
     94: ("DepthToSpaceOptions", "block_size:i32"),
+    71: ("UnidirectionalSequenceLSTMOptions", "fused_activation_function:act cell_clip:f32 proj_clip:f32 "
+                                              "time_major:bool asymmetric_quantize_inputs:bool "
+                                              "diagonal_recurrent_tensors:bool"),
     101: ("BatchMatMulOptions", "adj_x:bool adj_y:bool asymmetric_quantize_inputs:bool"),
 }
 _NONZERO_DEFAULTS = {"dilation_w_factor": 1, "dilation_h_factor": 1, "pot_scale_int16": True}

@@ -12,11 +12,13 @@ TENSOR_RECORD = 40
 DTYPES = {np.dtype(np.int8): 1, np.dtype(np.int32): 2, np.dtype(np.uint8): 3,
           np.dtype(np.int16): 4, np.dtype(np.float32): 5, np.dtype(np.int64): 6}
 FLAG_CONST = 1
+FLAG_VARIABLE = 2  # a stateful op's state: kept across runs, reset to its zero point (docs/model-format.md)
 
 
 class TmlTensor:
-    def __init__(self, name, dtype, shape, data=None, scale=0.0, zero_point=0):
+    def __init__(self, name, dtype, shape, data=None, scale=0.0, zero_point=0, variable=False):
         self.name = name
+        self.variable = variable
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(d) for d in shape)
         self.data = None if data is None else np.ascontiguousarray(data, dtype=self.dtype).reshape(self.shape)
@@ -82,7 +84,8 @@ def write_tml(tensors, ops, inputs, outputs, meta=None):
         if t.name:
             names += t.name.encode() + b"\0"
     records = b"".join(
-        struct.pack("<BBHIIifI", DTYPES[t.dtype], len(t.shape), FLAG_CONST if t.data is not None else 0,
+        struct.pack("<BBHIIifI", DTYPES[t.dtype], len(t.shape),
+                    FLAG_CONST if t.data is not None else FLAG_VARIABLE if t.variable else 0,
                     data_at[i], t.nbytes, t.zero_point, t.scale, name_at[i])
         + struct.pack("<4i", *(list(t.shape) + [0] * (4 - len(t.shape))))
         for i, t in enumerate(tensors))

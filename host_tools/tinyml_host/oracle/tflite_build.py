@@ -43,6 +43,7 @@ class Tensor:
     quantized_dimension: int = 0
     name: str = ""
     shape_signature: tuple = None  # -1 where a dimension is dynamic (TFLite's converter writes 1 in shape)
+    variable: bool = False  # a stateful op's state (SVDF, LSTM): TFLM keeps it across invokes
 
 
 @dataclass
@@ -96,6 +97,7 @@ def _tensor(index, spec, buffers):
     t.shape = list(data.shape if spec.shape is None else spec.shape)
     t.type = getattr(schema.TensorType, np.dtype(spec.dtype).name.upper())
     t.name = spec.name or "t%d" % index
+    t.isVariable = spec.variable
     if spec.shape_signature is not None:
         t.shapeSignature = list(spec.shape_signature)
     if data is not None:
