@@ -1,0 +1,223 @@
+// The ops with int16 activations and int8 weights (TFLite's 16x8 quantization; tinyml/ops.py S16):
+// fully_connected_s16, conv2d_s16, depthwise_conv2d_s16 and their bindings, included by
+// tinyml_kernels.c after its argument helpers. TFLM's reference_integer_ops arithmetic: an int64
+// accumulator (int64 bias, zero points 0) requantized by the 64-bit MultiplyByQuantizedMultiplier.
+// No libgcc call: products are 32x32->64 widening multiplies, 64-bit shifts are by constants, the
+// variable shifts are done on 32-bit halves (xtensawin's build links no helper), and a dot product
+// is summed in int32 256 products at a time (each under 2**22). Same bytes as kernels_py_s16.py.
+#ifndef TINYML_S16_H
+#define TINYML_S16_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+// TFLM's MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int s): m rounded to 16 bits, one
+// rounding shift by t = 15 - s (s in -31..7, so t in 8..46), the int64 result cast to int32 (its low
+// 32 bits, as TFLM's cast). |acc| < 2**41 (validated), so the product fits int64.
+static int32_t tml_req64(int64_t acc, int32_t m, int32_t s) {
+    int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    int t = 15 - s;
+    uint32_t lo = (uint32_t)acc;
+    int32_t hi = (int32_t)(acc >> 32);
+    uint64_t p = ((uint64_t)((int64_t)hi * rm) << 32) + (uint64_t)lo * (uint32_t)rm;
+    if (t > 32) {
+        p += (uint64_t)(1u << (t - 33)) << 32;
+    } else {
+        p += (uint32_t)1 << (t - 1);
+    }
+    uint32_t plo = (uint32_t)p;
+    uint32_t phi = (uint32_t)(p >> 32);
+    if (t >= 32) {
+        return (int32_t)phi >> (t - 32);
+    }
+    return (int32_t)((plo >> t) | (phi << (32 - t)));
+}
+
+static inline int64_t tml_bias64(const uint32_t *bias, int o) {
+    return (int64_t)(((uint64_t)bias[2 * o + 1] << 32) | bias[2 * o]);
+}
+
+static inline int16_t tml_out16(int64_t acc, int32_t m, int32_t s, int32_t lo, int32_t hi) {
+    int32_t v = tml_req64(acc, m, s);
+    return (int16_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+// sum of x[i] * w[i], i < n, in int64: int32 runs of 256 products
+static int64_t tml_dot16(const int16_t *x, const int8_t *w, int32_t n) {
+    int64_t acc = 0;
+    while (n > 0) {
+        int32_t k = n < 256 ? n : 256;
+        int32_t a = 0;
+        for (int32_t i = 0; i < k; i++) {
+            a += (int32_t)x[i] * w[i];
+        }
+        acc += a;
+        x += k;
+        w += k;
+        n -= k;
+    }
+    return acc;
+}
+
+static void tml_fully_connected_s16(const int16_t *x, const int8_t *w, const uint32_t *bias, const int32_t *mult,
+    const int32_t *shift, bool per_channel, int16_t *y, int32_t batches, int32_t n_in, int32_t n_out,
+    int32_t act_min, int32_t act_max) {
+    for (int32_t b = 0; b < batches; b++) {
+        for (int32_t o = 0; o < n_out; o++) {
+            int32_t c = per_channel ? o : 0;
+            int64_t acc = tml_dot16(x, w + (size_t)o * n_in, n_in) + tml_bias64(bias, o);
+            y[o] = tml_out16(acc, mult[c], shift[c], act_min, act_max);
+        }
+        x += n_in;
+        y += n_out;
+    }
+}
+
+typedef struct {
+    int32_t H, W, C, OH, OW, OC, KH, KW, sh, sw, dh, dw, pt, pl, lo, hi, oc0, ocn, dm; // dm 0: conv2d
+} tml_conv16_t;
+
+// output channels oc0 .. oc0+ocn-1 (w, bias, mult, shift hold theirs); taps outside the input skipped
+static void tml_conv_s16(const int16_t *x, const int8_t *w, const uint32_t *bias, const int32_t *mult,
+    const int32_t *shift, bool per_channel, int16_t *y, const tml_conv16_t *g) {
+    int32_t ci = g->dm ? 1 : g->C;
+    int32_t k = g->KH * g->KW * ci;
+    for (int32_t o = 0; o < g->ocn; o++) {
+        int32_t cin = g->dm ? (g->oc0 + o) / g->dm : 0;
+        int32_t c = per_channel ? o : 0;
+        int32_t m = mult[c], s = shift[c];
+        int64_t b = tml_bias64(bias, o);
+        const int8_t *wo = w + (size_t)o * k;
+        for (int32_t oh = 0; oh < g->OH; oh++) {
+            int32_t ih0 = oh * g->sh - g->pt;
+            for (int32_t ow = 0; ow < g->OW; ow++) {
+                int32_t iw0 = ow * g->sw - g->pl;
+                int64_t acc = b;
+                for (int32_t kh = 0; kh < g->KH; kh++) {
+                    int32_t ih = ih0 + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) {
+                        continue;
+                    }
+                    for (int32_t kw = 0; kw < g->KW; kw++) {
+                        int32_t iw = iw0 + kw * g->dw;
+                        if (iw < 0 || iw >= g->W) {
+                            continue;
+                        }
+                        acc += tml_dot16(x + ((size_t)ih * g->W + iw) * g->C + cin, wo + (kh * g->KW + kw) * ci, ci);
+                    }
+                }
+                y[((size_t)oh * g->OW + ow) * g->OC + g->oc0 + o] = tml_out16(acc, m, s, g->lo, g->hi);
+            }
+        }
+    }
+}
+
+#ifdef TML_S16_BINDINGS // the MicroPython side: tinyml_kernels.c defines it after its argument helpers
+
+static bool tml_aligned2(const void *p) {
+    return ((uintptr_t)p & 1) == 0;
+}
+
+// fully_connected_s16(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max): bias int64
+static mp_obj_t tml_fully_connected_s16_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, w, bias, mult, shift, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &w, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[2], &bias, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[3], &mult, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
+    int32_t n_in = tml_int(args[6], 1, 65536, MP_ERROR_TEXT("fully_connected_s16: n_in must be in 1..65536"));
+    int32_t n_out = tml_int(args[7], 1, 65535, MP_ERROR_TEXT("fully_connected_s16: n_out must be in 1..65535"));
+    tml_int(args[8], 0, 0, MP_ERROR_TEXT("fully_connected_s16: out_zp must be 0"));
+    int32_t act_min = tml_int(args[9], -32768, 32767, MP_ERROR_TEXT("fully_connected_s16: act_min must be an int16"));
+    int32_t act_max = tml_int(args[10], act_min, 32767, MP_ERROR_TEXT("fully_connected_s16: act_max must be in act_min..32767"));
+    bool per_channel = mult.len > 4;
+    size_t n_mult = per_channel ? (size_t)n_out : 1;
+    size_t batches = y.len / 2 / (size_t)n_out;
+    tml_check(y.len == 2 * batches * (size_t)n_out, MP_ERROR_TEXT("fully_connected_s16: len(y) must be 2 * n_out * batches"));
+    tml_check(x.len / 2 / (size_t)n_in >= batches, MP_ERROR_TEXT("fully_connected_s16: x is shorter than batches * n_in int16"));
+    tml_check(w.len / (size_t)n_in >= (size_t)n_out, MP_ERROR_TEXT("fully_connected_s16: w is shorter than n_out * n_in"));
+    tml_check(bias.len / 8 >= (size_t)n_out, MP_ERROR_TEXT("fully_connected_s16: bias holds fewer than n_out int64"));
+    tml_check(mult.len / 4 >= n_mult && shift.len / 4 >= n_mult,
+        MP_ERROR_TEXT("fully_connected_s16: mult and shift must hold 1 (per-tensor) or n_out int32"));
+    tml_check(tml_aligned4(bias.buf) && tml_aligned4(mult.buf) && tml_aligned4(shift.buf) && tml_aligned2(x.buf) &&
+        tml_aligned2(y.buf), MP_ERROR_TEXT("fully_connected_s16: bias, mult, shift 4-byte and x, y 2-byte aligned"));
+    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("fully_connected_s16: y overlaps x"));
+    const int32_t *sh = shift.buf;
+    for (size_t c = 0; c < n_mult; c++) {
+        tml_check(tml_in(sh[c], -31, 7), MP_ERROR_TEXT("fully_connected_s16: shifts must be in -31..7"));
+    }
+    tml_fully_connected_s16(x.buf, w.buf, bias.buf, mult.buf, shift.buf, per_channel, y.buf, (int32_t)batches,
+        n_in, n_out, act_min, act_max);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_fully_connected_s16_obj, 11, 11, tml_fully_connected_s16_fn);
+
+// conv2d_s16(x, w, bias, mult, shift, y, g) and depthwise_conv2d_s16(...): g as conv2d's
+static mp_obj_t tml_conv_s16_common(const mp_obj_t *args, bool depthwise) {
+    mp_buffer_info_t x, w, bias, mult, shift, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &w, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[2], &bias, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[3], &mult, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
+    const int32_t *v = depthwise
+        ? tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER + 1, MP_ERROR_TEXT("depthwise_conv2d_s16: g must be an array('i') of 21 values"))
+        : tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER, MP_ERROR_TEXT("conv2d_s16: g must be an array('i') of 20 values"));
+    tml_conv16_t g = {
+        .H = v[TML_CONV_H], .W = v[TML_CONV_W], .C = v[TML_CONV_C], .OH = v[TML_CONV_OH], .OW = v[TML_CONV_OW],
+        .OC = v[TML_CONV_OC], .KH = v[TML_CONV_KH], .KW = v[TML_CONV_KW],
+        .sh = v[TML_CONV_STRIDE_H], .sw = v[TML_CONV_STRIDE_W], .dh = v[TML_CONV_DILATION_H], .dw = v[TML_CONV_DILATION_W],
+        .pt = v[TML_CONV_PAD_TOP], .pl = v[TML_CONV_PAD_LEFT], .lo = v[TML_CONV_ACT_MIN], .hi = v[TML_CONV_ACT_MAX],
+        .oc0 = v[TML_CONV_OC0], .ocn = v[TML_CONV_OCN], .dm = depthwise ? v[TML_CONV_DEPTH_MULTIPLIER] : 0,
+    };
+    bool ok = tml_in(g.H, 1, 32767) && tml_in(g.W, 1, 32767) && tml_in(g.C, 1, 32767) && tml_in(g.OH, 1, 32767) &&
+        tml_in(g.OW, 1, 32767) && tml_in(g.OC, 1, 32767) && tml_in(g.KH, 1, 255) && tml_in(g.KW, 1, 255) &&
+        tml_in(g.sh, 1, 255) && tml_in(g.sw, 1, 255) && tml_in(g.dh, 1, 255) && tml_in(g.dw, 1, 255) &&
+        tml_in(g.pt, 0, 32767) && tml_in(g.pl, 0, 32767);
+    tml_check(ok, MP_ERROR_TEXT("conv_s16: sizes in 1..32767, kernel, strides and dilations in 1..255, paddings in 0..32767"));
+    tml_check(v[TML_CONV_X_ZP] == 0 && v[TML_CONV_Y_ZP] == 0 && tml_in(g.lo, -32768, 32767) && tml_in(g.hi, g.lo, 32767),
+        MP_ERROR_TEXT("conv_s16: x_zp, y_zp must be 0, act_min <= act_max int16"));
+    tml_check(g.oc0 >= 0 && g.ocn >= 1 && g.oc0 <= g.OC - g.ocn,
+        MP_ERROR_TEXT("conv_s16: need 0 <= oc0 and 1 <= ocn with oc0 + ocn <= OC"));
+    tml_check(!depthwise || (g.dm >= 1 && (uint64_t)g.C * g.dm == (uint64_t)g.OC),
+        MP_ERROR_TEXT("depthwise_conv2d_s16: OC must be C * depth_multiplier"));
+    tml_check(tml_holds(&x, tml_mul31(tml_mul31(tml_mul31(g.H, g.W), g.C), 2)), MP_ERROR_TEXT("conv_s16: x is shorter than H*W*C int16"));
+    tml_check(tml_holds(&y, tml_mul31(tml_mul31(tml_mul31(g.OH, g.OW), g.OC), 2)), MP_ERROR_TEXT("conv_s16: y is shorter than OH*OW*OC int16"));
+    uint64_t k = tml_mul31(tml_mul31(g.KH, g.KW), depthwise ? 1 : g.C);
+    tml_check(k <= 65536, MP_ERROR_TEXT("conv_s16: a kernel must hold at most 65536 weights"));
+    tml_check(tml_holds(&w, tml_mul31(k, g.ocn)), MP_ERROR_TEXT("conv_s16: w is shorter than ocn kernels"));
+    bool per_channel = mult.len > 4;
+    size_t n_mult = per_channel ? (size_t)g.ocn : 1;
+    tml_check(bias.len / 8 >= (size_t)g.ocn, MP_ERROR_TEXT("conv_s16: bias holds fewer than ocn int64"));
+    tml_check(mult.len / 4 >= n_mult && shift.len / 4 >= n_mult,
+        MP_ERROR_TEXT("conv_s16: mult and shift must hold 1 (per-tensor) or ocn int32"));
+    tml_check(tml_aligned4(bias.buf) && tml_aligned4(mult.buf) && tml_aligned4(shift.buf) && tml_aligned2(x.buf) &&
+        tml_aligned2(y.buf), MP_ERROR_TEXT("conv_s16: bias, mult, shift 4-byte and x, y 2-byte aligned"));
+    tml_check(tml_apart(&y, &x) && tml_apart(&y, &w) && tml_apart(&y, &bias),
+        MP_ERROR_TEXT("conv_s16: y overlaps an input"));
+    const int32_t *sh = shift.buf;
+    for (size_t c = 0; c < n_mult; c++) {
+        tml_check(tml_in(sh[c], -31, 7), MP_ERROR_TEXT("conv_s16: shifts must be in -31..7"));
+    }
+    tml_conv_s16(x.buf, w.buf, bias.buf, mult.buf, shift.buf, per_channel, y.buf, &g);
+    return mp_const_none;
+}
+
+static mp_obj_t tml_conv2d_s16_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_conv_s16_common(args, false);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_conv2d_s16_obj, 7, 7, tml_conv2d_s16_fn);
+
+static mp_obj_t tml_depthwise_conv2d_s16_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_conv_s16_common(args, true);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_depthwise_conv2d_s16_obj, 7, 7, tml_depthwise_conv2d_s16_fn);
+
+#endif // TML_S16_BINDINGS
+#endif // TINYML_S16_H
