@@ -51,3 +51,73 @@ def test_fully_connected_s16(tmp_path, per_channel, activation):
         assert_same(expected, got)
         seen.update(np.unique(expected[0]).tolist())
     assert len(seen) > 20, "outputs nearly constant: the test would not see a requantization error"
+
+
+def conv16_model(rng, depthwise, padding, stride, dilation, c_in, mult, activation, hw=(9, 7), k=(3, 3)):
+    (h, w), (kh, kw) = hw, k
+    oc = c_in * mult if depthwise else 6
+    wt = rng.integers(-127, 128, (1, kh, kw, oc) if depthwise else (oc, kh, kw, c_in)).astype(np.int8)
+    scales = (10 ** rng.uniform(-3, -2, oc)).astype(np.float32)
+    from tinyml_host.model.convert import out_size
+    oh, ow = out_size(padding, h, kh, stride, dilation), out_size(padding, w, kw, stride, dilation)
+    opts = {"padding": padding, "stride_h": stride, "stride_w": stride, "dilation_h_factor": dilation,
+            "dilation_w_factor": dilation, "fused_activation_function": activation}
+    if depthwise:
+        opts["depth_multiplier"] = mult
+    x_scale = 1e-4
+    taps = kh * kw * (1 if depthwise else c_in)
+    y_scale = float(x_scale * scales.mean() * 60 * np.sqrt(taps))
+    model = tb.single_op_model(
+        "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
+        [T((1, h, w, c_in), dtype="int16", scale=x_scale, name="x"),
+         T(data=wt, scale=scales, quantized_dimension=3 if depthwise else 0, name="w"),
+         T(data=rng.integers(-2 ** 21, 2 ** 21, oc).astype(np.int64), dtype="int64",
+           scale=np.float32(x_scale) * scales, quantized_dimension=0, name="b")],
+        [T((1, oh, ow, oc), dtype="int16", scale=y_scale, name="y")], opts, 3 if depthwise else 2)
+    return model, (1, h, w, c_in)
+
+
+@pytest.mark.parametrize("depthwise,padding,stride,dilation,c_in,mult,activation", [
+    (False, "SAME", 2, 1, 3, 1, "RELU6"), (False, "VALID", 1, 2, 4, 1, "NONE"), (False, "SAME", 1, 1, 40, 1, "RELU"),
+    (True, "SAME", 1, 1, 1, 8, "NONE"), (True, "SAME", 2, 1, 3, 2, "RELU"), (True, "VALID", 1, 2, 2, 1, "RELU_N1_TO_1")])
+def test_conv_s16(tmp_path, depthwise, padding, stride, dilation, c_in, mult, activation):
+    rng = np.random.default_rng([16, depthwise, stride, dilation, c_in, mult])
+    model, shape = conv16_model(rng, depthwise, padding, stride, dilation, c_in, mult, activation)
+    expected, got = run_everywhere(tmp_path, model, [int16_inputs(rng, shape, 3)])
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 20
+
+
+@pytest.mark.parametrize("name", ["MAX_POOL_2D", "AVERAGE_POOL_2D"])
+def test_pool_s16(tmp_path, name):
+    rng = np.random.default_rng(len(name))
+    model = tb.single_op_model(name, [T((1, 7, 5, 3), dtype="int16", scale=0.001)],
+                               [T((1, 4, 3, 3), dtype="int16", scale=0.001)],
+                               {"padding": "SAME", "stride_h": 2, "stride_w": 2, "filter_height": 3, "filter_width": 3,
+                                "fused_activation_function": "RELU6"}, 2)
+    expected, got = run_everywhere(tmp_path, model, [int16_inputs(rng, (1, 7, 5, 3))])
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 20
+
+
+def test_reshape_s16(tmp_path):
+    rng = np.random.default_rng(3)
+    model = tb.single_op_model("RESHAPE", [T((1, 2, 3, 4), dtype="int16", scale=0.001),
+                                           T(data=np.array([1, 24], np.int32), dtype="int32")],
+                               [T((1, 24), dtype="int16", scale=0.001)], {"new_shape": [1, 24]})
+    expected, got = run_everywhere(tmp_path, model, [int16_inputs(rng, (1, 2, 3, 4))])
+    assert_same(expected, got)
+
+
+def test_16x8_model_with_an_op_without_int16_kernels_is_refused_naming_it():
+    model = tb.build_model(
+        [tb.Op("FULLY_CONNECTED", [0, 1, 2], [3], {}, 12), tb.Op("SOFTMAX", [3], [4], {"beta": 1.0}, 3),
+         tb.Op("LOGISTIC", [4], [5], {}, 3)],
+        [T((1, 4), dtype="int16", scale=0.001), T(data=np.ones((3, 4), np.int8), scale=0.01),
+         T(data=np.zeros(3, np.int64), dtype="int64", scale=1e-5), T((1, 3), dtype="int16", scale=0.001),
+         T((1, 3), dtype="int16", scale=1 / 32768), T((1, 3), dtype="int16", scale=1 / 32768)], [0], [5])
+    with pytest.raises(ConvertError) as e:
+        convert(model, "m16")
+    msg = str(e.value)
+    assert "int16" in msg and "SOFTMAX (op 1)" in msg and "LOGISTIC (op 2)" in msg and "FULLY_CONNECTED," in msg
+    assert "TFLITE_BUILTINS_INT8" in msg
