@@ -57,16 +57,59 @@ typedef struct {
     bool per_channel;
 } tml_tconv_t;
 
+// The taps one output pixel gathers, at most this many at once (more: the pixel is done in parts)
+#define TML_TCONV_TAPS 32
+
+// acc[j] += sum over the n taps (x offset xo[t], weight offset wo[t]) of (x - x_zp) * w, for the
+// four output channels whose kernels start at w0, w0 + K, w0 + 2K, w0 + 3K
+static void tml_tconv_4(const int8_t *x, const int8_t *w0, int32_t K, int32_t C, int32_t x_zp,
+    const int32_t *xo, const int32_t *wo, int n, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int t = 0; t < n; t++) {
+        const int8_t *xp = x + xo[t], *wp = w0 + wo[t];
+        for (int32_t c = 0; c < C; c++) {
+            int32_t v = xp[c] - x_zp;
+            a0 += v * wp[c];
+            a1 += v * wp[c + K];
+            a2 += v * wp[c + 2 * K];
+            a3 += v * wp[c + 3 * K];
+        }
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+// tml_tconv_4 for m <= 4 channels: the last group of fewer than 4 reads only its own kernels
+static void tml_tconv_4_any(const int8_t *x, const int8_t *w0, int32_t K, int32_t C, int32_t x_zp,
+    const int32_t *xo, const int32_t *wo, int n, int32_t *acc, int m) {
+    if (m == 4) {
+        tml_tconv_4(x, w0, K, C, x_zp, xo, wo, n, acc);
+        return;
+    }
+    for (int i = 0; i < m; i++) {
+        const int8_t *wi = w0 + i * K;
+        int32_t a = acc[i];
+        for (int t = 0; t < n; t++) {
+            const int8_t *xp = x + xo[t], *wp = wi + wo[t];
+            for (int32_t c = 0; c < C; c++) {
+                a += (xp[c] - x_zp) * wp[c];
+            }
+        }
+        acc[i] = a;
+    }
+}
+
 // TFLM's reference_integer_ops::TransposeConv for int8: input pixel (iy, ix) adds (x - x_zp) * w[oc][fy][fx]
 // to output (iy * stride_h - pad_top + fy, ix * stride_w - pad_left + fx). Gathered here per output
 // instead of scattered into an int32 scratch: output row oy takes the filter rows fy = (oy + pad_top)
 // - iy * stride_h, i.e. fy = (oy + pad_top) mod stride_h, then every stride_h-th, from input rows
 // (oy + pad_top) div stride_h downwards (likewise for columns); the integer sums are the same, so
 // are the bytes. Then the bias, the channel's multiplier, + y_zp and the clamp, as TFLM. w is
-// (ocn, KH, KW, C). The quotients and remainders are stepped along, so no division is needed.
+// (ocn, KH, KW, C). Each pixel's taps are listed once, then four output channels at a time read each
+// input value once. The quotients and remainders are stepped along, so no division is needed.
 static void tml_transpose_conv2d(const int8_t *x, const int8_t *w, int8_t *y, const tml_tconv_t *g) {
     const int32_t C = g->C, W = g->W, H = g->H, KW = g->KW, KH = g->KH, sh = g->stride_h, sw = g->stride_w;
-    const int32_t K = KH * KW * C, x_zp = g->x_zp;
+    const int32_t K = KH * KW * C, x_zp = g->x_zp, ocn = g->ocn;
+    int32_t xo[TML_TCONV_TAPS], wo[TML_TCONV_TAPS], acc[4];
     // (oy + pad_top) = qy * sh + ry at oy = 0, and likewise for columns
     int32_t qy0 = 0, ry0 = g->pad_top, qx0 = 0, rx0 = g->pad_left;
     while (ry0 >= sh) {
@@ -82,9 +125,13 @@ static void tml_transpose_conv2d(const int8_t *x, const int8_t *w, int8_t *y, co
         int32_t qx = qx0, rx = rx0;
         for (int32_t ox = 0; ox < g->OW; ox++) {
             int8_t *out = y + (oy * g->OW + ox) * g->OC + g->oc0;
-            for (int32_t j = 0; j < g->ocn; j++) {
-                const int8_t *wj = w + j * K;
-                int32_t acc = g->bias[j];
+            for (int32_t j = 0; j < ocn; j += 4) {
+                int m = ocn - j < 4 ? (int)(ocn - j) : 4;
+                for (int i = 0; i < 4; i++) {
+                    acc[i] = i < m ? g->bias[j + i] : 0;
+                }
+                // the taps, TML_TCONV_TAPS at a time (a last group of m < 4 channels reads only its kernels)
+                int n = 0;
                 for (int32_t fy = ry, iy = qy; fy < KH && iy >= 0; fy += sh, iy--) {
                     if (iy >= H) {
                         continue;
@@ -93,18 +140,20 @@ static void tml_transpose_conv2d(const int8_t *x, const int8_t *w, int8_t *y, co
                         if (ix >= W) {
                             continue;
                         }
-                        const int8_t *xp = x + (iy * W + ix) * C;
-                        const int8_t *wp = wj + (fy * KW + fx) * C;
-                        int32_t s = 0;
-                        for (int32_t c = 0; c < C; c++) {
-                            s += (xp[c] - x_zp) * wp[c];
+                        xo[n] = (iy * W + ix) * C;
+                        wo[n] = (fy * KW + fx) * C;
+                        if (++n == TML_TCONV_TAPS) {
+                            tml_tconv_4_any(x, w + j * K, K, C, x_zp, xo, wo, n, acc, m);
+                            n = 0;
                         }
-                        acc += s;
                     }
                 }
-                int32_t m = g->per_channel ? g->mult[j] : g->mult[0];
-                int32_t sft = g->per_channel ? g->shift[j] : g->shift[0];
-                out[j] = tml_out8(tml_requantize(acc, m, sft), g->y_zp, g->act_min, g->act_max);
+                tml_tconv_4_any(x, w + j * K, K, C, x_zp, xo, wo, n, acc, m);
+                for (int i = 0; i < m; i++) {
+                    int32_t mu = g->per_channel ? g->mult[j + i] : g->mult[0];
+                    int32_t sft = g->per_channel ? g->shift[j + i] : g->shift[0];
+                    out[j + i] = tml_out8(tml_requantize(acc[i], mu, sft), g->y_zp, g->act_min, g->act_max);
+                }
             }
             if (++rx == sw) {
                 rx = 0;
