@@ -7,9 +7,7 @@ import numpy as np
 from test_math_board import OPS as MATH_OPS, single_op as math_single_op
 from test_matmul_ops import TWO_ACTIVATIONS, two_activations_model
 from recurrent_models import lstm_model, svdf_model
-from test_matmul_ops import TWO_ACTIVATIONS, two_activations_model
 from test_ops_vs_tflm import conv_model, fc_model, int8_inputs, one_op, random_inputs
-from test_transpose_conv import CASES as TCONV_CASES, transpose_conv_model
 from test_transpose_conv import CASES as TCONV_CASES, transpose_conv_model
 from tinyml_host.oracle import tflite_build as tb
 
