@@ -24,7 +24,7 @@ def usage(version):
     print("tinyml %s\n m = tinyml.load(path, backend=None, window=-1)  repr(m): name, ops, arena, backend\n"
           " m.run(x, ...) int8 in, int8 out (array('b'))   m.predict(v, ...) numbers in, floats out\n"
           " m.input_buffer(k) fill, m.invoke(), m.output_buffer(k) bytes / m.output(k) int8\n"
-          " m.profile(x) per-op us and heap   m.summary()   m.reset() zeroes the arena" % version)
+          " m.profile(x) per-op us and heap   m.summary()   m.reset() zeroes the arena and any op's state" % version)
 
 
 def zero(buf):

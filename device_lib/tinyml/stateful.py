@@ -31,7 +31,7 @@ def _kernel(model, kernel):
 
 
 def bind(model, op, kernel):
-    """(kernel function, its arguments) of one SVDF or LSTM op."""
+    """(kernel function, its arguments) of one stateful op (kernel svdf or lstm)."""
     ins = [model.tensors[i] for i in op.inputs]
     args = tuple(model._data[i] for i in op.inputs) + (model._data[op.outputs[0]],)
     fn = _kernel(model, kernel)

@@ -1,4 +1,4 @@
-"""The converter's methods for TFLM's stateful ops (issue 12): SVDF and UNIDIRECTIONAL_SEQUENCE_LSTM,
+"""The converter's methods for TFLM's stateful ops (issue 12), the keyword models' svdf and the lstm,
 int8 with TFLM's int16 state, every multiplier computed here as TFLM's Prepare computes it (float32
 products where TFLM multiplies floats, double where it casts first). Their state tensors are written
 variable (docs/model-format.md): the device keeps them across runs and resets them to their zero point.
@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from tinyml_host.model import quantize as q
+from tinyml_host.model.tflite_reader import ACTIVATIONS
 from tinyml_host.model.tmlfile import TmlTensor
 
 # TFLM's sigmoid_table_uint16 (tensorflow/lite/kernels/internal/common.h): sigmoid(i / 24) in 0.16
@@ -75,7 +76,7 @@ class RecurrentOps:
         if wf.data is None or wf.dtype != np.int8 or wt.data is None:
             self.fail(op, "weights_feature must be constant int8 and weights_time constant")
         if wt.dtype != np.int16:
-            self.fail(op, "weights_time is %s: tinyml runs the int8 SVDF with int16 time weights and state (TFLite's "
+            self.fail(op, "weights_time is %s: tinyml runs this op int8 with int16 time weights and state (TFLite's "
                       "converter writes them so)" % wt.dtype)
         if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2:
             self.fail(op, "input, weights_feature and weights_time must be 2-D")
@@ -161,9 +162,10 @@ class RecurrentOps:
         tanh_m, tanh_s = (3 << left, 0) if left >= 0 else (3, -left)
         clip = float(op.options.get("cell_clip", 0.0))
         q_clip = int(min(max(float(np.float32(clip)) / float(np.float32(c_scale)), -32768.0), 32767.0)) if clip > 0 else 0
-        act = op.options.get("fused_activation_function", "TANH")
-        if act != "TANH":  # TFLite's activations have no sigmoid; TFLM's kernel asserts on the others
-            self.fail(op, "cell activation %s: TFLM's LSTM kernel runs TANH only" % act)
+        tanh = ACTIVATIONS[4]  # TFLite's activations have no sigmoid; TFLM's kernel asserts on the others
+        act = op.options.get("fused_activation_function", tanh)
+        if act != tanh:
+            self.fail(op, "cell activation %s: TFLM's LSTM kernel runs %s only" % (act, tanh))
         table = np.array(SIGMOID_TABLE_UINT16, np.uint16).view(np.int16)
         tml_ins = [self.activation(ins[0]), self.const(ws[0].name, wx, False),
                    self.const(ws[4].name, wh, False), self.const(bs[0].name + "/bias_folded", bias.astype(np.int32), False),
