@@ -59,7 +59,7 @@ def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """An SVDF and an LSTM deployed to the emulated Cortex-M3 and checked against TFLM on the host by
     `tinyml verify`: its cases run in order on one load, the state carried (as tflm_run carries it),
     with the native and the viper kernels."""
-    from tinyml_host import cli
+    from tinyml_host.cli import main as cli
     rng = np.random.default_rng(11)
     for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide"):
         model, (x,) = CASES[name](rng)
