@@ -59,7 +59,7 @@ static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
 }
 
 #define TML_S16_BINDINGS
-#include "tinyml_s16.h" // fully_connected_s16, conv2d_s16, depthwise_conv2d_s16: int16 activations (16x8)
+#include "tinyml_s16.h" // fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16: int16 activations (16x8)
 
 #include "tinyml_matmul_binding.h" // batch_matmul, transpose_conv2d
 #include "tinyml_recurrent_binding.h" // svdf, lstm
@@ -598,6 +598,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_fully_connected_s16, MP_OBJ_FROM_PTR(&tml_fully_connected_s16_obj));
     mp_store_global(MP_QSTR_conv2d_s16, MP_OBJ_FROM_PTR(&tml_conv2d_s16_obj));
     mp_store_global(MP_QSTR_depthwise_conv2d_s16, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_s16_obj));
+    mp_store_global(MP_QSTR_pool2d_s16, MP_OBJ_FROM_PTR(&tml_pool2d_s16_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tml_softmax_obj));
     mp_store_global(MP_QSTR_conv2d, MP_OBJ_FROM_PTR(&tml_conv2d_obj));
     mp_store_global(MP_QSTR_depthwise_conv2d, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj));
@@ -652,6 +653,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_fully_connected_s16), MP_ROM_PTR(&tml_fully_connected_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv2d_s16), MP_ROM_PTR(&tml_conv2d_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_depthwise_conv2d_s16), MP_ROM_PTR(&tml_depthwise_conv2d_s16_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pool2d_s16), MP_ROM_PTR(&tml_pool2d_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tml_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv2d), MP_ROM_PTR(&tml_conv2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_depthwise_conv2d), MP_ROM_PTR(&tml_depthwise_conv2d_obj) },

@@ -1,5 +1,5 @@
 // The ops with int16 activations and int8 weights (TFLite's 16x8 quantization; tinyml/ops.py S16):
-// fully_connected_s16, conv2d_s16, depthwise_conv2d_s16 and their bindings, included by
+// fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16 and their bindings, included by
 // tinyml_kernels.c after its argument helpers. TFLM's reference_integer_ops arithmetic: an int64
 // accumulator (int64 bias, zero points 0) requantized by the 64-bit MultiplyByQuantizedMultiplier.
 // No libgcc call: products are 32x32->64 widening multiplies, 64-bit shifts are by constants, the
@@ -112,6 +112,34 @@ static void tml_conv_s16(const int16_t *x, const int8_t *w, const uint32_t *bias
     }
 }
 
+// TFLM's reference_integer_ops::AveragePool / MaxPool for int16: the taps inside the input only, the
+// average's int32 sum rounded half away from zero
+static void tml_pool2d_s16(const int16_t *x, int16_t *y, const tml_conv16_t *g, bool is_max) {
+    int16_t *out = y;
+    for (int32_t oh = 0; oh < g->OH; oh++) {
+        int32_t y0 = oh * g->sh - g->pt;
+        int32_t r0 = y0 < 0 ? 0 : y0, r1 = y0 + g->KH > g->H ? g->H : y0 + g->KH;
+        for (int32_t ow = 0; ow < g->OW; ow++) {
+            int32_t x0 = ow * g->sw - g->pl;
+            int32_t q0 = x0 < 0 ? 0 : x0, q1 = x0 + g->KW > g->W ? g->W : x0 + g->KW;
+            for (int32_t c = 0; c < g->C; c++) {
+                int32_t acc = is_max ? -32768 : 0, n = 0;
+                for (int32_t ih = r0; ih < r1; ih++) {
+                    for (int32_t iw = q0; iw < q1; iw++) {
+                        int32_t v = x[((size_t)ih * g->W + iw) * g->C + c];
+                        acc = is_max ? (v > acc ? v : acc) : acc + v;
+                        n++;
+                    }
+                }
+                if (!is_max) {
+                    acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
+                }
+                *out++ = (int16_t)(acc < g->lo ? g->lo : acc > g->hi ? g->hi : acc);
+            }
+        }
+    }
+}
+
 #ifdef TML_S16_BINDINGS // the MicroPython side: tinyml_kernels.c defines it after its argument helpers
 
 static bool tml_aligned2(const void *p) {
@@ -218,6 +246,33 @@ static mp_obj_t tml_depthwise_conv2d_s16_fn(size_t n_args, const mp_obj_t *args)
     return tml_conv_s16_common(args, true);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_depthwise_conv2d_s16_obj, 7, 7, tml_depthwise_conv2d_s16_fn);
+
+// pool2d_s16(x, y, g): g as pool2d's
+static mp_obj_t tml_pool2d_s16_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
+    const int32_t *v = tml_g(g_obj, TML_POOL_IS_MAX + 1, MP_ERROR_TEXT("pool2d_s16: g must be an array('i') of 14 values"));
+    tml_conv16_t g = {
+        .H = v[TML_POOL_H], .W = v[TML_POOL_W], .C = v[TML_POOL_C], .OH = v[TML_POOL_OH], .OW = v[TML_POOL_OW],
+        .KH = v[TML_POOL_FILTER_H], .KW = v[TML_POOL_FILTER_W], .sh = v[TML_POOL_STRIDE_H], .sw = v[TML_POOL_STRIDE_W],
+        .pt = v[TML_POOL_PAD_TOP], .pl = v[TML_POOL_PAD_LEFT], .lo = v[TML_POOL_ACT_MIN], .hi = v[TML_POOL_ACT_MAX],
+    };
+    bool ok = tml_in(g.H, 1, 32767) && tml_in(g.W, 1, 32767) && tml_in(g.C, 1, 32767) && tml_in(g.OH, 1, 32767) &&
+        tml_in(g.OW, 1, 32767) && tml_in(g.KH, 1, 255) && tml_in(g.KW, 1, 255) && tml_in(g.sh, 1, 255) &&
+        tml_in(g.sw, 1, 255) && tml_in(g.pt, 0, 254) && tml_in(g.pl, 0, 254) && tml_in(g.lo, -32768, 32767) &&
+        tml_in(g.hi, g.lo, 32767);
+    tml_check(ok, MP_ERROR_TEXT("pool2d_s16: sizes in 1..32767, filter and strides in 1..255, paddings under the filter, bounds int16"));
+    // every window holds a tap of the input (the padding is less than the filter; the output fits the input)
+    tml_check((g.OH - 1) * (uint64_t)g.sh < (uint64_t)g.H + g.pt && (g.OW - 1) * (uint64_t)g.sw < (uint64_t)g.W + g.pl &&
+        g.pt < g.KH && g.pl < g.KW, MP_ERROR_TEXT("pool2d_s16: a window lies outside the input"));
+    tml_check(tml_holds(&x, tml_mul31(tml_mul31(tml_mul31(g.H, g.W), g.C), 2)) &&
+        y.len == 2 * (uint64_t)g.OH * g.OW * g.C && tml_aligned2(x.buf) && tml_aligned2(y.buf) && tml_apart(&y, &x),
+        MP_ERROR_TEXT("pool2d_s16: x must hold H*W*C int16, y exactly OH*OW*C, both 2-byte aligned and apart"));
+    tml_pool2d_s16(x.buf, y.buf, &g, v[TML_POOL_IS_MAX] != 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tml_pool2d_s16_obj, tml_pool2d_s16_fn);
 
 #endif // TML_S16_BINDINGS
 #endif // TINYML_S16_H

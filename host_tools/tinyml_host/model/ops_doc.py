@@ -54,7 +54,8 @@ def render():
         name = tflm[code]
         if code in rows:
             r = rows[code]
-            lines.append("| %s | %d | yes | %s | %s |" % (name, code, TYPES.get(code, "int8"), _where(r[2], r[3])))
+            types = TYPES.get(code, "int8") + (", int16 (16x8)" if code in op_table.S16 else "")
+            lines.append("| %s | %d | yes | %s | %s |" % (name, code, types, _where(r[2], r[3])))
         elif name in LOWERED:  # the converter writes it as ops of the table
             how = re.sub(r"\b[a-z]+(_[a-z0-9]+|v2)+\b", lambda m: m.group(0).upper(), LOWERED[name])  # op names
             lines.append("| %s | %d | yes | int8 | as %s: native C, viper, Python |" % (name, code, how))
