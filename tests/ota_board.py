@@ -24,15 +24,18 @@ _Supervisor(%(name)r, %(heap)d).run()
 
 
 class Board:
-    """An emulated board in its own state folder: port, fs (the unix board's files), kill(), start()."""
+    """An emulated board in its own state folder: port, fs (the unix board's files), kill(), start();
+    icount: a QEMU board counting instructions (-icount shift=0)."""
 
-    def __init__(self, root, name, heap=None):
+    def __init__(self, root, name, heap=None, icount=False):
         from tinyml_host.board import profiles
+        from tinyml_host.emulators import supervisor as emulators
         self.root = pathlib.Path(root)
         self.name = name
+        self.instance = emulators.instance(name, icount)
         self.profile = profiles.load(name)
         self.heap = heap or self.profile.heap
-        self.sd = self.root / name
+        self.sd = self.root / self.instance
         self.fs = self.sd / "fs"
         self.port = str(self.sd / "tty")
         self.qemu = self.profile.emulator["kind"] == "qemu"
@@ -53,7 +56,7 @@ class Board:
                 link.symlink_to(elf)
         else:
             self.fs.mkdir(exist_ok=True)
-        code = SUPERVISE % {"host": str(ROOT / "host_tools"), "root": str(self.root), "name": self.name,
+        code = SUPERVISE % {"host": str(ROOT / "host_tools"), "root": str(self.root), "name": self.instance,
                             "heap": self.heap}
         self.log = open(self.sd / "supervisor.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=self.log,
