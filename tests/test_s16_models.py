@@ -63,3 +63,30 @@ def test_16x8_models_on_qemu_m3(qemu_m3, tmp_path, capsys):
             out = capsys.readouterr().out
             n = len(inputs[0])
             assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+
+
+def test_run_output_predict_take_int16(tmp_path):
+    """A 16x8 model's API on the unix port: run() takes a list of ints, array('h') or bytes and gives
+    array('h') (TFLM's values); a value outside int16 is refused saying the range; predict() quantizes
+    to int16 and dequantizes the int16 output."""
+    path = S16 / "dense16.tflite"
+    (tmp_path / "d.tml").write_bytes(convert(str(path), "dense16"))
+    m = read_tflite(path.read_bytes())
+    t_in, t_out = m.tensors[m.inputs[0]], m.tensors[m.outputs[0]]
+    x = np.random.default_rng(5).integers(-30000, 30000, 40).astype(np.int16)
+    want = oracle.tflm_run(str(path), [x.reshape(1, 1, 40)])[0].reshape(-1)
+    reals = [float(v) for v in np.linspace(-2.0, 2.0, 40)]
+    q = np.clip(np.round(np.array(reals) / t_in.scale[0]) + t_in.zero_point[0], -32768, 32767).astype(np.int16)
+    want_p = (oracle.tflm_run(str(path), [q.reshape(1, 1, 40)])[0].reshape(-1).astype(np.float64)
+              - t_out.zero_point[0]) * t_out.scale[0]
+    out = board_unix.exec_script(
+        "import tinyml\nfrom array import array\nm = tinyml.load('d.tml')\nx = %r\n"
+        "a = m.run(x)\nprint(len(a), list(a))\nprint(list(m.run(array('h', x))) == list(a))\n"
+        "print(list(m.run(bytes(array('h', x)))) == list(a))\n"
+        "try:\n    m.run([40000] * 40)\nexcept ValueError as e:\n    print(e)\n"
+        "print(m.predict(%r))\n" % (x.tolist(), reals), cwd=str(tmp_path)).splitlines()
+    n, values = out[0].split(" ", 1)
+    assert int(n) == len(want) and eval(values) == want.tolist()  # int16 items (TFLM's values), not bytes
+    assert out[1:3] == ["True", "True"]
+    assert "takes int16 values, -32768..32767: got 40000..40000" in out[3]
+    np.testing.assert_allclose(eval(out[4]), want_p, rtol=1e-6, atol=1e-9)

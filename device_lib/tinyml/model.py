@@ -422,14 +422,14 @@ class Model:
     def _set_input(self, t, x):
         if isinstance(x, (bytes, bytearray, memoryview)):
             data = x
-        elif isinstance(x, array) and x.typecode in "bh" and x.itemsize == (2 if t.dtype == 4 else 1):
-            data = x
         else:
             lo, hi, kind = (-32768, 32767, "h") if t.dtype == 4 else (-128, 127, "b")
             if x and (min(x) < lo or max(x) > hi):  # array('b'), array('h') would wrap them silently
                 raise ValueError("input '%s' takes %s values, %d..%d: got %d..%d (predict() takes real numbers)"
                                  % (t.name, tmlfile.DTYPE_NAME[t.dtype], lo, hi, min(x), max(x)))
             data = array(kind, x)
+            if kind == "h":  # as bytes: MicroPython copies into the arena's bytes only from 1-byte items
+                data = bytes(data)
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
