@@ -79,15 +79,18 @@ def lstm_model(rng, steps=3, n_input=5, n_state=4, time_major=False, cell_clip=0
 
 def tflm_sequence(model, xs, reset_at=()):
     """TFLM's outputs for inputs run one after another, its state carried from one to the next (its
-    interpreter reset first, and again before each case whose index is in reset_at)."""
+    interpreter reset first, and again before each case whose index is in reset_at): (N, *output 0's
+    shape), or with several outputs (N, their bytes one after the other)."""
     from tinyml_host.oracle import tflm
     interp = tflm.interpreter(model)
     interp.reset()
+    n_out = tflm._n_outputs(model)
     outs = []
     for k, x in enumerate(xs):
         if k in reset_at:
             interp.reset()
         interp.set_input(np.ascontiguousarray(x), 0)
         interp.invoke()
-        outs.append(np.array(interp.get_output(0)))
+        ys = [np.array(interp.get_output(j)) for j in range(n_out)]
+        outs.append(ys[0] if n_out == 1 else np.concatenate([y.reshape(-1) for y in ys]))
     return np.stack(outs)

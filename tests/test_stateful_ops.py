@@ -55,14 +55,40 @@ def test_matches_tflm_over_runs_and_reset_on_each_backend(case, tmp_path):
         np.testing.assert_array_equal(got, want, err_msg="backend %s differs from TFLM" % backend)
 
 
+# TFLM's own stateful models (models/recurrent/make_recurrent.py): its keyword benchmark's 7 SVDF and 5
+# FULLY_CONNECTED (every op's output an output), its mnist_lstm example (a converter-made Keras LSTM)
+TFLM_MODELS = {"keyword_svdf": BACKENDS, "mnist_lstm_int8": BACKENDS}
+RECURRENT = ROOT / "models" / "recurrent"
+
+
+def tflm_model_cases(name, n=10):
+    from tinyml_host.model.tflite_reader import read_tflite
+    model = (RECURRENT / (name + ".tflite")).read_bytes()
+    m = read_tflite(model)
+    shape = tuple(m.tensors[m.inputs[0]].shape)
+    return model, np.random.default_rng(5).integers(-128, 128, (n,) + shape).astype(np.int8)
+
+
+@pytest.mark.parametrize("name", sorted(TFLM_MODELS))
+def test_tflm_models_match_tflm_over_runs_and_reset(name, tmp_path):
+    model, x = tflm_model_cases(name)
+    want = rm.tflm_sequence(model, x, reset_at=(6,))
+    assert len(np.unique(want)) > 8
+    tml = tmp_path / "m.tml"
+    tml.write_bytes(convert(model, name))
+    for backend in TFLM_MODELS[name]:
+        got = device_sequence(tml, x, backend, (6,), tmp_path).reshape(want.shape)
+        np.testing.assert_array_equal(got, want, err_msg="%s: backend %s differs from TFLM" % (name, backend))
+
+
 def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """An SVDF and an LSTM deployed to the emulated Cortex-M3 and checked against TFLM on the host by
     `tinyml verify`: its cases run in order on one load, the state carried (as tflm_run carries it),
     with the native and the viper kernels."""
     from tinyml_host.cli import main as cli
     rng = np.random.default_rng(11)
-    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide"):
-        model, (x,) = CASES[name](rng)
+    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide") + tuple(sorted(TFLM_MODELS)):
+        model, x = tflm_model_cases(name, 6) if name in TFLM_MODELS else (CASES[name](rng)[0], CASES[name](rng)[1][0])
         path = tmp_path / (name.replace("^", "") + ".tflite")
         path.write_bytes(model)
         np.save(tmp_path / "x.npy", x)

@@ -16,6 +16,7 @@ def main(model_path, input_path, output_path, backend, resets):
                 f.seek(n * len(buf))  # reset() zeroed the input too: read the case again
                 f.readinto(buf)
             m.invoke()
-            out.write(m.output_buffer(0))
+            for k in range(len(m.outputs)):  # each case's outputs one after the other
+                out.write(m.output_buffer(k))
             n += 1
     print("tinyml-stateful backend=%s cases=%d" % (m.backend, n))
