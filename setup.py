@@ -30,17 +30,17 @@ class MissingBuild(SystemExit):
 def data_files():
     """[(source path, path under tinyml_host/data/)]; fails naming what is missing and the fix."""
     archs = runpy.run_path(str(ROOT / "host_tools" / "tinyml_host" / "paths.py"))["ARCHS"]
-    missing = [a for a in archs if not (ROOT / "dist" / ("%s_6.3" % a) / "tinyml_kernels.mpy").is_file()]
+    mods = runpy.run_path(str(ROOT / "host_tools" / "tinyml_host" / "paths.py"))["native_modules"]()
+    missing = sorted({a for a in archs for m in mods if not (ROOT / "dist" / ("%s_6.3" % a) / m).is_file()})
     if missing:
-        raise MissingBuild("tinyml wheel: no prebuilt native module for %s (dist/<arch>_6.3/tinyml_kernels.mpy): "
+        raise MissingBuild("tinyml wheel: no prebuilt native module for %s (dist/<arch>_6.3/tinyml_kernels*.mpy): "
                            "run 'make natmod' (it needs every cross compiler: 'make setup') before building "
                            "the wheel" % ", ".join(missing))
     absent = [m for m in TFLM_MODELS if not (SHARED / m).is_file()]
     if absent:
         raise MissingBuild("tinyml wheel: TFLM's %s not found in %s: the wheel carries them for "
                            "`tinyml demo`; build it with ../shared beside the repository" % (", ".join(absent), SHARED))
-    files = [(ROOT / "dist" / ("%s_6.3" % a) / "tinyml_kernels.mpy", "dist/%s_6.3/tinyml_kernels.mpy" % a)
-             for a in archs]
+    files = [(ROOT / "dist" / ("%s_6.3" % a) / m, "dist/%s_6.3/%s" % (a, m)) for a in archs for m in mods]
     files += [(p, p.relative_to(ROOT).as_posix()) for p in sorted((ROOT / "device_lib" / "programs").glob("*.py"))]
     files.append((ROOT / "firmware" / "boards" / "unix" / "repl.py", "firmware/boards/unix/repl.py"))
     files += [(p, p.relative_to(ROOT).as_posix()) for p in sorted((ROOT / "models").rglob("*"))

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the native module firmware/kernels/tinyml_kernels.c as dist/<arch>_<abi>/tinyml_kernels.mpy
-# (abi = .mpy version.sub-version of the MicroPython source, e.g. 6.3), one build folder per arch in
-# build/natmod/<arch>, then checks each file's header. make's own dependencies make a re-run quick.
+# Builds the native module firmware/kernels/tinyml_kernels.c as one .mpy per family of kernels (the
+# TML_IN(...) groups of its mpy_init): dist/<arch>_<abi>/tinyml_kernels.mpy, the core (TML_NN), and
+# tinyml_kernels_<family>.mpy for the others (abi = .mpy version.sub-version of the MicroPython source,
+# e.g. 6.3), so that a model's load puts on the heap only the code of the families its ops use. One
+# build folder per arch and family (build/natmod/<arch>, build/natmod/<arch>/<family>), then checks each
+# file's header. make's own dependencies make a re-run quick.
 # xtensawin (ESP32, ESP32-S3) is always built: with xtensa-esp32-elf-gcc from PATH or the one
 # firmware/xtensa/toolchain.sh assembles, and its objects are checked before mpy_ld.py links them
 # (firmware/xtensa/check_natmod.py: no undefined symbol such as a libgcc helper, IRAM-safe loads).
@@ -44,34 +47,45 @@ check_xtensawin() { # uses make_args
         $([ "$rodata_in_ram" = True ] && echo --rodata-in-ram) $objs
 }
 
+# The families, from the binding's groups: TML_NN is the core module tinyml_kernels, TML_<X> tinyml_kernels_<x>.
+families=$(grep -o 'TML_IN(TML_[A-Z0-9_]*)' "$root/firmware/kernels/tinyml_kernels.c" | sed 's/TML_IN(\(.*\))/\1/' | awk '!seen[$0]++')
+[ -n "$families" ] || { echo "build_natmod: no TML_IN(...) family in firmware/kernels/tinyml_kernels.c" >&2; exit 1; }
+
 built=()
 for arch in $archs; do
+  for family in $families; do
     compiler=${cc[$arch]:-}
     [ -n "$compiler" ] || { echo "build_natmod: unknown arch '$arch' (known: ${!cc[*]})" >&2; exit 1; }
     if ! command -v "$compiler" >/dev/null; then
         echo "build_natmod: $compiler not found, skipping $arch" >&2
         [ "$explicit" = 0 ] || exit 1
-        continue
+        continue 2
     fi
-    out=$root/dist/${arch}_$abi/tinyml_kernels.mpy
-    echo "== $arch"
-    make_args=(-C "$root/firmware/kernels" MPY_DIR="$mpy_dir" ARCH="$arch" BUILD="$root/build/natmod/$arch"
-        OUT="$out" PYTHON="$python")
+    if [ "$family" = TML_NN ]; then
+        mod=tinyml_kernels; build=$root/build/natmod/$arch
+    else
+        f=${family#TML_}; f=${f,,}; mod=tinyml_kernels_$f; build=$root/build/natmod/$arch/$f
+    fi
+    out=$root/dist/${arch}_$abi/$mod.mpy
+    echo "== $arch $mod"
+    make_args=(-C "$root/firmware/kernels" MPY_DIR="$mpy_dir" ARCH="$arch" BUILD="$build"
+        OUT="$out" PYTHON="$python" MOD="$mod" FAMILY="$family")
     if [ "$arch" = xtensawin ]; then
         # No LINK_RUNTIME: the toolchain's libgcc would be call0-ABI (toolchain.sh removes it anyway).
         # xtensawin.mk: no zero-overhead loops, so that the ESP32-S2 runs the module too.
         make_args+=(LINK_RUNTIME=0 -f Makefile -f "$root/firmware/xtensa/xtensawin.mk")
     fi
     # make does not see flags given on its command line change: recompile when they do.
-    stamp=$root/build/natmod/$arch/.tinyml-make-args
+    stamp=$build/.tinyml-make-args
     if [ "$(cat "$stamp" 2>/dev/null)" != "${make_args[*]}" ]; then
-        rm -f "$root/build/natmod/$arch/"*.o && mkdir -p "$(dirname "$stamp")" && echo "${make_args[*]}" > "$stamp"
+        rm -f "$build/"*.o && mkdir -p "$(dirname "$stamp")" && echo "${make_args[*]}" > "$stamp"
     fi
     if [ "$arch" = xtensawin ]; then
         check_xtensawin || { rm -f "$out"; echo "build_natmod: xtensawin objects failed the checks above; no $out" >&2; exit 1; }
     fi
     make --no-print-directory "${make_args[@]}" "$out"
     built+=("$arch:$out")
+  done
 done
 
 # Header check: b"M", MPY_VERSION, then arch << 2 | sub-version (arch numbers: persistentcode.h's enum).

@@ -6,7 +6,9 @@ names, dist/ included): `mip.install("https://HOST/PATH/package.json")` then ins
 `mpremote mip install github:OWNER/REPO` (or `mip.install(URL)` of a release tree holding dist/)
 installs into the board's /lib:
   tinyml/**.py                                   the device library
-  tinyml_native/<arch>_6.3/tinyml_kernels.mpy    the native module of every arch tinyml builds
+  tinyml_native/<arch>_6.3/tinyml_kernels*.mpy   the native module of every arch tinyml builds, one
+                                                 file per family of kernels (the board imports those
+                                                 a model uses)
 mip cannot choose a file by the board's CPU, so the board does: tinyml/backends.py finds
 tinyml_native/{arch}_{abi}/ for its own sys.implementation._mpy on first use (about 140 KB of
 flash for all six; `tinyml deploy` sends only the board's own, compiled)."""
@@ -18,11 +20,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def package():
-    archs = runpy.run_path(str(ROOT / "host_tools" / "tinyml_host" / "paths.py"))["ARCHS"]
+    paths = runpy.run_path(str(ROOT / "host_tools" / "tinyml_host" / "paths.py"))
+    archs, mods = paths["ARCHS"], paths["native_modules"]()
     lib = ROOT / "device_lib" / "tinyml"
     urls = [["tinyml/" + p.relative_to(lib).as_posix(), p.relative_to(ROOT).as_posix()]
             for p in sorted(lib.rglob("*.py")) if "__pycache__" not in p.parts]
-    urls += [["tinyml_native/%s_6.3/tinyml_kernels.mpy" % a, "dist/%s_6.3/tinyml_kernels.mpy" % a] for a in archs]
+    urls += [["tinyml_native/%s_6.3/%s" % (a, m), "dist/%s_6.3/%s" % (a, m)] for a in archs for m in mods]
     version = None
     for line in (lib / "__init__.py").read_text().splitlines():
         if line.startswith("__version__"):

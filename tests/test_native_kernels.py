@@ -54,10 +54,15 @@ def native_dir(mp_abi):
     return d
 
 
+def native_modules():
+    from tinyml_host.paths import native_modules
+    return native_modules()
+
+
 def prelude(native_dir):
     return (f"import sys\nsys.path.insert(0, {str(ROOT / 'device_lib')!r})\n"
             f"sys.path.insert(0, {str(native_dir)!r})\n"
-            "import tinyml_kernels as nat\nfrom tinyml import kernels_py as ref\n")
+            "from tinyml import backends\nnat = backends.load('native')[1]\nfrom tinyml import kernels_py as ref\n")
 
 
 # ---- case generation (host) ----
@@ -340,12 +345,32 @@ def test_built_headers(native_dir, mp_abi):
                  "armv7emsp": "arm-none-eabi-gcc", "rv32imc": "riscv64-unknown-elf-gcc",
                  "xtensawin": "xtensa-esp32-elf-gcc"}
     for arch, cc in compilers.items():  # build_natmod.sh builds every arch whose compiler is here
-        path = native_dir.parent / f"{arch}_{ver}.{sub}" / "tinyml_kernels.mpy"
         if not shutil.which(cc):
             continue
-        h = path.read_bytes()[:4]
-        assert h[0:1] == b"M" and h[1] == ver, path
-        assert (h[2] >> 2, h[2] & 3) == (ARCH_CODES[arch], sub), f"{path}: flags byte {h[2]:#04x}"
+        for mod in native_modules():  # the core and every other family of kernels
+            path = native_dir.parent / f"{arch}_{ver}.{sub}" / mod
+            h = path.read_bytes()[:4]
+            assert h[0:1] == b"M" and h[1] == ver, path
+            assert (h[2] >> 2, h[2] & 3) == (ARCH_CODES[arch], sub), f"{path}: flags byte {h[2]:#04x}"
+
+
+def test_a_model_loads_only_the_kernel_families_it_uses(native_dir, tmp_path):
+    """The native kernels are one .mpy per family (firmware/build_natmod.sh): loading a model imports
+    the core module and the families of its ops' kernels, no other (their code would sit on the heap)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from op_models import single_op
+    from tinyml_host.model.convert import convert
+    rng = np.random.default_rng(7)
+    for op, families in (("FULLY_CONNECTED", []), ("ADD", ["tinyml_kernels_elementwise"]),
+                         ("ARG_MAX", ["tinyml_kernels_math"])):
+        tml = tmp_path / (op + ".tml")
+        tml.write_bytes(convert(single_op(op, rng)[0], op))
+        out = run_micropython(
+            f"import sys\nsys.path.insert(0, {str(ROOT / 'device_lib')!r})\nsys.path.insert(0, {str(native_dir)!r})\n"
+            f"import tinyml\nm = tinyml.load({str(tml)!r}, 'native')\n"
+            "print(' '.join(sorted(n for n in sys.modules if n.startswith('tinyml_kernels'))))\n", tmp_path)
+        assert out.split() == ["tinyml_kernels"] + families, op
 
 
 SHIM_C = r"""

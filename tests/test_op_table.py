@@ -211,3 +211,34 @@ def test_an_op_name_is_only_in_the_tables(name):
     r = subprocess.run(["git", "grep", "-n", "-w", "-I", name, "--", "."], capture_output=True, text=True, cwd=ROOT)
     hits = [h for h in r.stdout.split("\n") if h and not _allowed(h, name)]
     assert not hits, "\n".join(hits)
+
+
+def test_native_families_match_the_binding():
+    """The native module is one .mpy per family of kernels: each kernel tinyml_kernels.c's mpy_init
+    registers is in one family group (TML_IN), and tinyml/backends.py's FAMILIES names the same
+    module for it (the core, TML_NN, is tinyml_kernels and in no row): a model's load imports the
+    module its kernel is in, and a new kernel's registration outside a group fails here."""
+    from tinyml.backends import FAMILIES
+    where = {k: "tinyml_kernels_" + f for f, names in FAMILIES for k in names.split()}
+    binding = (ROOT / "firmware" / "kernels" / "tinyml_kernels.c").read_text()
+    init = binding[binding.index("mp_obj_t mpy_init("):binding.index("MP_DYNRUNTIME_INIT_EXIT")]
+    family = None
+    seen = {}
+    for line in init.splitlines():
+        m = re.match(r"\s*#if TML_IN\(TML_(\w+)\)", line)
+        if m:
+            family = "tinyml_kernels" if m.group(1) == "NN" else "tinyml_kernels_" + m.group(1).lower()
+        elif line.strip() == "#endif":
+            family = None
+        m = re.match(r"\s*mp_store_global\(MP_QSTR_(\w+), MP_OBJ_FROM_PTR", line)
+        if m:
+            k = m.group(1)
+            assert family, "%s is registered outside a TML_IN(...) family group of mpy_init" % k
+            assert k not in seen, "%s is registered twice" % k
+            seen[k] = family
+            assert where.get(k, "tinyml_kernels") == family, (
+                "%s is in %s.mpy, but tinyml/backends.py's FAMILIES says %s" % (k, family, where.get(k, "the core")))
+    for k, family in where.items():
+        assert seen.get(k) == family, "tinyml/backends.py's FAMILIES puts %s in %s.mpy, mpy_init does not" % (k, family)
+    for k in KERNELS:
+        assert k in seen, "no native kernel %s in mpy_init" % k

@@ -15,6 +15,51 @@ def cpu():
     return (ARCHS[arch] if arch < len(ARCHS) else None), "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3)
 
 
+# The native kernels come as one .mpy per family (firmware/build_natmod.sh; the TML_IN groups of
+# firmware/kernels/tinyml_kernels.c, which tests/test_op_table.py checks against this table):
+# tinyml_kernels.mpy, the core (conv, depthwise, fully connected, pooling, softmax, lut), and
+# tinyml_kernels_<family>.mpy beside it, imported when a model's load first asks for one of its
+# kernels, so the code of families a model does not use never reaches the heap (on most ports a
+# native module's code is loaded into the heap). A firmware with tinyml_kernels built in (the user C
+# module) has every kernel in that one module.
+FAMILIES = (
+    ("elementwise", "add sub mul squared_difference maximum minimum prelu equal not_equal less less_equal greater "
+                    "greater_equal select"),
+    ("math", "reduce_sum reduce_max reduce_min reduce_argmax reduce_argmin l2_normalization log_softmax "
+             "resize_bilinear"),
+    ("s16", "fully_connected_s16 conv2d_s16 depthwise_conv2d_s16 pool2d_s16"),
+    ("matmul", "batch_matmul transpose_conv2d"),
+    ("recurrent", "svdf lstm"),
+    ("fft", "rfft_q15 window_q15"),
+)
+
+
+class Native:
+    """The native kernels: the core module's, else each from its family's module, imported when
+    first asked for and kept (an attribute of this object from then on)."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def __getattr__(self, name):
+        fn = getattr(self._core, name, None)
+        if fn is None:
+            family = None
+            for f, names in FAMILIES:
+                if name in names.split():
+                    family = "tinyml_kernels_" + f
+            if family is None:
+                raise AttributeError("the native kernels have no %r" % name)
+            try:
+                __import__(family)
+            except ImportError:
+                raise ImportError("tinyml: the native kernel %s is in %s.mpy, which is not on sys.path beside "
+                                  "tinyml_kernels.mpy: tinyml deploy puts every family there" % (name, family))
+            fn = getattr(sys.modules[family], name)
+        setattr(self, name, fn)
+        return fn
+
+
 def _import(name):
     if name == "native":
         try:
@@ -24,7 +69,7 @@ def _import(name):
             if not find(cpu()):
                 raise
             import tinyml_kernels as k
-        return k
+        return Native(k)
     if name == "viper":
         from tinyml import kernels_viper as k
         return k

@@ -592,23 +592,39 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_select_obj, 5, 5, tml_select_fn);
 
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
+// The native module is built once per family of kernels (firmware/build_natmod.sh, -DTML_FAMILY=...):
+// each .mpy registers, and so links, only its family's kernels, and a model's load imports only the
+// families its ops use (tinyml/backends.py: FAMILIES, which tests/test_op_table.py checks against
+// these groups). tinyml_kernels.mpy is the core (TML_NN); the others are tinyml_kernels_<family>.mpy.
+// A new kernel's registration goes in its family's group.
+#define TML_NN 1
+#define TML_ELEMENTWISE 2
+#define TML_MATH 3
+#define TML_MATMUL 4
+#define TML_FFT 5
+#define TML_RECURRENT 6
+#define TML_S16 7
+#ifndef TML_FAMILY
+#define TML_FAMILY TML_NN
+#endif
+#define TML_IN(family) (TML_FAMILY == (family))
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
+    #if TML_IN(TML_NN)
     mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&tml_fully_connected_obj));
-    mp_store_global(MP_QSTR_fully_connected_s16, MP_OBJ_FROM_PTR(&tml_fully_connected_s16_obj));
-    mp_store_global(MP_QSTR_conv2d_s16, MP_OBJ_FROM_PTR(&tml_conv2d_s16_obj));
-    mp_store_global(MP_QSTR_depthwise_conv2d_s16, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_s16_obj));
-    mp_store_global(MP_QSTR_pool2d_s16, MP_OBJ_FROM_PTR(&tml_pool2d_s16_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tml_softmax_obj));
     mp_store_global(MP_QSTR_conv2d, MP_OBJ_FROM_PTR(&tml_conv2d_obj));
     mp_store_global(MP_QSTR_depthwise_conv2d, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj));
     mp_store_global(MP_QSTR_pool2d, MP_OBJ_FROM_PTR(&tml_pool2d_obj));
     mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
+    mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
+    mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
+    #endif
+    #if TML_IN(TML_ELEMENTWISE)
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tml_add_obj));
     mp_store_global(MP_QSTR_sub, MP_OBJ_FROM_PTR(&tml_sub_obj));
     mp_store_global(MP_QSTR_mul, MP_OBJ_FROM_PTR(&tml_mul_obj));
-    mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
-    mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
     mp_store_global(MP_QSTR_squared_difference, MP_OBJ_FROM_PTR(&tml_squared_difference_obj));
     mp_store_global(MP_QSTR_maximum, MP_OBJ_FROM_PTR(&tml_maximum_obj));
     mp_store_global(MP_QSTR_minimum, MP_OBJ_FROM_PTR(&tml_minimum_obj));
@@ -619,6 +635,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_less_equal, MP_OBJ_FROM_PTR(&tml_less_equal_obj));
     mp_store_global(MP_QSTR_greater, MP_OBJ_FROM_PTR(&tml_greater_obj));
     mp_store_global(MP_QSTR_greater_equal, MP_OBJ_FROM_PTR(&tml_greater_equal_obj));
+    mp_store_global(MP_QSTR_select, MP_OBJ_FROM_PTR(&tml_select_obj));
+    #endif
+    #if TML_IN(TML_MATH)
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
     mp_store_global(MP_QSTR_reduce_max, MP_OBJ_FROM_PTR(&tml_reduce_max_obj));
     mp_store_global(MP_QSTR_reduce_min, MP_OBJ_FROM_PTR(&tml_reduce_min_obj));
@@ -626,14 +645,26 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_reduce_argmin, MP_OBJ_FROM_PTR(&tml_reduce_argmin_obj));
     mp_store_global(MP_QSTR_l2_normalization, MP_OBJ_FROM_PTR(&tml_l2_normalization_obj));
     mp_store_global(MP_QSTR_log_softmax, MP_OBJ_FROM_PTR(&tml_log_softmax_obj));
-    mp_store_global(MP_QSTR_select, MP_OBJ_FROM_PTR(&tml_select_obj));
     mp_store_global(MP_QSTR_resize_bilinear, MP_OBJ_FROM_PTR(&tml_resize_bilinear_obj));
+    #endif
+    #if TML_IN(TML_S16)
+    mp_store_global(MP_QSTR_fully_connected_s16, MP_OBJ_FROM_PTR(&tml_fully_connected_s16_obj));
+    mp_store_global(MP_QSTR_conv2d_s16, MP_OBJ_FROM_PTR(&tml_conv2d_s16_obj));
+    mp_store_global(MP_QSTR_depthwise_conv2d_s16, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_s16_obj));
+    mp_store_global(MP_QSTR_pool2d_s16, MP_OBJ_FROM_PTR(&tml_pool2d_s16_obj));
+    #endif
+    #if TML_IN(TML_MATMUL)
     mp_store_global(MP_QSTR_batch_matmul, MP_OBJ_FROM_PTR(&tml_batch_matmul_obj));
     mp_store_global(MP_QSTR_transpose_conv2d, MP_OBJ_FROM_PTR(&tml_transpose_conv2d_obj));
+    #endif
+    #if TML_IN(TML_RECURRENT)
     mp_store_global(MP_QSTR_svdf, MP_OBJ_FROM_PTR(&tml_svdf_obj));
     mp_store_global(MP_QSTR_lstm, MP_OBJ_FROM_PTR(&tml_lstm_obj));
+    #endif
+    #if TML_IN(TML_FFT)
     mp_store_global(MP_QSTR_rfft_q15, MP_OBJ_FROM_PTR(&tml_rfft_q15_obj));
     mp_store_global(MP_QSTR_window_q15, MP_OBJ_FROM_PTR(&tml_window_q15_obj));
+    #endif
     mp_store_global(MP_QSTR_NAME, MP_OBJ_NEW_QSTR(MP_QSTR_native));
     mp_store_global(MP_QSTR___version__, mp_obj_new_str("1", 1));
     MP_DYNRUNTIME_INIT_EXIT

@@ -35,12 +35,22 @@ else:
     DEVICE_LIB = _HERE.parent                    # site-packages: pip put the `tinyml` package beside us
     BUILD = user_cache() / "build"
 DEVICE_PROGRAMS = REPO / "device_lib" / "programs"   # programs the host sends to a board's raw REPL
-DIST = REPO / "dist"                             # <arch>_<abi>/tinyml_kernels.mpy (make natmod)
+DIST = REPO / "dist"                             # <arch>_<abi>/tinyml_kernels*.mpy (make natmod)
 FIRMWARE = REPO / "firmware"
 MODELS = REPO / "models"
 SHARED_MODELS = (REPO.parent / "shared" / "models") if CHECKOUT else (DATA / "models")
 # the native module's architectures, each built by `make natmod` into dist/<arch>_6.3/ and carried by the wheel
 ARCHS = ("x64", "armv6m", "armv7m", "armv7emsp", "rv32imc", "xtensawin")
+
+
+def native_modules():
+    """The native module's files in dist/<arch>_6.3/, one per family of kernels (tinyml/backends.py's
+    FAMILIES, the TML_IN groups of firmware/kernels/tinyml_kernels.c that firmware/build_natmod.sh
+    builds; tests/test_op_table.py checks they agree): tinyml_kernels.mpy (the core), then
+    tinyml_kernels_<family>.mpy, which the board imports when a model uses the family."""
+    import runpy
+    families = runpy.run_path(str(DEVICE_LIB / "tinyml" / "backends.py"))["FAMILIES"]
+    return ["tinyml_kernels.mpy"] + ["tinyml_kernels_%s.mpy" % f for f, _ in families]
 
 
 def hello_world_model():

@@ -241,7 +241,7 @@ def load(name=None):
     for n in ((name,) if name else backends.NAMES):
         try:
             if n == "native":
-                import tinyml_kernels as k
+                k = backends._import(n)  # tinyml_kernels_fft.mpy
             elif n == "viper":
                 from tinyml import fft_viper as k
             else:

@@ -180,8 +180,9 @@ def plan(arch, model=None, app=(), say=print, build=True):
     files = [File("%s/%s" % (LIB_DIR, name), p.read_bytes(), "tinyml/" + name) for name, p in library(arch or "x64")
              if arch or not name.startswith("kernels_viper")]  # no arch: a firmware without native code, no viper
     nm = natmod(arch, say, build) if arch else None
-    if nm:
-        files.append(File(NATMOD, nm.read_bytes(), str(nm.relative_to(REPO))))
+    if nm:  # the core module, then one per other family of kernels: the board imports those a model uses
+        for p in [nm] + sorted(nm.parent.glob("tinyml_kernels_*.mpy")):
+            files.append(File(NATMOD[:NATMOD.rindex("/") + 1] + p.name, p.read_bytes(), str(p.relative_to(REPO))))
     if model:
         data, remote = model_bytes(model)
         files.append(File(remote, data, os.path.basename(os.fspath(model))))
