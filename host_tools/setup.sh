@@ -57,6 +57,10 @@ xtensa_bin=$(bash firmware/xtensa/toolchain.sh) || { say "no ESP32 compiler: xte
 # 3. MicroPython's source, for py/dynruntime.mk and tools/mpy_ld.py.
 mpy_dir=$(bash firmware/fetch_micropython.sh)
 say "MicroPython source: $mpy_dir ($(cat "$mpy_dir/.tinyml-version" 2>/dev/null || echo "from MPY_DIR"))"
+# lwIP's source (Debian's lwip package; MicroPython's lib/lwip is empty in Debian's source), for the
+# qemu-m3 firmware's network (firmware/build_board.sh asks for it too).
+lwip_dir=$(bash firmware/fetch_lwip.sh)
+say "lwIP source: $lwip_dir ($(cat "$lwip_dir/.tinyml-version" 2>/dev/null || echo "from LWIP_DIR"))"
 # 4. umqtt.simple (micropython-lib's MQTT client, from PyPI) for boards that publish monitoring.
 umqtt=$(bash host_tools/fetch_umqtt.sh) || { say "could not fetch umqtt.simple from PyPI: MQTT publishing untested"; umqtt=; }
 [ -z "$umqtt" ] || say "umqtt.simple: $umqtt"
