@@ -380,8 +380,12 @@ class Model:
             before = _PAD_BEFORE0
             return _pad, (x, y, xs, ys, p[before:before + 4], p[_PAD_VALUE])
         if kernel == "concat":
+            if self.backend == "native":  # the same bytes, without a Python slice per run
+                return k.concat, (tuple(D[i] for i in op.inputs), y, p[_CONCAT_OUTER], array("i", p[_CONCAT_INNER0:]))
             return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
         if kernel == "remap":
+            if self.backend == "native":
+                return k.remap, (x, y, array("i", bytes(D[op.inputs[1]])), array("i", p))
             fn, args = _use("moves").plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE], p[_REMAP_FILL],
                                    self.backend)
             return fn, (x, y) + args

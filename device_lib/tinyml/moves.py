@@ -3,8 +3,8 @@
 # nearest-neighbour resizing are each, for one output, a separable gather that the converter works out (docs/model-format.md, "remap"): output element (i0, i1, i2, i3)
 # is input byte T0[i0] + T1[i1] + T2[i2] + T3[i3], or the fill value where an entry is negative. The
 # same bytes for every backend: the runs of the innermost dimension that are contiguous in the input
-# are slice copies, found once when the model is bound; single bytes, with the native or viper
-# backend, a viper loop (tinyml/moves_viper.py).
+# are slice copies, found once when the model is bound; single bytes, with the viper backend, a viper
+# loop (tinyml/moves_viper.py). The native backend runs the native module's remap instead (model.py).
 from array import array
 
 

@@ -656,6 +656,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     #if TML_IN(TML_MATMUL)
     mp_store_global(MP_QSTR_batch_matmul, MP_OBJ_FROM_PTR(&tml_batch_matmul_obj));
     mp_store_global(MP_QSTR_transpose_conv2d, MP_OBJ_FROM_PTR(&tml_transpose_conv2d_obj));
+    mp_store_global(MP_QSTR_remap, MP_OBJ_FROM_PTR(&tml_remap_obj));
+    mp_store_global(MP_QSTR_concat, MP_OBJ_FROM_PTR(&tml_concat_obj));
     #endif
     #if TML_IN(TML_RECURRENT)
     mp_store_global(MP_QSTR_svdf, MP_OBJ_FROM_PTR(&tml_svdf_obj));
@@ -716,6 +718,8 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
     { MP_ROM_QSTR(MP_QSTR_batch_matmul), MP_ROM_PTR(&tml_batch_matmul_obj) },
     { MP_ROM_QSTR(MP_QSTR_transpose_conv2d), MP_ROM_PTR(&tml_transpose_conv2d_obj) },
+    { MP_ROM_QSTR(MP_QSTR_remap), MP_ROM_PTR(&tml_remap_obj) },
+    { MP_ROM_QSTR(MP_QSTR_concat), MP_ROM_PTR(&tml_concat_obj) },
     { MP_ROM_QSTR(MP_QSTR_svdf), MP_ROM_PTR(&tml_svdf_obj) },
     { MP_ROM_QSTR(MP_QSTR_lstm), MP_ROM_PTR(&tml_lstm_obj) },
 };

@@ -1,10 +1,11 @@
-// MicroPython binding of tinyml_matmul.h: batch_matmul and transpose_conv2d of the module
-// tinyml_kernels. Included by tinyml_kernels.c after its argument helpers (tml_check, tml_g, tml_holds,
+// MicroPython binding of tinyml_matmul.h and tinyml_moves.h: batch_matmul, transpose_conv2d, and the
+// interpreter's data moves remap and concat, of the module tinyml_kernels. Included by tinyml_kernels.c after its argument helpers (tml_check, tml_g, tml_holds,
 // tml_mul31, tml_apart, tml_aligned4, tml_in); every index a kernel forms is checked here first.
 #ifndef TINYML_MATMUL_BINDING_H
 #define TINYML_MATMUL_BINDING_H
 
 #include "tinyml_matmul.h"
+#include "tinyml_moves.h"
 
 // The highest element index (from 0) of n steps of stride s, each 0 <= s, n >= 1: (n - 1) * s
 static uint64_t tml_last(int32_t n, int32_t s) {
@@ -102,5 +103,75 @@ static mp_obj_t tml_transpose_conv2d_fn(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_transpose_conv2d_obj, 7, 7, tml_transpose_conv2d_fn);
+
+// remap(x, y, t, g): g = d[4], esize, fill (the REMAP slots); t the int32 tables T0..T3
+static mp_obj_t tml_remap_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, y, t;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    mp_get_buffer_raise(args[2], &t, MP_BUFFER_READ);
+    const int32_t *g = tml_g(args[3], TML_REMAP_FILL + 1, MP_ERROR_TEXT("remap: g must be an array('i') of 6 values"));
+    const int32_t *d = g + TML_REMAP_D0;
+    int32_t esize = g[TML_REMAP_ESIZE];
+    bool ok = tml_in(esize, 1, 4) && tml_in(g[TML_REMAP_FILL], -128, 255);
+    uint64_t n = 0, elements = 1;
+    for (int i = 0; i < 4; i++) {
+        ok = ok && tml_in(d[i], 1, 1 << 24);
+        n += ok ? (uint64_t)d[i] : 0;
+        elements = tml_mul31(elements, ok ? (uint64_t)d[i] : 0);
+    }
+    tml_check(ok, MP_ERROR_TEXT("remap: d must be in 1..2**24, esize in 1..4, fill a byte"));
+    tml_check(tml_aligned4(t.buf) && t.len / 4 >= n, MP_ERROR_TEXT("remap: t must hold d0+d1+d2+d3 aligned int32s"));
+    tml_check(tml_holds(&y, tml_mul31(elements, (uint64_t)esize)), MP_ERROR_TEXT("remap: y is shorter than d's elements"));
+    // the largest sum of entries that is no fill, and no entry that could make a fill's sum positive
+    const int32_t *e = t.buf;
+    uint64_t top = 0;
+    for (int i = 0; i < 4; i++) {
+        int32_t most = 0;
+        for (int32_t j = 0; j < d[i]; j++, e++) {
+            tml_check(*e == -(1 << 28) || tml_in(*e, 0, (1 << 27) - 1), MP_ERROR_TEXT("remap: table entry out of range"));
+            most = *e > most ? *e : most;
+        }
+        top += (uint64_t)most;
+    }
+    tml_check(top + (uint64_t)esize <= x.len, MP_ERROR_TEXT("remap: the tables reach past x"));
+    tml_check(tml_apart(&y, &x) && tml_apart(&y, &t), MP_ERROR_TEXT("remap: y overlaps an input"));
+    tml_remap(x.buf, y.buf, t.buf, d, esize, (int8_t)g[TML_REMAP_FILL]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_remap_obj, 4, 4, tml_remap_fn);
+
+// concat(xs, y, outer, inners): xs a tuple or list of buffers, inners an array('i') of each one's bytes per run
+static mp_obj_t tml_concat_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t n;
+    mp_obj_t *xs;
+    mp_obj_get_array(args[0], &n, &xs);
+    mp_buffer_info_t y, inners;
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    int32_t outer = tml_int(args[2], 1, TML_INT32_MAX, MP_ERROR_TEXT("concat: outer must be > 0"));
+    mp_get_buffer_raise(args[3], &inners, MP_BUFFER_READ);
+    tml_check(inners.typecode == 'i' && inners.len == 4 * n && tml_aligned4(inners.buf) && n >= 1,
+        MP_ERROR_TEXT("concat: inners must be an array('i') of one size per input"));
+    const int32_t *in = inners.buf;
+    uint64_t row = 0;
+    for (size_t k = 0; k < n; k++) {
+        tml_check(tml_in(in[k], 0, TML_INT32_MAX), MP_ERROR_TEXT("concat: sizes must be >= 0"));
+        row += (uint64_t)in[k];
+    }
+    tml_check(tml_holds(&y, tml_mul31(row, (uint64_t)outer)), MP_ERROR_TEXT("concat: y is shorter than outer * the sizes"));
+    int32_t at = 0;
+    for (size_t k = 0; k < n; k++) {
+        mp_buffer_info_t x;
+        mp_get_buffer_raise(xs[k], &x, MP_BUFFER_READ);
+        tml_check(tml_holds(&x, tml_mul31((uint64_t)in[k], (uint64_t)outer)), MP_ERROR_TEXT("concat: an input is shorter than outer * its size"));
+        tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("concat: y overlaps an input"));
+        tml_concat_part(x.buf, y.buf, outer, in[k], at, (int32_t)row);
+        at += in[k];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_concat_obj, 4, 4, tml_concat_fn);
 
 #endif // TINYML_MATMUL_BINDING_H
