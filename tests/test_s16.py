@@ -121,3 +121,28 @@ def test_16x8_model_with_an_op_without_int16_kernels_is_refused_naming_it():
     msg = str(e.value)
     assert "int16" in msg and "SOFTMAX (op 1)" in msg and "LOGISTIC (op 2)" in msg and "FULLY_CONNECTED," in msg
     assert "TFLITE_BUILTINS_INT8" in msg
+
+
+@pytest.mark.parametrize("ratio", [2.0 ** -29, 2.0 ** -20, 2.0 ** -12, 2.0 ** -3, 0.7, 3.0, 100.0])
+def test_fully_connected_s16_every_requantization_shift(tmp_path, ratio):
+    """x_scale * w_scale / y_scale from 2**-29 to 100: TFLM's 64-bit requantization shifts by 44 down to 8
+    (each branch of the viper kernel's 32-bit limbs), over a dot product of 600 (several int32 runs of 256)."""
+    rng = np.random.default_rng(int(-np.log2(ratio) * 10) + 1000)
+    n_in, n_out = 600, 5
+    w = rng.integers(-127, 128, (n_out, n_in)).astype(np.int8)
+    x_scale, w_scale = 1e-4, 1e-2
+    y_scale = x_scale * w_scale / ratio
+    bound = int(min(2 ** 39, max(2, 2 ** 14 / ratio)))  # a bias up to 2**39, where it leaves the output in range
+    model = tb.single_op_model(
+        "FULLY_CONNECTED",
+        [T((1, n_in), dtype="int16", scale=x_scale), T(data=w, scale=[w_scale]),
+         T(data=rng.integers(-bound, bound, n_out).astype(np.int64), dtype="int64", scale=[x_scale * w_scale])],
+        [T((1, n_out), dtype="int16", scale=y_scale)], {}, version=tb.FC_PER_CHANNEL_VERSION)
+    amp = int(np.clip(8000 / (ratio * 127 * np.sqrt(n_in)), 1, 32767))  # outputs inside int16, mostly
+    sparse = np.zeros((4, 1, n_in), np.int16)
+    sparse[np.arange(4), 0, rng.integers(0, n_in, 4)] = rng.integers(-amp, amp + 1, 4)
+    x = np.concatenate([int16_inputs(rng, (1, n_in)), rng.integers(-amp, amp + 1, (4, 1, n_in)).astype(np.int16),
+                        sparse])
+    expected, got = run_everywhere(tmp_path, model, [x])
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 3
