@@ -82,12 +82,14 @@ def test_tflm_models_match_tflm_over_runs_and_reset(name, tmp_path):
 
 
 def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
-    """An SVDF and an LSTM deployed to the emulated Cortex-M3 and checked against TFLM on the host by
-    `tinyml verify`: its cases run in order on one load, the state carried (as tflm_run carries it),
+    """An SVDF, an LSTM and TFLM's mnist_lstm deployed to the emulated Cortex-M3 and checked against
+    TFLM on the host by `tinyml verify`: its cases run in order on one load, the state carried (as tflm_run carries it),
     with the native and the viper kernels."""
     from tinyml_host.cli import main as cli
     rng = np.random.default_rng(11)
-    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide") + tuple(sorted(TFLM_MODELS)):
+    # (the keyword model's 33 KB of SVDF weights are held in RAM, not streamed: with the library they do
+    # not fit qemu-m3's 140 KB heap in one piece; it runs on the unix port above)
+    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide", "mnist_lstm_int8"):
         model, x = tflm_model_cases(name, 6) if name in TFLM_MODELS else (CASES[name](rng)[0], CASES[name](rng)[1][0])
         path = tmp_path / (name.replace("^", "") + ".tflite")
         path.write_bytes(model)

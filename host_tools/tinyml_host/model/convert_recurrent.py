@@ -161,14 +161,17 @@ class RecurrentOps:
         left = 15 + power - 3  # TFLM's Tanh input scaling of the cell state
         tanh_m, tanh_s = (3 << left, 0) if left >= 0 else (3, -left)
         clip = float(op.options.get("cell_clip", 0.0))
-        q_clip = int(min(max(float(np.float32(clip)) / float(np.float32(c_scale)), -32768.0), 32767.0)) if clip > 0 else 0
+        q_clip = 0  # TFLM's quantized_cell_clip: clip / scale in double, clamped, truncated to int16
+        if clip > 0:
+            q_clip = int(min(max(float(np.float32(clip)) / float(np.float32(c_scale)), -32768.0), 32767.0))
         tanh = ACTIVATIONS[4]  # TFLite's activations have no sigmoid; TFLM's kernel asserts on the others
         act = op.options.get("fused_activation_function", tanh)
         if act != tanh:
             self.fail(op, "cell activation %s: TFLM's LSTM kernel runs %s only" % (act, tanh))
         table = np.array(SIGMOID_TABLE_UINT16, np.uint16).view(np.int16)
         tml_ins = [self.activation(ins[0]), self.const(ws[0].name, wx, False),
-                   self.const(ws[4].name, wh, False), self.const(bs[0].name + "/bias_folded", bias.astype(np.int32), False),
+                   self.const(ws[4].name, wh, False),
+                   self.const(bs[0].name + "/bias_folded", bias.astype(np.int32), False),
                    self.const("sigmoid_table_uint16", table), self._state(op, ins[_LSTM_H], np.int8),
                    self._state(op, ins[_LSTM_C], np.int16)]
         self.emit(op, tml_ins, [self.activation(op.outputs[0])], gate_multiplier=[m for m, _ in pairs],
