@@ -146,3 +146,31 @@ def test_fully_connected_s16_every_requantization_shift(tmp_path, ratio):
     expected, got = run_everywhere(tmp_path, model, [x])
     assert_same(expected, got)
     assert len(np.unique(expected[0])) > 3
+
+
+@pytest.mark.parametrize("name", ["ADD", "SUB"])
+@pytest.mark.parametrize("shapes", [((1, 4, 4, 3), (1, 1, 1, 3)), ((2, 5), (2, 5)), ((3, 1, 6), (4, 1))],
+                         ids=["channels", "same", "both"])
+def test_add_sub_s16(tmp_path, name, shapes):
+    """TFLM's int16 ADD and SUB (left_shift 15, zero points 0), broadcast, with a fused activation."""
+    rng = np.random.default_rng([len(name), len(shapes[0]), len(shapes[1])])
+    out = tuple(np.broadcast_shapes(*shapes))
+    model = tb.single_op_model(name, [T(shapes[0], dtype="int16", scale=3e-4), T(shapes[1], dtype="int16", scale=1e-4)],
+                               [T(out, dtype="int16", scale=4e-4)], {"fused_activation_function": "RELU6"}, 2)
+    expected, got = run_everywhere(tmp_path, model, [int16_inputs(rng, shapes[0], 3), int16_inputs(rng, shapes[1], 3)])
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 10
+
+
+def test_16x8_model_with_float_io_is_refused_saying_to_convert_with_int16_io():
+    model = tb.build_model(
+        [tb.Op("QUANTIZE", [0], [1], {}, 1), tb.Op("FULLY_CONNECTED", [1, 2, 3], [4], {}, 12),
+         tb.Op("DEQUANTIZE", [4], [5], {}, 1)],
+        [T((1, 4), dtype="float32"), T((1, 4), dtype="int16", scale=0.001), T(data=np.ones((3, 4), np.int8), scale=0.01),
+         T(data=np.zeros(3, np.int64), dtype="int64", scale=1e-5), T((1, 3), dtype="int16", scale=0.001),
+         T((1, 3), dtype="float32")], [0], [5])
+    with pytest.raises(ConvertError) as e:
+        convert(model, "m16")
+    msg = str(e.value)
+    assert "QUANTIZE (op 0)" in msg and "DEQUANTIZE (op 2)" in msg
+    assert "inference_input_type = tf.int16" in msg and "inference_output_type = tf.int16" in msg

@@ -5,6 +5,7 @@
 from array import array
 import struct
 from tinyml.ops import const
+from tinyml.fixedpoint import requantize
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)
@@ -40,6 +41,18 @@ _POOL_PAD_LEFT = const(10)
 _POOL_ACT_MIN = const(11)
 _POOL_ACT_MAX = const(12)
 _POOL_IS_MAX = const(13)
+_ADD_D0 = const(0)
+_ADD_A_STRIDE0 = const(4)
+_ADD_B_STRIDE0 = const(8)
+_ADD_LEFT_SHIFT = const(14)
+_ADD_A_MULTIPLIER = const(15)
+_ADD_A_SHIFT = const(16)
+_ADD_B_MULTIPLIER = const(17)
+_ADD_B_SHIFT = const(18)
+_ADD_Y_MULTIPLIER = const(19)
+_ADD_Y_SHIFT = const(20)
+_ADD_ACT_MIN = const(22)
+_ADD_ACT_MAX = const(23)
 # ---- end of g's slots ----
 
 
@@ -160,3 +173,35 @@ def pool2d_s16(x, y, g):
                     v = (acc + n // 2) // n if acc > 0 else -((-acc + n // 2) // n)
                 ys.append(lo if v < lo else hi if v > hi else v)
     y[:] = bytes(ys)
+
+
+def _add_sub(a, b, y, g, sign):
+    # TFLM's int16 ADD (reference_ops::Add, BroadcastAdd6DSlow) and SUB: int8's arithmetic with
+    # left_shift 15 and zero points 0, on ADD's record (broadcast by element strides)
+    ls = g[_ADD_LEFT_SHIFT]
+    am, ash, bm, bsh = g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT]
+    ym, ysh, lo, hi = g[_ADD_Y_MULTIPLIER], g[_ADD_Y_SHIFT], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX]
+    D0, D1, D2, D3 = g[_ADD_D0:_ADD_D0 + 4]
+    a0, a1, a2, a3 = g[_ADD_A_STRIDE0:_ADD_A_STRIDE0 + 4]
+    b0, b1, b2, b3 = g[_ADD_B_STRIDE0:_ADD_B_STRIDE0 + 4]
+    av, bv = int16s(a), int16s(b)
+    ys = array("h")
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                ai = i0 * a0 + i1 * a1 + i2 * a2
+                bi = i0 * b0 + i1 * b1 + i2 * b2
+                for _ in range(D3):
+                    v = requantize(requantize(av[ai] << ls, am, ash) + sign * requantize(bv[bi] << ls, bm, bsh), ym, ysh)
+                    ys.append(lo if v < lo else hi if v > hi else v)
+                    ai += a3
+                    bi += b3
+    y[:] = bytes(ys)
+
+
+def add_s16(a, b, y, g):
+    _add_sub(a, b, y, g, 1)
+
+
+def sub_s16(a, b, y, g):
+    _add_sub(a, b, y, g, -1)

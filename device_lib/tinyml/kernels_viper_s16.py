@@ -7,6 +7,7 @@
 import micropython
 from tinyml.ops import const
 from tinyml.kernels_viper_fixedpoint import EXT
+from tinyml.kernels_py_s16 import add_s16, sub_s16  # noqa: F401  (elementwise int16: Python's, for now)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)

@@ -360,7 +360,7 @@ class Model:
             return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
         if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu", "equal", "not_equal",
                       "less", "less_equal", "greater", "greater_equal"):  # broadcast binary
-            return getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
+            return _s16(self.backend, k, kernel) if s16 else getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "batch_matmul":
             return k.batch_matmul, (x, D[op.inputs[1]], y, array("i", p))
         if kernel == "select":

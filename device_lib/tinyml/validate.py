@@ -359,18 +359,18 @@ def _mean(c):
     return h * w * ch
 
 
-def _broadcast(c, out=_INT8):
+def _broadcast(c, out=None):
     """The two inputs' element strides are the converter's for the output's 4 dimensions d; the
-    output of dtype out (a comparison's bools are uint8)."""
+    output of dtype out (a comparison's bools are uint8), else of the activations' (c.a)."""
     p = c.p
     d = p[_ADD_D0:_ADD_D0 + 4]
     for i in range(4):
         c.param(_ADD_D0 + i, "d[%d]" % i, 1, 65535)
-    y = c.tensor(-1, out)
+    y = c.tensor(-1, c.a if out is None else out)
     if _four(y) != tuple(d):
         c.fail("d %s, but output 0 has shape %s" % (_dims(d), _dims(y)))
     for k, at, field in ((0, _ADD_A_STRIDE0, "a_stride"), (1, _ADD_B_STRIDE0, "b_stride")):
-        shape = c.tensor(k, _INT8)
+        shape = c.tensor(k, c.a)
         if len(shape) > 4:
             c.fail("input %d has %d dimensions" % (k, len(shape)))
         s = 1

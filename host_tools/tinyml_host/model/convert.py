@@ -237,14 +237,18 @@ class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps):
             self.fail(op, "broadcasting over more than 4 dimensions is not supported")
         ins = [self.operand(i) for i in op.inputs[:2]]
         y_q = self.qp(y) if y.is_quantized else (0.0, 0)  # a comparison's bools have no quantization
-        lo, hi = q.activation_range(op.options.get("fused_activation_function", "NONE"), *y_q)
+        lo, hi = q.activation_range(op.options.get("fused_activation_function", "NONE"), *y_q,
+                                    *((-32768, 32767) if y.dtype == np.int16 else ()))
         broadcast = dict(d=[1] * (4 - len(out)) + list(out), a_stride=broadcast_strides(a.shape, out),
                          b_stride=broadcast_strides(b.shape, out), act_min=lo, act_max=hi)
         return (self.qp(a), self.qp(b), y_q), ins, broadcast
 
     def add(self, op):
         ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
-        ls, am, ash, bm, bsh, ym, ysh = q.add_params(a_scale, b_scale, y_scale)
+        s16 = self.t(op.outputs[0]).dtype == np.int16  # TFLM's int16 ADD and SUB: left_shift 15, zero points 0
+        if s16 and (a_zp, b_zp, y_zp) != (0, 0, 0):
+            self.fail(op, "int16 inputs and output must have zero point 0 (TFLM's requirement)")
+        ls, am, ash, bm, bsh, ym, ysh = q.add_params(a_scale, b_scale, y_scale, *((15,) if s16 else ()))
         self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp, left_shift=ls,
                   a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
 

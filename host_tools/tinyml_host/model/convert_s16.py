@@ -10,6 +10,8 @@ from tinyml_host.model import op_params
 
 S16_ADVICE = ("quantize those layers with int8 activations (target_spec.supported_ops="
               "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]), or keep them out of the 16x8 model")
+IO_ADVICE = ("QUANTIZE and DEQUANTIZE at the model's ends come from float input and output: convert with "
+             "converter.inference_input_type = tf.int16 and converter.inference_output_type = tf.int16; ")
 
 
 def s16_names():
@@ -27,7 +29,9 @@ def check_s16(model, name, error):
     if bad:
         raise error("%s: a model with int16 activations (16x8 quantization): tinyml has no int16 kernel for %s"
                            % (name, "; ".join("%s (op %s)" % (n, ", ".join(at)) for n, at in bad.items())),
-                           "%s; tinyml runs int16 activations in %s" % (S16_ADVICE, ", ".join(s16_names())))
+                           "%s%s; tinyml runs int16 activations in %s" % (
+                               IO_ADVICE if {"QUANTIZE", "DEQUANTIZE"} & set(bad) else "", S16_ADVICE,
+                               ", ".join(s16_names())))
 
 
 class S16Ops:

@@ -73,13 +73,14 @@ def _multiplier_smaller_than_one(real):
 ADD_LEFT_SHIFT = 20  # int8 add and sub (15 is for int16)
 
 
-def add_params(a_scale, b_scale, y_scale):
-    """CalculateOpDataAdd for int8: (left_shift, a_mult, a_shift, b_mult, b_shift, y_mult, y_shift)."""
+def add_params(a_scale, b_scale, y_scale, left_shift=ADD_LEFT_SHIFT):
+    """CalculateOpDataAdd for int8 (for int16, left_shift 15): (left_shift, a_mult, a_shift, b_mult,
+    b_shift, y_mult, y_shift)."""
     twice_max = 2 * max(_f64(a_scale), _f64(b_scale))
     a = _multiplier_smaller_than_one(_f64(a_scale) / twice_max)
     b = _multiplier_smaller_than_one(_f64(b_scale) / twice_max)
-    y = _multiplier_smaller_than_one(twice_max / ((1 << ADD_LEFT_SHIFT) * _f64(y_scale)))
-    return (ADD_LEFT_SHIFT,) + a + b + y
+    y = _multiplier_smaller_than_one(twice_max / ((1 << left_shift) * _f64(y_scale)))
+    return (left_shift,) + a + b + y
 
 
 def mul_params(a_scale, b_scale, y_scale):
