@@ -168,38 +168,57 @@ def _chunking(tensors, window):
     return parts, chunk, sum(_align4(p[2] * chunk) for p in parts)
 
 
-class _Weights:
-    """The constant inputs of a weighted op, fetched one run of output channels at a time:
-    slices of the model in RAM, or read from the file into the window."""
+class _Slicer:
+    def __getitem__(self, k):
+        return k
 
-    def __init__(self, model, tensors, window):
-        self.model = model
-        self.n_out = tensors[0].shape[0]
-        self.parts, self.chunk, _ = _chunking(tensors, window)
-        if window is not None:
-            for t, part in zip(tensors, self.parts):
-                if not part[2]:  # per-tensor parameter: 4 bytes, kept in RAM
-                    model._data[t.index] = model._read_const(t)
 
-    def views(self, oc0, ocn):
-        out = []
-        model = self.model
-        data = model._data
-        window = model._window
-        at = 0
-        for index, offset, per in self.parts:
-            if not per:
-                out.append(data[index])
-            elif window is None:
-                out.append(data[index][oc0 * per:(oc0 + ocn) * per])
-            else:
-                n = per * ocn
-                view = window[at:at + n]
-                model._file.seek(offset + oc0 * per)
-                model._file.readinto(view)
-                out.append(view)
-                at += _align4(n)
-        return out
+_ALL = _Slicer()[:]  # buf[_ALL] = data copies without building a slice object (an allocation) per call
+_REFILL = sys.implementation.name == "micropython"  # its arrays take a memoryview's bytes (CPython's do not)
+_BUFFERS = (bytes, bytearray, memoryview)
+
+
+def _call(fa):
+    # a kernel without a bound form (all of the viper and Python backends'), or a Python step
+    fa[0](*fa[1])
+
+
+def _run_call(rec, oc0, ocn):
+    # a streamed op's kernel call on the window's run of output channels oc0..oc0+ocn-1 (the native
+    # backend's is its module's run(record, oc0, ocn))
+    fn, args, es = rec  # es: the bytes of an activation (2 for int16)
+    if len(args) == 7:  # a convolution: g names the run
+        g = args[6]
+        g[_CONV_OC0] = oc0
+        g[_CONV_OCN] = ocn
+        fn(*args)
+        return
+    x, w, bias, mult, shift, y, n_in, n_out = args[:8]
+    if ocn == n_out:
+        fn(*args)
+        return
+    for r in range(len(y) // (n_out * es)):  # a run of output columns of each row
+        at = (r * n_out + oc0) * es
+        fn(x[r * n_in * es:(r + 1) * n_in * es], w, bias, mult, shift, y[at:at + ocn * es], n_in, ocn, *args[8:])
+
+
+def _stream(s):
+    # A weighted op whose constants stream: each run of output channels read from the file into the
+    # window's preallocated views, then the kernel on it. Allocates nothing.
+    f, run, rec, n_out, chunk, full, last = s
+    oc0 = 0
+    while oc0 < n_out:
+        ocn = n_out - oc0
+        reads = full
+        if ocn > chunk:
+            ocn = chunk
+        elif ocn < chunk:
+            reads = last
+        for offset, per, view in reads:
+            f.seek(offset + oc0 * per)
+            f.readinto(view)
+        run(rec, oc0, ocn)
+        oc0 += chunk
 
 
 class Model:
@@ -211,6 +230,7 @@ class Model:
         self._file = source if streamed else None
         self._stream_window = window if streamed else None
         self.arena_bytes = self.window_bytes = 0
+        self._fast = self._outs = self._ret = None  # run()'s buffers, output arrays and result, kept
         gc.collect()  # the kernel module (the native one is ~25 KB of code) packs low in the heap
         self.backend, self._k = _use("backends").load(backend)
         _forget("backends")
@@ -263,7 +283,7 @@ class Model:
             for t in self.tensors:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
-        self._steps = [self._bind(op, kinds[op.opcode]) for op in self.ops]
+        self._steps = [self._step(self._bind(op, kinds[op.opcode])) for op in self.ops]
         self._reset_state()
         _forget("moves", "stateful")
         self.inputs = [self.tensors[i] for i in self.input_ids]
@@ -332,18 +352,17 @@ class Model:
             fc = _s16(self.backend, k, kernel) if s16 else k.fully_connected
             if self._file is None:  # weights in RAM: straight to the kernel
                 return fc, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
-            w = _Weights(self, ins[1:5], self._stream_window)
-            return self._fully_connected, (fc, 2 if s16 else 1, x, y, n_in, n_out, w) + p
+            return self._streamed(fc, (x, y, n_in, n_out) + p, ins[1:5], 2 if s16 else 1)
         if kernel == "conv2d" or kernel == "depthwise_conv2d" or kernel == "transpose_conv2d":
             g = array("i", bytes(4 * _CONV_PARAMS) + bytes(array("i", p)))
             g[_CONV_H], g[_CONV_W], g[_CONV_C] = _hwc(ins[0])
             g[_CONV_OH], g[_CONV_OW], g[_CONV_OC] = _hwc(out)
             g[_CONV_KH], g[_CONV_KW] = ins[1].shape[1], ins[1].shape[2]
-            g[_CONV_OCN] = g[_CONV_OC]  # all output channels; _conv calls a run at a time
+            g[_CONV_OCN] = g[_CONV_OC]  # all output channels; streamed, a run at a time
             fn = _s16(self.backend, k, kernel) if s16 else getattr(k, kernel)
             if self._file is None:
                 return fn, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, g)
-            return self._conv, (fn, x, y, g, _Weights(self, ins[1:5], self._stream_window))
+            return self._streamed(fn, (x, y, g), ins[1:5], 1)
         if kernel == "pool2d":
             g = array("i", bytes(4 * _POOL_PARAMS) + bytes(array("i", p)) + bytes(4))
             g[_POOL_H], g[_POOL_W], g[_POOL_C] = _hwc(ins[0])
@@ -373,7 +392,7 @@ class Model:
         if kernel.endswith("quantize_f32"):
             return k.quantize_f32, (x, y, array("i", p))
         if kernel == "copy":
-            return _copy, (x, y)
+            return getattr(k, "copy", _copy), (x, y)
         if kernel == "pad":
             xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
             ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
@@ -400,31 +419,46 @@ class Model:
         raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
                                      % (self.name, op.index, op.opcode, kernel))
 
-    def _fully_connected(self, fc, es, x, y, n_in, n_out, weights, y_zp, act_min, act_max):
-        # es: the bytes of an activation (2 for int16)
-        rows = len(y) // (n_out * es)
-        for oc0 in range(0, n_out, weights.chunk):
-            ocn = min(weights.chunk, n_out - oc0)
-            w, bias, mult, shift = weights.views(oc0, ocn)
-            if ocn == n_out:
-                fc(x, w, bias, mult, shift, y, n_in, n_out, y_zp, act_min, act_max)
-                continue
-            for r in range(rows):  # a run of output columns of each row
-                at = (r * n_out + oc0) * es
-                fc(x[r * n_in * es:(r + 1) * n_in * es], w, bias, mult, shift, y[at:at + ocn * es], n_in, ocn,
-                   y_zp, act_min, act_max)
+    def _step(self, fa):
+        # One op's (function, argument) for invoke's loop: the native module's record of the call (its
+        # arguments checked and decoded once, here) and its run(), else fn(*args) through _call.
+        # _bind's (None, step) is a step already (_stream's).
+        fn, args = fa
+        if fn is None:
+            return args
+        bind = getattr(self._k, "bind", None)
+        rec = bind(fn, args) if bind is not None else None
+        return (_call, fa) if rec is None else (self._k.run, rec)
 
-    def _conv(self, fn, x, y, g, weights):
-        n_out = weights.n_out
-        for oc0 in range(0, n_out, weights.chunk):
-            ocn = min(weights.chunk, n_out - oc0)
-            w, bias, mult, shift = weights.views(oc0, ocn)
-            g[_CONV_OC0] = oc0
-            g[_CONV_OCN] = ocn
-            fn(x, w, bias, mult, shift, y, g)
+    def _streamed(self, fn, args, tensors, es):
+        # A weighted op whose constants (weights, bias, multiplier, shift) stream: the window's views of a
+        # run of output channels and of the last, shorter run, made once, the kernel's arguments bound to
+        # them; _stream reads each run into them. args: the kernel's without its four constants.
+        # es: the bytes of an activation (2 for int16).
+        parts, chunk, _ = _chunking(tensors, self._stream_window)
+        n_out = tensors[0].shape[0]
+        last = n_out - (n_out - 1) // chunk * chunk  # channels of the last run
+        consts, full, short = [], [], []
+        at = 0
+        for t, (index, offset, per) in zip(tensors, parts):
+            if not per:  # a per-tensor parameter: 4 bytes, kept in RAM
+                self._data[index] = self._read_const(t)
+                consts.append(self._data[index])
+                continue
+            view = self._window[at:at + per * chunk]
+            consts.append(view)
+            full.append((offset, per, view))
+            short.append((offset, per, view[:per * last]))
+            at += _align4(per * chunk)
+        args = args[:1] + tuple(consts) + args[1:]
+        bind = getattr(self._k, "bind", None)
+        rec = bind(fn, args, chunk) if bind is not None else None
+        run = _run_call if rec is None else self._k.run
+        return None, (_stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, tuple(full),
+                                tuple(short)))
 
     def _set_input(self, t, x):
-        if isinstance(x, (bytes, bytearray, memoryview)):
+        if isinstance(x, _BUFFERS):
             data = x
         else:
             lo, hi, kind = (-32768, 32767, "h") if t.dtype == 4 else (-128, 127, "b")
@@ -437,7 +471,7 @@ class Model:
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
                              % (t.name, t.nbytes, _shape(t), len(data)))
-        self._data[t.index][:] = data
+        self._data[t.index][_ALL] = data
 
     def output(self, k=0):
         """Output k of the last inference, copied: array('b') of int8, array('h') of int16 (a 16x8 model),
@@ -453,19 +487,48 @@ class Model:
     def run(self, *xs):
         """Runs one inference on raw int8 inputs (bytes, array('b') or a list of ints in -128..127),
         one per model input; a 16x8 model's int16 inputs are bytes, array('h') or ints in -32768..32767.
-        Returns the output as output() gives it (array('b') of int8), a tuple when several."""
-        if len(xs) != len(self.input_ids):
-            raise TypeError("the model has %d input(s), run() got %d" % (len(self.input_ids), len(xs)))
-        for t, x in zip(self.inputs, xs):
-            self._set_input(t, x)
+        Returns the output as output() gives it (array('b') of int8), a tuple when several. Outputs of
+        one byte a value are the same arrays at every run(), refilled: copy one (bytes(out), list(out))
+        to keep it past the next run(). A model of one input and one output of bytes allocates nothing
+        after its first run() (_run1)."""
+        n = len(self.input_ids)
+        if len(xs) != n:
+            raise TypeError("the model has %d input(s), run() got %d" % (n, len(xs)))
+        for k in range(n):
+            self._set_input(self.inputs[k], xs[k])
         self.invoke()
-        return self._outputs()
+        outs = self._outs
+        if outs is not None:  # refilled
+            for k in range(len(outs)):
+                outs[k][_ALL] = self._data[self.output_ids[k]]
+            return self._ret
+        outs = [self.output(k) for k in range(len(self.outputs))]
+        ret = outs[0] if len(outs) == 1 else tuple(outs)
+        if _REFILL and all(t.dtype == 1 or t.dtype == 3 for t in self.outputs):  # one byte a value: kept, refilled
+            self._outs, self._ret = outs, ret
+            if n == 1 and len(outs) == 1 and self.inputs[0].dtype in (1, 3):
+                self._fast = (self._data[self.input_ids[0]], self._data[self.output_ids[0]], ret)
+                self.run = self._run1  # this model's run() from now on
+        return ret
+
+    def _run1(self, x):
+        # run() of a model of one input and one output of bytes, after its first run(): no allocation, no
+        # varargs call (~1,000 instructions less)
+        fast = self._fast  # (input's bytes, output's bytes, run()'s output array)
+        try:
+            fast[0][_ALL] = x  # bytes, bytearray, array('b'), memoryview of the input's length
+        except Exception:  # a list, another length or array type: checked, converted or refused
+            return Model.run(self, x)
+        for fn, a in self._steps:
+            fn(a)
+        fast[2][_ALL] = fast[1]
+        return fast[2]
 
     def invoke(self):
         """Runs one inference on what the input buffers hold (input_buffer); the results are in
         the output buffers (output_buffer)."""
-        for fn, args in self._steps:
-            fn(*args)
+        for fn, a in self._steps:
+            fn(a)
 
     def input_buffer(self, k=0):
         """The bytes of input k, in the arena: fill it (e.g. with f.readinto) then call invoke()."""
@@ -484,9 +547,9 @@ class Model:
         gc.collect()
         peak = gc.mem_alloc()
         rows = []
-        for op, (fn, args) in zip(self.ops, self._steps):
+        for op, (fn, a) in zip(self.ops, self._steps):
             t0 = _now()
-            fn(*args)
+            fn(a)
             dt = _diff(_now(), t0)
             used = gc.mem_alloc()  # before collecting: what the op itself allocated still counts
             peak = max(peak, used)

@@ -64,196 +64,7 @@ static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
 #include "tinyml_matmul_binding.h" // batch_matmul, transpose_conv2d
 #include "tinyml_recurrent_binding.h" // svdf, lstm
 
-// fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max)
-static mp_obj_t tml_fully_connected_fn(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    mp_buffer_info_t x, w, bias, mult, shift, y;
-    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[1], &w, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[2], &bias, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[3], &mult, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
-    int32_t n_in = tml_int(args[6], 1, TML_INT32_MAX, MP_ERROR_TEXT("fully_connected: n_in must be > 0"));
-    int32_t n_out = tml_int(args[7], 1, TML_INT32_MAX, MP_ERROR_TEXT("fully_connected: n_out must be > 0"));
-    int32_t out_zp = tml_int(args[8], -128, 127, MP_ERROR_TEXT("fully_connected: out_zp must be in -128..127"));
-    int32_t act_min = tml_int(args[9], -128, 127, MP_ERROR_TEXT("fully_connected: act_min must be in -128..127"));
-    int32_t act_max = tml_int(args[10], -128, 127, MP_ERROR_TEXT("fully_connected: act_max must be in -128..127"));
-    size_t batches = y.len / n_out;
-    bool per_channel = mult.len > 4;
-    size_t n_mult = per_channel ? (size_t)n_out : 1;
-    // Inputs may be longer than needed (as in kernels_py); divisions avoid size_t overflow.
-    tml_check(y.len % n_out == 0, MP_ERROR_TEXT("fully_connected: len(y) must be a multiple of n_out"));
-    tml_check(x.len / n_in >= batches, MP_ERROR_TEXT("fully_connected: x is shorter than batches * n_in"));
-    tml_check(w.len / n_in >= (size_t)n_out, MP_ERROR_TEXT("fully_connected: w is shorter than n_out * n_in"));
-    tml_check(bias.len / 4 >= (size_t)n_out, MP_ERROR_TEXT("fully_connected: bias holds fewer than n_out int32"));
-    tml_check(mult.len / 4 >= n_mult, MP_ERROR_TEXT("fully_connected: mult must hold 1 (per-tensor) or n_out int32"));
-    tml_check(shift.len / 4 >= n_mult, MP_ERROR_TEXT("fully_connected: shift must hold as many int32 as mult"));
-    tml_check(tml_aligned4(bias.buf) && tml_aligned4(mult.buf) && tml_aligned4(shift.buf),
-        MP_ERROR_TEXT("fully_connected: bias, mult and shift must be 4-byte aligned"));
-    const uint8_t *xb = x.buf, *yb = y.buf;
-    tml_check(yb + y.len <= xb || xb + batches * n_in <= yb, MP_ERROR_TEXT("fully_connected: y overlaps x"));
-    tml_fully_connected(x.buf, w.buf, bias.buf, mult.buf, shift.buf, per_channel, y.buf,
-        (int)batches, n_in, n_out, out_zp, act_min, act_max);
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_fully_connected_obj, 11, 11, tml_fully_connected_fn);
-
-// softmax(x, y, n, in_mult, in_left_shift, diff_min)
-static mp_obj_t tml_softmax_fn(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    mp_buffer_info_t x, y;
-    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
-    int32_t n = tml_int(args[2], 1, 8191, MP_ERROR_TEXT("softmax: n must be in 1..8191"));
-    int32_t in_mult = tml_int(args[3], TML_INT32_MIN, TML_INT32_MAX, MP_ERROR_TEXT("softmax: in_mult must fit int32"));
-    int32_t left_shift = tml_int(args[4], 0, 31, MP_ERROR_TEXT("softmax: in_left_shift must be in 0..31"));
-    int32_t diff_min = tml_int(args[5], TML_INT32_MIN, TML_INT32_MAX, MP_ERROR_TEXT("softmax: diff_min must fit int32"));
-    tml_check(x.len % n == 0, MP_ERROR_TEXT("softmax: len(x) must be a multiple of n"));
-    tml_check(y.len == x.len, MP_ERROR_TEXT("softmax: len(y) must equal len(x)"));
-    const uint8_t *xb = x.buf, *yb = y.buf; // in place (y is x) works: each x is read before its y is written
-    tml_check(yb == xb || yb + y.len <= xb || xb + x.len <= yb, MP_ERROR_TEXT("softmax: y overlaps x"));
-    // The smallest x - max that is used, shifted left, must fit int32 (true for TFLM's diff_min).
-    int32_t d_low = diff_min > -255 ? diff_min : -255;
-    tml_check(d_low >= 0 || ((int64_t)-d_low << left_shift) <= ((int64_t)1 << 31),
-        MP_ERROR_TEXT("softmax: diff_min << in_left_shift overflows int32"));
-    tml_softmax(x.buf, y.buf, (int)(x.len / n), n, in_mult, left_shift, diff_min);
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_softmax_obj, 6, 6, tml_softmax_fn);
-
-// conv2d(x, w, bias, mult, shift, y, g) and depthwise_conv2d(x, w, bias, mult, shift, y, g)
-static mp_obj_t tml_conv(const mp_obj_t *args, bool depthwise) {
-    mp_buffer_info_t x, w, bias, mult, shift, y;
-    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[1], &w, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[2], &bias, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[3], &mult, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[4], &shift, MP_BUFFER_READ);
-    mp_get_buffer_raise(args[5], &y, MP_BUFFER_WRITE);
-    const int32_t *v = depthwise
-        ? tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER + 1, MP_ERROR_TEXT("depthwise_conv2d: g must be an array('i') of 21 values"))
-        : tml_g(args[6], TML_CONV_DEPTH_MULTIPLIER, MP_ERROR_TEXT("conv2d: g must be an array('i') of 20 values"));
-    // sizes, strides and dilations in 1..32767 (no table of slots: constant data must be read as words on xtensa)
-    bool ok = tml_in(v[TML_CONV_H], 1, 32767) && tml_in(v[TML_CONV_W], 1, 32767) && tml_in(v[TML_CONV_C], 1, 32767) &&
-        tml_in(v[TML_CONV_OH], 1, 32767) && tml_in(v[TML_CONV_OW], 1, 32767) && tml_in(v[TML_CONV_OC], 1, 32767) &&
-        tml_in(v[TML_CONV_KH], 1, 32767) && tml_in(v[TML_CONV_KW], 1, 32767) &&
-        tml_in(v[TML_CONV_STRIDE_H], 1, 32767) && tml_in(v[TML_CONV_STRIDE_W], 1, 32767) &&
-        tml_in(v[TML_CONV_DILATION_H], 1, 32767) && tml_in(v[TML_CONV_DILATION_W], 1, 32767);
-    tml_check(ok && tml_in(v[TML_CONV_PAD_TOP], 0, 32767) && tml_in(v[TML_CONV_PAD_LEFT], 0, 32767),
-        MP_ERROR_TEXT("conv: sizes, strides and dilations must be in 1..32767, paddings in 0..32767"));
-    tml_check(tml_in(v[TML_CONV_X_ZP], -128, 127) && tml_in(v[TML_CONV_Y_ZP], -128, 127) &&
-        tml_in(v[TML_CONV_ACT_MIN], -128, 127) && tml_in(v[TML_CONV_ACT_MAX], -128, 127),
-        MP_ERROR_TEXT("conv: x_zp, y_zp, act_min, act_max must be in -128..127"));
-    tml_conv_t g = {
-        .H = v[TML_CONV_H], .W = v[TML_CONV_W], .C = v[TML_CONV_C], .OH = v[TML_CONV_OH], .OW = v[TML_CONV_OW],
-        .OC = v[TML_CONV_OC], .KH = v[TML_CONV_KH], .KW = v[TML_CONV_KW],
-        .stride_h = v[TML_CONV_STRIDE_H], .stride_w = v[TML_CONV_STRIDE_W],
-        .dil_h = v[TML_CONV_DILATION_H], .dil_w = v[TML_CONV_DILATION_W],
-        .pad_top = v[TML_CONV_PAD_TOP], .pad_left = v[TML_CONV_PAD_LEFT],
-        .x_zp = v[TML_CONV_X_ZP], .y_zp = v[TML_CONV_Y_ZP], .act_min = v[TML_CONV_ACT_MIN], .act_max = v[TML_CONV_ACT_MAX],
-        .oc0 = v[TML_CONV_OC0], .ocn = v[TML_CONV_OCN],
-        .depth_multiplier = depthwise ? v[TML_CONV_DEPTH_MULTIPLIER] : 1,
-    };
-    tml_check(g.oc0 >= 0 && g.ocn >= 1 && g.oc0 <= g.OC - g.ocn,
-        MP_ERROR_TEXT("conv: need 0 <= oc0 and 1 <= ocn with oc0 + ocn <= OC"));
-    tml_check(!depthwise || (g.depth_multiplier >= 1 && (uint64_t)g.C * g.depth_multiplier == (uint64_t)g.OC),
-        MP_ERROR_TEXT("depthwise_conv2d: OC must be C * depth_multiplier"));
-    tml_check(tml_holds(&x, tml_mul31(tml_mul31(g.H, g.W), g.C)), MP_ERROR_TEXT("conv: x is shorter than H*W*C"));
-    tml_check(tml_holds(&y, tml_mul31(tml_mul31(g.OH, g.OW), g.OC)), MP_ERROR_TEXT("conv: y is shorter than OH*OW*OC"));
-    // the offsets of a window's taps, (KH-1) rows and (KW-1) columns apart at most, fit int32
-    tml_check(tml_mul31(tml_mul31(g.dil_h, g.W), g.C) <= TML_INT32_MAX && tml_mul31(g.dil_w, g.C) <= TML_INT32_MAX,
-        MP_ERROR_TEXT("conv: dilation too large"));
-    uint64_t k = tml_mul31(tml_mul31(g.KH, g.KW), depthwise ? 1 : g.C);
-    tml_check(k <= 65536, MP_ERROR_TEXT("conv: a kernel must hold at most 65536 weights"));
-    tml_check(tml_holds(&w, tml_mul31(k, g.ocn)), MP_ERROR_TEXT("conv: w is shorter than ocn kernels"));
-    bool per_channel = mult.len > 4;
-    size_t n_mult = per_channel ? (size_t)g.ocn : 1;
-    tml_check(bias.len / 4 >= (size_t)g.ocn, MP_ERROR_TEXT("conv: bias holds fewer than ocn int32"));
-    tml_check(mult.len / 4 >= n_mult, MP_ERROR_TEXT("conv: mult must hold 1 (per-tensor) or ocn int32"));
-    tml_check(shift.len / 4 >= n_mult, MP_ERROR_TEXT("conv: shift must hold as many int32 as mult"));
-    tml_check(tml_aligned4(bias.buf) && tml_aligned4(mult.buf) && tml_aligned4(shift.buf),
-        MP_ERROR_TEXT("conv: bias, mult and shift must be 4-byte aligned"));
-    tml_check(tml_apart(&y, &x) && tml_apart(&y, &w) && tml_apart(&y, &bias) && tml_apart(&y, &mult) &&
-        tml_apart(&y, &shift), MP_ERROR_TEXT("conv: y overlaps an input"));
-    tml_chan_t q = { .bias = bias.buf, .mult = mult.buf, .shift = shift.buf, .per_channel = per_channel };
-    if (depthwise) {
-        tml_depthwise_conv2d(x.buf, w.buf, &q, y.buf, &g);
-    } else {
-        int n = tml_conv2d_patch_bytes(&g);
-        int8_t *patch = n ? m_new(int8_t, n) : NULL;
-        tml_conv2d(x.buf, w.buf, &q, y.buf, &g, patch);
-        if (patch) {
-            m_del(int8_t, patch, n);
-        }
-    }
-    return mp_const_none;
-}
-
-static mp_obj_t tml_conv2d_fn(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    return tml_conv(args, false);
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_conv2d_obj, 7, 7, tml_conv2d_fn);
-
-static mp_obj_t tml_depthwise_conv2d_fn(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    return tml_conv(args, true);
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_depthwise_conv2d_obj, 7, 7, tml_depthwise_conv2d_fn);
-
-// pool2d(x, y, g)
-static mp_obj_t tml_pool2d_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
-    mp_buffer_info_t x, y;
-    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
-    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(g_obj, TML_POOL_IS_MAX + 1, MP_ERROR_TEXT("pool2d: g must be an array('i') of 14 values"));
-    bool ok = tml_in(v[TML_POOL_H], 1, 32767) && tml_in(v[TML_POOL_W], 1, 32767) && tml_in(v[TML_POOL_C], 1, 32767) &&
-        tml_in(v[TML_POOL_OH], 1, 32767) && tml_in(v[TML_POOL_OW], 1, 32767) &&
-        tml_in(v[TML_POOL_STRIDE_H], 1, 32767) && tml_in(v[TML_POOL_STRIDE_W], 1, 32767) &&
-        tml_in(v[TML_POOL_FILTER_H], 1, 32767) && tml_in(v[TML_POOL_FILTER_W], 1, 32767);
-    tml_check(ok && tml_in(v[TML_POOL_PAD_TOP], 0, 32767) && tml_in(v[TML_POOL_PAD_LEFT], 0, 32767),
-        MP_ERROR_TEXT("pool2d: sizes, strides and filter must be in 1..32767, paddings in 0..32767"));
-    tml_check(tml_in(v[TML_POOL_ACT_MIN], -128, 127) && tml_in(v[TML_POOL_ACT_MAX], -128, 127) &&
-        tml_in(v[TML_POOL_IS_MAX], 0, 1), MP_ERROR_TEXT("pool2d: act_min, act_max must be in -128..127, is_max 0 or 1"));
-    tml_pool_t g = {
-        .H = v[TML_POOL_H], .W = v[TML_POOL_W], .C = v[TML_POOL_C], .OH = v[TML_POOL_OH], .OW = v[TML_POOL_OW],
-        .stride_h = v[TML_POOL_STRIDE_H], .stride_w = v[TML_POOL_STRIDE_W],
-        .filter_h = v[TML_POOL_FILTER_H], .filter_w = v[TML_POOL_FILTER_W],
-        .pad_top = v[TML_POOL_PAD_TOP], .pad_left = v[TML_POOL_PAD_LEFT],
-        .act_min = v[TML_POOL_ACT_MIN], .act_max = v[TML_POOL_ACT_MAX], .is_max = v[TML_POOL_IS_MAX],
-    };
-    tml_check(tml_mul31(g.filter_h, g.filter_w) <= (1 << 23), MP_ERROR_TEXT("pool2d: filter larger than 2**23 taps"));
-    // every window holds at least one input pixel (the first and the last are the extremes)
-    tml_check(g.pad_top < g.filter_h && g.pad_left < g.filter_w && (g.OH - 1) * g.stride_h - g.pad_top < g.H &&
-        (g.OW - 1) * g.stride_w - g.pad_left < g.W, MP_ERROR_TEXT("pool2d: a window lies outside the input"));
-    tml_check(tml_holds(&x, tml_mul31(tml_mul31(g.H, g.W), g.C)), MP_ERROR_TEXT("pool2d: x is shorter than H*W*C"));
-    tml_check(tml_mul31(tml_mul31(g.OH, g.OW), g.C) == y.len, MP_ERROR_TEXT("pool2d: len(y) must be OH*OW*C"));
-    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("pool2d: y overlaps x"));
-    tml_pool2d(x.buf, y.buf, &g);
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_3(tml_pool2d_obj, tml_pool2d_fn);
-
-// mean_hw(x, y, g)
-static mp_obj_t tml_mean_hw_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj) {
-    mp_buffer_info_t x, y;
-    mp_get_buffer_raise(x_obj, &x, MP_BUFFER_READ);
-    mp_get_buffer_raise(y_obj, &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(g_obj, TML_MEAN_SHIFT + 1, MP_ERROR_TEXT("mean_hw: g must be an array('i') of 7 values"));
-    int32_t H = v[TML_MEAN_H], W = v[TML_MEAN_W], C = v[TML_MEAN_C], x_zp = v[TML_MEAN_X_ZP], y_zp = v[TML_MEAN_Y_ZP];
-    tml_check(tml_in(H, 1, TML_INT32_MAX) && tml_in(W, 1, TML_INT32_MAX) && tml_in(C, 1, TML_INT32_MAX),
-        MP_ERROR_TEXT("mean_hw: H, W, C must be > 0"));
-    uint64_t n = tml_mul31(H, W);
-    tml_check(n <= (1 << 23), MP_ERROR_TEXT("mean_hw: H*W must be at most 2**23"));
-    tml_check(tml_in(x_zp, -128, 127) && tml_in(y_zp, -128, 127), MP_ERROR_TEXT("mean_hw: x_zp, y_zp must be in -128..127"));
-    tml_check(tml_holds(&x, tml_mul31(n, C)), MP_ERROR_TEXT("mean_hw: x is shorter than H*W*C"));
-    tml_check(y.len == (size_t)C, MP_ERROR_TEXT("mean_hw: len(y) must be C"));
-    tml_check(tml_apart(&y, &x), MP_ERROR_TEXT("mean_hw: y overlaps x"));
-    tml_mean_hw(x.buf, y.buf, (int)n, C, x_zp, y_zp, v[TML_MEAN_MULTIPLIER], v[TML_MEAN_SHIFT]);
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_3(tml_mean_hw_obj, tml_mean_hw_fn);
+#include "tinyml_bound.h" // fully_connected, softmax, conv2d, depthwise_conv2d, pool2d, mean_hw, copy; bind, run
 
 // add(a, b, y, g), sub(a, b, y, g) and mul(a, b, y, g); kind: TML_BIN_PLUS, _MINUS, _TIMES
 static mp_obj_t tml_binary_common(const mp_obj_t *args, int kind) {
@@ -618,6 +429,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_depthwise_conv2d, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj));
     mp_store_global(MP_QSTR_pool2d, MP_OBJ_FROM_PTR(&tml_pool2d_obj));
     mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
+    mp_store_global(MP_QSTR_copy, MP_OBJ_FROM_PTR(&tml_copy_obj));
+    mp_store_global(MP_QSTR_bind, MP_OBJ_FROM_PTR(&tml_bind_obj));
+    mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&tml_run_obj));
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
     #endif
@@ -692,6 +506,9 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_depthwise_conv2d), MP_ROM_PTR(&tml_depthwise_conv2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_pool2d), MP_ROM_PTR(&tml_pool2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_mean_hw), MP_ROM_PTR(&tml_mean_hw_obj) },
+    { MP_ROM_QSTR(MP_QSTR_copy), MP_ROM_PTR(&tml_copy_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bind), MP_ROM_PTR(&tml_bind_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&tml_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tml_add_obj) },
     { MP_ROM_QSTR(MP_QSTR_sub), MP_ROM_PTR(&tml_sub_obj) },
     { MP_ROM_QSTR(MP_QSTR_mul), MP_ROM_PTR(&tml_mul_obj) },

@@ -1,0 +1,81 @@
+# Issue 13's dispatch and streaming figures, measured on the device (tests/test_dispatch.py). On a board
+# that counts instructions (QEMU -icount shift=0) one µs of its clock is 1,000 instructions.
+#   cost(path)            'cost dispatch <per op> run_over_invoke <n> ops <n>': invoke() less the same bound
+#                         ops run in one native call, per op; run(bytes) less invoke()
+#   alloc(path, window)   'alloc invoke <bytes> run <bytes> out <hex>': heap bytes one inference takes
+#                         (after a first one), and its output
+#   stream(path, window)  'stream ram <n> streamed <n> reads <n>': instructions of one inference with
+#                         the weights in RAM, streamed through `window` bytes, and of the file reads alone
+import gc
+import time
+
+import tinyml
+from tinyml import model as _model
+
+N = 100
+
+
+def _ins(f, n=N):
+    # instructions per call of f() (1 ns of the board's clock per instruction), less the loop's own
+    def loop(g):
+        gc.collect()
+        t0 = time.ticks_us()
+        for _ in range(n):
+            g()
+        return time.ticks_diff(time.ticks_us(), t0) * 1000 // n
+    return loop(f) - loop(_nothing)
+
+
+def _nothing():
+    pass
+
+
+def cost(path):
+    m = tinyml.load(path, "native", None)
+    run = m._k.run
+    program = b"".join(a for fn, a in m._steps)  # every op a native record
+    x = bytes(m.input_buffer())
+    m.run(x)
+    invoke = _ins(lambda: m.invoke())
+    once = _ins(lambda: run(program))
+    print("cost dispatch", (invoke - once) // len(m.ops), "run_over_invoke", _ins(lambda: m.run(x)) - invoke,
+          "ops", len(m.ops))
+
+
+def _alloc(f):
+    gc.collect()
+    before = gc.mem_alloc()
+    f()
+    return gc.mem_alloc() - before
+
+
+def alloc(path, window=None):
+    m = tinyml.load(path, "native", window)
+    x = bytes(m.input_buffer())
+    m.run(x)
+    m.invoke()
+    a_invoke = _alloc(m.invoke)
+    a_run = _alloc(lambda: m.run(x))
+    print("alloc invoke", a_invoke, "run", a_run, "out", "".join("%02x" % (v & 255) for v in m.output_buffer()))
+
+
+def stream(path, window):
+    f = open(path, "rb")
+    data = f.read()
+    f.close()
+    ram = tinyml.Model(data, "native")
+    data = None
+    t_ram = _ins(lambda: ram.invoke(), 20)
+    ram = None
+    m = tinyml.load(path, "native", window)
+    t_streamed = _ins(lambda: m.invoke(), 20)
+    reads = [a[:1] + (_nothing2,) + a[2:] for fn, a in m._steps if fn is _model._stream]
+
+    def read_all():
+        for r in reads:
+            _model._stream(r)
+    print("stream ram", t_ram, "streamed", t_streamed, "reads", _ins(read_all, 20), "ops", len(reads))
+
+
+def _nothing2(rec, oc0, ocn):
+    pass
