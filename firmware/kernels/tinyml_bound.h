@@ -289,7 +289,7 @@ static void tml_mean_exec(const void *args, int32_t oc0, int32_t ocn) {
     tml_mean_hw(a->x, a->y, a->n, a->C, a->x_zp, a->y_zp, a->mult, a->shift);
 }
 
-// ---- copy(x, y): y = x, the same length (RESHAPE and the like) ----
+// ---- copy(x, y): y = x, the same length (the ops that only reinterpret their input's shape) ----
 
 typedef struct {
     const uint8_t *x;
