@@ -15,7 +15,7 @@ from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.oracle import tflm as oracle
 
 S16 = pathlib.Path(__file__).resolve().parents[1] / "models" / "s16"
-MODELS = ("conv16", "dense16")
+MODELS = ("conv16", "dense16", "residual16")
 
 
 def model_inputs(path, n=4):

@@ -7,7 +7,6 @@
 import micropython
 from tinyml.ops import const
 from tinyml.kernels_viper_fixedpoint import EXT
-from tinyml.kernels_py_s16 import add_s16, sub_s16  # noqa: F401  (elementwise int16: Python's, for now)
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)
@@ -43,6 +42,17 @@ _POOL_PAD_LEFT = const(10)
 _POOL_ACT_MIN = const(11)
 _POOL_ACT_MAX = const(12)
 _POOL_IS_MAX = const(13)
+_ADD_D0 = const(0)
+_ADD_A_STRIDE0 = const(4)
+_ADD_LEFT_SHIFT = const(14)
+_ADD_A_MULTIPLIER = const(15)
+_ADD_A_SHIFT = const(16)
+_ADD_B_MULTIPLIER = const(17)
+_ADD_B_SHIFT = const(18)
+_ADD_Y_MULTIPLIER = const(19)
+_ADD_Y_SHIFT = const(20)
+_ADD_ACT_MIN = const(22)
+_ADD_ACT_MAX = const(23)
 # ---- end of g's slots ----
 
 
@@ -263,3 +273,109 @@ def pool2d_s16(x, y, g):
                     acc = hi
                 py[o] = acc
                 o += 1
+
+
+@micropython.viper
+def _rq(acc, n: int, m: int, s: int, ext: int):
+    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for i < n, int32 in place (s <= 0 here:
+    # TFLM's SmallerThanOneExp): SaturatingRoundingDoublingHighMul on 14-bit limbs, then
+    # RoundingDivideByPOT, as kernels_viper_fixedpoint._requantize, exact in 32-bit words
+    pa = ptr32(acc)
+    nudge = 1
+    nudge <<= 30
+    b0 = m & 0x3FFF
+    b1 = (m >> 14) & 0x3FFF
+    b2 = m >> 28
+    right = 0 - s
+    mask = (1 << right) - 1
+    half = mask >> 1
+    for i in range(n):
+        a = (pa[i] << ext) >> ext
+        neg = a < 0
+        if neg:
+            a = 0 - a
+        if a < 0:  # INT32_MIN on a 32-bit word
+            q = m
+        else:
+            a0 = a & 0x3FFF
+            a1 = (a >> 14) & 0x3FFF
+            a2 = a >> 28
+            t = a0 * b0 + nudge
+            if neg:
+                t -= 1
+            t = a0 * b1 + a1 * b0 + (t >> 14)
+            t = a0 * b2 + a1 * b1 + a2 * b0 + (t >> 14)
+            q = (t >> 3) + ((a1 * b2 + a2 * b1) << 11) + ((a2 * b2) << 25)
+        if neg:
+            q = 0 - q
+        if right > 0:
+            threshold = half
+            if q < 0:
+                threshold += 1
+            rem = q & mask
+            q = q >> right
+            if rem > threshold:
+                q += 1
+        pa[i] = q
+
+
+@micropython.viper
+def _gather16(x, g, acc, k: int):
+    # acc[i] = x[i . stride_k] << left_shift over the output's (D0..D3), k: 0 for a, 1 for b
+    px = ptr16(x)
+    pg = ptr32(g)
+    pa = ptr32(acc)
+    D1 = pg[_ADD_D0 + 1]
+    D2 = pg[_ADD_D0 + 2]
+    D3 = pg[_ADD_D0 + 3]
+    at = _ADD_A_STRIDE0 + 4 * k
+    s0 = pg[at]
+    s1 = pg[at + 1]
+    s2 = pg[at + 2]
+    s3 = pg[at + 3]
+    ls = pg[_ADD_LEFT_SHIFT]
+    o = 0
+    for i0 in range(pg[_ADD_D0]):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                xi = i0 * s0 + i1 * s1 + i2 * s2
+                for i3 in range(D3):
+                    pa[o] = ((px[xi] ^ 0x8000) - 0x8000) << ls
+                    xi += s3
+                    o += 1
+
+
+@micropython.viper
+def _sum16(acc, bcc, y, n: int, sign: int, m: int, s: int, lo: int, hi: int, ext: int):
+    pa = ptr32(acc)
+    pb = ptr32(bcc)
+    for i in range(n):
+        pa[i] = ((pa[i] << ext) >> ext) + sign * ((pb[i] << ext) >> ext)
+    _rq(acc, n, m, s, ext)
+    py = ptr16(y)
+    for i in range(n):
+        v = (pa[i] << ext) >> ext
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        py[i] = v
+
+
+def _add_sub(a, b, y, g, sign):
+    # TFLM's int16 ADD and SUB (kernels_py_s16._add_sub), a whole output at a time
+    n = len(y) // 2
+    acc, bcc = bytearray(4 * n), bytearray(4 * n)
+    _gather16(a, g, acc, 0)
+    _gather16(b, g, bcc, 1)
+    _rq(acc, n, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], EXT)
+    _rq(bcc, n, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], EXT)
+    _sum16(acc, bcc, y, n, sign, g[_ADD_Y_MULTIPLIER], g[_ADD_Y_SHIFT], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT)
+
+
+def add_s16(a, b, y, g):
+    _add_sub(a, b, y, g, 1)
+
+
+def sub_s16(a, b, y, g):
+    _add_sub(a, b, y, g, -1)

@@ -1,7 +1,7 @@
 """Small Keras models quantized by TensorFlow's converter to 16x8 (int16 activations, int8 weights),
 as its guide says, saved as models/s16/<name>.tflite; tests/test_s16_models.py runs each through
 tinyml and compares the bytes with TFLM's. Their ops are those tinyml has int16 kernels for
-(tinyml.ops.S16): no softmax at the end (the models give logits).
+(tinyml.ops.S16): no softmax at the end (the models give logits); residual16 has ADD and SUB.
 
 TensorFlow is not a dependency of tinyml or its tests: the .tflite files are committed. To remake
 them (TensorFlow 2.21, tensorflow-cpu from PyPI, in a separate virtual environment):
@@ -41,7 +41,17 @@ def conv16():
     return keras.Model(inp, L.Dense(5)(x))
 
 
-MODELS = {"dense16": dense16, "conv16": conv16}
+def residual16():
+    inp = keras.Input((12, 12, 4))
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = L.Add()([inp, x])
+    x = L.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = L.Subtract()([x, L.Conv2D(8, 1)(L.MaxPooling2D(3, strides=2)(inp))])
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Dense(3)(x))
+
+
+MODELS = {"dense16": dense16, "conv16": conv16, "residual16": residual16}
 
 
 def to_16x8(model, rng):
