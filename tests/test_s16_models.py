@@ -90,3 +90,21 @@ def test_run_output_predict_take_int16(tmp_path):
     assert out[1:3] == ["True", "True"]
     assert "takes int16 values, -32768..32767: got 40000..40000" in out[3]
     np.testing.assert_allclose(eval(out[4]), want_p, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_16x8_weights_streamed_through_a_small_window(tmp_path, backend):
+    """Weights streamed from the file a few output channels at a time (the rows of an int16 input are
+    2 bytes a value): TFLM's bytes still."""
+    for name in MODELS:
+        path = S16 / (name + ".tflite")
+        x = model_inputs(path, 1)[0]
+        expected = oracle.tflm_run(str(path), [x])[0].reshape(len(x), -1)
+        (tmp_path / "m.tml").write_bytes(convert(str(path), name))
+        x.tofile(tmp_path / "x.bin")
+        out = board_unix.exec_script(
+            "import tinyml\nm = tinyml.load('m.tml', %r, 24)\nf = open('x.bin', 'rb')\nprint(m.window_bytes)\n"
+            "for _ in range(%d):\n    f.readinto(m.input_buffer())\n    m.invoke()\n    print(list(m.output()))\n"
+            % (backend, len(x)), cwd=str(tmp_path)).splitlines()
+        assert 0 < int(out[0]) < 1024, out[0]
+        assert [eval(line) for line in out[1:]] == expected.tolist(), name
