@@ -108,3 +108,24 @@ def test_16x8_weights_streamed_through_a_small_window(tmp_path, backend):
             % (backend, len(x)), cwd=str(tmp_path)).splitlines()
         assert 0 < int(out[0]) < 1024, out[0]
         assert [eval(line) for line in out[1:]] == expected.tolist(), name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_16x8_models_survive_fuzzing(tmp_path, backend):
+    """The project's fuzzer (CRC-valid, structure-aware mutations) on the 16x8 models: the int16 checks of
+    tinyml/validate.py (int64 biases under 2**40, shifts -31..7, zero points 0, int16 bounds) keep every
+    int16 kernel from crashing or hanging, and reject with ModelFileError."""
+    from tinyml import ops
+    from tinyml_host.apps import fuzz
+    opcodes = [r[0] for r in ops.rows()]
+    results = {}
+    for k, name in enumerate(MODELS):
+        tml = tmp_path / (name + ".tml")
+        tml.write_bytes(convert(str(S16 / (name + ".tflite")), name))
+        batch = list(enumerate(fuzz.cases(tml.read_bytes(), 60, 160 + k, opcodes)))
+        got = fuzz.run_unix(tml, backend, batch, timeout=20)
+        bad = {batch[i][1][0]: v for i, v in got.items() if v[0] in ("err", "crash", "hang", "corrupt")}
+        assert not bad, (name, bad)
+        results.update(("%s/%d" % (name, i), v) for i, v in got.items())
+    s = fuzz.summarize(results)
+    assert s["mfe"] > len(results) // 2, fuzz.format_summary(s)
