@@ -401,6 +401,8 @@ class Model:
         if kernel == "concat":
             if self.backend == "native":  # the same bytes, without a Python slice per run
                 return k.concat, (tuple(D[i] for i in op.inputs), y, p[_CONCAT_OUTER], array("i", p[_CONCAT_INNER0:]))
+            if self.backend == "viper" and p[_CONCAT_OUTER] > 1 and max(p[_CONCAT_INNER0:]) < 64:  # short runs
+                return _use("moves_viper").concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
             return _concat, ([D[i] for i in op.inputs], y, p[_CONCAT_OUTER], p[_CONCAT_INNER0:])
         if kernel == "remap":
             if self.backend == "native":

@@ -31,3 +31,27 @@ def _gather(x, y, t, d0: int, d1: int, d2: int, d3: int, fill: int, ext: int):
 
 def gather(x, y, t, d0, d1, d2, d3, fill):
     _gather(x, y, t, d0, d1, d2, d3, fill & 0xFF, EXT)
+
+
+@micropython.viper
+def _concat_part(x, y, outer: int, n: int, at: int, row: int):
+    px = ptr8(x)
+    py = ptr8(y)
+    s = 0
+    for o in range(outer):
+        for i in range(n):
+            py[at + i] = px[s + i]
+        s += n
+        at += row
+
+
+def concat(xs, y, outer, inners):
+    # model.py's _concat (CONCATENATION, PACK) a byte at a time in viper: for short runs (the channels
+    # of a pixel), where a slice copy per run would cost a Python call each
+    row = 0
+    for n in inners:
+        row += n
+    at = 0
+    for x, n in zip(xs, inners):
+        _concat_part(x, y, outer, n, at, row)
+        at += n

@@ -415,6 +415,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_select_obj, 5, 5, tml_select_fn);
 #define TML_FFT 5
 #define TML_RECURRENT 6
 #define TML_S16 7
+#define TML_MOVES 8
 #ifndef TML_FAMILY
 #define TML_FAMILY TML_NN
 #endif
@@ -470,6 +471,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     #if TML_IN(TML_MATMUL)
     mp_store_global(MP_QSTR_batch_matmul, MP_OBJ_FROM_PTR(&tml_batch_matmul_obj));
     mp_store_global(MP_QSTR_transpose_conv2d, MP_OBJ_FROM_PTR(&tml_transpose_conv2d_obj));
+    #endif
+    #if TML_IN(TML_MOVES)
     mp_store_global(MP_QSTR_remap, MP_OBJ_FROM_PTR(&tml_remap_obj));
     mp_store_global(MP_QSTR_concat, MP_OBJ_FROM_PTR(&tml_concat_obj));
     #endif
