@@ -15,6 +15,30 @@ static inline int32_t tml_rc_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+// The dot products of 4 weight rows (w, w + stride, ..) with v - vzp, added to acc: v's value loaded
+// and offset once for the 4 rows (about 3 instructions per multiply-accumulate on armv7m, against 6
+// for one row at a time). Sums wrap in 32 bits, as TFLM's int32 on every target.
+static inline void tml_rc_dot4(const int8_t *w, int stride, const int8_t *v, int32_t vzp, int n, uint32_t *acc) {
+    const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int i = 0; i < n; i++) {
+        int32_t x = v[i] - vzp;
+        a0 += (uint32_t)(w0[i] * x);
+        a1 += (uint32_t)(w1[i] * x);
+        a2 += (uint32_t)(w2[i] * x);
+        a3 += (uint32_t)(w3[i] * x);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+// One row's dot product with v - vzp, added to acc
+static inline uint32_t tml_rc_dot1(const int8_t *w, const int8_t *v, int32_t vzp, int n, uint32_t acc) {
+    for (int i = 0; i < n; i++) {
+        acc += (uint32_t)(w[i] * (v[i] - vzp));
+    }
+    return acc;
+}
+
 // svdf(x, w_feature, w_time, bias, state, y, g): g's slots TML_SVDF_*. Sums wrap in 32 bits (as TFLM's
 // int32 on every target), so they are formed unsigned.
 static void tml_svdf(const int8_t *x, const int8_t *wf, const int16_t *wt, const int32_t *bias, int16_t *state,
@@ -28,15 +52,21 @@ static void tml_svdf(const int8_t *x, const int8_t *wf, const int16_t *wt, const
     }
     for (int b = 0; b < batch; b++) {
         const int8_t *xb = x + b * n_in;
-        const int8_t *w = wf;
         int16_t *newest = state + b * n_filter * memory + memory - 1;
-        for (int f = 0; f < n_filter; f++, w += n_in, newest += memory) {
-            uint32_t acc = 0;
-            for (int i = 0; i < n_in; i++) {
-                acc += (uint32_t)(w[i] * (xb[i] - x_zp));
+        for (int f = 0; f < n_filter; f += 4) {
+            uint32_t acc[4] = {0, 0, 0, 0};
+            int rows = n_filter - f < 4 ? n_filter - f : 4;
+            if (rows == 4) {
+                tml_rc_dot4(wf + f * n_in, n_in, xb, x_zp, n_in, acc);
+            } else {
+                for (int r = 0; r < rows; r++) {
+                    acc[r] = tml_rc_dot1(wf + (f + r) * n_in, xb, x_zp, n_in, 0);
+                }
             }
-            int32_t v = tml_requantize((int32_t)acc, g[TML_SVDF_FEATURE_MULTIPLIER], g[TML_SVDF_FEATURE_SHIFT]);
-            *newest = (int16_t)(s_zp + tml_rc_clamp(v, -32768, 32767));
+            for (int r = 0; r < rows; r++) {
+                int32_t v = tml_requantize((int32_t)acc[r], g[TML_SVDF_FEATURE_MULTIPLIER], g[TML_SVDF_FEATURE_SHIFT]);
+                newest[(f + r) * memory] = (int16_t)(s_zp + tml_rc_clamp(v, -32768, 32767));
+            }
         }
     }
     for (int b = 0; b < batch; b++) {
@@ -86,13 +116,19 @@ static inline int16_t tml_tanh16(int32_t v, int32_t mult, int shift, const uint1
     return (int16_t)(r >> 8);
 }
 
-// One gate row's int8 dot product plus its bias, wrapped in 32 bits
-static inline int32_t tml_rc_dot(int32_t bias, const int8_t *w, const int8_t *v, int n) {
-    uint32_t acc = (uint32_t)bias;
-    for (int i = 0; i < n; i++) {
-        acc += (uint32_t)(w[i] * v[i]);
+// Rows r0..r0+rows-1 (rows <= 4) of a gate matrix w (n columns) times v, plus their biases, into acc
+static inline void tml_rc_rows(const int8_t *w, const int32_t *bias, const int8_t *v, int n, int r0, int rows,
+    uint32_t *acc) {
+    for (int r = 0; r < rows; r++) {
+        acc[r] = (uint32_t)bias[r0 + r];
     }
-    return (int32_t)acc;
+    if (rows == 4) {
+        tml_rc_dot4(w + r0 * n, n, v, 0, n, acc);
+    } else {
+        for (int r = 0; r < rows; r++) {
+            acc[r] = tml_rc_dot1(w + (r0 + r) * n, v, 0, n, acc[r]);
+        }
+    }
 }
 
 // lstm(x, w_x, w_h, bias, table, h, c, y, gates, g): g's slots TML_LSTM_*; gates: 4 n_state int16 (the
@@ -107,14 +143,17 @@ static void tml_lstm(const int8_t *x, const int8_t *wx, const int8_t *wh, const 
         for (int k = 0; k < 4; k++) {
             const int32_t mx = g[TML_LSTM_GATE_MULTIPLIER0 + k], sx = g[TML_LSTM_GATE_SHIFT0 + k];
             const int32_t mh = g[TML_LSTM_GATE_MULTIPLIER0 + 4 + k], sh = g[TML_LSTM_GATE_SHIFT0 + 4 + k];
-            for (int o = 0; o < n; o++) {
-                int r = k * n + o;
-                int32_t a = tml_rc_clamp(tml_requantize(tml_rc_dot(bias[r], wx + r * n_in, xt, n_in), mx, sx),
-                    -32768, 32767);
-                int32_t b = tml_rc_clamp(tml_requantize(tml_rc_dot(bias[4 * n + r], wh + r * n, h, n), mh, sh),
-                    -32768, 32767);
-                int32_t v = tml_rc_clamp(a + b, -32768, 32767);
-                gates[r] = k == 2 ? tml_tanh16(v, 3, 0, table) : tml_sigmoid16(v, table);
+            for (int o = 0; o < n; o += 4) {
+                int r0 = k * n + o, rows = n - o < 4 ? n - o : 4;
+                uint32_t ax[4], ah[4];
+                tml_rc_rows(wx, bias, xt, n_in, r0, rows, ax);
+                tml_rc_rows(wh, bias + 4 * n, h, n, r0, rows, ah);
+                for (int j = 0; j < rows; j++) {
+                    int32_t a = tml_rc_clamp(tml_requantize((int32_t)ax[j], mx, sx), -32768, 32767);
+                    int32_t b = tml_rc_clamp(tml_requantize((int32_t)ah[j], mh, sh), -32768, 32767);
+                    int32_t v = tml_rc_clamp(a + b, -32768, 32767);
+                    gates[r0 + j] = k == 2 ? tml_tanh16(v, 3, 0, table) : tml_sigmoid16(v, table);
+                }
             }
         }
         const int16_t *gi = gates, *gf = gates + n, *gc = gates + 2 * n, *go = gates + 3 * n;
