@@ -9,22 +9,31 @@
 import gc
 
 import tinyml
-from tinyml import backends
 from tinyml.clock import diff_us, now_us
 
 _path = _window = None
+
+
+def _backends():
+    # imported when used, not held by this module: a loaded model keeps no backend picker on the heap
+    from tinyml import backends
+    return backends
 
 
 def _library(backend):
     """The library's own one-time costs, paid before a model is measured: the kernel module, and
     the strings validation's code interns (they stay on the heap after the model and the code go)."""
     import sys
-    backends.load(backend)
+    # validation's strings first: its code comes and goes, the pools of names it interns stay where
+    # they were made, and made after the kernel module's code they would sit in the middle of the free
+    # space the arena needs; made first, the kernel module's code takes the place the code left
     from tinyml import validate  # noqa: F401
     validate = None
     sys.modules.pop("tinyml.validate", None)
     if "validate" in tinyml.__dict__:
         delattr(tinyml, "validate")
+    gc.collect()
+    _backends().load(backend)
     gc.collect()
 
 
@@ -32,6 +41,7 @@ def bench_setup(path, backend=None, window=-1):
     """The model's RAM on this board and one profiled inference (footprint's lines)."""
     global _path, _window
     _path, _window = path, window
+    gc.collect()  # what compiling and importing this left: the arena needs one block of the free space
     try:
         footprint(path, backend, window)
     except MemoryError:
@@ -54,7 +64,7 @@ def bench_setup(path, backend=None, window=-1):
 def bench(name, budget_us, most):
     """Times one backend for at most budget_us (and `most` runs) after bench_setup."""
     try:
-        backends.load(name)
+        _backends().load(name)
     except ImportError as e:
         print('B', name, 'skip', str(e).replace('\n', ' '))
         return
@@ -82,7 +92,7 @@ def bench(name, budget_us, most):
 def op_times(name, budget_us, most):
     """Each op's time summed over repeated profiled inferences (after bench_setup): on a board that
     counts instructions a µs is 1,000 of them, and the sum over n runs resolves an op to 1000/n."""
-    backends.load(name)
+    _backends().load(name)
     gc.collect()
     m = tinyml.load(_path, name, _window)
     sums = {}
