@@ -10,8 +10,8 @@ from tinyml_host.model import op_params
 
 S16_ADVICE = ("quantize those layers with int8 activations (target_spec.supported_ops="
               "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]), or keep them out of the 16x8 model")
-IO_ADVICE = ("QUANTIZE and DEQUANTIZE at the model's ends come from float input and output: convert with "
-             "converter.inference_input_type = tf.int16 and converter.inference_output_type = tf.int16; ")
+IO_ADVICE = ("the ops that convert from and to float at the model's ends come from float input and output: "
+             "convert with converter.inference_input_type = tf.int16 and converter.inference_output_type = tf.int16; ")
 
 
 def s16_names():
@@ -21,16 +21,17 @@ def s16_names():
 def check_s16(model, name, error):
     """A 16x8 model: every op whose input or output 0 is an int16 activation must be one tinyml has
     an int16 kernel for; lists all the others at once."""
-    bad = {}
+    bad, float_io = {}, False
     for op in model.operators:
         ends = [i for i in (op.inputs[:1] + op.outputs[:1]) if i >= 0]
         if any(model.tensors[i].dtype == np.int16 for i in ends) and op_params.OPCODES.get(op.name) not in S16:
             bad.setdefault(op.name, []).append(str(op.index))
+            float_io = float_io or any(model.tensors[i].dtype == np.float32 for i in ends)
     if bad:
         raise error("%s: a model with int16 activations (16x8 quantization): tinyml has no int16 kernel for %s"
                            % (name, "; ".join("%s (op %s)" % (n, ", ".join(at)) for n, at in bad.items())),
                            "%s%s; tinyml runs int16 activations in %s" % (
-                               IO_ADVICE if {"QUANTIZE", "DEQUANTIZE"} & set(bad) else "", S16_ADVICE,
+                               IO_ADVICE if float_io else "", S16_ADVICE,
                                ", ".join(s16_names())))
 
 
