@@ -4,7 +4,8 @@
 # (in RAM, or streamed from a file object every other case) and runs one inference on zeros. Prints
 # one line per case: "fz <i> ok", "fz <i> mfe <message>" (tinyml's ModelFileError) or
 # "fz <i> err <type> <message>"; "fz-begin <i>" before it, so the host knows the case that crashed or
-# hung. After each case the clean model runs again: another output means the case corrupted memory.
+# hung. After each case the clean model runs again, reset first (a stateful op's state would change its
+# output from run to run): another output means the case corrupted memory.
 # The unix port runs fuzz_serve (cases on stdin, one per line); a board fuzz_batch (cases in the call).
 import gc
 from binascii import unhexlify
@@ -55,7 +56,11 @@ class _Fuzz:
         # one buffer for every case, made first: on a small heap a copy per case would not find room
         self.buf = bytearray(self.size + 64)
         self.clean = Model(open(path, "rb"), backend, "clean", 512)  # streamed: little RAM
-        self.want = _bytes(self.clean.run(*_zeros(self.clean)))
+        self.want = self._clean_run()
+
+    def _clean_run(self):
+        self.clean.reset()
+        return _bytes(self.clean.run(*_zeros(self.clean)))
 
     def case(self, i, n, patches):
         # patches: [(offset, bytes)]; n: the length of the file (a truncation, or zeros appended)
@@ -85,9 +90,9 @@ class _Fuzz:
             said = "err %s %s" % (type(e).__name__, e)
         m = buf = None
         gc.collect()
-        if _bytes(self.clean.run(*_zeros(self.clean))) != self.want:
+        if self._clean_run() != self.want:
             said = "corrupt " + said
-            self.want = _bytes(self.clean.run(*_zeros(self.clean)))
+            self.want = self._clean_run()
         print("fz", i, said.replace("\n", " "))
 
 
