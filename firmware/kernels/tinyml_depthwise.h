@@ -1,33 +1,443 @@
 // tinyml's depthwise conv2d kernel. Plain C99, bit-exact with TFLite Micro's reference kernel and
 // device_lib/tinyml/kernels_py.py (docs/model-format.md gives the semantics, docs/kernels.md the
-// arguments). The geometry (tml_conv_t), channel parameters (tml_chan_t) and output stage
-// (tml_outq_t) are conv2d's, from tinyml_nn.h.
+// arguments). The geometry (tml_conv_t) and channel parameters (tml_chan_t) are conv2d's, from
+// tinyml_nn.h.
+//
+// Loop order: channels outermost. Per channel, its output stage (bias, multiplier, shifts, clamp) is
+// set up once and held in registers along its rows. Its input rows are gathered once each into a ring
+// of KH rows on the C stack, contiguous and padded with x_zp outside the input: every window is then a
+// plain one (a border costs what the inside does; no per-window clipping and no weight sums), the taps
+// of a row are adjacent bytes (immediate offsets), and a 3x3 window at stride 1 shares its columns
+// with its neighbour (two outputs per step: 12 loads for 18 MACs). On armv7emsp (Cortex-M4/M7) the 3x3
+// taps go two at a time through SMLAD. Planes wider than the ring, and row dilation, take the general
+// path (per-window clipping, the weight sum taken once per channel).
 #ifndef TINYML_DEPTHWISE_H
 #define TINYML_DEPTHWISE_H
 
 #include "tinyml_nn.h"
 
-// A KH x KW window of one channel inside the input: x points at its top-left tap, taps `col` apart
-// in a row and rows `row` apart; w is the channel's KH*KW weights. The 3x3 case is spelt out.
-static inline int32_t tml_dw_window(const int8_t *x, int row, int col, const int8_t *w, int KH, int KW) {
-    if (KH == 3 && KW == 3) {
-        const int8_t *x1 = x + row, *x2 = x + 2 * row;
-        return x[0] * w[0] + x[col] * w[1] + x[2 * col] * w[2] +
-            x1[0] * w[3] + x1[col] * w[4] + x1[2 * col] * w[5] +
-            x2[0] * w[6] + x2[col] * w[7] + x2[2 * col] * w[8];
-    }
-    int32_t acc = 0;
-    for (int kh = 0; kh < KH; kh++, x += row) {
-        for (int kw = 0; kw < KW; kw++) {
-            acc += x[kw * col] * *w++;
-        }
-    }
-    return acc;
+// Bytes of the C stack a depthwise call takes for its ring of padded input rows.
+#define TML_DW_ROWBUF 640
+#define TML_DW_MAXKH 16
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+// Cortex-M4/M7 (armv7emsp): two 16x16 MACs per instruction
+#define TML_DW_DSP 1
+static inline int32_t tml_sxtb16(int32_t x) { // bytes 0 and 2, sign-extended into the two int16 lanes
+    int32_t r;
+    __asm__ ("sxtb16 %0, %1" : "=r" (r) : "r" (x));
+    return r;
+}
+static inline int32_t tml_sxtb16_ror8(int32_t x) { // bytes 1 and 3
+    int32_t r;
+    __asm__ ("sxtb16 %0, %1, ror #8" : "=r" (r) : "r" (x));
+    return r;
+}
+static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) { // acc + a.lo*b.lo + a.hi*b.hi
+    int32_t r;
+    __asm__ ("smlad %0, %1, %2, %3" : "=r" (r) : "r" (a), "r" (b), "r" (acc));
+    return r;
+}
+static inline int32_t tml_smlabb(int32_t a, int32_t b, int32_t acc) { // acc + a.lo*b.lo
+    int32_t r;
+    __asm__ ("smlabb %0, %1, %2, %3" : "=r" (r) : "r" (a), "r" (b), "r" (acc));
+    return r;
+}
+static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) { // acc + a.hi*b.lo
+    int32_t r;
+    __asm__ ("smlatb %0, %1, %2, %3" : "=r" (r) : "r" (a), "r" (b), "r" (acc));
+    return r;
+}
+static inline int32_t tml_load4(const int8_t *p) { // 4 bytes, any alignment (armv7-m loads unaligned words)
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return (int32_t)v;
+}
+static inline int32_t tml_pack16(int32_t lo, int32_t hi) { // two int16 lanes
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+#else
+#define TML_DW_DSP 0
+#endif
+
+// A channel's output stage: bias, requantize, zero point, clamp. The fast form (multiplier not
+// INT32_MIN, |shift| <= 31: every model TFLM writes) is tml_requantize without branches: (acc << left)
+// srdhm mult, then rdivpot by right, one of left/right 0. The others go through tml_requantize.
+typedef struct {
+    int32_t bias, mult, shift, left, right, mask, half, lo, hi, zp, fast;
+} tml_dwq_t;
+
+static inline void tml_dwq_init(tml_dwq_t *r, int32_t bias, int32_t mult, int32_t shift, const tml_conv_t *g) {
+    r->bias = bias, r->mult = mult, r->shift = shift;
+    r->fast = mult != TML_INT32_MIN && shift <= 31 && shift >= -31;
+    r->left = shift > 0 ? shift : 0;
+    r->right = shift > 0 ? 0 : -shift;
+    r->mask = r->fast ? (int32_t)(((uint32_t)1 << r->right) - 1) : 0;
+    r->half = r->mask >> 1;
+    r->zp = g->y_zp, r->lo = g->act_min - g->y_zp, r->hi = g->act_max - g->y_zp;
 }
 
-// The same for a window crossing the input's border: its taps kh0..kh1-1 x kw0..kw1-1 are inside
-// (tml_clip), x points at the first of them; the others read x_zp, which adds x_zp * their weights
-// (w_sum: the sum of all KH*KW weights, computed once per channel).
+// The fast output stage of acc (bias included), its constants as arguments so that a loop keeps them
+// in registers.
+static inline int8_t tml_dwq_fast(int32_t acc, int left, int32_t mult, int right, int32_t mask, int32_t half,
+    int32_t lo, int32_t hi, int32_t zp) {
+    int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << left) * mult + (1 << 30)) >> 31);
+    int32_t v = (h >> right) + ((h & mask) > half + (h < 0));
+    v = v < lo ? lo : v > hi ? hi : v;
+    return (int8_t)(v + zp);
+}
+
+static inline int8_t tml_dwq(const tml_dwq_t *r, int32_t dot) {
+    int32_t acc = (int32_t)((uint32_t)r->bias + (uint32_t)dot); // wraps like TFLM's int32
+    if (r->fast) {
+        return tml_dwq_fast(acc, r->left, r->mult, r->right, r->mask, r->half, r->lo, r->hi, r->zp);
+    }
+    int32_t v = tml_requantize(acc, r->mult, r->shift);
+    v = v < r->lo ? r->lo : v > r->hi ? r->hi : v;
+    return (int8_t)(v + r->zp);
+}
+
+#define TML_DWQ_ARGS left, mult, right, mask, half, lo, hi, zp
+#define TML_DWQ_LOCALS(r) int left = (r)->left, right = (r)->right; \
+    int32_t mult = (r)->mult, mask = (r)->mask, half = (r)->half, lo = (r)->lo, hi = (r)->hi, zp = (r)->zp
+
+// ---- 3x3, dilation 1: padded rows a constant S bytes apart, every tap an immediate offset ----
+
+// Bytes of the C stack a depthwise call takes for its padded input rows.
+#define TML_DW_BUF 1024
+
+// The output stage when the channel's shift is a right shift and its clamp is the whole int8 range
+// (ReLU/ReLU6 outputs whose zero point is -128, or no activation): SSAT instead of two compares.
+static inline int8_t tml_dwq_simple(int32_t acc, int32_t mult, int right, int32_t mask, int32_t half, int32_t zp) {
+    int32_t h = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
+    int32_t v = (h >> right) + ((h & mask) > half + (h < 0));
+#if defined(__ARM_ARCH) && __ARM_ARCH >= 7 && !defined(__ARM_ARCH_6M__)
+    __asm__ ("ssat %0, #16, %1" : "=r" (v) : "r" (v)); // |v| < 2**15 first, so v + zp cannot wrap
+    v += zp;
+    __asm__ ("ssat %0, #8, %1" : "=r" (v) : "r" (v));
+#else
+    v = v < -128 - zp ? -128 - zp : v > 127 - zp ? 127 - zp : v;
+    v += zp;
+#endif
+    return (int8_t)v;
+}
+
+// The 3x3 windows of OH output rows of one channel: output row oh's first window at x + oh * rstep,
+// its taps x[kh * S + kw]; windows sw apart, outputs OC apart, output rows ystep apart. S and simple
+// are constants where tml_dw3x3_rows can make them so: the compiler specializes the body.
+static inline __attribute__((always_inline)) void tml_dw3x3_body(const int8_t *x, int rstep, int OH, int OW,
+    int sw, int8_t *y, int ystep, int OC, const int8_t *w, const tml_dwq_t *r, const int S, const int simple,
+    int nch, int pstep) {
+  for (; nch > 0; nch--, x += pstep, y++, w += 9, r++) { // channels: planes pstep bytes apart in x
+    int32_t bias = r->bias; // (simple: the fast output stage; the others go through the compact loop)
+    TML_DWQ_LOCALS(r);
+#define TML_DW_OUT(acc) (simple ? tml_dwq_simple((acc), mult, right, mask, half, zp) : tml_dwq_fast((acc), TML_DWQ_ARGS))
+#if TML_DW_DSP
+    // a row's taps (a, b, c) against (w0, w1, w2): one word load [a b c d], (a, c) and (b, d) by SXTB16,
+    // then a*w0 + c*w2 by SMLAD and b*w1 by SMLABB; the next window (b, c, d) from the same word
+    int32_t w02 = tml_pack16(w[0], w[2]), w35 = tml_pack16(w[3], w[5]), w68 = tml_pack16(w[6], w[8]);
+    int32_t w1 = w[1], w4 = w[4], w7 = w[7];
+#else
+    int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+#endif
+    for (int oh = 0; oh < OH; oh++) {
+        const int8_t *p = x + oh * rstep;
+        int8_t *out = y + oh * ystep;
+        int n = OW;
+        if (sw == 1) {
+            for (; n >= 2; n -= 2, p += 2, out += 2 * OC) {
+#if TML_DW_DSP
+                int32_t v = tml_load4(p), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v);
+                int32_t d0 = tml_smlabb(bd, w1, tml_smlad(ac, w02, bias));
+                int32_t d1 = tml_smlatb(ac, w1, tml_smlad(bd, w02, bias));
+                v = tml_load4(p + S), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v);
+                d0 = tml_smlabb(bd, w4, tml_smlad(ac, w35, d0));
+                d1 = tml_smlatb(ac, w4, tml_smlad(bd, w35, d1));
+                v = tml_load4(p + 2 * S), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v);
+                d0 = tml_smlabb(bd, w7, tml_smlad(ac, w68, d0));
+                d1 = tml_smlatb(ac, w7, tml_smlad(bd, w68, d1));
+#else
+                int32_t a = p[0], b = p[1], c = p[2], d = p[3];
+                int32_t d0 = bias + a * w0 + b * w1 + c * w2, d1 = bias + b * w0 + c * w1 + d * w2;
+                a = p[S], b = p[S + 1], c = p[S + 2], d = p[S + 3];
+                d0 += a * w3 + b * w4 + c * w5, d1 += b * w3 + c * w4 + d * w5;
+                a = p[2 * S], b = p[2 * S + 1], c = p[2 * S + 2], d = p[2 * S + 3];
+                d0 += a * w6 + b * w7 + c * w8, d1 += b * w6 + c * w7 + d * w8;
+#endif
+                out[0] = TML_DW_OUT(d0);
+                out[OC] = TML_DW_OUT(d1);
+            }
+        } else if (sw == 2 && TML_DW_DSP) { // (armv7m: the single loop below spills less)
+            // two outputs per step: columns 0-2 and 2-4, column 2 loaded once
+            for (; n >= 2; n -= 2, p += 4, out += 2 * OC) {
+#if TML_DW_DSP
+                int32_t v = tml_load4(p), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v), e = p[4];
+                int32_t d0 = tml_smlabb(bd, w1, tml_smlad(ac, w02, bias));
+                int32_t d1 = tml_smlad(tml_pack16(ac >> 16, e), w02, tml_smlatb(bd, w1, bias));
+                v = tml_load4(p + S), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v), e = p[S + 4];
+                d0 = tml_smlabb(bd, w4, tml_smlad(ac, w35, d0));
+                d1 = tml_smlad(tml_pack16(ac >> 16, e), w35, tml_smlatb(bd, w4, d1));
+                v = tml_load4(p + 2 * S), ac = tml_sxtb16(v), bd = tml_sxtb16_ror8(v), e = p[2 * S + 4];
+                d0 = tml_smlabb(bd, w7, tml_smlad(ac, w68, d0));
+                d1 = tml_smlad(tml_pack16(ac >> 16, e), w68, tml_smlatb(bd, w7, d1));
+#else
+                int32_t a = p[0], b = p[1], c = p[2], d = p[3], e = p[4];
+                int32_t d0 = bias + a * w0 + b * w1 + c * w2, d1 = bias + c * w0 + d * w1 + e * w2;
+                a = p[S], b = p[S + 1], c = p[S + 2], d = p[S + 3], e = p[S + 4];
+                d0 += a * w3 + b * w4 + c * w5, d1 += c * w3 + d * w4 + e * w5;
+                a = p[2 * S], b = p[2 * S + 1], c = p[2 * S + 2], d = p[2 * S + 3], e = p[2 * S + 4];
+                d0 += a * w6 + b * w7 + c * w8, d1 += c * w6 + d * w7 + e * w8;
+#endif
+                out[0] = TML_DW_OUT(d0);
+                out[OC] = TML_DW_OUT(d1);
+            }
+        }
+        for (; n > 0; n--, p += sw, out += OC) {
+#if TML_DW_DSP
+            int32_t v = tml_load4(p);
+            int32_t d = tml_smlabb(tml_sxtb16_ror8(v), w1, tml_smlad(tml_sxtb16(v), w02, bias));
+            v = tml_load4(p + S);
+            d = tml_smlabb(tml_sxtb16_ror8(v), w4, tml_smlad(tml_sxtb16(v), w35, d));
+            v = tml_load4(p + 2 * S);
+            d = tml_smlabb(tml_sxtb16_ror8(v), w7, tml_smlad(tml_sxtb16(v), w68, d));
+#else
+            int32_t d = bias + p[0] * w0 + p[1] * w1 + p[2] * w2 + p[S] * w3 + p[S + 1] * w4 + p[S + 2] * w5 +
+                p[2 * S] * w6 + p[2 * S + 1] * w7 + p[2 * S + 2] * w8;
+#endif
+            *out = TML_DW_OUT(d);
+        }
+    }
+  }
+#undef TML_DW_OUT
+}
+
+static inline int tml_dwq_is_simple(const tml_dwq_t *r) {
+    return r->fast && r->left == 0 && r->lo == -128 - r->zp && r->hi == 127 - r->zp;
+}
+
+// nch channels (planes pstep bytes apart in x, outputs y, y + 1, .., weights 9 apart, stages r[]).
+// Not inlined: alone, it keeps its loop's values in registers. The usual output stage gets a body
+// per row pitch S (32, 64 or 256 bytes: immediate offsets), the others one compact loop.
+__attribute__((noinline)) static void tml_dw3x3_rows(const int8_t *x, int S, int rstep, int OH, int OW, int sw,
+    int8_t *y, int ystep, int OC, const int8_t *w, const tml_dwq_t *r, int nch, int pstep) {
+    int simple = 1;
+    for (int i = 0; i < nch; i++) {
+        simple &= tml_dwq_is_simple(r + i);
+    }
+    if (!simple) { // a clamp inside int8 or a left shift: one compact loop (TFLM's converters write neither often)
+        for (; nch > 0; nch--, x += pstep, y++, w += 9, r++) {
+            for (int oh = 0; oh < OH; oh++) {
+                const int8_t *p = x + oh * rstep;
+                int8_t *out = y + oh * ystep;
+                for (int n = OW; n > 0; n--, p += sw, out += OC) {
+                    *out = tml_dwq(r, p[0] * w[0] + p[1] * w[1] + p[2] * w[2] + p[S] * w[3] + p[S + 1] * w[4] +
+                        p[S + 2] * w[5] + p[2 * S] * w[6] + p[2 * S + 1] * w[7] + p[2 * S + 2] * w[8]);
+                }
+            }
+        }
+    } else if (S == 32) {
+        tml_dw3x3_body(x, rstep, OH, OW, sw, y, ystep, OC, w, r, 32, 1, nch, pstep);
+    } else if (S == 64) {
+        tml_dw3x3_body(x, rstep, OH, OW, sw, y, ystep, OC, w, r, 64, 1, nch, pstep);
+    } else {
+        tml_dw3x3_body(x, rstep, OH, OW, sw, y, ystep, OC, w, r, 256, 1, nch, pstep);
+    }
+}
+
+// Input rows ih0 .. ih0+n-1 of one channel (xc: its first byte) into buf, rows S bytes apart, each
+// from input column -pad_left on: wp bytes, x_zp outside the input. pads: the x_zp columns are
+// already in place (a buffer filled once per call), only the input's bytes are copied.
+__attribute__((noinline)) static void tml_dw_rows_in(int8_t *buf, int S, const int8_t *xc, const tml_conv_t *g,
+    int ih0, int n, int wp, int pads) {
+    int C = g->C, pl = g->pad_left;
+    int i1 = g->W + pl < wp ? g->W + pl : wp; // buffer columns pl .. i1-1 are input columns 0 ..
+    for (int k = 0; k < n; k++, buf += S) {
+        int ih = ih0 + k;
+        if (ih < 0 || ih >= g->H) {
+            for (int i = 0; i < wp; i++) {
+                buf[i] = (int8_t)g->x_zp;
+            }
+            continue;
+        }
+        if (!pads) {
+            for (int i = 0; i < pl && i < wp; i++) {
+                buf[i] = (int8_t)g->x_zp;
+            }
+            for (int i = i1 > pl ? i1 : pl; i < wp; i++) {
+                buf[i] = (int8_t)g->x_zp;
+            }
+        }
+        const int8_t *src = xc + ih * g->W * C;
+        int i = pl;
+        for (; i + 4 <= i1; i += 4, src += 4 * C) {
+            int8_t a = src[0], b = src[C], c = src[2 * C], d = src[3 * C];
+            buf[i] = a, buf[i + 1] = b, buf[i + 2] = c, buf[i + 3] = d;
+        }
+        for (; i < i1; i++, src += C) {
+            buf[i] = *src;
+        }
+    }
+}
+
+// 3x3 depthwise, dilation 1, of the call's channels. A channel's input rows are copied into buf, S
+// bytes apart (S = 32, 64 or 256, the smallest that holds a padded row), as many as fit: the x_zp
+// border is written once per call, then only the input's bytes. Each copy serves every output row
+// it holds in one tml_dw3x3_rows call per output channel (the channels of one input channel, a
+// depth multiplier, share it); the next chunk of output rows keeps the input rows it shares with
+// this one (moved to the top). Returns 0 (nothing done) when 3 rows do not fit: the general path.
+__attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
+    const tml_conv_t *g) {
+    int wp = (g->OW - 1) * g->stride_w + 3, sh = g->stride_h;
+    int S = wp + 4 <= 32 ? 32 : wp + 4 <= 64 ? 64 : 256; // + 4: a row's last window loads a word, 1 byte past it
+    int R = TML_DW_BUF / S; // rows in buf
+    if (g->KH != 3 || g->KW != 3 || g->dil_h != 1 || g->dil_w != 1 || wp + 4 > S || R < 3) {
+        return 0;
+    }
+    union { int8_t b[TML_DW_BUF]; uint32_t w[TML_DW_BUF / 4]; } u;
+    int8_t *buf = u.b;
+    uint32_t zp4 = (uint8_t)g->x_zp * 0x01010101u;
+    for (int i = 0; i < TML_DW_BUF / 4; i++) {
+        u.w[i] = zp4;
+    }
+    int per = (R - 3) / sh + 1; // output rows a full buffer serves
+    int dm = g->depth_multiplier, OC = g->OC, ystep = g->OW * OC;
+    int o = 0;
+    int hp = (g->OH - 1) * sh + 3, k = dm == 1 ? R / hp : 0; // whole planes that fit buf at once
+    if (k > 1) {
+        // small planes, one output channel per input channel: k channels' planes copied, then one call
+        tml_dwq_t rs[TML_DW_BUF / (3 * 32)];
+        k = k < (int)(sizeof rs / sizeof rs[0]) ? k : (int)(sizeof rs / sizeof rs[0]);
+        for (; o < g->ocn; o += k) {
+            int nch = g->ocn - o < k ? g->ocn - o : k;
+            for (int j = 0; j < nch; j++) {
+                int c = q->per_channel ? o + j : 0;
+                tml_dw_rows_in(buf + j * hp * S, S, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
+                tml_dwq_init(&rs[j], q->bias[o + j], q->mult[c], q->shift[c], g);
+            }
+            tml_dw3x3_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * 9, rs,
+                nch, hp * S);
+        }
+        return 1;
+    }
+    while (o < g->ocn) {
+        int oc = g->oc0 + o, ic = oc / dm;
+        int cn = dm - oc % dm; // output channels o .. o+cn-1 read input channel ic
+        cn = cn < g->ocn - o ? cn : g->ocn - o;
+        const int8_t *xc = x + ic;
+        int top = 0, have = 0; // buf rows 0 .. have-1 hold input rows top ..
+        for (int oh = 0; oh < g->OH; oh += per) {
+            int n = g->OH - oh < per ? g->OH - oh : per;
+            int ih0 = oh * sh - g->pad_top, rows = (n - 1) * sh + 3;
+            int keep = have && ih0 >= top && ih0 < top + have ? top + have - ih0 : 0;
+            if (keep && ih0 > top) { // the rows this chunk shares with the last, to the top
+                uint32_t *s32 = u.w + (ih0 - top) * (S / 4);
+                for (int i = 0; i < keep * (S / 4); i++) {
+                    u.w[i] = s32[i];
+                }
+            }
+            tml_dw_rows_in(buf + keep * S, S, xc, g, ih0 + keep, rows - keep, wp, 1);
+            top = ih0, have = rows;
+            for (int j = 0; j < cn; j++) {
+                int c = q->per_channel ? o + j : 0;
+                tml_dwq_t r;
+                tml_dwq_init(&r, q->bias[o + j], q->mult[c], q->shift[c], g);
+                tml_dw3x3_rows(buf, S, sh * S, n, g->OW, g->stride_w, y + oh * ystep + oc + j, ystep, OC,
+                    w + (o + j) * 9, &r, 1, 0);
+            }
+        }
+        o += cn;
+    }
+    return 1;
+}
+
+// ---- any window: a ring of KH padded rows, taps col bytes apart ----
+
+// The same for any KH x KW window: rows[kh] is input row kh of the row's first window, taps col
+// bytes apart in a row.
+__attribute__((noinline)) static void tml_dw_row_any(const int8_t *const *rows, int8_t *out, int n, int sw, int OC,
+    const int8_t *w, int KH, int KW, int col, const tml_dwq_t *r) {
+    for (int i = 0; n > 0; n--, i += sw, out += OC) {
+        int32_t d = 0;
+        const int8_t *wr = w;
+        for (int kh = 0; kh < KH; kh++, wr += KW) {
+            const int8_t *xr = rows[kh] + i;
+            int kw = 0;
+            if (col == 1) {
+                for (; kw + 4 <= KW; kw += 4) {
+                    d += xr[kw] * wr[kw] + xr[kw + 1] * wr[kw + 1] + xr[kw + 2] * wr[kw + 2] + xr[kw + 3] * wr[kw + 3];
+                }
+            }
+            for (; kw < KW; kw++) {
+                d += xr[kw * col] * wr[kw];
+            }
+        }
+        *out = tml_dwq(r, d);
+    }
+}
+
+// Input row ih of one channel (xc: its first byte) from column -pad_left, wp bytes, into buf: x_zp
+// outside the input.
+static inline void tml_dw_pad_row(int8_t *buf, const int8_t *xc, const tml_conv_t *g, int ih, int wp) {
+    int C = g->C, i = 0;
+    if (ih >= 0 && ih < g->H) {
+        const int8_t *src = xc + ih * g->W * C;
+        int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
+        i1 = i1 < wp ? i1 : wp;
+        for (; i < i0; i++) {
+            buf[i] = (int8_t)g->x_zp;
+        }
+        src += (i - g->pad_left) * C;
+        for (; i + 4 <= i1; i += 4, src += 4 * C) {
+            int8_t a = src[0], b = src[C], c = src[2 * C], d = src[3 * C];
+            buf[i] = a, buf[i + 1] = b, buf[i + 2] = c, buf[i + 3] = d;
+        }
+        for (; i < i1; i++, src += C) {
+            buf[i] = *src;
+        }
+    }
+    for (; i < wp; i++) {
+        buf[i] = (int8_t)g->x_zp;
+    }
+}
+
+// The input bytes of an output row's windows: wp, from column -pad_left; 0 when a ring of KH of
+// them does not fit TML_DW_ROWBUF (or rows are dilated): then the general path.
+static inline int tml_dw_ring_width(const tml_conv_t *g) {
+    int wp = (g->OW - 1) * g->stride_w + (g->KW - 1) * g->dil_w + 1;
+    // (+ 4: a 3x3 row on armv7emsp loads 4 bytes for 3 taps, 1 past its last window)
+    return g->dil_h == 1 && g->KH <= TML_DW_MAXKH && g->KH * wp + 4 <= TML_DW_ROWBUF ? wp : 0;
+}
+
+// One channel through the ring: its output rows in order, each input row gathered once (a row ih
+// lives in slot ih mod KH; the KH rows of a window are KH consecutive rows, so distinct slots).
+static inline void tml_dw_channel_ring(const int8_t *xc, const int8_t *wo, int8_t *yo, const tml_dwq_t *r,
+    const tml_conv_t *g, int wp, int8_t *buf) {
+    int KH = g->KH, KW = g->KW, OC = g->OC;
+    int held[TML_DW_MAXKH];
+    const int8_t *rows[TML_DW_MAXKH];
+    for (int k = 0; k < KH; k++) {
+        held[k] = -g->pad_top - 1 - KH; // no input row: none is held
+    }
+    for (int oh = 0; oh < g->OH; oh++) {
+        int ih0 = oh * g->stride_h - g->pad_top;
+        for (int k = 0; k < KH; k++) {
+            int ih = ih0 + k, s = (ih + g->pad_top) % KH; // ih + pad_top >= 0
+            if (held[s] != ih) {
+                tml_dw_pad_row(buf + s * wp, xc, g, ih, wp);
+                held[s] = ih;
+            }
+            rows[k] = buf + s * wp;
+        }
+        int8_t *out = yo + oh * g->OW * OC;
+        tml_dw_row_any(rows, out, g->OW, g->stride_w, OC, wo, KH, KW, g->dil_w, r);
+    }
+}
+
+// ---- the general path: windows read in place, clipped at the border ----
+
+// A window crossing the input's border: its taps kh0..kh1-1 x kw0..kw1-1 are inside (tml_clip), x
+// points at the first of them; the others read x_zp, which adds x_zp * their weights (w_sum: the sum
+// of all KH*KW weights, computed once per channel).
 static inline int32_t tml_dw_window_edge(const int8_t *x, int row, int col, const int8_t *w, int KW,
     int kh0, int kh1, int kw0, int kw1, int32_t x_zp, int32_t w_sum) {
     int32_t acc = 0, w_in = 0;
@@ -42,155 +452,50 @@ static inline int32_t tml_dw_window_edge(const int8_t *x, int row, int col, cons
     return acc + x_zp * (w_sum - w_in);
 }
 
-// The output columns whose windows lie inside the input's width: lo <= ow < hi.
-static inline void tml_dw_inside_cols(const tml_conv_t *g, int *lo, int *hi) {
-    int a = g->OW, b = g->OW;
-    for (int ow = 0; ow < g->OW; ow++) {
-        int iw0 = ow * g->stride_w - g->pad_left;
-        if (iw0 >= 0 && iw0 + (g->KW - 1) * g->dil_w < g->W) {
-            a = a < ow ? a : ow;
-            b = ow + 1;
-        }
+static inline void tml_dw_channel_general(const int8_t *xc, const int8_t *wo, int8_t *yo, const tml_dwq_t *r,
+    const tml_conv_t *g) {
+    int KH = g->KH, KW = g->KW, C = g->C, OC = g->OC;
+    int row = g->dil_h * g->W * C, col = g->dil_w * C;
+    int32_t w_sum = 0;
+    for (int i = 0; i < KH * KW; i++) {
+        w_sum += wo[i];
     }
-    *lo = a < b ? a : b;
-    *hi = b;
-}
-
-// n outputs of one channel along an output row (out steps OC): windows sw apart from xr, taps nkh rows
-// (row apart) of KW (col apart) against w; corr: x_zp times the weights of the rows outside the input.
-// Not inlined: alone, the compiler keeps the loop's values in registers.
-__attribute__((noinline)) static void tml_dw_row(const int8_t *xr, int8_t *out, int n, int sw, int OC, int row,
-    int col, const int8_t *w, int nkh, int KW, int32_t corr, const tml_outq_t *r) {
-    if (KW == 3 && nkh == 3) {
-        for (; n > 0; n--, xr += sw, out += OC) {
-            const int8_t *x1 = xr + row, *x2 = x1 + row;
-            int32_t dot = xr[0] * w[0] + xr[col] * w[1] + xr[2 * col] * w[2] + x1[0] * w[3] + x1[col] * w[4] +
-                x1[2 * col] * w[5] + x2[0] * w[6] + x2[col] * w[7] + x2[2 * col] * w[8];
-            *out = tml_outq(r, dot + corr);
-        }
-    } else if (KW == 3 && nkh == 2) {
-        for (; n > 0; n--, xr += sw, out += OC) {
-            const int8_t *x1 = xr + row;
-            int32_t dot = xr[0] * w[0] + xr[col] * w[1] + xr[2 * col] * w[2] + x1[0] * w[3] + x1[col] * w[4] +
-                x1[2 * col] * w[5];
-            *out = tml_outq(r, dot + corr);
-        }
-    } else {
-        for (; n > 0; n--, xr += sw, out += OC) {
-            *out = tml_outq(r, tml_dw_window(xr, row, col, w, nkh, KW) + corr);
-        }
-    }
-}
-
-// n input rows ih0, ih0 + step, .. of one channel (xc: its first byte) from column -pad_left, wp bytes
-// each, into buf, x_zp outside the input.
-static inline void tml_dw_pad_rows(int8_t *buf, const int8_t *xc, const tml_conv_t *g, int ih0, int n, int wp,
-    int step) {
-    int C = g->C;
-    for (int k = 0; k < n; k++, buf += wp) {
-        int ih = ih0 + k * step, i = 0;
-        if (ih >= 0 && ih < g->H) {
-            const int8_t *src = xc + ih * g->W * C;
-            int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
-            i1 = i1 < wp ? i1 : wp;
-            for (; i < i0; i++) {
-                buf[i] = (int8_t)g->x_zp;
+    for (int oh = 0; oh < g->OH; oh++) {
+        int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
+        tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
+        for (int ow = 0; ow < g->OW; ow++) {
+            int iw0 = ow * g->stride_w - g->pad_left, kw0, kw1;
+            tml_clip(iw0, g->dil_w, KW, g->W, &kw0, &kw1);
+            int32_t dot = g->x_zp * w_sum; // the window misses the input: every tap reads x_zp
+            if (kh0 < kh1 && kw0 < kw1) {
+                const int8_t *xw = xc + ((ih0 + kh0 * g->dil_h) * g->W + iw0 + kw0 * g->dil_w) * C;
+                dot = tml_dw_window_edge(xw, row, col, wo, KW, kh0, kh1, kw0, kw1, g->x_zp, w_sum);
             }
-            for (src += (i - g->pad_left) * C; i < i1; i++, src += C) {
-                buf[i] = *src;
-            }
-        }
-        for (; i < wp; i++) {
-            buf[i] = (int8_t)g->x_zp;
+            yo[(oh * g->OW + ow) * OC] = tml_dwq(r, dot);
         }
     }
 }
 
-// Bytes of the C stack a depthwise call takes for the input rows of an output row crossing a border.
-#define TML_DW_ROWBUF 640
-
-// The depthwise convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW); output channel oc reads
-// input channel oc / depth_multiplier. Channels outermost: a channel's output stage is set up once,
-// and the sum of its weights (for the border windows) taken once. A small plane crossing a border is
-// copied once per channel, padded with x_zp (when it fits TML_DW_ROWBUF bytes); in a larger one, an
-// output row whose windows cross a border reads a copy of its KH input rows padded alike, so the
-// border costs what the inside does; else the columns inside go through tml_dw_row (rows crossing
-// the top or bottom border too, their missing taps a constant correction) and the others take the
-// general window.
+// The depthwise convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW); output channel oc
+// reads input channel oc / depth_multiplier.
 static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g) {
-    int KH = g->KH, KW = g->KW, K = KH * KW, C = g->C, dm = g->depth_multiplier, OC = g->OC;
-    int row = g->dil_h * g->W * C, col = g->dil_w * C, sw = g->stride_w * C;
-    int32_t x_zp = g->x_zp;
-    int lo, hi;
-    tml_dw_inside_cols(g, &lo, &hi);
-    // a row's windows span wp input columns from -pad_left; KH such rows fit the stack buffer?
-    int wp = (g->OW - 1) * g->stride_w + (KW - 1) * g->dil_w + 1, span = KH * wp;
-    int hp = (g->OH - 1) * g->stride_h + (KH - 1) * g->dil_h + 1; // the same, input rows of the plane
+    if (tml_dw3x3(x, w, q, y, g)) {
+        return;
+    }
+    int K = g->KH * g->KW, dm = g->depth_multiplier;
+    int wp = tml_dw_ring_width(g);
     int8_t buf[TML_DW_ROWBUF];
     int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
     const int8_t *wo = w;
     for (int o = 0; o < g->ocn; o++, wo += K) {
         int c = q->per_channel ? o : 0;
-        tml_outq_t r;
-        tml_outq_init(&r, q->bias[o], q->mult[c], q->shift[c], g);
-        int32_t w_sum = 0;
-        for (int i = 0; i < K; i++) {
-            w_sum += wo[i];
-        }
-        const int8_t *xc = x + ic;
-        int8_t *yo = y + g->oc0 + o;
-        if (hp * wp <= TML_DW_ROWBUF && (g->pad_top || hp > g->H || lo || hi < g->OW)) {
-            // a small plane crossing a border: this channel's input rows, padded with x_zp, copied once
-            tml_dw_pad_rows(buf, xc, g, -g->pad_top, hp, wp, 1);
-            for (int oh = 0; oh < g->OH; oh++) {
-                tml_dw_row(buf + oh * g->stride_h * wp, yo + oh * g->OW * OC, g->OW, g->stride_w, OC,
-                    wp * g->dil_h, g->dil_w, wo, KH, KW, 0, &r);
-            }
-            if (++m == dm) {
-                m = 0;
-                ic++;
-            }
-            continue;
-        }
-        for (int oh = 0; oh < g->OH; oh++) {
-            int ih0 = oh * g->stride_h - g->pad_top, kh0, kh1;
-            tml_clip(ih0, g->dil_h, KH, g->H, &kh0, &kh1);
-            int8_t *out = yo + oh * g->OW * OC;
-            int a = 0, b = 0; // the columns done by tml_dw_row
-            int side = g->OW - (hi - lo); // columns crossing the left or right border
-            if (span <= TML_DW_ROWBUF && (kh0 != 0 || kh1 != KH || 4 * side > g->OW)) {
-                // a row crossing the top or bottom border, or a narrow one: the KH input rows its
-                // windows read (this channel's bytes, x_zp outside the input) copied once, so that every
-                // window of the row is a plain one
-                tml_dw_pad_rows(buf, xc, g, ih0, KH, wp, g->dil_h);
-                tml_dw_row(buf, out, g->OW, g->stride_w, OC, wp, g->dil_w, wo, KH, KW, 0, &r);
-                continue;
-            }
-            if (kh0 < kh1 && lo < hi) {
-                a = lo, b = hi;
-                const int8_t *wr = wo + kh0 * KW;
-                int32_t w_in = 0;
-                for (int i = 0; i < (kh1 - kh0) * KW; i++) {
-                    w_in += wr[i];
-                }
-                const int8_t *xr = xc + ((ih0 + kh0 * g->dil_h) * g->W + a * g->stride_w - g->pad_left) * C;
-                tml_dw_row(xr, out + a * OC, b - a, sw, OC, row, col, wr, kh1 - kh0, KW, x_zp * (w_sum - w_in), &r);
-            }
-            for (int ow = 0; ow < g->OW; ow++) {
-                if (ow == a && a < b) {
-                    ow = b - 1; // done above
-                    continue;
-                }
-                int iw0 = ow * g->stride_w - g->pad_left, kw0, kw1;
-                tml_clip(iw0, g->dil_w, KW, g->W, &kw0, &kw1);
-                int32_t dot = x_zp * w_sum; // the window misses the input: every tap reads x_zp
-                if (kh0 < kh1 && kw0 < kw1) {
-                    const int8_t *xw = xc + ((ih0 + kh0 * g->dil_h) * g->W + iw0 + kw0 * g->dil_w) * C;
-                    dot = tml_dw_window_edge(xw, row, col, wo, KW, kh0, kh1, kw0, kw1, x_zp, w_sum);
-                }
-                out[ow * OC] = tml_outq(&r, dot);
-            }
+        tml_dwq_t r;
+        tml_dwq_init(&r, q->bias[o], q->mult[c], q->shift[c], g);
+        if (wp) {
+            tml_dw_channel_ring(x + ic, wo, y + g->oc0 + o, &r, g, wp, buf);
+        } else {
+            tml_dw_channel_general(x + ic, wo, y + g->oc0 + o, &r, g);
         }
         if (++m == dm) {
             m = 0;

@@ -17,7 +17,7 @@ TABLE_MODELS = [("person_detect", ("tflm", "person_detect.tflite")),
                 ("micro_speech", ("tflm", "micro_speech_quantized.tflite")),
                 ("mnist", ("tinymaix", "mnist_valid_q.tflite")),
                 ("hello_world", None)]
-TABLE_BOARDS = ("qemu-m3", "qemu-esp32")
+TABLE_BOARDS = ("qemu-m3", "qemu-m4", "qemu-esp32")
 
 
 def measure(link, remote, prof, m, clock, backend="native", window=-1):
