@@ -103,3 +103,13 @@ def test_streaming_overhead_on_qemu_m3(m3_icount, converted, name, window):
     assert int(f["ops"]) >= 1 and reads > 0, text
     assert streamed - ram - reads <= 0.03 * ram, text
     assert re.findall(r"^alloc invoke (\d+) run (\d+)", text, re.M) == [("0", "0")], text
+
+
+@pytest.mark.parametrize("name", ["hello_world", "micro_speech", "mnist"])
+def test_peak_ram_at_most_tflms_arena_on_qemu_m3(m3_icount, converted, name):
+    """On a 32-bit board (qemu-m3, native), the RAM a model holds through an inference, beyond its file's
+    bytes (TFLM keeps its model in flash), is at most TFLM's arena for it (its tensors and its own structures;
+    tflite-micro's RecordingMicroAllocator, on the host)."""
+    from tinyml_host.oracle.tflm import tflm_arena_bytes
+    f = _figures(_on_m3(converted[name], ["ram(%r)"]), "ram")
+    assert int(f["held"]) - int(f["file"]) <= tflm_arena_bytes(SHARED / MODELS[name]), f

@@ -284,6 +284,8 @@ class Model:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
         self._steps = [self._step(self._bind(op, kinds[op.opcode])) for op in self.ops]
+        self._k = None  # only binding needs it (the native backend's holds the backends module: ~3 KB)
+        self._prune(source)
         self._reset_state()
         _forget("moves", "stateful")
         self.inputs = [self.tensors[i] for i in self.input_ids]
@@ -458,6 +460,17 @@ class Model:
         run = _run_call if rec is None else self._k.run
         return None, (_stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, tuple(full),
                                 tuple(short)))
+
+    def _prune(self, source):
+        # After binding, the ops' buffers are held by their steps (the native records by address: their
+        # owners are held here, the file's bytes or the constants read from it; the arena and the window
+        # are the model's). A tensor's view stays only where the API reaches it: inputs, outputs, state.
+        D = self._data
+        self._held = source if self._file is None else [D[t.index] for t in self.tensors if t.const and D[t.index] is not None]
+        keep = self.input_ids + self.output_ids
+        for t in self.tensors:
+            if not (t.variable or t.index in keep):
+                D[t.index] = None
 
     def _set_input(self, t, x):
         if isinstance(x, _BUFFERS):

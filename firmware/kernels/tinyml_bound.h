@@ -22,14 +22,15 @@ typedef void (*tml_exec_t)(const void *args, int32_t oc0, int32_t ocn);
 // A record's header; its arguments follow at TML_BOUND_ARGS bytes.
 typedef struct {
     uint32_t check;   // TML_BOUND_MAGIC ^ size ^ exec: a whole record bind made
-    uint32_t size;    // bytes of the record, a multiple of 8
+    uint32_t size;    // bytes of the record, a multiple of a pointer's
     tml_exec_t exec;
     int32_t oc_max;   // output channels the weights hold (0: no weights)
     int32_t n_out;    // output channels of the op
 } tml_bound_t;
 
 #define TML_BOUND_MAGIC 0x7b1d0a5cu
-#define TML_BOUND_ARGS ((sizeof(tml_bound_t) + 7) & ~(size_t)7)
+#define TML_BOUND_ALIGN (sizeof(void *)) // records back to back in a program stay aligned
+#define TML_BOUND_ARGS ((sizeof(tml_bound_t) + TML_BOUND_ALIGN - 1) & ~(TML_BOUND_ALIGN - 1))
 #define TML_BOUND_MAX 320
 
 static uint32_t tml_bound_check(const tml_bound_t *h) {
@@ -399,7 +400,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(tml_copy_obj, tml_copy_fn);
 static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
     union {
         tml_bound_t h;
-        uint64_t align;
+        void *align;
         uint8_t bytes[TML_BOUND_MAX];
     } r;
     void *a = r.bytes + TML_BOUND_ARGS;
@@ -447,7 +448,7 @@ static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
     }
     tml_check(!oc_max || r.h.oc_max, MP_ERROR_TEXT("bind: oc_max is for fully_connected and the convolutions"));
     r.h.exec = exec;
-    r.h.size = (uint32_t)((TML_BOUND_ARGS + size + 7) & ~(size_t)7);
+    r.h.size = (uint32_t)((TML_BOUND_ARGS + size + TML_BOUND_ALIGN - 1) & ~(TML_BOUND_ALIGN - 1));
     r.h.check = tml_bound_check(&r.h);
     if (exec == tml_conv_exec) { // conv2d's scratch, allocated once: the record's address keeps it alive
         tml_conv_args_t *c = a;
@@ -459,7 +460,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_bind_obj, 2, 3, tml_bind_fn);
 
 static const tml_bound_t *tml_record(const uint8_t *p, const uint8_t *end) {
     const tml_bound_t *h = (const tml_bound_t *)p;
-    tml_check((size_t)(end - p) >= TML_BOUND_ARGS && ((uintptr_t)p & 7) == 0 && h->size >= TML_BOUND_ARGS &&
+    tml_check((size_t)(end - p) >= TML_BOUND_ARGS && ((uintptr_t)p & (TML_BOUND_ALIGN - 1)) == 0 && h->size >= TML_BOUND_ARGS &&
         h->size <= (size_t)(end - p) && h->check == tml_bound_check(h), MP_ERROR_TEXT("run: not a program of bind's records"));
     return h;
 }

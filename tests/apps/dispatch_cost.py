@@ -6,6 +6,8 @@
 #                         (after a first one), and its output
 #   stream(path, window)  'stream ram <n> streamed <n> reads <n>': instructions of one inference with
 #                         the weights in RAM, streamed through `window` bytes, and of the file reads alone
+#   ram(path)             'ram held <bytes> file <bytes> arena <bytes>': the heap a model holds, weights in
+#                         RAM, through one inference (a second load: the library's modules are resident)
 import gc
 import time
 
@@ -32,7 +34,7 @@ def _nothing():
 
 def cost(path):
     m = tinyml.load(path, "native", None)
-    run = m._k.run
+    run = m._steps[0][0]  # the native module's run(), each op's function
     program = b"".join(a for fn, a in m._steps)  # every op a native record
     x = bytes(m.input_buffer())
     m.run(x)
@@ -79,3 +81,19 @@ def stream(path, window):
 
 def _nothing2(rec, oc0, ocn):
     pass
+
+
+def ram(path):
+    first = tinyml.load(path, "native", None)  # the library's one-time costs (kernel module, interned names)
+    first.invoke()
+    gc.collect()
+    base = gc.mem_alloc()
+    m = tinyml.load(path, "native", None)
+    gc.collect()
+    held = gc.mem_alloc() - base
+    m.invoke()  # allocates nothing (alloc()): the peak is what the model holds
+    held = max(held, gc.mem_alloc() - base)
+    f = open(path, "rb")
+    size = f.seek(0, 2)
+    f.close()
+    print("ram held", held, "file", size, "arena", m.arena_bytes)
