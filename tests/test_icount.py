@@ -28,7 +28,7 @@ def m3_icount():
 
 class _T:
     def __init__(self, nbytes, const=False):
-        self.nbytes, self.const = nbytes, const
+        self.nbytes, self.const, self.variable = nbytes, const, False
 
 
 class _Op:
