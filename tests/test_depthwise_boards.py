@@ -1,6 +1,7 @@
 """Issue 13's depthwise kernel (firmware/kernels/tinyml_depthwise.h) on the emulated Cortex-M boards:
-bit-exact with tflite-micro on qemu-m4, whose armv7emsp build runs the SMLAD/SXTB16 loops (the unix
-and qemu-m3 builds run the plain C ones: tests/test_native_cnn_kernels.py, test_board_models.py), and
+bit-exact with tflite-micro on qemu-m4, whose armv7emsp build runs the SMLAD/SXTB16 loops, and on
+qemu-m3, whose armv7m build runs the plain C ones (random kernel cases on the unix port:
+tests/test_native_cnn_kernels.py), and
 its instruction budget on qemu-m3 under QEMU's -icount shift=0 (deterministic): per MAC, per layer, a
 border no dearer than the inside."""
 import json
@@ -39,13 +40,14 @@ def tinyml(*args):
     return cli.main([str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def qemu_m4():
-    started = emulators.running("qemu-m4") is None
-    emulators.start("qemu-m4")
-    yield "qemu-m4"
+@pytest.fixture(scope="module", params=["qemu-m4", "qemu-m3"])
+def board(request):
+    """qemu-m4 runs the armv7emsp build (SMLAD/SXTB16), qemu-m3 the plain armv7m one."""
+    started = emulators.running(request.param) is None
+    emulators.start(request.param)
+    yield request.param
     if started:
-        emulators.stop("qemu-m4")
+        emulators.stop(request.param)
 
 
 # (h, w, c, stride, padding, depth multiplier, activation, output zero point, per channel): stride 1
@@ -58,18 +60,18 @@ CASES = [(6, 6, 24, 1, "SAME", 1, "RELU6", -128, True), (7, 5, 16, 2, "SAME", 1,
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "%dx%dx%d-s%d-%s-dm%d-%s" % c[:7])
-def test_depthwise_matches_tflm_on_qemu_m4(qemu_m4, tmp_path, capsys, case):
+def test_depthwise_matches_tflm_on_board(board, tmp_path, capsys, case):
     h, w, c, stride, padding, mult, act, y_zp, per_channel = case
     rng = np.random.default_rng(CASES.index(case))
     model = tmp_path / "dw.tflite"
     model.write_bytes(dw_model(rng, h, w, c, stride, padding, mult, act, y_zp, per_channel))
     inputs = tmp_path / "x.npy"
     np.save(inputs, rng.integers(-128, 128, (3, 1, h, w, c)).astype(np.int8))
-    assert tinyml("deploy", model, "--board", qemu_m4) == 0
+    assert tinyml("deploy", model, "--board", board) == 0
     capsys.readouterr()
-    assert tinyml("verify", model, "--input", inputs, "--board", qemu_m4, "--backend", "native") == 0
+    assert tinyml("verify", model, "--input", inputs, "--board", board, "--backend", "native") == 0
     out = capsys.readouterr().out
-    assert "3/3 cases match TFLM bit for bit on qemu-m4, backend native" in out, out
+    assert "3/3 cases match TFLM bit for bit on %s, backend native" % board in out, out
 
 
 @pytest.fixture(scope="module")
