@@ -82,6 +82,7 @@ static void tml_conv_s16(const int16_t *x, const int8_t *w, const uint32_t *bias
     const int32_t *shift, bool per_channel, int16_t *y, const tml_conv16_t *g) {
     int32_t ci = g->dm ? 1 : g->C;
     int32_t k = g->KH * g->KW * ci;
+    bool small = k <= 256;
     for (int32_t o = 0; o < g->ocn; o++) {
         int32_t cin = g->dm ? (g->oc0 + o) / g->dm : 0;
         int32_t c = per_channel ? o : 0;
@@ -92,20 +93,29 @@ static void tml_conv_s16(const int16_t *x, const int8_t *w, const uint32_t *bias
             int32_t ih0 = oh * g->sh - g->pt;
             for (int32_t ow = 0; ow < g->OW; ow++) {
                 int32_t iw0 = ow * g->sw - g->pl;
+                // the kernel columns kw0 .. kw1-1 inside the input
+                int32_t kw0 = iw0 < 0 ? (g->dw - 1 - iw0) / g->dw : 0;
+                int32_t kw1 = iw0 + (g->KW - 1) * g->dw < g->W ? g->KW : iw0 < g->W ? (g->W - iw0 + g->dw - 1) / g->dw : 0;
                 int64_t acc = b;
+                int32_t a = 0; // a window of at most 256 taps sums in int32 (each product under 2**22)
                 for (int32_t kh = 0; kh < g->KH; kh++) {
                     int32_t ih = ih0 + kh * g->dh;
                     if (ih < 0 || ih >= g->H) {
                         continue;
                     }
-                    for (int32_t kw = 0; kw < g->KW; kw++) {
-                        int32_t iw = iw0 + kw * g->dw;
-                        if (iw < 0 || iw >= g->W) {
-                            continue;
+                    for (int32_t kw = kw0; kw < kw1; kw++) {
+                        const int16_t *xp = x + ((size_t)ih * g->W + iw0 + kw * g->dw) * g->C + cin;
+                        const int8_t *wp = wo + (kh * g->KW + kw) * ci;
+                        if (small) {
+                            for (int32_t c = 0; c < ci; c++) {
+                                a += (int32_t)xp[c] * wp[c];
+                            }
+                        } else {
+                            acc += tml_dot16(xp, wp, ci);
                         }
-                        acc += tml_dot16(x + ((size_t)ih * g->W + iw) * g->C + cin, wo + (kh * g->KW + kw) * ci, ci);
                     }
                 }
+                acc += a;
                 y[((size_t)oh * g->OW + ow) * g->OC + g->oc0 + o] = tml_out16(acc, m, s, g->lo, g->hi);
             }
         }
