@@ -14,24 +14,26 @@ def _sym(rng, shape, bits=8):
     return rng.integers(-top, top + 1, shape).astype(np.int8 if bits == 8 else np.int16)
 
 
-def svdf_model(rng, batch=1, n_input=10, n_unit=4, rank=2, memory=5, activation="RELU", state_zp=0):
+def svdf_model(rng, batch=1, n_input=10, n_unit=4, rank=2, memory=5, activation="RELU", state_zp=0, bits=16):
     """SVDF as in TFLM's keyword model: int8 input and feature weights, int16 time weights and
     activation state (zero point 0 as TFLite's converter writes it; another exercises TFLM's int16
     wrap), int32 bias in the state scale x the time weights' scale. A fused activation is ignored by
     TFLM's int8 kernel (RELU here proves it). TFLM's Prepare reads the bias's scale unchecked: a model
-    without a bias crashes it, so every model here has one."""
+    without a bias crashes it, so every model here has one. bits=8: TFLM's other integer version, int8
+    time weights and state (as its keyword_scrambled_8bit model)."""
     n_filter = n_unit * rank
     x_scale, x_zp = float(10 ** rng.uniform(-2.5, -1)), int(rng.integers(-20, 20))
     wf_scale = float(10 ** rng.uniform(-3, -2))
-    wt_scale = float(10 ** rng.uniform(-5, -4))
-    s_scale = float(10 ** rng.uniform(-3.5, -2.5))
+    wt_scale = float(10 ** rng.uniform(-5, -4)) if bits == 16 else float(10 ** rng.uniform(-2.5, -1.5))
+    s_scale = float(10 ** rng.uniform(-3.5, -2.5)) if bits == 16 else float(10 ** rng.uniform(-1.5, -0.5))
+    st = "int16" if bits == 16 else "int8"
     b_scale = float(np.float32(s_scale) * np.float32(wt_scale))
     y_scale, y_zp = float(10 ** rng.uniform(-2, -1)), int(rng.integers(-10, 10))
     ins = [T((batch, n_input), scale=x_scale, zero_point=x_zp, name="input"),
            T(data=_sym(rng, (n_filter, n_input)), scale=wf_scale, name="weights_feature"),
-           T(data=_sym(rng, (n_filter, memory), 16), dtype="int16", scale=wt_scale, name="weights_time"),
+           T(data=_sym(rng, (n_filter, memory), bits), dtype=st, scale=wt_scale, name="weights_time"),
            T(data=rng.integers(-20000, 20000, n_unit).astype(np.int32), dtype="int32", scale=b_scale, name="bias"),
-           T((batch, n_filter * memory), dtype="int16", scale=s_scale, zero_point=state_zp, name="state",
+           T((batch, n_filter * memory), dtype=st, scale=s_scale, zero_point=state_zp, name="state",
              variable=True)]
     out = T((batch, n_unit), scale=y_scale, zero_point=y_zp, name="output")
     tensors = ins + [out]

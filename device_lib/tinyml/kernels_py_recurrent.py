@@ -43,19 +43,23 @@ def _clamp(v, lo, hi):
     return lo if v < lo else hi if v > hi else v
 
 
-def _int16(v):
-    # a C cast to int16_t: wraps
-    v &= 0xFFFF
-    return v - 0x10000 if v & 0x8000 else v
+def _wrap(v, bits):
+    # a C cast to int16_t or int8_t: wraps
+    top = 1 << (bits - 1)
+    return ((v + top) & ((top << 1) - 1)) - top
 
 
 def svdf(x, wf, wt, bias, state, y, acc, g):
     batch, n_in, n_filter, memory = g[_SVDF_BATCH], g[_SVDF_N_INPUT], g[_SVDF_N_FILTER], g[_SVDF_MEMORY]
     n_unit, rank, x_zp, s_zp = g[_SVDF_N_UNIT], g[_SVDF_RANK], g[_SVDF_X_ZP], g[_SVDF_STATE_ZP]
     fm, fs = g[_SVDF_FEATURE_MULTIPLIER], g[_SVDF_FEATURE_SHIFT]
+    # int16 time weights and state, or int8 ones (TFLM's two integer versions, one template)
+    es = len(state) // (batch * n_filter * memory)
+    code, bits = ("h", 16) if es == 2 else ("b", 8)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     # the whole state moves one step to the left (one flat shift, as TFLM's), then each filter's
     # newest entry is its feature dot product
-    st = array("h", bytes(state)[2:] + bytes(2))
+    st = array(code, bytes(state)[es:] + bytes(es))
     xs = array("b", bytes(x))
     ws = array("b", bytes(wf))
     for b in range(batch):
@@ -64,9 +68,9 @@ def svdf(x, wf, wt, bias, state, y, acc, g):
             row, at = f * n_in, b * n_in
             for i in range(n_in):
                 acc += ws[row + i] * (xs[at + i] - x_zp)
-            st[(b * n_filter + f) * memory + memory - 1] = _int16(s_zp + _clamp(requantize(acc, fm, fs), -32768, 32767))
+            st[(b * n_filter + f) * memory + memory - 1] = _wrap(s_zp + _clamp(requantize(acc, fm, fs), lo, hi), bits)
     state[:] = bytes(st)
-    wts = array("h", bytes(wt))
+    wts = array(code, bytes(wt))
     bs = array("i", bytes(bias))
     tm, ts, y_zp = g[_SVDF_TIME_MULTIPLIER], g[_SVDF_TIME_SHIFT], g[_SVDF_Y_ZP]
     ys = array("b", bytes(batch * n_unit))

@@ -99,11 +99,13 @@ def _rq(acc, at: int, n: int, g, sm: int, ss: int, zp: int, lo: int, hi: int, ex
 
 
 @micropython.viper
-def _svdf_feature(x, w, state, acc, g, ext: int):
-    # the state one step to the left (one flat move, as TFLM's), each filter's feature dot product into acc
+def _svdf_feature(x, w, state, acc, g, es: int, ext: int):
+    # the state (es bytes a value) one step to the left (one flat move, as TFLM's), each filter's
+    # feature dot product into acc
     px = ptr8(x)
     pw = ptr8(w)
     ps = ptr16(state)
+    ps8 = ptr8(state)
     pa = ptr32(acc)
     pg = ptr32(g)
     batch = int(pg[_SVDF_BATCH])
@@ -111,8 +113,12 @@ def _svdf_feature(x, w, state, acc, g, ext: int):
     n_filter = int(pg[_SVDF_N_FILTER])
     x_zp = (pg[_SVDF_X_ZP] << ext) >> ext
     n = batch * n_filter * int(pg[_SVDF_MEMORY])
-    for i in range(n - 1):
-        ps[i] = ps[i + 1]
+    if es == 2:
+        for i in range(n - 1):
+            ps[i] = ps[i + 1]
+    else:
+        for i in range(n - 1):
+            ps8[i] = ps8[i + 1]
     k = 0
     for b in range(batch):
         row = 0
@@ -127,12 +133,14 @@ def _svdf_feature(x, w, state, acc, g, ext: int):
 
 
 @micropython.viper
-def _svdf_time(wt, bias, state, acc, g, ext: int):
-    # each filter's newest state entry (its zero point plus the requantized feature, wrapped to int16),
-    # then each unit's bias plus its filters' time dot products into acc
+def _svdf_time(wt, bias, state, acc, g, es: int, ext: int):
+    # each filter's newest state entry (its zero point plus the requantized feature, wrapped to the
+    # state's int16 or int8), then each unit's bias plus its filters' time dot products into acc
     pw = ptr16(wt)
     pb = ptr32(bias)
     ps = ptr16(state)
+    pw8 = ptr8(wt)
+    ps8 = ptr8(state)
     pa = ptr32(acc)
     pg = ptr32(g)
     batch = int(pg[_SVDF_BATCH])
@@ -144,7 +152,10 @@ def _svdf_time(wt, bias, state, acc, g, ext: int):
     k = 0
     for b in range(batch):
         for f in range(n_filter):
-            ps[(b * n_filter + f) * memory + memory - 1] = s_zp + ((pa[k] << ext) >> ext)
+            if es == 2:
+                ps[(b * n_filter + f) * memory + memory - 1] = s_zp + ((pa[k] << ext) >> ext)
+            else:
+                ps8[(b * n_filter + f) * memory + memory - 1] = s_zp + ((pa[k] << ext) >> ext)
             k += 1
     k = 0
     for b in range(batch):
@@ -153,8 +164,12 @@ def _svdf_time(wt, bias, state, acc, g, ext: int):
             for f in range(u * rank, (u + 1) * rank):
                 wo = f * memory
                 so = (b * n_filter + f) * memory
-                for j in range(memory):
-                    a += ((pw[wo + j] ^ 0x8000) - 0x8000) * (((ps[so + j] ^ 0x8000) - 0x8000) - s_zp)
+                if es == 2:
+                    for j in range(memory):
+                        a += ((pw[wo + j] ^ 0x8000) - 0x8000) * (((ps[so + j] ^ 0x8000) - 0x8000) - s_zp)
+                else:
+                    for j in range(memory):
+                        a += ((pw8[wo + j] ^ 0x80) - 0x80) * (((ps8[so + j] ^ 0x80) - 0x80) - s_zp)
             pa[k] = a
             k += 1
 
@@ -169,9 +184,13 @@ def _store8(acc, at: int, n: int, y, yo: int):
 
 def svdf(x, wf, wt, bias, state, y, acc, g):
     nf = g[_SVDF_BATCH] * g[_SVDF_N_FILTER]
-    _svdf_feature(x, wf, state, acc, g, EXT)
-    _rq(acc, 0, nf, g, _SVDF_FEATURE_MULTIPLIER, _SVDF_FEATURE_SHIFT, 0, -32768, 32767, EXT)
-    _svdf_time(wt, bias, state, acc, g, EXT)
+    es = len(state) // (nf * g[_SVDF_MEMORY])  # int16 time weights and state, or int8 ones
+    _svdf_feature(x, wf, state, acc, g, es, EXT)
+    if es == 2:
+        _rq(acc, 0, nf, g, _SVDF_FEATURE_MULTIPLIER, _SVDF_FEATURE_SHIFT, 0, -32768, 32767, EXT)
+    else:
+        _rq(acc, 0, nf, g, _SVDF_FEATURE_MULTIPLIER, _SVDF_FEATURE_SHIFT, 0, -128, 127, EXT)
+    _svdf_time(wt, bias, state, acc, g, es, EXT)
     nu = g[_SVDF_BATCH] * g[_SVDF_N_UNIT]
     _rq(acc, 0, nu, g, _SVDF_TIME_MULTIPLIER, _SVDF_TIME_SHIFT, g[_SVDF_Y_ZP], -128, 127, EXT)
     _store8(acc, 0, nu, y, 0)

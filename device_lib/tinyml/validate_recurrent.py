@@ -45,26 +45,30 @@ def _size(shape):
 
 def svdf(c):
     """x (batch, n_input) int8; feature weights (n_filter, n_input) int8 and time weights (n_filter,
-    memory) int16, constant; bias (n_unit) int32; the state int16, batch x n_filter x memory values;
-    y (batch, n_unit) int8, n_filter = n_unit x rank."""
+    memory) int16 or int8, constant; bias (n_unit) int32; the state of the time weights' type, batch x
+    n_filter x memory values; y (batch, n_unit) int8, n_filter = n_unit x rank."""
     c.base = _SVDF_PARAMS
     _states(c, (4,))
     batch, n_in = c.tensor(0, _INT8, 2)
     n_filter = c.tensor(1, _INT8, 2, True)[0]
     c.tensor(1, _INT8, 2, True, (n_filter, n_in))
-    memory = c.tensor(2, _INT16, 2, True)[1]
-    c.tensor(2, _INT16, 2, True, (n_filter, memory))
+    t_time = _INT8 if c.ins[2].dtype == _INT8 else _INT16  # TFLM's two integer versions
+    memory = c.tensor(2, t_time, 2, True)[1]
+    c.tensor(2, t_time, 2, True, (n_filter, memory))
     rank = c.param(_SVDF_RANK, "rank", 1, n_filter)
     if n_filter % rank:
         c.fail("rank %d does not divide the %d filters" % (rank, n_filter))
     n_unit = n_filter // rank
     c.tensor(3, _INT32, 1, True, (n_unit,))
-    c.tensor(4, _INT16)
+    c.tensor(4, t_time)
     c.elements(4, batch * n_filter * memory)
     c.tensor(-1, _INT8, 2, False, (batch, n_unit))
     c.zp(_SVDF_X_ZP, "x_zp")
     c.zp(_SVDF_Y_ZP, "y_zp")
-    c.param(_SVDF_STATE_ZP, "state_zp", -32768, 32767)
+    if t_time == _INT8:
+        c.zp(_SVDF_STATE_ZP, "state_zp")
+    else:
+        c.param(_SVDF_STATE_ZP, "state_zp", -32768, 32767)
     c.param(_SVDF_FEATURE_SHIFT, "feature_shift", -31, 31)
     c.param(_SVDF_TIME_SHIFT, "time_shift", -31, 31)
     return batch * n_filter * (n_in + memory)

@@ -39,20 +39,28 @@ static inline uint32_t tml_rc_dot1(const int8_t *w, const int8_t *v, int32_t vzp
     return acc;
 }
 
-// svdf(x, w_feature, w_time, bias, state, y, g): g's slots TML_SVDF_*. Sums wrap in 32 bits (as TFLM's
-// int32 on every target), so they are formed unsigned.
-static void tml_svdf(const int8_t *x, const int8_t *wf, const int16_t *wt, const int32_t *bias, int16_t *state,
-    int8_t *y, const int32_t *g) {
+// svdf(x, w_feature, w_time, bias, state, y, g): g's slots TML_SVDF_*; the time weights and the state
+// are int16 (es 2) or int8 (es 1), TFLM's two integer versions of one template. Sums wrap in 32 bits
+// (as TFLM's int32 on every target), so they are formed unsigned.
+static void tml_svdf(const int8_t *x, const int8_t *wf, const void *wt, const int32_t *bias, void *state,
+    int8_t *y, int es, const int32_t *g) {
     const int batch = g[TML_SVDF_BATCH], n_in = g[TML_SVDF_N_INPUT], n_filter = g[TML_SVDF_N_FILTER];
     const int memory = g[TML_SVDF_MEMORY], n_unit = g[TML_SVDF_N_UNIT], rank = g[TML_SVDF_RANK];
     const int32_t x_zp = g[TML_SVDF_X_ZP], s_zp = g[TML_SVDF_STATE_ZP], y_zp = g[TML_SVDF_Y_ZP];
+    const int32_t lo = es == 2 ? -32768 : -128, hi = es == 2 ? 32767 : 127;
+    int16_t *s16 = state;
+    int8_t *s8 = state;
     const int n = batch * n_filter * memory;
     for (int i = 0; i + 1 < n; i++) { // the whole state one step to the left
-        state[i] = state[i + 1];
+        if (es == 2) {
+            s16[i] = s16[i + 1];
+        } else {
+            s8[i] = s8[i + 1];
+        }
     }
     for (int b = 0; b < batch; b++) {
         const int8_t *xb = x + b * n_in;
-        int16_t *newest = state + b * n_filter * memory + memory - 1;
+        int newest = b * n_filter * memory + memory - 1;
         for (int f = 0; f < n_filter; f += 4) {
             uint32_t acc[4] = {0, 0, 0, 0};
             int rows = n_filter - f < 4 ? n_filter - f : 4;
@@ -65,18 +73,31 @@ static void tml_svdf(const int8_t *x, const int8_t *wf, const int16_t *wt, const
             }
             for (int r = 0; r < rows; r++) {
                 int32_t v = tml_requantize((int32_t)acc[r], g[TML_SVDF_FEATURE_MULTIPLIER], g[TML_SVDF_FEATURE_SHIFT]);
-                newest[(f + r) * memory] = (int16_t)(s_zp + tml_rc_clamp(v, -32768, 32767));
+                int at = newest + (f + r) * memory;
+                v = s_zp + tml_rc_clamp(v, lo, hi); // TFLM clamps before adding the zero point: a cast wraps
+                if (es == 2) {
+                    s16[at] = (int16_t)v;
+                } else {
+                    s8[at] = (int8_t)v;
+                }
             }
         }
     }
     for (int b = 0; b < batch; b++) {
-        const int16_t *sb = state + b * n_filter * memory;
         for (int u = 0; u < n_unit; u++) {
             uint32_t acc = (uint32_t)bias[u];
             for (int f = u * rank; f < (u + 1) * rank; f++) {
-                const int16_t *w = wt + f * memory, *s = sb + f * memory;
-                for (int j = 0; j < memory; j++) {
-                    acc += (uint32_t)w[j] * (uint32_t)(s[j] - s_zp);
+                int at = (b * n_filter + f) * memory;
+                if (es == 2) {
+                    const int16_t *w = (const int16_t *)wt + f * memory, *s = s16 + at;
+                    for (int j = 0; j < memory; j++) {
+                        acc += (uint32_t)w[j] * (uint32_t)(s[j] - s_zp);
+                    }
+                } else {
+                    const int8_t *w = (const int8_t *)wt + f * memory, *s = s8 + at;
+                    for (int j = 0; j < memory; j++) {
+                        acc += (uint32_t)(w[j] * (s[j] - s_zp));
+                    }
                 }
             }
             int32_t v = tml_requantize((int32_t)acc, g[TML_SVDF_TIME_MULTIPLIER], g[TML_SVDF_TIME_SHIFT]);

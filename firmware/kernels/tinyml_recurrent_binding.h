@@ -25,18 +25,21 @@ static mp_obj_t tml_svdf_fn(size_t n_args, const mp_obj_t *args) {
         tml_in(g[TML_SVDF_TIME_SHIFT], -31, 31), MP_ERROR_TEXT("svdf: a zero point or shift out of range"));
     uint64_t states = tml_mul31(tml_mul31(batch, n_filter), memory);
     mp_buffer_info_t x, wf, wt, bias, state, y;
+    mp_get_buffer_raise(args[4], &state, MP_BUFFER_WRITE);
+    int es = states && state.len == 2 * states ? 2 : 1; // int16 time weights and state, or int8 ones
     tml_rc_buf(args[0], &x, MP_BUFFER_READ, tml_mul31(batch, n_in), 1, MP_ERROR_TEXT("svdf: x must be batch x n_input"));
     tml_rc_buf(args[1], &wf, MP_BUFFER_READ, tml_mul31(n_filter, n_in), 1,
         MP_ERROR_TEXT("svdf: w_feature must be n_filter x n_input int8"));
-    tml_rc_buf(args[2], &wt, MP_BUFFER_READ, 2 * tml_mul31(n_filter, memory), 2,
-        MP_ERROR_TEXT("svdf: w_time must be n_filter x memory aligned int16"));
+    tml_rc_buf(args[2], &wt, MP_BUFFER_READ, es * tml_mul31(n_filter, memory), es,
+        MP_ERROR_TEXT("svdf: w_time must be n_filter x memory of the state's type (int16 aligned, or int8)"));
     tml_rc_buf(args[3], &bias, MP_BUFFER_READ, 4 * (uint64_t)n_unit, 4, MP_ERROR_TEXT("svdf: bias must be n_unit aligned int32"));
-    tml_rc_buf(args[4], &state, MP_BUFFER_WRITE, 2 * states, 2,
-        MP_ERROR_TEXT("svdf: state must be batch x n_filter x memory aligned int16"));
+    tml_rc_buf(args[4], &state, MP_BUFFER_WRITE, es * states, es,
+        MP_ERROR_TEXT("svdf: state must be batch x n_filter x memory aligned int16, or int8"));
+    tml_check(es == 2 || tml_in(g[TML_SVDF_STATE_ZP], -128, 127), MP_ERROR_TEXT("svdf: an int8 state's zero point out of range"));
     tml_rc_buf(args[5], &y, MP_BUFFER_WRITE, tml_mul31(batch, n_unit), 1, MP_ERROR_TEXT("svdf: y must be batch x n_unit"));
     tml_check(tml_apart(&y, &x) && tml_apart(&y, &state) && tml_apart(&state, &x) && tml_apart(&state, &wf) &&
         tml_apart(&state, &wt) && tml_apart(&state, &bias), MP_ERROR_TEXT("svdf: y or state overlaps another buffer"));
-    tml_svdf(x.buf, wf.buf, wt.buf, bias.buf, state.buf, y.buf, g);
+    tml_svdf(x.buf, wf.buf, wt.buf, bias.buf, state.buf, y.buf, es, g);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_svdf_obj, 8, 8, tml_svdf_fn);

@@ -75,9 +75,9 @@ class RecurrentOps:
         self._int8_io(op, x, y)
         if wf.data is None or wf.dtype != np.int8 or wt.data is None:
             self.fail(op, "weights_feature must be constant int8 and weights_time constant")
-        if wt.dtype != np.int16:
-            self.fail(op, "weights_time is %s: tinyml runs this op int8 with int16 time weights and state (TFLite's "
-                      "converter writes them so)" % wt.dtype)
+        if wt.dtype not in (np.int16, np.int8) or st.dtype != wt.dtype:
+            self.fail(op, "weights_time is %s and the state %s: TFLM runs this op int8 with int16 time weights and "
+                      "state (TFLite's converter writes them so) or int8 ones" % (wt.dtype, st.dtype))
         if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2:
             self.fail(op, "input, weights_feature and weights_time must be 2-D")
         batch, n_in = x.shape
@@ -100,7 +100,7 @@ class RecurrentOps:
         fm, fs = _multiplier(_f32_product_over(x_scale, wf.scale[0], s_scale))
         tm, ts = _multiplier(_f32_product_over(s_scale, wt.scale[0], y_scale))
         ins = [self.activation(op.inputs[0]), self.const(wf.name, wf.data, False), self.const(wt.name, wt.data, False),
-               self.const(wf.name + "/bias", bias, False), self._state(op, op.inputs[4], np.int16)]
+               self.const(wf.name + "/bias", bias, False), self._state(op, op.inputs[4], wt.dtype.type)]
         self.emit(op, ins, [self.activation(op.outputs[0])], rank=rank, x_zp=x_zp, feature_multiplier=fm,
                   feature_shift=fs, state_zp=s_zp, time_multiplier=tm, time_shift=ts, y_zp=y_zp)
 
