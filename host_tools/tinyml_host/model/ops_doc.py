@@ -17,7 +17,7 @@ CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic ba
 TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out", 56: "int8 in, int32 out",
          79: "int8 in, int32 out"}
 TYPES.update((code, "int8 in, bool out") for code in (58, 61, 62, 63, 71, 72))  # the comparisons
-TYPES.update({27: "int8, int16 time weights and state", 44: "int8, int16 cell state"})  # SVDF, LSTM (stateful)
+TYPES.update({27: "int8, int16 (or int8) time weights and state", 44: "int8, int16 cell state"})  # SVDF, LSTM (stateful)
 
 
 def tflm_ops():
