@@ -31,8 +31,8 @@ def _n_outputs(data):
 def tflm_run(model, inputs, arena_size=None):
     """Run each case through TFLM: inputs[k] has shape (N, *input_k_shape); returns the outputs,
     each (N, *output_shape). The cases run in order on one interpreter, reset once before the first:
-    a stateful model's state (SVDF, LSTM) carries from case to case, as a board runs them (TFLM leaves
-    its variable tensors as they were until reset(), and allocation does not clear them)."""
+    a stateful model's state (SVDF, LSTM) carries from case to case, as a board runs them (TFLM keeps
+    its variable tensors between invokes until reset())."""
     data = _model_bytes(model)
     interp = interpreter(data, arena_size)
     n_cases = len(inputs[0])
