@@ -174,3 +174,19 @@ def test_16x8_model_with_float_io_is_refused_saying_to_convert_with_int16_io():
     msg = str(e.value)
     assert "QUANTIZE (op 0)" in msg and "DEQUANTIZE (op 2)" in msg
     assert "inference_input_type = tf.int16" in msg and "inference_output_type = tf.int16" in msg
+
+
+@pytest.mark.parametrize("shapes", [((1, 4, 4, 3), (1, 1, 1, 3)), ((2, 5), (2, 5)), ((3, 1, 6), (4, 1))],
+                         ids=["channels", "same", "both"])
+@pytest.mark.parametrize("y_scale", [0.05, 2e-5], ids=["shift-right", "shift-left"])
+def test_mul_s16(tmp_path, shapes, y_scale):
+    """TFLM's int16 MUL (the product of the codes requantized; a multiplier above one shifts left), broadcast."""
+    rng = np.random.default_rng([len(shapes[0]), len(shapes[1]), int(y_scale * 1e5)])
+    out = tuple(np.broadcast_shapes(*shapes))
+    model = tb.single_op_model("MUL", [T(shapes[0], dtype="int16", scale=3e-3), T(shapes[1], dtype="int16", scale=1e-3)],
+                               [T(out, dtype="int16", scale=y_scale)], {"fused_activation_function": "RELU"}, 2)
+    xs = [int16_inputs(rng, shapes[0], 3), int16_inputs(rng, shapes[1], 3)]
+    xs = [np.concatenate([x, (x[:3] // 256).astype(np.int16)]) for x in xs]  # small codes: products in range
+    expected, got = run_everywhere(tmp_path, model, xs)
+    assert_same(expected, got)
+    assert len(np.unique(expected[0])) > 10

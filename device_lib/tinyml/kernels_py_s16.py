@@ -53,6 +53,10 @@ _ADD_Y_MULTIPLIER = const(19)
 _ADD_Y_SHIFT = const(20)
 _ADD_ACT_MIN = const(22)
 _ADD_ACT_MAX = const(23)
+_MUL_Y_MULTIPLIER = const(14)
+_MUL_Y_SHIFT = const(15)
+_MUL_ACT_MIN = const(17)
+_MUL_ACT_MAX = const(18)
 # ---- end of g's slots ----
 
 
@@ -173,6 +177,36 @@ def pool2d_s16(x, y, g):
                     v = (acc + n // 2) // n if acc > 0 else -((-acc + n // 2) // n)
                 ys.append(lo if v < lo else hi if v > hi else v)
     y[:] = bytes(ys)
+
+
+def _broadcast(a, b, g, fn):
+    # fn(a[i . a_strides], b[i . b_strides]) for every index i of (D0, D1, D2, D3), as array('h')
+    D0, D1, D2, D3 = g[_ADD_D0:_ADD_D0 + 4]
+    a0, a1, a2, a3 = g[_ADD_A_STRIDE0:_ADD_A_STRIDE0 + 4]
+    b0, b1, b2, b3 = g[_ADD_B_STRIDE0:_ADD_B_STRIDE0 + 4]
+    av, bv = int16s(a), int16s(b)
+    ys = array("h")
+    for i0 in range(D0):
+        for i1 in range(D1):
+            for i2 in range(D2):
+                ai = i0 * a0 + i1 * a1 + i2 * a2
+                bi = i0 * b0 + i1 * b1 + i2 * b2
+                for _ in range(D3):
+                    ys.append(fn(av[ai], bv[bi]))
+                    ai += a3
+                    bi += b3
+    return bytes(ys)
+
+
+def mul_s16(a, b, y, g):
+    # TFLM's int16 MUL (reference_integer_ops::Mul, BroadcastMul6DSlow): the int32 product of the codes
+    # (zero points 0) requantized, clamped
+    m, s, lo, hi = g[_MUL_Y_MULTIPLIER], g[_MUL_Y_SHIFT], g[_MUL_ACT_MIN], g[_MUL_ACT_MAX]
+
+    def f(va, vb):
+        v = requantize(va * vb, m, s)
+        return lo if v < lo else hi if v > hi else v
+    y[:] = _broadcast(a, b, g, f)
 
 
 def _add_sub(a, b, y, g, sign):

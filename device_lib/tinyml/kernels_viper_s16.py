@@ -53,6 +53,10 @@ _ADD_Y_MULTIPLIER = const(19)
 _ADD_Y_SHIFT = const(20)
 _ADD_ACT_MIN = const(22)
 _ADD_ACT_MAX = const(23)
+_MUL_Y_MULTIPLIER = const(14)
+_MUL_Y_SHIFT = const(15)
+_MUL_ACT_MIN = const(17)
+_MUL_ACT_MAX = const(18)
 # ---- end of g's slots ----
 
 
@@ -277,8 +281,8 @@ def pool2d_s16(x, y, g):
 
 @micropython.viper
 def _rq(acc, n: int, m: int, s: int, ext: int):
-    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for i < n, int32 in place (s <= 0 here:
-    # TFLM's SmallerThanOneExp): SaturatingRoundingDoublingHighMul on 14-bit limbs, then
+    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for i < n, int32 in place (s > 0 a left
+    # shift that wraps, as TFLM's): SaturatingRoundingDoublingHighMul on 14-bit limbs, then
     # RoundingDivideByPOT, as kernels_viper_fixedpoint._requantize, exact in 32-bit words
     pa = ptr32(acc)
     nudge = 1
@@ -286,11 +290,18 @@ def _rq(acc, n: int, m: int, s: int, ext: int):
     b0 = m & 0x3FFF
     b1 = (m >> 14) & 0x3FFF
     b2 = m >> 28
-    right = 0 - s
+    left = 0
+    right = 0
+    if s > 0:
+        left = s
+    else:
+        right = 0 - s
     mask = (1 << right) - 1
     half = mask >> 1
     for i in range(n):
         a = (pa[i] << ext) >> ext
+        if left > 0:
+            a = ((a << left) << ext) >> ext
         neg = a < 0
         if neg:
             a = 0 - a
@@ -320,8 +331,8 @@ def _rq(acc, n: int, m: int, s: int, ext: int):
 
 
 @micropython.viper
-def _gather16(x, g, acc, k: int):
-    # acc[i] = x[i . stride_k] << left_shift over the output's (D0..D3), k: 0 for a, 1 for b
+def _gather16(x, g, acc, k: int, ls: int):
+    # acc[i] = x[i . stride_k] << ls over the output's (D0..D3), k: 0 for a, 1 for b
     px = ptr16(x)
     pg = ptr32(g)
     pa = ptr32(acc)
@@ -333,7 +344,6 @@ def _gather16(x, g, acc, k: int):
     s1 = pg[at + 1]
     s2 = pg[at + 2]
     s3 = pg[at + 3]
-    ls = pg[_ADD_LEFT_SHIFT]
     o = 0
     for i0 in range(pg[_ADD_D0]):
         for i1 in range(D1):
@@ -366,11 +376,29 @@ def _add_sub(a, b, y, g, sign):
     # TFLM's int16 ADD and SUB (kernels_py_s16._add_sub), a whole output at a time
     n = len(y) // 2
     acc, bcc = bytearray(4 * n), bytearray(4 * n)
-    _gather16(a, g, acc, 0)
-    _gather16(b, g, bcc, 1)
+    _gather16(a, g, acc, 0, g[_ADD_LEFT_SHIFT])
+    _gather16(b, g, bcc, 1, g[_ADD_LEFT_SHIFT])
     _rq(acc, n, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], EXT)
     _rq(bcc, n, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], EXT)
     _sum16(acc, bcc, y, n, sign, g[_ADD_Y_MULTIPLIER], g[_ADD_Y_SHIFT], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT)
+
+
+@micropython.viper
+def _prod16(acc, bcc, n: int, ext: int):
+    pa = ptr32(acc)
+    pb = ptr32(bcc)
+    for i in range(n):
+        pa[i] = ((pa[i] << ext) >> ext) * ((pb[i] << ext) >> ext)  # int16 codes: the product fits int32
+
+
+def mul_s16(a, b, y, g):
+    # TFLM's int16 MUL (kernels_py_s16.mul_s16)
+    n = len(y) // 2
+    acc, bcc = bytearray(4 * n), bytearray(4 * n)
+    _gather16(a, g, acc, 0, 0)
+    _gather16(b, g, bcc, 1, 0)
+    _prod16(acc, bcc, n, EXT)
+    _sum16(acc, bcc, y, n, 0, g[_MUL_Y_MULTIPLIER], g[_MUL_Y_SHIFT], g[_MUL_ACT_MIN], g[_MUL_ACT_MAX], EXT)
 
 
 def add_s16(a, b, y, g):

@@ -104,7 +104,7 @@ TABLE = """\
 # The ops that also take int16 activations with int8 weights (TFLite's 16x8 quantization): the
 # interpreter calls their kernel's <kernel>_s16 when input 0 is int16 (docs/model-format.md, "int16
 # activations"); every other op takes int8 only.
-S16 = (0, 1, 3, 4, 9, 17, 22, 41, 43, 70)
+S16 = (0, 1, 3, 4, 9, 17, 18, 22, 41, 43, 70)
 
 
 def _count(spec):

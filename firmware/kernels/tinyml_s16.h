@@ -1,5 +1,6 @@
 // The ops with int16 activations and int8 weights (TFLite's 16x8 quantization; tinyml/ops.py S16):
-// fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16, add_s16, sub_s16 and their bindings, included by
+// fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16, add_s16, sub_s16, mul_s16 and their
+// bindings, included by
 // tinyml_kernels.c after its argument helpers. TFLM's reference_integer_ops arithmetic: an int64
 // accumulator (int64 bias, zero points 0) requantized by the 64-bit MultiplyByQuantizedMultiplier.
 // No libgcc call: products are 32x32->64 widening multiplies, 64-bit shifts are by constants, the
@@ -155,7 +156,7 @@ typedef struct {
 } tml_add16_t;
 
 // TFLM's int16 ADD (sign 1) and SUB (sign -1): int8's arithmetic with left_shift 15 and zero points 0,
-// broadcast by element strides
+// broadcast by element strides; MUL (sign 0): the product of the codes requantized by ym, ysh
 static void tml_add_s16(const int16_t *a, const int16_t *b, int16_t *y, const tml_add16_t *g, int32_t sign) {
     for (int32_t i0 = 0; i0 < g->D[0]; i0++) {
         for (int32_t i1 = 0; i1 < g->D[1]; i1++) {
@@ -163,9 +164,14 @@ static void tml_add_s16(const int16_t *a, const int16_t *b, int16_t *y, const tm
                 int32_t ai = i0 * g->as[0] + i1 * g->as[1] + i2 * g->as[2];
                 int32_t bi = i0 * g->bs[0] + i1 * g->bs[1] + i2 * g->bs[2];
                 for (int32_t i3 = 0; i3 < g->D[3]; i3++) {
-                    int32_t sa = tml_requantize((int32_t)((uint32_t)(int32_t)a[ai] << g->ls), g->am, g->ash);
-                    int32_t sb = tml_requantize((int32_t)((uint32_t)(int32_t)b[bi] << g->ls), g->bm, g->bsh);
-                    int32_t v = tml_requantize(sign > 0 ? sa + sb : sa - sb, g->ym, g->ysh);
+                    int32_t v;
+                    if (sign) {
+                        int32_t sa = tml_requantize((int32_t)((uint32_t)(int32_t)a[ai] << g->ls), g->am, g->ash);
+                        int32_t sb = tml_requantize((int32_t)((uint32_t)(int32_t)b[bi] << g->ls), g->bm, g->bsh);
+                        v = tml_requantize(sign > 0 ? sa + sb : sa - sb, g->ym, g->ysh);
+                    } else {
+                        v = tml_requantize((int32_t)a[ai] * b[bi], g->ym, g->ysh);
+                    }
                     *y++ = (int16_t)(v < g->lo ? g->lo : v > g->hi ? g->hi : v);
                     ai += g->as[3];
                     bi += g->bs[3];
@@ -309,13 +315,14 @@ static mp_obj_t tml_pool2d_s16_fn(mp_obj_t x_obj, mp_obj_t y_obj, mp_obj_t g_obj
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tml_pool2d_s16_obj, tml_pool2d_s16_fn);
 
-// add_s16(a, b, y, g) and sub_s16(a, b, y, g): g as add's
+// add_s16(a, b, y, g) and sub_s16(a, b, y, g): g as add's; mul_s16(a, b, y, g): g as mul's
 static mp_obj_t tml_add_s16_common(const mp_obj_t *args, int32_t sign) {
     mp_buffer_info_t a, b, y;
     mp_get_buffer_raise(args[0], &a, MP_BUFFER_READ);
     mp_get_buffer_raise(args[1], &b, MP_BUFFER_READ);
     mp_get_buffer_raise(args[2], &y, MP_BUFFER_WRITE);
-    const int32_t *v = tml_g(args[3], TML_ADD_ACT_MAX + 1, MP_ERROR_TEXT("add_s16/sub_s16: g must be an array('i') of 24 values"));
+    const int32_t *v = sign ? tml_g(args[3], TML_ADD_ACT_MAX + 1, MP_ERROR_TEXT("add_s16/sub_s16: g must be an array('i') of 24 values"))
+        : tml_g(args[3], TML_MUL_ACT_MAX + 1, MP_ERROR_TEXT("mul_s16: g must be an array('i') of 19 values"));
     tml_add16_t g;
     uint64_t n = 1, last_a = 0, last_b = 0;
     bool ok = true;
@@ -333,12 +340,19 @@ static mp_obj_t tml_add_s16_common(const mp_obj_t *args, int32_t sign) {
     tml_check(last_a < a.len / 2 && last_b < b.len / 2 && last_a <= TML_INT32_MAX && last_b <= TML_INT32_MAX &&
         tml_aligned2(a.buf) && tml_aligned2(b.buf), MP_ERROR_TEXT("add_s16/sub_s16: an input is too short for its strides"));
     tml_check(tml_apart(&y, &a) && tml_apart(&y, &b), MP_ERROR_TEXT("add_s16/sub_s16: y overlaps an input"));
-    g.ls = v[TML_ADD_LEFT_SHIFT], g.am = v[TML_ADD_A_MULTIPLIER], g.ash = v[TML_ADD_A_SHIFT];
-    g.bm = v[TML_ADD_B_MULTIPLIER], g.bsh = v[TML_ADD_B_SHIFT], g.ym = v[TML_ADD_Y_MULTIPLIER], g.ysh = v[TML_ADD_Y_SHIFT];
-    g.lo = v[TML_ADD_ACT_MIN], g.hi = v[TML_ADD_ACT_MAX];
-    tml_check(tml_in(g.ls, 0, 20) && g.ash <= 0 && g.bsh <= 0 && v[TML_ADD_A_ZP] == 0 && v[TML_ADD_B_ZP] == 0 &&
-        v[TML_ADD_Y_ZP] == 0 && tml_in(g.lo, -32768, 32767) && tml_in(g.hi, g.lo, 32767),
-        MP_ERROR_TEXT("add_s16/sub_s16: need left_shift 0..20, a_shift, b_shift <= 0, zero points 0, int16 bounds"));
+    if (sign) {
+        g.ls = v[TML_ADD_LEFT_SHIFT], g.am = v[TML_ADD_A_MULTIPLIER], g.ash = v[TML_ADD_A_SHIFT];
+        g.bm = v[TML_ADD_B_MULTIPLIER], g.bsh = v[TML_ADD_B_SHIFT], g.ym = v[TML_ADD_Y_MULTIPLIER], g.ysh = v[TML_ADD_Y_SHIFT];
+        g.lo = v[TML_ADD_ACT_MIN], g.hi = v[TML_ADD_ACT_MAX];
+        tml_check(tml_in(g.ls, 0, 20) && g.ash <= 0 && g.bsh <= 0 && v[TML_ADD_A_ZP] == 0 && v[TML_ADD_B_ZP] == 0 &&
+            v[TML_ADD_Y_ZP] == 0, MP_ERROR_TEXT("add_s16/sub_s16: need left_shift 0..20, a_shift, b_shift <= 0, zero points 0"));
+    } else {
+        g.ls = g.am = g.ash = g.bm = g.bsh = 0;
+        g.ym = v[TML_MUL_Y_MULTIPLIER], g.ysh = v[TML_MUL_Y_SHIFT], g.lo = v[TML_MUL_ACT_MIN], g.hi = v[TML_MUL_ACT_MAX];
+        tml_check(v[TML_MUL_A_ZP] == 0 && v[TML_MUL_B_ZP] == 0 && v[TML_MUL_Y_ZP] == 0,
+            MP_ERROR_TEXT("mul_s16: zero points must be 0"));
+    }
+    tml_check(tml_in(g.lo, -32768, 32767) && tml_in(g.hi, g.lo, 32767), MP_ERROR_TEXT("add_s16/sub_s16/mul_s16: int16 bounds"));
     tml_add_s16(a.buf, b.buf, y.buf, &g, sign);
     return mp_const_none;
 }
@@ -354,6 +368,12 @@ static mp_obj_t tml_sub_s16_fn(size_t n_args, const mp_obj_t *args) {
     return tml_add_s16_common(args, -1);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_sub_s16_obj, 4, 4, tml_sub_s16_fn);
+
+static mp_obj_t tml_mul_s16_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return tml_add_s16_common(args, 0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_mul_s16_obj, 4, 4, tml_mul_s16_fn);
 
 #endif // TML_S16_BINDINGS
 #endif // TINYML_S16_H

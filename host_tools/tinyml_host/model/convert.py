@@ -258,6 +258,8 @@ class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps):
 
     def mul(self, op):
         ((a_scale, a_zp), (b_scale, b_zp), (y_scale, y_zp)), ins, broadcast = self._two_inputs(op)
+        if self.t(op.outputs[0]).dtype == np.int16 and (a_zp, b_zp, y_zp) != (0, 0, 0):
+            self.fail(op, "int16 inputs and output must have zero point 0 (TFLM's requirement)")
         ym, ysh = q.mul_params(a_scale, b_scale, y_scale)
         self.emit(op, ins, [self.activation(op.outputs[0])], **broadcast, a_zp=a_zp, b_zp=b_zp,
                   y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
