@@ -147,6 +147,20 @@ def _pad(x, y, xs, ys, before, value):
                 y[dst:dst + d3] = x[src:src + d3]
 
 
+def _pad_tables(xs, ys, before):
+    # PAD as the layout moves' remap (tinyml/moves.py): per output dimension, each index's byte
+    # offset in x, or -2**28 (the fill) in the padding
+    t = array("i")
+    stride = [1, 1, 1, 1]
+    for k in (2, 1, 0):
+        stride[k] = stride[k + 1] * xs[k + 1]
+    for k in range(4):
+        for i in range(ys[k]):
+            j = i - before[k]
+            t.append(j * stride[k] if 0 <= j < xs[k] else -(1 << 28))
+    return t
+
+
 def _concat(xs, y, outer, inners):
     at = 0
     for o in range(outer):
@@ -398,8 +412,13 @@ class Model:
         if kernel == "pad":
             xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
             ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
-            before = _PAD_BEFORE0
-            return _pad, (x, y, xs, ys, p[before:before + 4], p[_PAD_VALUE])
+            before = p[_PAD_BEFORE0:_PAD_BEFORE0 + 4]
+            if self.backend != "python" and len(y) == ys[0] * ys[1] * ys[2] * ys[3]:  # int8: one gather
+                t = _pad_tables(xs, ys, before)
+                if self.backend == "native":
+                    return k.remap, (x, y, t, array("i", list(ys) + [1, p[_PAD_VALUE]]))
+                return _use("moves_viper").gather, (x, y, t) + tuple(ys) + (p[_PAD_VALUE],)
+            return _pad, (x, y, xs, ys, before, p[_PAD_VALUE])
         if kernel == "concat":
             if self.backend == "native":  # the same bytes, without a Python slice per run
                 return k.concat, (tuple(D[i] for i in op.inputs), y, p[_CONCAT_OUTER], array("i", p[_CONCAT_INNER0:]))
