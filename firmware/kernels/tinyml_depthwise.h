@@ -4,21 +4,19 @@
 // tinyml_nn.h.
 //
 // Loop order: channels outermost. Per channel, its output stage (bias, multiplier, shifts, clamp) is
-// set up once and held in registers along its rows. Its input rows are gathered once each into a ring
-// of KH rows on the C stack, contiguous and padded with x_zp outside the input: every window is then a
-// plain one (a border costs what the inside does; no per-window clipping and no weight sums), the taps
-// of a row are adjacent bytes (immediate offsets), and a 3x3 window at stride 1 shares its columns
-// with its neighbour (two outputs per step: 12 loads for 18 MACs). On armv7emsp (Cortex-M4/M7) the 3x3
-// taps go two at a time through SMLAD. Planes wider than the ring, and row dilation, take the general
-// path (per-window clipping, the weight sum taken once per channel).
+// set up once and held in registers along its rows. Its input rows are copied once each into rows on
+// the C stack, padded with x_zp outside the input, a constant S bytes apart: every window is then a
+// plain one (a border costs what the inside does: no per-window clipping, no weight sums), a 3x3
+// window's taps are immediate offsets, and at stride 1 it shares its columns with its neighbour (two
+// outputs per step: 12 loads for 18 MACs). The output stage is SSAT when the clamp is the whole int8
+// range. On armv7emsp (Cortex-M4/M7) the 3x3 taps go two at a time through SMLAD. Rows too wide for
+// the stack buffer, and dilation, take the general path (per-window clipping, the weight sum taken
+// once per channel).
 #ifndef TINYML_DEPTHWISE_H
 #define TINYML_DEPTHWISE_H
 
 #include "tinyml_nn.h"
 
-// Bytes of the C stack a depthwise call takes for its ring of padded input rows.
-#define TML_DW_ROWBUF 640
-#define TML_DW_MAXKH 16
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 // Cortex-M4/M7 (armv7emsp): two 16x16 MACs per instruction
@@ -101,7 +99,7 @@ static inline int8_t tml_dwq(const tml_dwq_t *r, int32_t dot) {
 #define TML_DWQ_LOCALS(r) int left = (r)->left, right = (r)->right; \
     int32_t mult = (r)->mult, mask = (r)->mask, half = (r)->half, lo = (r)->lo, hi = (r)->hi, zp = (r)->zp
 
-// ---- 3x3, dilation 1: padded rows a constant S bytes apart, every tap an immediate offset ----
+// ---- dilation 1: padded rows a constant S bytes apart (3x3: every tap an immediate offset) ----
 
 // Bytes of the C stack a depthwise call takes for its padded input rows.
 #define TML_DW_BUF 1024
@@ -279,18 +277,45 @@ __attribute__((noinline)) static void tml_dw_rows_in(int8_t *buf, int S, const i
     }
 }
 
-// 3x3 depthwise, dilation 1, of the call's channels. A channel's input rows are copied into buf, S
+// The same for any KH x KW window (dilation 1): taps x[kh * S + kw], weights KH*KW apart per channel.
+__attribute__((noinline)) static void tml_dw_any_rows(const int8_t *x, int S, int rstep, int OH, int OW, int sw,
+    int8_t *y, int ystep, int OC, const int8_t *w, int KH, int KW, const tml_dwq_t *r, int nch, int pstep) {
+    int K = KH * KW, K4 = KW & ~3;
+    for (; nch > 0; nch--, x += pstep, y++, w += K, r++) {
+        for (int oh = 0; oh < OH; oh++) {
+            const int8_t *p = x + oh * rstep;
+            int8_t *out = y + oh * ystep;
+            for (int n = OW; n > 0; n--, p += sw, out += OC) {
+                int32_t d = 0;
+                const int8_t *xr = p, *wr = w;
+                for (int kh = KH; kh > 0; kh--, xr += S, wr += KW) {
+                    int kw = 0;
+                    for (; kw < K4; kw += 4) {
+                        d += xr[kw] * wr[kw] + xr[kw + 1] * wr[kw + 1] + xr[kw + 2] * wr[kw + 2] + xr[kw + 3] * wr[kw + 3];
+                    }
+                    for (; kw < KW; kw++) {
+                        d += xr[kw] * wr[kw];
+                    }
+                }
+                *out = tml_dwq(r, d);
+            }
+        }
+    }
+}
+
+// Depthwise with dilation 1 (3x3 or any window), the call's channels. A channel's input rows are copied into buf, S
 // bytes apart (S = 32, 64 or 256, the smallest that holds a padded row), as many as fit: the x_zp
 // border is written once per call, then only the input's bytes. Each copy serves every output row
-// it holds in one tml_dw3x3_rows call per output channel (the channels of one input channel, a
+// it holds in one tml_dw3x3_rows (tml_dw_any_rows) call per output channel (the channels of one input channel, a
 // depth multiplier, share it); the next chunk of output rows keeps the input rows it shares with
-// this one (moved to the top). Returns 0 (nothing done) when 3 rows do not fit: the general path.
-__attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
+// this one (moved to the top). Returns 0 (nothing done) when KH rows do not fit: the general path.
+__attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g) {
-    int wp = (g->OW - 1) * g->stride_w + 3, sh = g->stride_h;
+    int KH = g->KH, KW = g->KW, K = KH * KW, is3x3 = KH == 3 && KW == 3;
+    int wp = (g->OW - 1) * g->stride_w + KW, sh = g->stride_h;
     int S = wp + 4 <= 32 ? 32 : wp + 4 <= 64 ? 64 : 256; // + 4: a row's last window loads a word, 1 byte past it
     int R = TML_DW_BUF / S; // rows in buf
-    if (g->KH != 3 || g->KW != 3 || g->dil_h != 1 || g->dil_w != 1 || wp + 4 > S || R < 3) {
+    if (g->dil_h != 1 || g->dil_w != 1 || wp + 4 > S || R < KH) {
         return 0;
     }
     union { int8_t b[TML_DW_BUF]; uint32_t w[TML_DW_BUF / 4]; } u;
@@ -299,10 +324,10 @@ __attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w,
     for (int i = 0; i < TML_DW_BUF / 4; i++) {
         u.w[i] = zp4;
     }
-    int per = (R - 3) / sh + 1; // output rows a full buffer serves
+    int per = (R - KH) / sh + 1; // output rows a full buffer serves
     int dm = g->depth_multiplier, OC = g->OC, ystep = g->OW * OC;
     int o = 0;
-    int hp = (g->OH - 1) * sh + 3, k = dm == 1 ? R / hp : 0; // whole planes that fit buf at once
+    int hp = (g->OH - 1) * sh + KH, k = dm == 1 ? R / hp : 0; // whole planes that fit buf at once
     if (k > 1) {
         // small planes, one output channel per input channel: k channels' planes copied, then one call
         tml_dwq_t rs[TML_DW_BUF / (3 * 32)];
@@ -314,8 +339,13 @@ __attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w,
                 tml_dw_rows_in(buf + j * hp * S, S, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
                 tml_dwq_init(&rs[j], q->bias[o + j], q->mult[c], q->shift[c], g);
             }
-            tml_dw3x3_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * 9, rs,
-                nch, hp * S);
+            if (is3x3) {
+                tml_dw3x3_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * 9, rs,
+                    nch, hp * S);
+            } else {
+                tml_dw_any_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * K,
+                    KH, KW, rs, nch, hp * S);
+            }
         }
         return 1;
     }
@@ -327,7 +357,7 @@ __attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w,
         int top = 0, have = 0; // buf rows 0 .. have-1 hold input rows top ..
         for (int oh = 0; oh < g->OH; oh += per) {
             int n = g->OH - oh < per ? g->OH - oh : per;
-            int ih0 = oh * sh - g->pad_top, rows = (n - 1) * sh + 3;
+            int ih0 = oh * sh - g->pad_top, rows = (n - 1) * sh + KH;
             int keep = have && ih0 >= top && ih0 < top + have ? top + have - ih0 : 0;
             if (keep && ih0 > top) { // the rows this chunk shares with the last, to the top
                 uint32_t *s32 = u.w + (ih0 - top) * (S / 4);
@@ -341,96 +371,18 @@ __attribute__((noinline)) static int tml_dw3x3(const int8_t *x, const int8_t *w,
                 int c = q->per_channel ? o + j : 0;
                 tml_dwq_t r;
                 tml_dwq_init(&r, q->bias[o + j], q->mult[c], q->shift[c], g);
-                tml_dw3x3_rows(buf, S, sh * S, n, g->OW, g->stride_w, y + oh * ystep + oc + j, ystep, OC,
-                    w + (o + j) * 9, &r, 1, 0);
+                if (is3x3) {
+                    tml_dw3x3_rows(buf, S, sh * S, n, g->OW, g->stride_w, y + oh * ystep + oc + j, ystep, OC,
+                        w + (o + j) * 9, &r, 1, 0);
+                } else {
+                    tml_dw_any_rows(buf, S, sh * S, n, g->OW, g->stride_w, y + oh * ystep + oc + j, ystep, OC,
+                        w + (o + j) * K, KH, KW, &r, 1, 0);
+                }
             }
         }
         o += cn;
     }
     return 1;
-}
-
-// ---- any window: a ring of KH padded rows, taps col bytes apart ----
-
-// The same for any KH x KW window: rows[kh] is input row kh of the row's first window, taps col
-// bytes apart in a row.
-__attribute__((noinline)) static void tml_dw_row_any(const int8_t *const *rows, int8_t *out, int n, int sw, int OC,
-    const int8_t *w, int KH, int KW, int col, const tml_dwq_t *r) {
-    for (int i = 0; n > 0; n--, i += sw, out += OC) {
-        int32_t d = 0;
-        const int8_t *wr = w;
-        for (int kh = 0; kh < KH; kh++, wr += KW) {
-            const int8_t *xr = rows[kh] + i;
-            int kw = 0;
-            if (col == 1) {
-                for (; kw + 4 <= KW; kw += 4) {
-                    d += xr[kw] * wr[kw] + xr[kw + 1] * wr[kw + 1] + xr[kw + 2] * wr[kw + 2] + xr[kw + 3] * wr[kw + 3];
-                }
-            }
-            for (; kw < KW; kw++) {
-                d += xr[kw * col] * wr[kw];
-            }
-        }
-        *out = tml_dwq(r, d);
-    }
-}
-
-// Input row ih of one channel (xc: its first byte) from column -pad_left, wp bytes, into buf: x_zp
-// outside the input.
-static inline void tml_dw_pad_row(int8_t *buf, const int8_t *xc, const tml_conv_t *g, int ih, int wp) {
-    int C = g->C, i = 0;
-    if (ih >= 0 && ih < g->H) {
-        const int8_t *src = xc + ih * g->W * C;
-        int i0 = g->pad_left < wp ? g->pad_left : wp, i1 = g->W + g->pad_left;
-        i1 = i1 < wp ? i1 : wp;
-        for (; i < i0; i++) {
-            buf[i] = (int8_t)g->x_zp;
-        }
-        src += (i - g->pad_left) * C;
-        for (; i + 4 <= i1; i += 4, src += 4 * C) {
-            int8_t a = src[0], b = src[C], c = src[2 * C], d = src[3 * C];
-            buf[i] = a, buf[i + 1] = b, buf[i + 2] = c, buf[i + 3] = d;
-        }
-        for (; i < i1; i++, src += C) {
-            buf[i] = *src;
-        }
-    }
-    for (; i < wp; i++) {
-        buf[i] = (int8_t)g->x_zp;
-    }
-}
-
-// The input bytes of an output row's windows: wp, from column -pad_left; 0 when a ring of KH of
-// them does not fit TML_DW_ROWBUF (or rows are dilated): then the general path.
-static inline int tml_dw_ring_width(const tml_conv_t *g) {
-    int wp = (g->OW - 1) * g->stride_w + (g->KW - 1) * g->dil_w + 1;
-    // (+ 4: a 3x3 row on armv7emsp loads 4 bytes for 3 taps, 1 past its last window)
-    return g->dil_h == 1 && g->KH <= TML_DW_MAXKH && g->KH * wp + 4 <= TML_DW_ROWBUF ? wp : 0;
-}
-
-// One channel through the ring: its output rows in order, each input row gathered once (a row ih
-// lives in slot ih mod KH; the KH rows of a window are KH consecutive rows, so distinct slots).
-static inline void tml_dw_channel_ring(const int8_t *xc, const int8_t *wo, int8_t *yo, const tml_dwq_t *r,
-    const tml_conv_t *g, int wp, int8_t *buf) {
-    int KH = g->KH, KW = g->KW, OC = g->OC;
-    int held[TML_DW_MAXKH];
-    const int8_t *rows[TML_DW_MAXKH];
-    for (int k = 0; k < KH; k++) {
-        held[k] = -g->pad_top - 1 - KH; // no input row: none is held
-    }
-    for (int oh = 0; oh < g->OH; oh++) {
-        int ih0 = oh * g->stride_h - g->pad_top;
-        for (int k = 0; k < KH; k++) {
-            int ih = ih0 + k, s = (ih + g->pad_top) % KH; // ih + pad_top >= 0
-            if (held[s] != ih) {
-                tml_dw_pad_row(buf + s * wp, xc, g, ih, wp);
-                held[s] = ih;
-            }
-            rows[k] = buf + s * wp;
-        }
-        int8_t *out = yo + oh * g->OW * OC;
-        tml_dw_row_any(rows, out, g->OW, g->stride_w, OC, wo, KH, KW, g->dil_w, r);
-    }
 }
 
 // ---- the general path: windows read in place, clipped at the border ----
@@ -480,23 +432,17 @@ static inline void tml_dw_channel_general(const int8_t *xc, const int8_t *wo, in
 // reads input channel oc / depth_multiplier.
 static inline void tml_depthwise_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
     const tml_conv_t *g) {
-    if (tml_dw3x3(x, w, q, y, g)) {
+    if (tml_dw_padded(x, w, q, y, g)) {
         return;
     }
     int K = g->KH * g->KW, dm = g->depth_multiplier;
-    int wp = tml_dw_ring_width(g);
-    int8_t buf[TML_DW_ROWBUF];
     int ic = g->oc0 / dm, m = g->oc0 % dm; // input channel of output channel oc0 + o
     const int8_t *wo = w;
     for (int o = 0; o < g->ocn; o++, wo += K) {
         int c = q->per_channel ? o : 0;
         tml_dwq_t r;
         tml_dwq_init(&r, q->bias[o], q->mult[c], q->shift[c], g);
-        if (wp) {
-            tml_dw_channel_ring(x + ic, wo, y + g->oc0 + o, &r, g, wp, buf);
-        } else {
-            tml_dw_channel_general(x + ic, wo, y + g->oc0 + o, &r, g);
-        }
+        tml_dw_channel_general(x + ic, wo, y + g->oc0 + o, &r, g);
         if (++m == dm) {
             m = 0;
             ic++;
