@@ -1,5 +1,5 @@
 # tinyml: `make demo` and `make test` set everything up on a fresh Debian machine.
-#   BOARD: unix (the default virtual board), qemu-m3, qemu-rv32, qemu-esp32, or a real board: esp32, esp32s3,
+#   BOARD: unix (the default virtual board), qemu-m3, qemu-m4, qemu-rv32, qemu-esp32, or a real board: esp32, esp32s3,
 #          esp32s2, esp32c3, esp32c6, rp2, pyboard (tinyml board list)
 #   PORT:  a real board's serial port (default: found by its USB ids); MODEL, APP: what to deploy;
 #          BOOT=1: the (first) APP runs at every boot of the board
@@ -62,7 +62,7 @@ fuzz: natmod
 bench: natmod boards
 	$(TINYML) bench
 
-# only the instruction table of `make bench` (qemu-m3 and qemu-esp32, QEMU -icount shift=0)
+# only the instruction table of `make bench` (qemu-m3, qemu-m4 and qemu-esp32, QEMU -icount shift=0)
 bench-icount: natmod boards
 	$(TINYML) bench --icount
 

@@ -34,7 +34,7 @@ missing=()
 command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-elf)
 [ -d /usr/lib/picolibc/riscv64-unknown-elf ] || missing+=(picolibc-riscv64-unknown-elf)
-# QEMU for the emulated boards qemu-m3 (ARM) and qemu-rv32 (RISC-V, in qemu-system-misc).
+# QEMU for the emulated boards qemu-m3 and qemu-m4 (ARM) and qemu-rv32 (RISC-V, in qemu-system-misc).
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
 # Mosquitto, the MQTT broker (and its clients) the monitoring tests start on loopback.
