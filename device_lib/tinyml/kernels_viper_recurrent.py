@@ -198,7 +198,8 @@ def svdf(x, wf, wt, bias, state, y, acc, g):
 
 @micropython.viper
 def _lstm_dots(x, xo: int, wx, wh, bias, h, acc, n_in: int, n: int, ext: int):
-    # acc[r] = bias[r] + wx[r] . x[xo..], acc[4n + r] = bias[4n + r] + wh[r] . h, for the 4n gate rows
+    # acc[r] = bias[r] + wx[r] . x[xo..], acc[4n + r] = bias[4n + r] + wh[r] . h, for the 4n gate rows,
+    # 4 rows at a time (4n always divides by 4): each input value decoded once for the 4
     px = ptr8(x)
     pwx = ptr8(wx)
     pwh = ptr8(wh)
@@ -206,20 +207,45 @@ def _lstm_dots(x, xo: int, wx, wh, bias, h, acc, n_in: int, n: int, ext: int):
     ph = ptr8(h)
     pa = ptr32(acc)
     n4 = 4 * n
-    row = 0
-    for r in range(n4):
-        a = (pb[r] << ext) >> ext
+    r = 0
+    while r < n4:
+        a0 = (pb[r] << ext) >> ext
+        a1 = (pb[r + 1] << ext) >> ext
+        a2 = (pb[r + 2] << ext) >> ext
+        a3 = (pb[r + 3] << ext) >> ext
+        w0 = r * n_in
+        w1 = w0 + n_in
+        w2 = w1 + n_in
+        w3 = w2 + n_in
         for i in range(n_in):
-            a += ((pwx[row + i] ^ 0x80) - 0x80) * ((px[xo + i] ^ 0x80) - 0x80)
-        row += n_in
-        pa[r] = a
-    row = 0
-    for r in range(n4):
-        a = (pb[n4 + r] << ext) >> ext
+            v = (px[xo + i] ^ 0x80) - 0x80
+            a0 += ((pwx[w0 + i] ^ 0x80) - 0x80) * v
+            a1 += ((pwx[w1 + i] ^ 0x80) - 0x80) * v
+            a2 += ((pwx[w2 + i] ^ 0x80) - 0x80) * v
+            a3 += ((pwx[w3 + i] ^ 0x80) - 0x80) * v
+        pa[r] = a0
+        pa[r + 1] = a1
+        pa[r + 2] = a2
+        pa[r + 3] = a3
+        a0 = (pb[n4 + r] << ext) >> ext
+        a1 = (pb[n4 + r + 1] << ext) >> ext
+        a2 = (pb[n4 + r + 2] << ext) >> ext
+        a3 = (pb[n4 + r + 3] << ext) >> ext
+        w0 = r * n
+        w1 = w0 + n
+        w2 = w1 + n
+        w3 = w2 + n
         for j in range(n):
-            a += ((pwh[row + j] ^ 0x80) - 0x80) * ((ph[j] ^ 0x80) - 0x80)
-        row += n
-        pa[n4 + r] = a
+            v = (ph[j] ^ 0x80) - 0x80
+            a0 += ((pwh[w0 + j] ^ 0x80) - 0x80) * v
+            a1 += ((pwh[w1 + j] ^ 0x80) - 0x80) * v
+            a2 += ((pwh[w2 + j] ^ 0x80) - 0x80) * v
+            a3 += ((pwh[w3 + j] ^ 0x80) - 0x80) * v
+        pa[n4 + r] = a0
+        pa[n4 + r + 1] = a1
+        pa[n4 + r + 2] = a2
+        pa[n4 + r + 3] = a3
+        r += 4
 
 
 @micropython.viper
