@@ -103,6 +103,14 @@ def test_person_detect_depthwise_instruction_budget(m3_icount, tmp_path):
     assert sum(x["instructions"] for x in layers) <= 8 * sum(x["macs"] for x in layers), per_mac
 
 
+def test_micro_speech_depthwise_instruction_budget(m3_icount, tmp_path):
+    """micro_speech's depthwise layer (10x8 windows, stride 2, 8 output channels of one input channel)
+    on qemu-m3: at most 7.5 instructions per MAC (9.5 before the kernel work)."""
+    (layer,) = bench(SHARED / "tflm" / "micro_speech_quantized.tflite", tmp_path)
+    assert layer["macs"] == 320000
+    assert layer["instructions"] <= 7.5 * layer["macs"], layer
+
+
 def test_depthwise_border_costs_what_the_inside_does(m3_icount, tmp_path):
     """The same 16x16x16 output with no window crossing the border (VALID on 18x18) and with 60 of its
     256 windows crossing it (SAME on 16x16): per MAC, the border at most 1.3x the inside, the inside at
