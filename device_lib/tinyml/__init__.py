@@ -23,14 +23,22 @@ def load(path, backend=None, window=-1):
         return Model(path, backend)
     f = open(path, "rb")
     size = f.seek(0, 2)
-    if window == -1:
-        window = None if size <= SMALL_MODEL else DEFAULT_WINDOW
-    if window is None:
+    whole = window is None or (window == -1 and size <= SMALL_MODEL)
+    if whole:
+        try:
+            buf = bytearray(size)  # one block of the file's size (read() would grow one, copy by copy)
+        except MemoryError:
+            if window is None:
+                f.close()
+                raise
+            gc.collect()  # a small model on a heap with no block of its size: its weights stream instead
+            whole = False
+    if whole:
         f.seek(0)
-        buf = f.read()
+        f.readinto(buf)
         f.close()
         return Model(buf, backend, path)
-    return Model(f, backend, path, window)
+    return Model(f, backend, path, DEFAULT_WINDOW if window == -1 else window)
 
 
 def usage():

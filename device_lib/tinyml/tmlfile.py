@@ -244,7 +244,7 @@ def _validate(tables, read, what):
     finally:
         validate = None
         pkg = sys.modules.get("tinyml")  # its attribute would keep the module alive (no import: no circle)
-        for name in ("validate", "validate_recurrent"):
+        for name in ("validate", "validate_more", "validate_recurrent"):
             sys.modules.pop("tinyml." + name, None)
             if pkg is not None and name in pkg.__dict__:
                 delattr(pkg, name)

@@ -19,6 +19,7 @@ PY_MODULES = ["tinyml/model.py", "tinyml/kernels_py.py", "tinyml/kernels_viper.p
               "tinyml/kernels_viper_elementwise.py", "tinyml/kernels_py_math.py", "tinyml/kernels_viper_math.py",
               "tinyml/validate.py", "tinyml/kernels_viper_resize.py", "tinyml/stateful.py",
               "tinyml/kernels_py_recurrent.py", "tinyml/kernels_viper_recurrent.py", "tinyml/validate_recurrent.py",
+              "tinyml/validate_more.py",
               "tinyml/kernels_py_matmul.py", "tinyml/kernels_viper_matmul.py",
               "tinyml/kernels_py_s16.py", "tinyml/kernels_viper_s16.py"]
 BEGIN = "# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----"
