@@ -51,10 +51,12 @@ static void tml_svdf(const int8_t *x, const int8_t *wf, const void *wt, const in
     int16_t *s16 = state;
     int8_t *s8 = state;
     const int n = batch * n_filter * memory;
-    for (int i = 0; i + 1 < n; i++) { // the whole state one step to the left
-        if (es == 2) {
+    if (es == 2) { // the whole state one step to the left
+        for (int i = 0; i + 1 < n; i++) {
             s16[i] = s16[i + 1];
-        } else {
+        }
+    } else {
+        for (int i = 0; i + 1 < n; i++) {
             s8[i] = s8[i + 1];
         }
     }
