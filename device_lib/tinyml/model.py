@@ -228,9 +228,9 @@ def _stream(s):
             ocn = chunk
         elif ocn < chunk:
             reads = last
-        for offset, per, view in reads:
-            f.seek(offset + oc0 * per)
-            f.readinto(view)
+        for i in range(0, len(reads), 3):  # (file offset, bytes per channel, view) of each constant
+            f.seek(reads[i] + oc0 * reads[i + 1])
+            f.readinto(reads[i + 2])
         run(rec, oc0, ocn)
         oc0 += chunk
 
@@ -470,15 +470,17 @@ class Model:
                 continue
             view = self._window[at:at + per * chunk]
             consts.append(view)
-            full.append((offset, per, view))
-            short.append((offset, per, view[:per * last]))
+            full += (offset, per, view)
+            if last < chunk:
+                short += (offset, per, view[:per * last])
             at += _align4(per * chunk)
         args = args[:1] + tuple(consts) + args[1:]
         bind = getattr(self._k, "bind", None)
         rec = bind(fn, args, chunk) if bind is not None else None
         run = _run_call if rec is None else self._k.run
-        return None, (_stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, tuple(full),
-                                tuple(short)))
+        full = tuple(full)
+        return None, (_stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, full,
+                                tuple(short) if short else full))
 
     def _prune(self, source):
         # After binding, the ops' buffers are held by their steps (the native records by address: their
