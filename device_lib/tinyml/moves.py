@@ -10,11 +10,12 @@ from array import array
 
 def plan(table, d, esize, fill, backend="python"):
     """(function, its arguments after x and y) of one remap: remap() with the outer tables and the
-    innermost dimension's runs as (output byte, input byte or -1 for the fill, bytes); with the native
-    or viper backend, a move of single bytes is moves_viper's loop instead."""
+    innermost dimension's runs as (output byte, input byte or -1 for the fill, bytes); with the viper
+    backend, a move of single bytes or of short rows (a pixel's channels) is moves_viper's loop
+    instead (a slice copy costs a Python call per run)."""
     t = array("i", bytes(table))
     d0, d1, d2, d3 = d
-    if backend != "python" and esize == 1 and d3 > 1 and _fragmented(t[d0 + d1 + d2:]):
+    if backend != "python" and esize == 1 and d3 > 1 and (d3 < 64 or _fragmented(t[d0 + d1 + d2:])):
         try:
             from tinyml.moves_viper import gather
             return gather, (t, d0, d1, d2, d3, fill)
