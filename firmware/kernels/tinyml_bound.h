@@ -203,14 +203,15 @@ static void tml_conv_bind(const mp_obj_t *args, bool depthwise, int32_t oc_max, 
     };
 }
 
+// The run of output channels is written into the record's own g (memory bind allocated, which Python
+// sees only as bytes it cannot change): a copy of g would be a memcpy call, which a native module cannot link.
 static void tml_conv_exec(const void *args, int32_t oc0, int32_t ocn) {
-    const tml_conv_args_t *a = args;
-    tml_conv_t g = a->g;
-    g.oc0 = oc0, g.ocn = ocn;
+    tml_conv_args_t *a = (tml_conv_args_t *)args;
+    a->g.oc0 = oc0, a->g.ocn = ocn;
     if (a->depthwise) {
-        tml_depthwise_conv2d(a->x, a->w, &a->q, a->y, &g);
+        tml_depthwise_conv2d(a->x, a->w, &a->q, a->y, &a->g);
     } else {
-        tml_conv2d(a->x, a->w, &a->q, a->y, &g, a->patch);
+        tml_conv2d(a->x, a->w, &a->q, a->y, &a->g, a->patch);
     }
 }
 
