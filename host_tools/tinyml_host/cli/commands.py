@@ -41,7 +41,7 @@ ICOUNT = arg("--icount", action="store_true",
 WINDOW = arg("--window", type=window_bytes, help="weight window in bytes on the board (default: tinyml's choice; 'none' reads the "
                               "whole model into RAM)")
 INPUTS = arg("--input", action="append", required=True,
-             help=".npy of shape (N, *input_shape), int8 (or float32 for a float input); one per model input")
+             help=".npy of shape (N, *input_shape), int8 (int16 for a 16x8 model, float32 for a float input); one per model input")
 
 
 def link_args():
