@@ -34,7 +34,7 @@ def test_rows_are_well_formed():
     codes = [r[0] for r in ROWS]
     assert codes == sorted(set(codes)), "one row per opcode, sorted"
     assert len(set(NAMES)) == len(NAMES)
-    assert all(r[3] in ("-", "streams", "moves", "max") for r in ROWS)
+    assert all(r[3] in ("-", "streams", "moves", "max", "whole") for r in ROWS)
     assert ops.row(41)[1:4] == ("SUB", "sub", "-") and ops.row(13) is None and ops.name(13) == "OP13"
     for r in ROWS:
         for lo, hi in r[4:7]:

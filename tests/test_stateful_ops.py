@@ -29,13 +29,16 @@ CASES = {
 }
 
 
-def device_sequence(tml, x, backend, reset_at, tmp_path):
-    """The outputs of x's cases run in order on the unix port (tests/apps/stateful_run.py)."""
+def device_sequence(tml, x, backend, reset_at, tmp_path, window=-1):
+    """The outputs of x's cases run in order on the unix port (tests/apps/stateful_run.py); window: as
+    tinyml.load's (a number streams the model from its file, the ops' constants read into the window)."""
     (tmp_path / "in.bin").write_bytes(np.ascontiguousarray(x).tobytes())
-    code = "import sys\nsys.path.append(%r)\nimport stateful_run\nstateful_run.main(%r, %r, %r, %r, %r)\n" % (
-        str(APPS), str(tml), str(tmp_path / "in.bin"), str(tmp_path / "out.bin"), backend, tuple(reset_at))
+    code = "import sys\nsys.path.append(%r)\nimport stateful_run\nstateful_run.main(%r, %r, %r, %r, %r, %r)\n" % (
+        str(APPS), str(tml), str(tmp_path / "in.bin"), str(tmp_path / "out.bin"), backend, tuple(reset_at), window)
     printed = board_unix.exec_script(code)
     assert "tinyml-stateful backend=%s cases=%d" % (backend, len(x)) in printed, printed
+    if window not in (-1, None):  # streamed: the window holds an op's constants, read before each call
+        assert int(printed.split("window=")[1].split()[0]) > 0, printed
     return np.fromfile(tmp_path / "out.bin", np.int8)
 
 
@@ -80,8 +83,10 @@ def test_tflm_models_match_tflm_over_runs_and_reset(name, tmp_path):
     tml = tmp_path / "m.tml"
     tml.write_bytes(convert(model, name))
     for backend in TFLM_MODELS[name]:
-        got = device_sequence(tml, x, backend, (6,), tmp_path).reshape(want.shape)
-        np.testing.assert_array_equal(got, want, err_msg="%s: backend %s differs from TFLM" % (name, backend))
+        for window in (-1, 256):  # in RAM, then streamed from the file (the constants read before each op)
+            got = device_sequence(tml, x, backend, (6,), tmp_path, window).reshape(want.shape)
+            np.testing.assert_array_equal(got, want, err_msg="%s: backend %s, window %s, differs from TFLM"
+                                          % (name, backend, window))
 
 
 def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
@@ -90,9 +95,9 @@ def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
     with the native and the viper kernels."""
     from tinyml_host.cli import main as cli
     rng = np.random.default_rng(11)
-    # (the keyword model's 33 KB of SVDF weights are held in RAM, not streamed: with the library they do
-    # not fit qemu-m3's 140 KB heap in one piece; it runs on the unix port above)
-    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide", "mnist_lstm_int8"):
+    # TFLM's keyword model streamed (its 28 KB of SVDF weights, read whole into RAM, do not fit qemu-m3's
+    # 140 KB heap beside the library: each op's constants are read into the window before it runs)
+    for name in ("svdf-wide-state-zp", "lstm-cell-2^-9-wide", "mnist_lstm_int8", "keyword_svdf"):
         model, x = tflm_model_cases(name, 6) if name in TFLM_MODELS else (CASES[name](rng)[0], CASES[name](rng)[1][0])
         path = tmp_path / (name.replace("^", "") + ".tflite")
         path.write_bytes(model)
@@ -100,8 +105,9 @@ def test_on_qemu_m3(qemu_m3, tmp_path, capsys):
         assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
         for backend in ("native", "viper"):
             capsys.readouterr()
+            window = ["--window", "2048"] if name == "keyword_svdf" else []
             assert cli.main(["verify", str(path), "--input", str(tmp_path / "x.npy"), "--board", qemu_m3,
-                             "--backend", backend]) == 0
+                             "--backend", backend] + window) == 0
             out = capsys.readouterr().out
             assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (len(x), len(x), backend) in out, \
                 out[-500:]

@@ -294,6 +294,8 @@ class Model:
             for op in self.ops:
                 if kinds[op.opcode] and kinds[op.opcode][1] == "streams":
                     weighted.update(op.inputs[1:])
+                elif kinds[op.opcode] and kinds[op.opcode][1] == "whole":  # read per call (tinyml/stateful.py)
+                    weighted.update(op.inputs)
             for t in self.tensors:
                 if t.const and t.index not in weighted:
                     self._data[t.index] = self._read_const(t)
@@ -315,6 +317,9 @@ class Model:
             for op in tables[1]:
                 if ops.streams(op.opcode):
                     need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
+                    self.window_bytes = max(self.window_bytes, need)
+                elif ops.whole(op.opcode):  # all its constants at once
+                    need = sum(_align4(tensors[i].nbytes) for i in op.inputs if tensors[i].const)
                     self.window_bytes = max(self.window_bytes, need)
         _forget("planner", "ops")
 

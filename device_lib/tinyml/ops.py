@@ -23,7 +23,9 @@ except ImportError:  # CPython on the host
 # (the backends' function; lut/quantize_f32: lut when the op has a table input, else quantize_f32),
 # flags: "streams" (constant inputs 1..4, weights, bias, multiplier, shift, stream from the file),
 # "moves" (the interpreter moves bytes itself, the same for every backend: its function, copy, pad or
-# concat in model.py, or remap in tinyml/moves.py, is no backend kernel), "max" (pool2d takes the maximum, else the average), "-".
+# concat in model.py, or remap in tinyml/moves.py, is no backend kernel), "max" (pool2d takes the maximum, else the average),
+# "whole" (a model that streams reads the op's constant inputs whole into the weight window before each call:
+# the stateful ops, whose weights do not split by output channel), "-".
 # Then what the loader's validation (tinyml/validate.py) needs, so a file's op record is checked
 # against its row before any kernel sees it: the counts of inputs, outputs and int32 parameters the
 # record must have ("N", or "A-B" for A to B), and check: the function of validate.py (CHECKS) that
@@ -53,7 +55,7 @@ TABLE = """\
 23 RESIZE_BILINEAR resize_bilinear - 2 1 0 resize
 25 SOFTMAX softmax - 1 1 3 softmax
 26 SPACE_TO_DEPTH remap moves 2 1 6 remap
-27 SVDF svdf - 5 1 8 svdf
+27 SVDF svdf whole 5 1 8 svdf
 28 TANH lut - 2 1 0 lut
 34 PAD pad moves 1 1 5 pad
 36 GATHER remap moves 2 1 6 remap
@@ -63,7 +65,7 @@ TABLE = """\
 40 MEAN mean_hw/reduce_sum - 1-2 1 4 reduce
 41 SUB sub - 2 1 24 add
 43 SQUEEZE copy moves 1 1 0 same
-44 UNIDIRECTIONAL_SEQUENCE_LSTM lstm - 7 1 26 lstm
+44 UNIDIRECTIONAL_SEQUENCE_LSTM lstm whole 7 1 26 lstm
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
 50 LOG_SOFTMAX log_softmax - 1 1 5 logsoftmax
@@ -148,6 +150,12 @@ def name(opcode):
 def streams(opcode):
     r = row(opcode)
     return r is not None and r[3] == "streams"
+
+
+def whole(opcode):
+    """The op's constants are read whole into the weight window before each call (a streamed model)."""
+    r = row(opcode)
+    return r is not None and r[3] == "whole"
 
 
 # ---- parameter slots ----

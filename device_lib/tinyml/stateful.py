@@ -30,10 +30,35 @@ def _kernel(model, kernel):
     return fn
 
 
+def _whole(reads, fn, args):
+    # a streamed model: the op's constants read from the file into the weight window, then the kernel
+    f = reads[0]
+    for offset, view in reads[1:]:
+        f.seek(offset)
+        f.readinto(view)
+    fn(*args)
+
+
 def bind(model, op, kernel):
-    """(kernel function, its arguments) of one stateful op (kernel svdf or lstm)."""
+    """(kernel function, its arguments) of one stateful op (kernel svdf or lstm). When the model streams,
+    its constants are read whole into the weight window before each call (ops.py's "whole")."""
     ins = [model.tensors[i] for i in op.inputs]
-    args = tuple(model._data[i] for i in op.inputs) + (model._data[op.outputs[0]],)
+    data = [model._data[i] for i in op.inputs]
+    reads = None
+    if model._file is not None:
+        reads = [model._file]
+        at = 0
+        for k, t in enumerate(ins):
+            if t.const:
+                data[k] = model._window[at:at + t.nbytes]
+                reads.append((t.offset, data[k]))
+                at += (t.nbytes + 3) & ~3
+    args = tuple(data) + (model._data[op.outputs[0]],)
+    fn, args = _bound(model, op, kernel, ins, args)
+    return (fn, args) if reads is None else (_whole, (tuple(reads), fn, args))
+
+
+def _bound(model, op, kernel, ins, args):
     fn = _kernel(model, kernel)
     if kernel == "svdf":
         g = array("i", bytes(4 * _SVDF_PARAMS) + bytes(array("i", op.params)))

@@ -4,8 +4,8 @@
 import tinyml
 
 
-def main(model_path, input_path, output_path, backend, resets):
-    m = tinyml.load(model_path, backend)
+def main(model_path, input_path, output_path, backend, resets, window=-1):
+    m = tinyml.load(model_path, backend, window)
     buf = m.input_buffer(0)
     n = 0
     with open(input_path, "rb") as f, open(output_path, "wb") as out:
@@ -19,4 +19,4 @@ def main(model_path, input_path, output_path, backend, resets):
             for k in range(len(m.outputs)):  # each case's outputs one after the other
                 out.write(m.output_buffer(k))
             n += 1
-    print("tinyml-stateful backend=%s cases=%d" % (m.backend, n))
+    print("tinyml-stateful backend=%s cases=%d window=%d" % (m.backend, n, m.window_bytes))
