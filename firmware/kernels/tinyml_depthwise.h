@@ -277,6 +277,26 @@ __attribute__((noinline)) static void tml_dw_rows_in(int8_t *buf, int S, const i
     }
 }
 
+// The input planes of nch adjacent channels (xc: the first one's first byte) into buf, plane j at
+// buf + j * pstep, rows S bytes apart, from (-pad_top, -pad_left): only the input's bytes, the x_zp
+// border already in place. Pixel by pixel, the nch bytes of a pixel adjacent in x: no per-row,
+// per-channel set-up, which weighs most in small planes.
+__attribute__((noinline)) static void tml_dw_planes_in(int8_t *buf, int S, int pstep, const int8_t *xc,
+    const tml_conv_t *g, int nch, int hp, int wp) {
+    int C = g->C, pt = g->pad_top, pl = g->pad_left;
+    int h1 = g->H + pt < hp ? g->H : hp - pt, w1 = g->W + pl < wp ? g->W : wp - pl; // input rows, columns used
+    for (int ih = 0; ih < h1; ih++) {
+        const int8_t *src = xc + ih * g->W * C;
+        int8_t *dst = buf + (ih + pt) * S + pl;
+        for (int iw = 0; iw < w1; iw++, src += C, dst++) {
+            int8_t *d = dst;
+            for (int j = 0; j < nch; j++, d += pstep) {
+                *d = src[j];
+            }
+        }
+    }
+}
+
 // The same for any KH x KW window (dilation 1): taps x[kh * S + kw], weights KH*KW apart per channel.
 __attribute__((noinline)) static void tml_dw_any_rows(const int8_t *x, int S, int rstep, int OH, int OW, int sw,
     int8_t *y, int ystep, int OC, const int8_t *w, int KH, int KW, const tml_dwq_t *r, int nch, int pstep) {
@@ -334,9 +354,14 @@ __attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t
         k = k < (int)(sizeof rs / sizeof rs[0]) ? k : (int)(sizeof rs / sizeof rs[0]);
         for (; o < g->ocn; o += k) {
             int nch = g->ocn - o < k ? g->ocn - o : k;
+            if (nch >= 4) { // pixel by pixel pays from 4 channels on
+                tml_dw_planes_in(buf, S, hp * S, x + g->oc0 + o, g, nch, hp, wp);
+            }
             for (int j = 0; j < nch; j++) {
                 int c = q->per_channel ? o + j : 0;
-                tml_dw_rows_in(buf + j * hp * S, S, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
+                if (nch < 4) {
+                    tml_dw_rows_in(buf + j * hp * S, S, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
+                }
                 tml_dwq_init(&rs[j], q->bias[o + j], q->mult[c], q->shift[c], g);
             }
             if (is3x3) {
