@@ -681,11 +681,10 @@ def op_macs(op, tensors):
         return _size(tensors[op.inputs[0]].shape) * _size(tensors[op.inputs[1]].shape) // tensors[op.inputs[1]].shape[3]
     if kernel == "batch_matmul":
         return _size(tensors[op.outputs[0]].shape) * op.params[11]  # depth
-    return 0
-
     if kernel == "svdf":  # each filter's feature and time dot products
         w_time = tensors[op.inputs[2]].shape
         return _size(tensors[op.inputs[0]].shape) * w_time[0] + tensors[op.inputs[4]].nbytes // 2
     if kernel == "lstm":  # the 4 gates' dot products with x and h, each step
         steps_x_in, w_h = _size(tensors[op.inputs[0]].shape), tensors[op.inputs[2]].shape
         return steps_x_in * w_h[0] + steps_x_in // tensors[op.inputs[0]].shape[-1] * w_h[0] * w_h[1]
+    return 0
