@@ -129,14 +129,33 @@ def kernel_params(case, q):
                 shift=np.array([s for _, s in pairs], np.int32), g=g)
 
 
-def chunks(p, sizes):
-    """The kernel calls (w, bias, mult, shift, g) computing the output in runs of `sizes` channels."""
+def interleaved(rows):
+    """conv2d's weights of a run of channels, written out from docs/model-format.md ("conv_2d weights")
+    tap by tap: blocks of 4 channels, per pair of taps [c0 k, c1 k, c0 k+1, c1 k+1, c2 k, c3 k, c2 k+1,
+    c3 k+1], an unpaired last tap [c0, c1, c2, c3]; the last n % 4 channels plain rows."""
+    n, k = rows.shape[0], rows[0].size
+    rows = rows.reshape(n, k)
+    out = []
+    for b in range(n // 4):
+        c = rows[4 * b:4 * b + 4]
+        for t in range(0, k - 1, 2):
+            out += [c[0, t], c[1, t], c[0, t + 1], c[1, t + 1], c[2, t], c[3, t], c[2, t + 1], c[3, t + 1]]
+        if k % 2:
+            out += [c[j, k - 1] for j in range(4)]
+    out += rows[n // 4 * 4:].reshape(-1).tolist()
+    return np.array(out, np.int8).tobytes()
+
+
+def chunks(p, sizes, depthwise):
+    """The kernel calls (w, bias, mult, shift, g) computing the output in runs of `sizes` channels
+    (conv2d's weights interleaved per run unless depthwise)."""
     calls, oc0 = [], 0
     for n in sizes:
         one = slice(0, 1) if len(p["mult"]) == 1 else slice(oc0, oc0 + n)
         g = list(p["g"])
         g[ops._CONV_OC0], g[ops._CONV_OCN] = oc0, n  # the op table's slots (private consts of ops.py)
-        calls.append((p["w"][oc0:oc0 + n].tobytes(), p["bias"][oc0:oc0 + n].tobytes(),
+        w = p["w"][oc0:oc0 + n]
+        calls.append((w.tobytes() if depthwise else interleaved(w), p["bias"][oc0:oc0 + n].tobytes(),
                       p["mult"][one].tobytes(), p["shift"][one].tobytes(), g))
         oc0 += n
     assert oc0 == len(p["bias"])
@@ -217,7 +236,7 @@ def test_kernels_py_cpython(prepared, name):
     case, p, xs, expected = prepared[name]
     assert len(np.unique(expected)) > 3, "outputs nearly constant: a weak test"
     for parts in (1, 2, 3):  # whole, and in runs of output channels as the weight window gives them
-        got = run_py(case, xs, chunks(p, split(case.OC, parts)))
+        got = run_py(case, xs, chunks(p, split(case.OC, parts), case.depthwise))
         np.testing.assert_array_equal(got, expected, err_msg="kernels_py in %d chunk(s)" % parts)
 
 
@@ -287,7 +306,7 @@ def test_kernels_on_micropython(prepared):
     for name, case in CASES:
         _, p, xs, expected = prepared[name]
         for parts in (1, 3):
-            runs.append((name, parts, expected, (case, xs, chunks(p, split(case.OC, parts)))))
+            runs.append((name, parts, expected, (case, xs, chunks(p, split(case.OC, parts), case.depthwise))))
     got = run_micropython([r[3] for r in runs])
     failures = []
     for i, (name, parts, expected, _) in enumerate(runs):

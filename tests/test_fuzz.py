@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tinyml_host.apps import fuzz
+from tinyml_host.model.tmlfile import VERSION
 from tinyml import ops
 
 CASES = 2000  # CRC-valid structure-aware mutations per backend (make fuzz runs more)
@@ -19,7 +20,7 @@ SAYS = {
     "wrong_channels": "tensor 6: nbytes 4000, but int8 of shape 1x25x20x256 is 128000 bytes",
     "short_nbytes": "tensor 6: nbytes 31, but int8 of shape 1x25x20x8 is 4000 bytes",
     "softmax_as_concat": "op 3 (CONCATENATION): 3 parameters for 1 inputs, expected 2",
-    "header_size": "header: header_size 64, version 1's is 32",
+    "header_size": "header: header_size 64, version %d's is 32" % VERSION,
 }
 
 

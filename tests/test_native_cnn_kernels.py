@@ -84,7 +84,7 @@ def conv_case(rng, depthwise, size=11):
     x = (np.full(shape, -128) if kind == 0 else np.full(shape, 127) if kind == 1 else
          rng.integers(-128, 128, shape)).astype(np.int8).tobytes()
     fn = "depthwise_conv2d" if depthwise else "conv2d"
-    calls = [[x, w, bias, mult, shift, OUT, g] for w, bias, mult, shift, g in chunks(p, sizes)]
+    calls = [[x, w, bias, mult, shift, OUT, g] for w, bias, mult, shift, g in chunks(p, sizes, depthwise)]
     g = p["g"]
     return dict(fn=fn, n=g[3] * g[4] * g[5], calls=calls, lo=g[18], hi=g[19], desc=repr(case) + " chunks %s" % sizes)
 

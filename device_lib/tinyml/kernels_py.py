@@ -176,8 +176,20 @@ def _padded_input(x, g):
     return row_len, band
 
 
+def conv_weight_at(o, k, ocn, K):
+    # Byte of weight k of channel o (of ocn, K each) in conv2d's w: channels in runs of 4 interleaved,
+    # pairs of taps together (docs/model-format.md, "conv_2d weights"); the last ocn % 4 channels plain.
+    if o >= ocn & ~3:
+        return o * K + k
+    base = (o & ~3) * K
+    if k == K - 1 and K & 1:  # the unpaired last tap: [c0, c1, c2, c3]
+        return base + 4 * k + (o & 3)
+    return base + 4 * (k & ~1) + 2 * (k & 1) + (o & 1) + 2 * (o & 2)
+
+
 def conv2d(x, w, bias, mult, shift, y, g):
-    # y[oh, ow, oc] for oc in oc0 .. oc0+ocn-1; w is (ocn, KH, KW, C); bias has x_zp folded in.
+    # y[oh, ow, oc] for oc in oc0 .. oc0+ocn-1; w holds the ocn channels' (KH, KW, C) weights interleaved
+    # (conv_weight_at); bias has x_zp folded in.
     C, OH, OW, OC, KH, KW = g[_CONV_C], g[_CONV_OH], g[_CONV_OW], g[_CONV_OC], g[_CONV_KH], g[_CONV_KW]
     sw, dw = g[_CONV_STRIDE_W], g[_CONV_DILATION_W]
     y_zp, act_min, act_max = g[_CONV_Y_ZP], g[_CONV_ACT_MIN], g[_CONV_ACT_MAX]
@@ -186,7 +198,8 @@ def conv2d(x, w, bias, mult, shift, y, g):
     # offsets of the window's taps in a band, in the order of a kernel's weights (kh, kw, c)
     taps = [kh * row_len + kw * dw * C + c for kh in range(KH) for kw in range(KW) for c in range(C)]
     k = len(taps)
-    kernels = [int8s(w[o * k:(o + 1) * k]) for o in range(ocn)]
+    ws = int8s(w)
+    kernels = [[ws[conv_weight_at(o, i, ocn, k)] for i in range(k)] for o in range(ocn)]
     biases = [int32_at(bias, o) for o in range(ocn)]
     mults = _channel_multipliers(mult, shift, ocn)
     for oh in range(OH):

@@ -80,7 +80,7 @@ def fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, ac
 
 
 @micropython.viper
-def _conv(x, w, bias, mult, shift, y, g, acc, ext: int):
+def _conv(x, w, bias, mult, shift, y, g, acc, row8, ext: int):
     # One output channel at a time, one output row at a time (then requantized together). The
     # taps inside the input contribute w * (x - x_zp), those outside nothing: the bias, which has
     # -x_zp * sum(w) folded in, gets x_zp * sum(w) back. Each pixel's kernel window is clipped to
@@ -120,9 +120,11 @@ def _conv(x, w, bias, mult, shift, y, g, acc, ext: int):
     wspan = (KW - 1) * dw
     xstep = dw * C  # input bytes from one kernel column to the next
     for o in range(ocn):
-        wo = o * K
+        _w_row(w, row8, o, ocn, K)  # channel o's K weights, in order
+        pw = ptr8(row8)
+        wo = 0
         wsum = 0
-        for i in range(wo, wo + K):
+        for i in range(K):
             wsum += (pw[i] ^ 0x80) - 0x80
         b = ((pb[o] << ext) >> ext) + x_zp * wsum
         for oh in range(OH):
@@ -165,10 +167,9 @@ def _conv(x, w, bias, mult, shift, y, g, acc, ext: int):
 
 
 @micropython.viper
-def _conv_1x1(x, w, bias, mult, shift, y, g, acc, ext: int):
+def _conv_1x1(x, w, bias, mult, shift, y, g, acc, row8, ext: int):
     # _conv for a 1x1 kernel without padding: a dot product of C bytes per output.
     px = ptr8(x)
-    pw = ptr8(w)
     pb = ptr32(bias)
     pa = ptr32(acc)
     pg = ptr32(g)
@@ -190,7 +191,8 @@ def _conv_1x1(x, w, bias, mult, shift, y, g, acc, ext: int):
         mn = 1
     xoff = 0x80 + x_zp
     for o in range(ocn):
-        pwr = ptr8(int(pw) + o * C)
+        _w_row(w, row8, o, ocn, C)
+        pwr = ptr8(row8)
         wsum = 0
         for i in range(C):
             wsum += (pwr[i] ^ 0x80) - 0x80
@@ -284,9 +286,31 @@ def _dwconv(x, w, bias, mult, shift, y, g, acc, ext: int):
                         act_max, ext)
 
 
+@micropython.viper
+def _w_row(w, row8, o: int, ocn: int, K: int):
+    # Channel o's K weights out of conv2d's interleaved w (kernels_py.conv_weight_at) into row8.
+    pw = ptr8(w)
+    pr = ptr8(row8)
+    if o >= (ocn & ~3):
+        src = o * K
+        for k in range(K):
+            pr[k] = pw[src + k]
+        return
+    src = (o & ~3) * K + (o & 1) + 2 * (o & 2)
+    k = 0
+    while k + 1 < K:  # a pair of taps: 2 bytes apart, pairs 8 bytes apart
+        pr[k] = pw[src]
+        pr[k + 1] = pw[src + 2]
+        src += 8
+        k += 2
+    if k < K:  # the unpaired last tap
+        pr[k] = pw[(o & ~3) * K + 4 * k + (o & 3)]
+
+
 def conv2d(x, w, bias, mult, shift, y, g):
     pointwise = g[_CONV_KH] == 1 and g[_CONV_KW] == 1 and g[_CONV_PAD_TOP] == 0 and g[_CONV_PAD_LEFT] == 0
-    (_conv_1x1 if pointwise else _conv)(x, w, bias, mult, shift, y, g, bytearray(4 * g[_CONV_OW]), EXT)
+    row8 = bytearray(g[_CONV_KH] * g[_CONV_KW] * g[_CONV_C])
+    (_conv_1x1 if pointwise else _conv)(x, w, bias, mult, shift, y, g, bytearray(4 * g[_CONV_OW]), row8, EXT)
 
 
 def depthwise_conv2d(x, w, bias, mult, shift, y, g):

@@ -179,6 +179,8 @@ def _chunking(tensors, window):
     if window is None:
         return parts, n_out, 0
     chunk = max(1, min(n_out, window // (sum(_align4(p[2]) for p in parts) or 1)))
+    if chunk < n_out:  # whole runs of 4 channels: conv2d's weights are interleaved by 4 (model-format.md)
+        chunk = max(4, chunk & ~3)
     return parts, chunk, sum(_align4(p[2] * chunk) for p in parts)
 
 

@@ -6,7 +6,7 @@ from array import array
 from collections import namedtuple
 
 MAGIC = b"TMLM"
-VERSION = 1
+VERSION = 2  # 2: conv_2d weights interleaved in runs of 4 output channels
 HEADER_SIZE = 32
 TENSOR_RECORD = 40
 DTYPE_SIZE = {1: 1, 2: 4, 3: 1, 4: 2, 5: 4, 6: 8}

@@ -1,4 +1,4 @@
-// tinyml's kernels of the weighted ops and softmax: fully connected, softmax, conv2d (depthwise conv2d:
+// tinyml's kernels of the weighted ops and softmax: fully connected, softmax, conv2d (tinyml_conv.h; depthwise conv2d:
 // tinyml_depthwise.h, which shares tml_conv_t, tml_chan_t and tml_outq_t from here).
 // Plain C99, bit-exact with TFLite Micro's reference kernels and device_lib/tinyml/kernels_py.py
 // (docs/model-format.md gives the semantics, docs/kernels.md the arguments).
@@ -6,6 +6,39 @@
 #define TINYML_NN_H
 
 #include "tinyml_fixedpoint.h"
+
+// armv7emsp (Cortex-M4/M7, __ARM_FEATURE_DSP): SXTB16 and SMLAD, two int8 MACs per instruction
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TML_CONV_DSP 1
+typedef int16_t tml_px_t;
+static inline int32_t tml_dsp_sxtb16(int32_t x) { // bytes 0 and 2, sign-extended into two int16 lanes
+    int32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t tml_dsp_sxtb16_ror8(int32_t x) { // bytes 1 and 3
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t tml_dsp_smlad(int32_t a, int32_t b, int32_t acc) { // acc + a.lo*b.lo + a.hi*b.hi
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+// 4 bytes at p as one int32, any alignment (armv7-m loads unaligned words; never LDRD, which cannot)
+static inline int32_t tml_dsp_load4(const void *p) {
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+// index of tap k of pixel p in the pair buffer
+#define TML_PX_AT(k, p) (4 * ((k) >> 1) + 2 * (p) + ((k) & 1))
+#else
+#define TML_CONV_DSP 0
+typedef int8_t tml_px_t;
+#define TML_PX_AT(k, p) (2 * (k) + (p))
+#endif
 
 // Plain int8 dot product, 4-way unrolled; int32 partial sums are exact for n < 2**17.
 static inline int32_t tml_dot_s8(const int8_t *x, const int8_t *w, int n) {
@@ -23,18 +56,75 @@ static inline int32_t tml_dot_s8(const int8_t *x, const int8_t *w, int n) {
     return a0 + a1 + a2 + a3;
 }
 
+// Four dot products of x (n bytes) with four weight rows n bytes apart: s[j] = x . w[j*n ..]. Each
+// input byte (armv7emsp: pair of bytes) is loaded once for the four rows. |s[j]| <= n * 2**14. Not
+// inlined: alone, its loop keeps its values in registers.
+__attribute__((noinline)) static void tml_fc4(const int8_t *x, const int8_t *w, int n, int32_t s[4]) {
+    const int8_t *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int i = 0;
+#if TML_CONV_DSP
+    for (; i + 4 <= n; i += 4) { // 4 taps: (x0, x2) and (x1, x3) against each row's same pairs
+        int32_t v = tml_dsp_load4(x + i), xe = tml_dsp_sxtb16(v), xo = tml_dsp_sxtb16_ror8(v);
+        v = tml_dsp_load4(w + i), a0 = tml_dsp_smlad(tml_dsp_sxtb16(v), xe, a0);
+        a0 = tml_dsp_smlad(tml_dsp_sxtb16_ror8(v), xo, a0);
+        v = tml_dsp_load4(w1 + i), a1 = tml_dsp_smlad(tml_dsp_sxtb16(v), xe, a1);
+        a1 = tml_dsp_smlad(tml_dsp_sxtb16_ror8(v), xo, a1);
+        v = tml_dsp_load4(w2 + i), a2 = tml_dsp_smlad(tml_dsp_sxtb16(v), xe, a2);
+        a2 = tml_dsp_smlad(tml_dsp_sxtb16_ror8(v), xo, a2);
+        v = tml_dsp_load4(w3 + i), a3 = tml_dsp_smlad(tml_dsp_sxtb16(v), xe, a3);
+        a3 = tml_dsp_smlad(tml_dsp_sxtb16_ror8(v), xo, a3);
+    }
+#else
+    // 8 taps a turn, then 4: 4 loads and 4 MLA a tap, then the 5 pointers stepped once
+#define TML_FC_TAP(t) \
+    u = x[i + t], a0 += u * w[i + t], a1 += u * w1[i + t], a2 += u * w2[i + t], a3 += u * w3[i + t]
+    for (; i + 8 <= n; i += 8) {
+        int32_t u;
+        TML_FC_TAP(0); TML_FC_TAP(1); TML_FC_TAP(2); TML_FC_TAP(3);
+        TML_FC_TAP(4); TML_FC_TAP(5); TML_FC_TAP(6); TML_FC_TAP(7);
+    }
+#undef TML_FC_TAP
+    for (; i + 4 <= n; i += 4) {
+        int32_t u;
+        u = x[i], a0 += u * w[i], a1 += u * w1[i], a2 += u * w2[i], a3 += u * w3[i];
+        u = x[i + 1], a0 += u * w[i + 1], a1 += u * w1[i + 1], a2 += u * w2[i + 1], a3 += u * w3[i + 1];
+        u = x[i + 2], a0 += u * w[i + 2], a1 += u * w1[i + 2], a2 += u * w2[i + 2], a3 += u * w3[i + 2];
+        u = x[i + 3], a0 += u * w[i + 3], a1 += u * w1[i + 3], a2 += u * w2[i + 3], a3 += u * w3[i + 3];
+    }
+#endif
+    for (; i < n; i++) {
+        int32_t u = x[i];
+        a0 += u * w[i], a1 += u * w1[i], a2 += u * w2[i], a3 += u * w3[i];
+    }
+    s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
+}
+
 // y[b, o] = clamp(requantize(bias[o] + x[b, :] . w[o, :]) + out_zp, act_min, act_max)
 // mult/shift hold n_out values when per_channel, else 1. The input zero point is folded into bias.
+// Four output channels per pass over the input (tml_fc4).
 static inline void tml_fully_connected(const int8_t *x, const int8_t *w, const int32_t *bias,
     const int32_t *mult, const int32_t *shift, int per_channel, int8_t *y,
     int batches, int n_in, int n_out, int32_t out_zp, int32_t act_min, int32_t act_max) {
     for (int b = 0; b < batches; b++, x += n_in) {
         const int8_t *wo = w;
-        for (int o = 0; o < n_out; o++, wo += n_in) {
-            // int32 accumulator wraps like TFLM's (only a bias within n_in * 2**14 of INT32_MIN/MAX can)
-            int32_t acc = (int32_t)((uint32_t)bias[o] + (uint32_t)tml_dot_s8(x, wo, n_in));
-            int c = per_channel ? o : 0;
-            *y++ = tml_out8(tml_requantize(acc, mult[c], shift[c]), out_zp, act_min, act_max);
+        int o = 0;
+        int32_t s[4];
+        for (; o < n_out; o += 4, wo += 4 * n_in) {
+            int k = n_out - o < 4 ? n_out - o : 4;
+            if (k == 4) {
+                tml_fc4(x, wo, n_in, s);
+            } else {
+                for (int j = 0; j < k; j++) {
+                    s[j] = tml_dot_s8(x, wo + j * n_in, n_in);
+                }
+            }
+            for (int j = 0; j < k; j++) {
+                // int32 accumulator wraps like TFLM's (only a bias within n_in * 2**14 of INT32_MIN/MAX can)
+                int32_t acc = (int32_t)((uint32_t)bias[o + j] + (uint32_t)s[j]);
+                int c = per_channel ? o + j : 0;
+                *y++ = tml_out8(tml_requantize(acc, mult[c], shift[c]), out_zp, act_min, act_max);
+            }
         }
     }
 }
@@ -136,119 +226,6 @@ static inline int8_t tml_outq(const tml_outq_t *r, int32_t dot) {
     return (int8_t)(v + r->zp);
 }
 
-// Four dot products of one input run with four weight rows n bytes apart: s[j] = x . w[j*n ..].
-// One load of x serves four channels. |s[j]| <= n * 2**14: exact for n <= 2**16. Not inlined: alone, its
-// loop keeps its 11 values in registers (11 instructions per 4 MACs on armv7m).
-__attribute__((noinline)) static void tml_dot4_s8(const int8_t *x, const int8_t *w, int n, int32_t s[4]) {
-    const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int i = 0; i < n; i++) {
-        int32_t v = x[i];
-        a0 += v * w0[i];
-        a1 += v * w1[i];
-        a2 += v * w2[i];
-        a3 += v * w3[i];
-    }
-    s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
-}
-
-// Bytes of scratch tml_conv2d needs: 0 when every window is one run of the input (a 1-row kernel
-// whose taps are adjacent, no window crossing the border, e.g. any pointwise conv without padding),
-// else one window, KH*KW*C.
-static inline int tml_conv2d_patch_bytes(const tml_conv_t *g) {
-    int one_run = g->KH == 1 && (g->KW == 1 || g->dil_w == 1);
-    int inside = g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->stride_h < g->H &&
-        (g->OW - 1) * g->stride_w + (g->KW - 1) * g->dil_w < g->W;
-    return one_run && inside ? 0 : g->KH * g->KW * g->C;
-}
-
-// The window of the output pixel whose top-left tap is input (ih0, iw0), as KH*KW*C bytes in the
-// weights' order (kh, kw, c): a pointer into x when that is one run (see tml_conv2d_patch_bytes),
-// else gathered into patch, taps outside the input reading x_zp.
-static inline const int8_t *tml_conv_window(const int8_t *x, const tml_conv_t *g, int ih0, int iw0,
-    int8_t *patch) {
-    int C = g->C;
-    if (!patch) {
-        return x + (ih0 * g->W + iw0) * C;
-    }
-    int8_t *p = patch;
-    for (int kh = 0; kh < g->KH; kh++) {
-        int ih = ih0 + kh * g->dil_h;
-        for (int kw = 0; kw < g->KW; kw++) {
-            int iw = iw0 + kw * g->dil_w;
-            if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) {
-                const int8_t *src = x + (ih * g->W + iw) * C;
-                for (int c = 0; c < C; c++) {
-                    *p++ = src[c];
-                }
-            } else {
-                for (int c = 0; c < C; c++) {
-                    *p++ = (int8_t)g->x_zp;
-                }
-            }
-        }
-    }
-    return patch;
-}
-
-// The convolution, output channels oc0 .. oc0+ocn-1: w is (ocn, KH, KW, C), y the whole (OH, OW, OC) output.
-// Per output pixel: its window as one run of K = KH*KW*C bytes, then per channel bias + window . w[o],
-// four channels at a time. patch: tml_conv2d_patch_bytes(g) bytes of scratch (NULL when that is 0).
-static inline void tml_conv2d(const int8_t *x, const int8_t *w, const tml_chan_t *q, int8_t *y,
-    const tml_conv_t *g, int8_t *patch) {
-    int K = g->KH * g->KW * g->C, ocn = g->ocn;
-    if (!patch && K <= 32) {
-        // few taps per output, windows in place: four channels at a time over every pixel, their output
-        // stages set up once (the output stage would cost more than the dot product per pixel)
-        const int8_t *wo = w;
-        for (int o = 0; o < ocn; o += 4, wo += 4 * K) {
-            int k = ocn - o < 4 ? ocn - o : 4;
-            tml_outq_t r[4];
-            for (int j = 0; j < k; j++) {
-                int c = q->per_channel ? o + j : 0;
-                tml_outq_init(&r[j], q->bias[o + j], q->mult[c], q->shift[c], g);
-            }
-            for (int oh = 0; oh < g->OH; oh++) {
-                for (int ow = 0; ow < g->OW; ow++) {
-                    const int8_t *win = tml_conv_window(x, g, oh * g->stride_h - g->pad_top,
-                        ow * g->stride_w - g->pad_left, patch);
-                    int8_t *out = y + (oh * g->OW + ow) * g->OC + g->oc0 + o;
-                    if (k == 4) {
-                        int32_t s4[4];
-                        tml_dot4_s8(win, wo, K, s4);
-                        for (int j = 0; j < 4; j++) {
-                            out[j] = tml_outq(&r[j], s4[j]);
-                        }
-                    } else {
-                        for (int j = 0; j < k; j++) {
-                            out[j] = tml_outq(&r[j], tml_dot_s8(win, wo + j * K, K));
-                        }
-                    }
-                }
-            }
-        }
-        return;
-    }
-    for (int oh = 0; oh < g->OH; oh++) {
-        for (int ow = 0; ow < g->OW; ow++) {
-            const int8_t *win = tml_conv_window(x, g, oh * g->stride_h - g->pad_top,
-                ow * g->stride_w - g->pad_left, patch);
-            int8_t *out = y + (oh * g->OW + ow) * g->OC + g->oc0;
-            const int8_t *wo = w;
-            int o = 0;
-            for (; o + 4 <= ocn; o += 4, wo += 4 * K) {
-                int32_t s[4];
-                tml_dot4_s8(win, wo, K, s);
-                for (int j = 0; j < 4; j++) {
-                    out[o + j] = tml_conv_out(g, q, o + j, s[j]);
-                }
-            }
-            for (; o < ocn; o++, wo += K) {
-                out[o] = tml_conv_out(g, q, o, tml_dot_s8(win, wo, K));
-            }
-        }
-    }
-}
-
+#include "tinyml_conv.h" // conv2d
 
 #endif // TINYML_NN_H

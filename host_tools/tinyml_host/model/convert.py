@@ -6,6 +6,7 @@ import numpy as np
 from tinyml_host.errors import ModelError
 from tinyml_host.model import op_params
 from tinyml_host.model import quantize as q
+from tinyml_host.model.conv_layout import interleave_conv_weights
 from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
@@ -441,5 +442,6 @@ def convert(source, name=None, ref_input=None):
     for op in model.operators:
         getattr(c, op.name.lower())(op)
     outputs = [c.activation(i, (np.int8, np.int16, np.float32)) for i in model.outputs]
+    interleave_conv_weights(c.tensors, c.ops)
     meta = {"input_ref": input_ref(ref_input)} if ref_input is not None else None
     return write_tml(c.tensors, c.ops, inputs, outputs, meta)

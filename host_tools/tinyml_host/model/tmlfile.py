@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 
 MAGIC = b"TMLM"
-VERSION = 1
+VERSION = 2  # 2: conv_2d weights interleaved in runs of 4 output channels
 HEADER_SIZE = 32
 TENSOR_RECORD = 40
 DTYPES = {np.dtype(np.int8): 1, np.dtype(np.int32): 2, np.dtype(np.uint8): 3,
