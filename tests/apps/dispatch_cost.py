@@ -61,22 +61,22 @@ def alloc(path, window=None):
     print("alloc invoke", a_invoke, "run", a_run, "out", "".join("%02x" % (v & 255) for v in m.output_buffer()))
 
 
-def stream(path, window):
+def stream(path, window, n=20):
     f = open(path, "rb")
     data = f.read()
     f.close()
     ram = tinyml.Model(data, "native")
     data = None
-    t_ram = _ins(lambda: ram.invoke(), 20)
+    t_ram = _ins(lambda: ram.invoke(), n)
     ram = None
     m = tinyml.load(path, "native", window)
-    t_streamed = _ins(lambda: m.invoke(), 20)
+    t_streamed = _ins(lambda: m.invoke(), n)
     reads = [a[:1] + (_nothing2,) + a[2:] for fn, a in m._steps if fn is _model._stream]
 
     def read_all():
         for r in reads:
             _model._stream(r)
-    print("stream ram", t_ram, "streamed", t_streamed, "reads", _ins(read_all, 20), "ops", len(reads))
+    print("stream ram", t_ram, "streamed", t_streamed, "reads", _ins(read_all, n), "ops", len(reads))
 
 
 def _nothing2(rec, oc0, ocn):
