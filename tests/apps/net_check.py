@@ -6,6 +6,7 @@ import socket
 
 import network
 
+TIMEOUT = 30  # seconds without progress: an error, not a hang
 
 def up():
     lan = network.LAN()
@@ -13,8 +14,24 @@ def up():
     print("net", lan.isconnected(), lan.ifconfig(), binascii.hexlify(lan.config("mac")).decode())
 
 
+def off_and_on(host, port):
+    """The interface down (a connection then fails) and up again."""
+    lan = network.LAN()
+    lan.active(False)
+    s = socket.socket()
+    try:
+        s.connect((host, port))
+        print("connected while down")
+    except OSError as e:
+        print("down", lan.active(), lan.isconnected(), e.errno)
+    s.close()
+    lan.active(True)
+    print("up", lan.active(), lan.isconnected())
+
+
 def download(host, port, path):
     s = socket.socket()
+    s.settimeout(TIMEOUT)
     s.connect(socket.getaddrinfo(host, port)[0][-1])
     s.write(b"GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path.encode(), host.encode()))
     status = s.readline()
@@ -36,6 +53,7 @@ def download(host, port, path):
 
 def upload(host, port, n):
     s = socket.socket()
+    s.settimeout(TIMEOUT)
     s.connect((host, port))
     block = bytes(range(256)) * 4
     sent = 0

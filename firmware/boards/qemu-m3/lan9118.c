@@ -76,6 +76,7 @@
 #define FRAME_MAX           (1536)
 
 static struct netif lan_netif;
+static struct dhcp lan_dhcp;                  // DHCP's state, static too (not on lwIP's heap)
 static bool lwip_ready, lan_up, in_poll;
 static uint32_t frame_words[FRAME_MAX / 4];  // one frame in or out, word-aligned for the FIFOs
 
@@ -188,6 +189,7 @@ bool tinyml_lan_start(void) {
         lwip_ready = true;
     }
     netif_add(&lan_netif, IP4_ADDR_ANY4, IP4_ADDR_ANY4, IP4_ADDR_ANY4, NULL, lan_netif_init, ethernet_input);
+    dhcp_set_struct(&lan_netif, &lan_dhcp);
     netif_set_default(&lan_netif);
     netif_set_up(&lan_netif);
     netif_set_link_up(&lan_netif);
@@ -200,6 +202,7 @@ void tinyml_lan_stop(void) {
         return;
     }
     dhcp_release_and_stop(&lan_netif);
+    dhcp_cleanup(&lan_netif);
     netif_remove(&lan_netif);
     mac_write(MAC_CR, 0);
     INT_EN = 0;

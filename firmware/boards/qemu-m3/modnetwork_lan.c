@@ -52,7 +52,7 @@ static mp_obj_t lan_active(size_t n_args, const mp_obj_t *args) {
             mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("no LAN9118 at 0x40200000: is this QEMU's mps2-an385?"));
         }
         struct netif *n = tinyml_lan_netif();
-        if (ip4_addr_isany_val(*netif_ip4_addr(n)) && netif_dhcp_data(n) == NULL) {
+        if (ip4_addr_isany_val(*netif_ip4_addr(n))) {
             dhcp_start(n);
             // QEMU's DHCP server answers within milliseconds: wait for the address here, so that
             // a socket opened next has a route (an emulated board has nothing else to wait for).
