@@ -32,7 +32,7 @@ def tflm_ops():
 
 def _where(kernel, flags):
     if flags == "moves":
-        return "interpreter (one data move for every backend)"
+        return "interpreter (one data move for every backend, in C with the native one)"
     return "native C, viper, Python"
 
 
