@@ -63,6 +63,7 @@ static inline int32_t tml_pack16(int32_t lo, int32_t hi) { // two int16 lanes
 // srdhm mult, then rdivpot by right, one of left/right 0. The others go through tml_requantize.
 typedef struct {
     int32_t bias, mult, shift, left, right, mask, half, lo, hi, zp, fast;
+    int32_t simple, klo, khi, e1; // tml_dwq_simple's case and constants
 } tml_dwq_t;
 
 static inline void tml_dwq_init(tml_dwq_t *r, int32_t bias, int32_t mult, int32_t shift, const tml_conv_t *g) {
@@ -73,6 +74,10 @@ static inline void tml_dwq_init(tml_dwq_t *r, int32_t bias, int32_t mult, int32_
     r->mask = r->fast ? (int32_t)(((uint32_t)1 << r->right) - 1) : 0;
     r->half = r->mask >> 1;
     r->zp = g->y_zp, r->lo = g->act_min - g->y_zp, r->hi = g->act_max - g->y_zp;
+    r->simple = r->fast && r->left == 0 && r->right >= 1 && mult > (1 << 30) && r->lo == -128 - r->zp &&
+        r->hi == 127 - r->zp;
+    int64_t k = ((int64_t)1 << 30) + ((int64_t)1 << (30 + (r->simple ? r->right : 1)));
+    r->klo = (int32_t)(uint32_t)k, r->khi = (int32_t)(k >> 32), r->e1 = r->right - 1;
 }
 
 // The fast output stage of acc (bias included), its constants as arguments so that a loop keeps them
@@ -96,26 +101,28 @@ static inline int8_t tml_dwq(const tml_dwq_t *r, int32_t dot) {
 }
 
 #define TML_DWQ_ARGS left, mult, right, mask, half, lo, hi, zp
-#define TML_DWQ_LOCALS(r) int left = (r)->left, right = (r)->right; \
-    int32_t mult = (r)->mult, mask = (r)->mask, half = (r)->half, lo = (r)->lo, hi = (r)->hi, zp = (r)->zp
+#define TML_DWQ_LOCALS(r) int left = (r)->left, right = (r)->right, e1 = (r)->e1; \
+    int32_t mult = (r)->mult, mask = (r)->mask, half = (r)->half, lo = (r)->lo, hi = (r)->hi, zp = (r)->zp; \
+    int64_t k = (int64_t)(((uint64_t)(uint32_t)(r)->khi << 32) | (uint32_t)(r)->klo)
 
 // ---- dilation 1: padded rows a constant S bytes apart (3x3: every tap an immediate offset) ----
 
 // Bytes of the C stack a depthwise call takes for its padded input rows.
 #define TML_DW_BUF 1024
 
-// The output stage when the channel's shift is a right shift and its clamp is the whole int8 range
-// (ReLU/ReLU6 outputs whose zero point is -128, or no activation): SSAT instead of two compares.
-static inline int8_t tml_dwq_simple(int32_t acc, int32_t mult, int right, int32_t mask, int32_t half, int32_t zp) {
-    int32_t h = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
-    int32_t v = (h >> right) + ((h & mask) > half + (h < 0));
+// The output stage in its usual case (tml_dwq_t's simple): a right shift e >= 1, a multiplier M in
+// (2**30, 2**31) (TFLM's QuantizeMultiplier gives [2**30, 2**31)), the clamp the whole int8 range.
+// TFLM's SRDHM then RoundingDivideByPOT, floor((acc*M + 2**30) / 2**31) = h, then floor((h + 2**(e-1)
+// - (h < 0)) / 2**e), is one floor division: floor((acc*M + 2**30 + 2**(30+e) - (h < 0) * 2**31) /
+// 2**(31+e)), where h < 0 exactly when acc < 0 (as M > 2**30): one SMLAL onto a constant k, the high
+// word shifted by e - 1 (|v| < 2**30: v + zp cannot wrap), SSAT.
+static inline int8_t tml_dwq_simple(int32_t acc, int32_t mult, int64_t k, int e1, int32_t zp) {
+    int64_t p = (int64_t)acc * mult + (k - ((int64_t)((uint32_t)acc >> 31) << 31));
+    int32_t v = ((int32_t)(p >> 32) >> e1) + zp;
 #if defined(__ARM_ARCH) && __ARM_ARCH >= 7 && !defined(__ARM_ARCH_6M__)
-    __asm__ ("ssat %0, #16, %1" : "=r" (v) : "r" (v)); // |v| < 2**15 first, so v + zp cannot wrap
-    v += zp;
     __asm__ ("ssat %0, #8, %1" : "=r" (v) : "r" (v));
 #else
-    v = v < -128 - zp ? -128 - zp : v > 127 - zp ? 127 - zp : v;
-    v += zp;
+    v = v < -128 ? -128 : v > 127 ? 127 : v;
 #endif
     return (int8_t)v;
 }
@@ -129,7 +136,7 @@ static inline __attribute__((always_inline)) void tml_dw3x3_body(const int8_t *x
   for (; nch > 0; nch--, x += pstep, y++, w += 9, r++) { // channels: planes pstep bytes apart in x
     int32_t bias = r->bias; // (simple: the fast output stage; the others go through the compact loop)
     TML_DWQ_LOCALS(r);
-#define TML_DW_OUT(acc) (simple ? tml_dwq_simple((acc), mult, right, mask, half, zp) : tml_dwq_fast((acc), TML_DWQ_ARGS))
+#define TML_DW_OUT(acc) (simple ? tml_dwq_simple((acc), mult, k, e1, zp) : tml_dwq_fast((acc), TML_DWQ_ARGS))
 #if TML_DW_DSP
     // a row's taps (a, b, c) against (w0, w1, w2): one word load [a b c d], (a, c) and (b, d) by SXTB16,
     // then a*w0 + c*w2 by SMLAD and b*w1 by SMLABB; the next window (b, c, d) from the same word
@@ -210,7 +217,7 @@ static inline __attribute__((always_inline)) void tml_dw3x3_body(const int8_t *x
 }
 
 static inline int tml_dwq_is_simple(const tml_dwq_t *r) {
-    return r->fast && r->left == 0 && r->lo == -128 - r->zp && r->hi == 127 - r->zp;
+    return r->simple;
 }
 
 // nch channels (planes pstep bytes apart in x, outputs y, y + 1, .., weights 9 apart, stages r[]).
