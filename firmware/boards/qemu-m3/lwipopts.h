@@ -1,7 +1,8 @@
 // lwIP configuration of tinyml's qemu-m3 board: IPv4 TCP/UDP, DHCP and DNS over the emulated LAN9118
 // (lan9118.c), polled from the main loop (NO_SYS: no threads, no interrupt handlers). Every lwIP
 // buffer is a static array in the firmware's own RAM (SSRAM1), none on the MicroPython heap: about
-// 31 KB in all (MEM_SIZE for outgoing data, the pbuf pool for incoming frames, the PCB pools).
+// 25 KB in all (8 KB of MEM_SIZE for outgoing data, 12 KB of pbuf pool for incoming frames, the
+// PCB pools; lan9118.c adds a 1.5 KB frame buffer).
 #ifndef TINYML_LWIPOPTS_H
 #define TINYML_LWIPOPTS_H
 
