@@ -94,13 +94,14 @@ def bench(model, tmp_path):
 
 def test_person_detect_depthwise_instruction_budget(m3_icount, tmp_path):
     """person_detect's 14 depthwise layers (3x3; 96x96 to 3x3 planes, strides 1 and 2) on qemu-m3:
-    at most 8 instructions per MAC together (10.6 before the kernel work), none above 14 (the 3x3
-    planes of 128-256 channels, where each channel's copy and set-up weigh most)."""
+    at most 7 instructions per MAC together (9.9 before the kernel work; 5.8 when written), none above
+    12 (the 3x3 plane of 128 channels at stride 2, 10.9, where each channel's copy and set-up weigh
+    most)."""
     layers = bench(SHARED / "tflm" / "person_detect.tflite", tmp_path)
     assert len(layers) == 14
     per_mac = [x["instructions"] / x["macs"] for x in layers]
-    assert max(per_mac) <= 14, per_mac
-    assert sum(x["instructions"] for x in layers) <= 8 * sum(x["macs"] for x in layers), per_mac
+    assert max(per_mac) <= 12, per_mac
+    assert sum(x["instructions"] for x in layers) <= 7 * sum(x["macs"] for x in layers), per_mac
 
 
 def test_micro_speech_depthwise_instruction_budget(m3_icount, tmp_path):
@@ -113,8 +114,8 @@ def test_micro_speech_depthwise_instruction_budget(m3_icount, tmp_path):
 
 def test_depthwise_border_costs_what_the_inside_does(m3_icount, tmp_path):
     """The same 16x16x16 output with no window crossing the border (VALID on 18x18) and with 60 of its
-    256 windows crossing it (SAME on 16x16): per MAC, the border at most 1.3x the inside, the inside at
-    most 8 instructions."""
+    256 windows crossing it (SAME on 16x16): per MAC, the border at most 1.3x the inside (0.98x when
+    written), the inside at most 6.5 instructions (5.3)."""
     rng = np.random.default_rng(13)
     per_mac = {}
     for padding, size in (("VALID", 18), ("SAME", 16)):
@@ -123,5 +124,5 @@ def test_depthwise_border_costs_what_the_inside_does(m3_icount, tmp_path):
         (layer,) = bench(model, tmp_path)
         assert layer["macs"] == 16 * 16 * 16 * 9
         per_mac[padding] = layer["instructions"] / layer["macs"]
-    assert per_mac["VALID"] <= 8, per_mac
+    assert per_mac["VALID"] <= 6.5, per_mac
     assert per_mac["SAME"] <= 1.3 * per_mac["VALID"], per_mac
