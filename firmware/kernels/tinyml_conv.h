@@ -150,6 +150,28 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
     w = (W)[6], a20 += x0 * w, a21 += x1 * w; \
     w = (W)[7], a30 += x0 * w, a31 += x1 * w
         int32_t x0, x1, w;
+#if defined(__XTENSA__)
+        // one pixel at a time, 4 accumulators: with 8, gcc spills them out of xtensa's 14 free registers
+        const int8_t *w0 = wb;
+        for (int p = 0; p < 2; p++) {
+            const tml_px_t *xp = xbuf + p;
+            int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+            for (wb = w0; xp < end + p; xp += 4, wb += 8) {
+                x0 = xp[0], x1 = xp[2];
+                c0 += x0 * wb[0] + x1 * wb[2];
+                c1 += x0 * wb[1] + x1 * wb[3];
+                c2 += x0 * wb[4] + x1 * wb[6];
+                c3 += x0 * wb[5] + x1 * wb[7];
+            }
+            if (p) {
+                a01 = c0, a11 = c1, a21 = c2, a31 = c3;
+            } else {
+                a00 = c0, a10 = c1, a20 = c2, a30 = c3;
+            }
+        }
+        (void)w, (void)turns;
+        xb = end;
+#else
         for (int i = turns; i > 0; i--, xb += 8, wb += 16) {
             TML_CONV_PAIR(xb, wb);
             TML_CONV_PAIR(xb + 4, wb + 8);
@@ -158,6 +180,7 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
             TML_CONV_PAIR(xb, wb);
             xb += 4, wb += 8;
         }
+#endif
 #undef TML_CONV_PAIR
         if (K & 1) { // the unpaired last tap: [x0, x1]
             x0 = xb[0], x1 = xb[1];
