@@ -27,20 +27,40 @@ static void tml_batch_matmul(const int8_t *a, const int8_t *b, int8_t *y, const 
                 const int8_t *ab = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
                 const int8_t *bb = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
                 for (int32_t r = 0; r < rows; r++, ab += a_row) {
-                    const int8_t *bc = bb;
-                    for (int32_t c = 0; c < cols; c++, bc += b_col) {
-                        const int8_t *pa = ab, *pb = bc;
-                        int32_t acc = 0;
-                        if (a_k == 1 && b_k == 1) { // both rows contiguous (adj_y): the common attention case
-                            for (int32_t k = 0; k < depth; k++) {
-                                acc += (pa[k] - a_zp) * (pb[k] - b_zp);
-                            }
-                        } else {
-                            for (int32_t k = 0; k < depth; k++, pa += a_k, pb += b_k) {
-                                acc += (*pa - a_zp) * (*pb - b_zp);
-                            }
+                    // sum_k v * (b - b_zp) = sum_k v * b - b_zp * sum_k v, v = a - a_zp: the row's sum once,
+                    // then four columns per pass over the row (each v loaded once); |sums| < 2**31
+                    int32_t sv = 0;
+                    const int8_t *pa = ab;
+                    for (int32_t k = 0; k < depth; k++, pa += a_k) {
+                        sv += *pa - a_zp;
+                    }
+                    const uint32_t zsv = (uint32_t)(b_zp * sv);
+                    int32_t c = 0;
+                    for (; c + 4 <= cols; c += 4) {
+                        const int8_t *pb = bb + c * b_col;
+                        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                        pa = ab;
+                        for (int32_t k = 0; k < depth; k++, pa += a_k, pb += b_k) {
+                            int32_t v = *pa - a_zp;
+                            s0 += v * pb[0];
+                            s1 += v * pb[b_col];
+                            s2 += v * pb[2 * b_col];
+                            s3 += v * pb[3 * b_col];
                         }
-                        *y++ = tml_out8(tml_requantize(acc, mult, shift), y_zp, -128, 127);
+                        y[0] = tml_out8(tml_requantize((int32_t)((uint32_t)s0 - zsv), mult, shift), y_zp, -128, 127);
+                        y[1] = tml_out8(tml_requantize((int32_t)((uint32_t)s1 - zsv), mult, shift), y_zp, -128, 127);
+                        y[2] = tml_out8(tml_requantize((int32_t)((uint32_t)s2 - zsv), mult, shift), y_zp, -128, 127);
+                        y[3] = tml_out8(tml_requantize((int32_t)((uint32_t)s3 - zsv), mult, shift), y_zp, -128, 127);
+                        y += 4;
+                    }
+                    for (; c < cols; c++) {
+                        const int8_t *pb = bb + c * b_col;
+                        int32_t s0 = 0;
+                        pa = ab;
+                        for (int32_t k = 0; k < depth; k++, pa += a_k, pb += b_k) {
+                            s0 += (*pa - a_zp) * *pb;
+                        }
+                        *y++ = tml_out8(tml_requantize((int32_t)((uint32_t)s0 - zsv), mult, shift), y_zp, -128, 127);
                     }
                 }
             }
