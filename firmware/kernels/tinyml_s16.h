@@ -155,8 +155,8 @@ typedef struct {
     int32_t D[4], as[4], bs[4], ls, am, ash, bm, bsh, ym, ysh, lo, hi;
 } tml_add16_t;
 
-// TFLM's int16 ADD (sign 1) and SUB (sign -1): int8's arithmetic with left_shift 15 and zero points 0,
-// broadcast by element strides; MUL (sign 0): the product of the codes requantized by ym, ysh
+// TFLM's int16 add (sign 1) and subtract (sign -1): int8's arithmetic with left_shift 15 and zero points 0,
+// broadcast by element strides; multiply (sign 0): the product of the codes requantized by ym, ysh
 static void tml_add_s16(const int16_t *a, const int16_t *b, int16_t *y, const tml_add16_t *g, int32_t sign) {
     for (int32_t i0 = 0; i0 < g->D[0]; i0++) {
         for (int32_t i1 = 0; i1 < g->D[1]; i1++) {
