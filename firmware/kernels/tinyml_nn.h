@@ -1,5 +1,5 @@
 // tinyml's kernels of the weighted ops and softmax: fully connected, softmax, conv2d (tinyml_conv.h; depthwise conv2d:
-// tinyml_depthwise.h, which shares tml_conv_t, tml_chan_t and tml_outq_t from here).
+// tinyml_depthwise.h, which shares tml_conv_t and tml_chan_t from here).
 // Plain C99, bit-exact with TFLite Micro's reference kernels and device_lib/tinyml/kernels_py.py
 // (docs/model-format.md gives the semantics, docs/kernels.md the arguments).
 #ifndef TINYML_NN_H
