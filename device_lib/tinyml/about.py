@@ -1,7 +1,11 @@
 # The parts of the API a model does not need to run, imported only when called so they cost no RAM on
 # the board until then (measured on qemu-m3: inline in model.py, reset() alone cost 1 KB at import):
-# repr(model), tinyml.usage() (MicroPython keeps no docstrings), Model.reset()'s zeroing.
-from tinyml import ops
+# repr(model), tinyml.usage() (MicroPython keeps no docstrings), Model.reset()'s zeroing, and
+# Model.profile(), predict(), summary() and op_macs().
+import gc
+from array import array
+from tinyml import ops, tmlfile
+from tinyml.clock import now_us as _now, diff_us as _diff
 
 
 def _shape(t):
@@ -33,3 +37,98 @@ def zero(buf):
     z = memoryview(bytes(min(n, 64)))
     for i in range(0, n, 64):
         buf[i:i + 64] = z[:n - i]
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def profile(m, xs):
+    """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
+    it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
+    for t, x in zip(m.inputs, xs):  # none given: the input buffers as they are
+        m._set_input(t, x)
+    gc.collect()
+    peak = gc.mem_alloc()
+    rows = []
+    for op, (fn, a) in zip(m.ops, m._steps):
+        t0 = _now()
+        fn(a)
+        dt = _diff(_now(), t0)
+        used = gc.mem_alloc()  # before collecting: what the op itself allocated still counts
+        peak = max(peak, used)
+        gc.collect()
+        rows.append((op.index, dt, used))
+    return m._outputs(), rows, peak
+
+def predict(m, values):
+    """Like run(), on real numbers: quantizes the inputs and dequantizes the outputs (lists of floats)."""
+    if len(values) != len(m.inputs):
+        raise TypeError("predict() takes one value (a number or a list) per model input: the model has %d "
+                        "input(s), predict() got %d" % (len(m.inputs), len(values)))
+    xs = []
+    for t, v in zip(m.inputs, values):
+        v = v if isinstance(v, (list, tuple)) else [v]
+        if len(v) != _size(t.shape) or not all(isinstance(f, (int, float)) for f in v):
+            raise ValueError("input '%s' takes %d number(s) (shape %s), got %r" % (
+                t.name, _size(t.shape), _shape(t), v if len(v) < 8 else "%d values" % len(v)))
+        if t.dtype == 5:  # float32 input: the model quantizes it itself
+            xs.append(bytes(array("f", v)))
+        else:
+            lo, hi = (-32768, 32767) if t.dtype == 4 else (-128, 127)
+            xs.append([max(lo, min(hi, t.zero_point + int(round(f / t.scale)))) for f in v])
+    outs = m.run(*xs)
+    outs = (outs,) if len(m.output_ids) == 1 else outs
+    res = [list(o) if t.dtype == 5 else [(q - t.zero_point) * t.scale for q in o]
+           for t, o in zip(m.outputs, outs)]
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def summary(m):
+    print("model %s: %d ops, backend %s, weights %s" % (
+        m.name, len(m.ops), m.backend,
+        "in RAM" if m._file is None else "streamed through a %d-byte window" % m.window_bytes))
+    print("  #  %-18s %-14s %-14s %10s %10s" % ("op", "input", "output", "MACs", "weights"))
+    total_macs = total_w = 0
+    for op in m.ops:
+        ins = [m.tensors[i] for i in op.inputs]
+        wbytes = sum(t.nbytes for t in ins if t.const)
+        macs = op_macs(op, m.tensors)
+        total_macs += macs
+        total_w += wbytes
+        print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, ops.name(op.opcode),
+              _shape(ins[0]), _shape(m.tensors[op.outputs[0]]), macs, wbytes))
+    for kind, ts in (("input", m.inputs), ("output", m.outputs)):
+        for t in ts:
+            print("%s %s: %s %s, scale %g, zero point %d" % (kind, t.name, tmlfile.DTYPE_NAME[t.dtype],
+                  _shape(t), t.scale, t.zero_point))
+    print("MACs %d, constant bytes %d, activation arena %d bytes, weight window %d bytes"
+          % (total_macs, total_w, m.arena_bytes, m.window_bytes))
+
+
+def op_macs(op, tensors):
+    """Multiply-accumulates of one op (0 for ops without a dot product)."""
+    row = ops.row(op.opcode)
+    kernel = row[2] if row else ""
+    if kernel == "fully_connected":
+        return _size(tensors[op.outputs[0]].shape) * tensors[op.inputs[1]].shape[1]
+    if kernel == "conv2d":
+        w = tensors[op.inputs[1]].shape
+        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2] * w[3]
+    if kernel == "depthwise_conv2d":
+        w = tensors[op.inputs[1]].shape
+        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
+    if kernel == "transpose_conv2d":  # each input value times each weight of its channel
+        return _size(tensors[op.inputs[0]].shape) * _size(tensors[op.inputs[1]].shape) // tensors[op.inputs[1]].shape[3]
+    if kernel == "batch_matmul":
+        return _size(tensors[op.outputs[0]].shape) * op.params[11]  # depth
+    if kernel == "svdf":  # each filter's feature and time dot products
+        w_time = tensors[op.inputs[2]].shape
+        return _size(tensors[op.inputs[0]].shape) * w_time[0] + tensors[op.inputs[4]].nbytes // 2
+    if kernel == "lstm":  # the 4 gates' dot products with x and h, each step
+        steps_x_in, w_h = _size(tensors[op.inputs[0]].shape), tensors[op.inputs[2]].shape
+        return steps_x_in * w_h[0] + steps_x_in // tensors[op.inputs[0]].shape[-1] * w_h[0] * w_h[1]
+    return 0

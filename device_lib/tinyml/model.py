@@ -6,7 +6,6 @@ import struct
 import sys
 from array import array
 from tinyml import tmlfile
-from tinyml.clock import now_us as _now, diff_us as _diff
 
 try:
     from micropython import const
@@ -585,42 +584,13 @@ class Model:
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
         it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
-        for t, x in zip(self.inputs, xs):  # none given: the input buffers as they are
-            self._set_input(t, x)
-        gc.collect()
-        peak = gc.mem_alloc()
-        rows = []
-        for op, (fn, a) in zip(self.ops, self._steps):
-            t0 = _now()
-            fn(a)
-            dt = _diff(_now(), t0)
-            used = gc.mem_alloc()  # before collecting: what the op itself allocated still counts
-            peak = max(peak, used)
-            gc.collect()
-            rows.append((op.index, dt, used))
-        return self._outputs(), rows, peak
+        from tinyml.about import profile  # this, predict() and summary() are loaded only when called
+        return profile(self, xs)
 
     def predict(self, *values):
         """Like run(), on real numbers: quantizes the inputs and dequantizes the outputs (lists of floats)."""
-        if len(values) != len(self.inputs):
-            raise TypeError("predict() takes one value (a number or a list) per model input: the model has %d "
-                            "input(s), predict() got %d" % (len(self.inputs), len(values)))
-        xs = []
-        for t, v in zip(self.inputs, values):
-            v = v if isinstance(v, (list, tuple)) else [v]
-            if len(v) != _size(t.shape) or not all(isinstance(f, (int, float)) for f in v):
-                raise ValueError("input '%s' takes %d number(s) (shape %s), got %r" % (
-                    t.name, _size(t.shape), _shape(t), v if len(v) < 8 else "%d values" % len(v)))
-            if t.dtype == 5:  # float32 input: the model quantizes it itself
-                xs.append(bytes(array("f", v)))
-            else:
-                lo, hi = (-32768, 32767) if t.dtype == 4 else (-128, 127)
-                xs.append([max(lo, min(hi, t.zero_point + int(round(f / t.scale)))) for f in v])
-        outs = self.run(*xs)
-        outs = (outs,) if len(self.output_ids) == 1 else outs
-        res = [list(o) if t.dtype == 5 else [(q - t.zero_point) * t.scale for q in o]
-               for t, o in zip(self.outputs, outs)]
-        return res[0] if len(res) == 1 else tuple(res)
+        from tinyml.about import predict
+        return predict(self, values)
 
     def macs(self, op):
         return op_macs(op, self.tensors)
@@ -645,48 +615,11 @@ class Model:
                 return
 
     def summary(self):
-        print("model %s: %d ops, backend %s, weights %s" % (
-            self.name, len(self.ops), self.backend,
-            "in RAM" if self._file is None else "streamed through a %d-byte window" % self.window_bytes))
-        print("  #  %-18s %-14s %-14s %10s %10s" % ("op", "input", "output", "MACs", "weights"))
-        total_macs = total_w = 0
-        for op in self.ops:
-            ins = [self.tensors[i] for i in op.inputs]
-            wbytes = sum(t.nbytes for t in ins if t.const)
-            macs = self.macs(op)
-            total_macs += macs
-            total_w += wbytes
-            print("%3d  %-18s %-14s %-14s %10d %10d" % (op.index, _use("ops").name(op.opcode),
-                  _shape(ins[0]), _shape(self.tensors[op.outputs[0]]), macs, wbytes))
-        for kind, ts in (("input", self.inputs), ("output", self.outputs)):
-            for t in ts:
-                print("%s %s: %s %s, scale %g, zero point %d" % (kind, t.name, tmlfile.DTYPE_NAME[t.dtype],
-                      _shape(t), t.scale, t.zero_point))
-        print("MACs %d, constant bytes %d, activation arena %d bytes, weight window %d bytes"
-              % (total_macs, total_w, self.arena_bytes, self.window_bytes))
-        _forget("ops")
+        from tinyml.about import summary
+        summary(self)
 
 
 def op_macs(op, tensors):
     """Multiply-accumulates of one op (0 for ops without a dot product)."""
-    row = _use("ops").row(op.opcode)
-    kernel = row[2] if row else ""
-    if kernel == "fully_connected":
-        return _size(tensors[op.outputs[0]].shape) * tensors[op.inputs[1]].shape[1]
-    if kernel == "conv2d":
-        w = tensors[op.inputs[1]].shape
-        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2] * w[3]
-    if kernel == "depthwise_conv2d":
-        w = tensors[op.inputs[1]].shape
-        return _size(tensors[op.outputs[0]].shape) * w[1] * w[2]
-    if kernel == "transpose_conv2d":  # each input value times each weight of its channel
-        return _size(tensors[op.inputs[0]].shape) * _size(tensors[op.inputs[1]].shape) // tensors[op.inputs[1]].shape[3]
-    if kernel == "batch_matmul":
-        return _size(tensors[op.outputs[0]].shape) * op.params[11]  # depth
-    if kernel == "svdf":  # each filter's feature and time dot products
-        w_time = tensors[op.inputs[2]].shape
-        return _size(tensors[op.inputs[0]].shape) * w_time[0] + tensors[op.inputs[4]].nbytes // 2
-    if kernel == "lstm":  # the 4 gates' dot products with x and h, each step
-        steps_x_in, w_h = _size(tensors[op.inputs[0]].shape), tensors[op.inputs[2]].shape
-        return steps_x_in * w_h[0] + steps_x_in // tensors[op.inputs[0]].shape[-1] * w_h[0] * w_h[1]
-    return 0
+    from tinyml.about import op_macs
+    return op_macs(op, tensors)
