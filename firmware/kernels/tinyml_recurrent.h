@@ -64,7 +64,8 @@ static void tml_svdf(const int8_t *x, const int8_t *wf, const void *wt, const in
         const int8_t *xb = x + b * n_in;
         int newest = b * n_filter * memory + memory - 1;
         for (int f = 0; f < n_filter; f += 4) {
-            uint32_t acc[4] = {0, 0, 0, 0};
+            uint32_t acc[4]; // set one by one: an initializer becomes a memset call on armv6m (no libc here)
+            acc[0] = acc[1] = acc[2] = acc[3] = 0;
             int rows = n_filter - f < 4 ? n_filter - f : 4;
             if (rows == 4) {
                 tml_rc_dot4(wf + f * n_in, n_in, xb, x_zp, n_in, acc);
