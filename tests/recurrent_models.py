@@ -47,13 +47,14 @@ def svdf_model(rng, batch=1, n_input=10, n_unit=4, rank=2, memory=5, activation=
 # peepholes, 12-15 the gate biases (input, forget, cell, output), 16-17 projection, 18 hidden state,
 # 19 cell state, 20-23 layer norm coefficients
 def lstm_model(rng, steps=3, n_input=5, n_state=4, time_major=False, cell_clip=0.0, cell_scale=2.0 ** -11,
-               activation="TANH"):
+               activation="TANH", batch=1, peephole=False, cifg=False):
     """int8 LSTM (batch 1): per-tensor symmetric int8 weights, int32 biases in input x weight scale,
-    an int8 hidden state of its own scale and zero point (the output's), an int16 cell state."""
+    an int8 hidden state of its own scale and zero point (the output's), an int16 cell state.
+    batch > 1, peephole and cifg (no input gate) make the forms TFLM's kernel does not run."""
     x_scale, x_zp = float(10 ** rng.uniform(-2, -1)), int(rng.integers(-30, 30))
     h_scale, h_zp = float(10 ** rng.uniform(-2.3, -1.9)), int(rng.integers(-10, 10))
-    tensors = [T((steps, 1, n_input) if time_major else (1, steps, n_input), scale=x_scale, zero_point=x_zp,
-                 name="input")]
+    tensors = [T((steps, batch, n_input) if time_major else (batch, steps, n_input), scale=x_scale,
+                 zero_point=x_zp, name="input")]
     idx = [0] + [-1] * 23
     for k in range(8):  # gate weights: input-to-gate (S, I), recurrent-to-gate (S, S)
         shape = (n_state, n_input if k < 4 else n_state)
@@ -65,13 +66,20 @@ def lstm_model(rng, steps=3, n_input=5, n_state=4, time_major=False, cell_clip=0
         real = rng.uniform(-1, 1, n_state) + (1.0 if g == 1 else 0.0)
         b = np.round(real / float(np.float32(x_scale) * w_scale)).astype(np.int32)
         tensors.append(T(data=b, dtype="int32", scale=float(np.float32(x_scale) * w_scale), name="b%d" % g))
+    if peephole:  # cell-to-forget and cell-to-output peephole weights (int16, as TFLite writes them)
+        for k in (10, 11):
+            idx[k] = len(tensors)
+            tensors.append(T(data=np.ones(n_state, np.int16), dtype="int16", scale=2.0 ** -10, name="p%d" % k))
+    if cifg:
+        idx[1] = idx[5] = idx[12] = -1
     idx[18] = len(tensors)
-    tensors.append(T((1, n_state), scale=h_scale, zero_point=h_zp, name="hidden", variable=True))
+    tensors.append(T((batch, n_state), scale=h_scale, zero_point=h_zp, name="hidden", variable=True))
     idx[19] = len(tensors)
-    tensors.append(T((1, n_state), dtype="int16", scale=cell_scale, zero_point=0, name="cell", variable=True))
+    tensors.append(T((batch, n_state), dtype="int16", scale=cell_scale, zero_point=0, name="cell",
+                     variable=True))
     out = len(tensors)
-    tensors.append(T((steps, 1, n_state) if time_major else (1, steps, n_state), scale=h_scale, zero_point=h_zp,
-                     name="output"))
+    tensors.append(T((steps, batch, n_state) if time_major else (batch, steps, n_state), scale=h_scale,
+                     zero_point=h_zp, name="output"))
     op = tb.Op("UNIDIRECTIONAL_SEQUENCE_LSTM", idx, [out],
                {"fused_activation_function": activation, "cell_clip": cell_clip, "proj_clip": 0.0,
                 "time_major": time_major, "asymmetric_quantize_inputs": False}, 3)

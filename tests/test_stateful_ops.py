@@ -172,3 +172,14 @@ def test_lstm_parameters_out_of_range_are_refused(lstm_tml, slot, value, field):
 def test_an_lstm_cell_activation_tflm_cannot_run_is_refused_by_the_converter():
     with pytest.raises(ConvertError, match="TANH only"):
         convert(rm.lstm_model(np.random.default_rng(4), activation="RELU")[0], "relu-lstm")
+
+
+@pytest.mark.parametrize("form, advice", [
+    ({"batch": 2}, "batch 2: tinyml runs the LSTM with batch 1 (convert with a fixed batch of 1: keras.Input"),
+    ({"peephole": True}, "has peephole tensors (input 10), which TFLM's LSTM kernel does not run: use a plain LSTM"),
+    ({"cifg": True}, "has no input gate (a CIFG LSTM), which TFLM's LSTM kernel does not run: use a plain LSTM")])
+def test_an_lstm_form_tflm_cannot_run_is_refused_saying_what_to_use(form, advice):
+    """The LSTM runs, so it has no entry in op_params.ADVICE: the forms it lacks carry their own advice."""
+    with pytest.raises(ConvertError) as e:
+        convert(rm.lstm_model(np.random.default_rng(5), **form)[0], "lstm")
+    assert advice in str(e.value)

@@ -114,13 +114,15 @@ class RecurrentOps:
                           "layer" % (what, i))
         ws = [self.t(i) if i >= 0 else None for i in ins[1:9]]
         if any(w is None for w in ws):
-            self.fail(op, "has no input gate (a CIFG LSTM), which TFLM's LSTM kernel does not run")
+            self.fail(op, "has no input gate (a CIFG LSTM), which TFLM's LSTM kernel does not run: use a plain "
+                      "LSTM layer (Keras LSTM, PyTorch nn.LSTM)")
         if len(x.shape) != 3:
             self.fail(op, "input must be 3-D (batch, time, features), got %s" % (tuple(x.shape),))
         time_major = bool(op.options.get("time_major", False))
         steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
         if batch != 1:
-            self.fail(op, "batch %d: tinyml runs the LSTM with batch 1 (convert with a fixed batch of 1)" % batch)
+            self.fail(op, "batch %d: tinyml runs the LSTM with batch 1 (convert with a fixed batch of 1: "
+                      "keras.Input(..., batch_size=1))" % batch)
         n_in = x.shape[2]
         n = ws[0].shape[0]
         h, c = self.t(ins[_LSTM_H]), self.t(ins[_LSTM_C])

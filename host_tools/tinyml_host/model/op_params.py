@@ -160,13 +160,11 @@ def describe(opcode, params):
 # What to change when a model has an op tinyml does not run: the layer that usually makes it (Keras,
 # PyTorch) and what to use instead. The converter's refusal and `tinyml inspect` print it. Only ops
 # the converter does not take: an op that comes to run leaves this list (tests/test_model_refusals.py).
+# (SVDF and UNIDIRECTIONAL_SEQUENCE_LSTM run; the LSTM forms TFLM's kernel lacks, peephole, projection,
+# layer norm, CIFG, batch > 1, are refused with their own advice by convert_recurrent.py.)
 ADVICE = {
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": "a Keras LSTM or PyTorch nn.LSTM; build it with LSTM(..., unroll=True) "
-                                    "on keras.Input(..., batch_size=1) (or GRU), which converts to ops "
-                                    "tinyml runs, or use a Conv1D stack over the sequence",
     "UNIDIRECTIONAL_SEQUENCE_RNN": "a Keras SimpleRNN; use Conv1D layers over the sequence",
     "BIDIRECTIONAL_SEQUENCE_LSTM": "a Keras Bidirectional(LSTM); use Conv1D layers over the sequence",
-    "SVDF": "TFLM's keyword-spotting SVDF layer; use a DS-CNN (DepthwiseConv2D + Conv2D) keyword model",
     "DIV": "a division by a tensor (Keras Lambda, torch division); multiply by a constant instead",
     "EXP": "tf.exp or torch.exp; use a Softmax or Sigmoid where that is what it computes",
     "LOG": "tf.math.log or torch.log; move it to the host",
