@@ -34,6 +34,10 @@ def _library(backend):
         delattr(tinyml, "validate")
     gc.collect()
     _backends().load(backend)
+    # and the modules only a load uses, forgotten as a load forgets them (the backend picker, the op
+    # table validate imported): left on the heap, the load's freeing them would be taken off the model's
+    from tinyml.model import _forget
+    _forget("backends", "planner", "ops", "moves", "stateful")
     gc.collect()
 
 
