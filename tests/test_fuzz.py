@@ -124,6 +124,9 @@ class Model:
     def run(self, *xs):
         return b""
 
+    def reset(self):  # the fuzzer resets its clean model before each check run (a stateful model's state)
+        pass
+
 
 @micropython.viper
 def _segv():
