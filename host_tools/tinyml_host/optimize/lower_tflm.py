@@ -1,6 +1,8 @@
-"""ONNX ops lowered to TFLite ops that TFLM runs in int8 but tinyml's converter does not take yet
-(issue 12 adds them): LeakyRelu, HardSwish, PRelu, Transpose, Resize, ConvTranspose. The .tflite is
-written and TFLM runs it; `tinyml convert` names the op it lacks. A mixin of lower.Lowering."""
+"""ONNX ops lowered to TFLite ops beyond the classic CNN set: LeakyRelu (LEAKY_RELU), HardSwish
+(HARD_SWISH), PRelu (PRELU), Transpose (TRANSPOSE, or nothing when the data is held in that order
+already), Resize (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR) and ConvTranspose (TRANSPOSE_CONV). TFLM runs
+each in int8, and so does tinyml (issue 12): `tinyml convert` takes the .tflite and gives TFLM's bytes
+(tests/test_quantize.py). A mixin of lower.Lowering."""
 
 import numpy as np
 
