@@ -118,12 +118,12 @@ def test_every_kernel_is_in_each_backend():
     """Each kernel of the table in kernels_py and kernels_viper (on the real unix port; the stateful
     ops' in kernels_py_recurrent and kernels_viper_recurrent, which tinyml/stateful.py imports when a
     model has one) and in the C module (registered in both builds: natmod and user C module);
-    interpreter moves in model.py (remap in moves.py, which model.py imports when a model has one)."""
-    script = ("import sys\nsys.path.insert(0, %r)\nfrom tinyml import kernels_py, kernels_viper, model, moves\n"
+    interpreter moves in steps.py (remap in moves.py, which a load imports when a model has one)."""
+    script = ("import sys\nsys.path.insert(0, %r)\nfrom tinyml import kernels_py, kernels_viper, steps, moves\n"
               "from tinyml import kernels_py_recurrent as pr, kernels_viper_recurrent as vr\n"
               "for k in %r:\n    print(k, hasattr(kernels_py, k) or hasattr(pr, k), hasattr(kernels_viper, k) or "
               "hasattr(vr, k))\n"
-              "for k in %r:\n    print(k, hasattr(model, '_' + k) or hasattr(moves, k))\n"
+              "for k in %r:\n    print(k, hasattr(steps, k) or hasattr(moves, k))\n"
               % (str(ROOT / "device_lib"), KERNELS, sorted({r[2] for r in ROWS if r[3] == "moves"})))
     r = subprocess.run([str(MICROPYTHON), "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -35,32 +35,6 @@ FAMILIES = (
 )
 
 
-class Native:
-    """The native kernels: the core module's, else each from its family's module, imported when
-    first asked for and kept (an attribute of this object from then on)."""
-
-    def __init__(self, core):
-        self._core = core
-
-    def __getattr__(self, name):
-        fn = getattr(self._core, name, None)
-        if fn is None:
-            family = None
-            for f, names in FAMILIES:
-                if name in names.split():
-                    family = "tinyml_kernels_" + f
-            if family is None:
-                raise AttributeError("the native kernels have no %r" % name)
-            try:
-                __import__(family)
-            except ImportError:
-                raise ImportError("tinyml: the native kernel %s is in %s.mpy, which is not on sys.path beside "
-                                  "tinyml_kernels.mpy: tinyml deploy puts every family there" % (name, family))
-            fn = getattr(sys.modules[family], name)
-        setattr(self, name, fn)
-        return fn
-
-
 def _import(name):
     if name == "native":
         try:
@@ -70,7 +44,8 @@ def _import(name):
             if not find(cpu()):
                 raise
             import tinyml_kernels as k
-        return Native(k)
+        from tinyml.native import Native  # a module of its own: a load holds it, not this one
+        return Native(k, FAMILIES)
     if name == "viper":
         from tinyml import kernels_viper as k
         return k

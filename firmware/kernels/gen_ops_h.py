@@ -15,7 +15,7 @@ sys.path.insert(0, str(DEVICE))
 from tinyml import ops  # noqa: E402
 
 HEADER = HERE / "tinyml_ops.h"
-PY_MODULES = ["tinyml/model.py", "tinyml/kernels_py.py", "tinyml/kernels_viper.py",
+PY_MODULES = ["tinyml/binding.py", "tinyml/steps.py", "tinyml/kernels_py.py", "tinyml/kernels_viper.py",
               "tinyml/kernels_viper_elementwise.py", "tinyml/kernels_py_math.py", "tinyml/kernels_viper_math.py",
               "tinyml/validate.py", "tinyml/kernels_viper_resize.py", "tinyml/stateful.py",
               "tinyml/kernels_py_recurrent.py", "tinyml/kernels_viper_recurrent.py", "tinyml/validate_recurrent.py",

@@ -12,7 +12,7 @@ import gc
 import time
 
 import tinyml
-from tinyml import model as _model
+from tinyml import steps as _steps
 
 N = 100
 
@@ -71,11 +71,11 @@ def stream(path, window, n=20):
     ram = None
     m = tinyml.load(path, "native", window)
     t_streamed = _ins(lambda: m.invoke(), n)
-    reads = [a[:1] + (_nothing2,) + a[2:] for fn, a in m._steps if fn is _model._stream]
+    reads = [a[:1] + (_nothing2,) + a[2:] for fn, a in m._steps if fn is _steps.stream]
 
     def read_all():
         for r in reads:
-            _model._stream(r)
+            _steps.stream(r)
     print("stream ram", t_ram, "streamed", t_streamed, "reads", _ins(read_all, n), "ops", len(reads))
 
 
