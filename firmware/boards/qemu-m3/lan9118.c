@@ -12,15 +12,12 @@
 
 #include "py/mphal.h"
 #include "py/runtime.h"
-#include "py/gc.h"
 
 #include "lwip/init.h"
 #include "lwip/netif.h"
 #include "lwip/etharp.h"
 #include "lwip/dhcp.h"
 #include "lwip/timeouts.h"
-#include "lwip/udp.h"
-#include "lwip/priv/tcp_priv.h"
 #include "netif/ethernet.h"
 
 #include "lan9118.h"
@@ -197,18 +194,6 @@ bool tinyml_lan_start(void) {
     return true;
 }
 
-void tinyml_lan_stop(void) {
-    if (!lan_up) {
-        return;
-    }
-    dhcp_release_and_stop(&lan_netif);
-    dhcp_cleanup(&lan_netif);
-    netif_remove(&lan_netif);
-    mac_write(MAC_CR, 0);
-    INT_EN = 0;
-    lan_up = false;
-}
-
 // MICROPY_INTERNAL_EVENT_HOOK: received frames, then lwIP's timers (sys_now() is the board's tick).
 void tinyml_net_poll(void) {
     if (!lan_up || in_poll) {
@@ -223,47 +208,8 @@ void tinyml_net_poll(void) {
     in_poll = false;
 }
 
-// At a soft reset the socket objects on the MicroPython heap go: lwIP must forget every PCB whose
-// callback argument is one of them (the DHCP and DNS PCBs, with static arguments, stay).
-static bool on_heap(void *p) {
-    return p != NULL && (uintptr_t)p >= (uintptr_t)MP_STATE_MEM(area).gc_pool_start
-           && (uintptr_t)p < (uintptr_t)MP_STATE_MEM(area).gc_pool_end;
-}
-
-static void drop_tcp(struct tcp_pcb *list) {
-    while (list != NULL) {
-        struct tcp_pcb *next = list->next;
-        if (on_heap(list->callback_arg)) {
-            tcp_arg(list, NULL);
-            tcp_recv(list, NULL);
-            tcp_sent(list, NULL);
-            tcp_err(list, NULL);
-            tcp_poll(list, NULL, 0);
-            tcp_abort(list);
-        }
-        list = next;
-    }
-}
-
-void tinyml_net_soft_reset(void) {
-    if (!lwip_ready) {
-        return;
-    }
-    drop_tcp(tcp_active_pcbs);
-    drop_tcp(tcp_tw_pcbs);
-    for (struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs, *next; l != NULL; l = next) {
-        next = l->next;
-        if (on_heap(l->callback_arg)) {
-            tcp_close((struct tcp_pcb *)l);
-        }
-    }
-    for (struct udp_pcb *u = udp_pcbs, *next; u != NULL; u = next) {
-        next = u->next;
-        if (on_heap(u->recv_arg)) {
-            udp_remove(u);
-        }
-    }
-}
+// At a soft reset nothing is left to do here: the socket objects have finalisers
+// (extmod/modlwip.c), which gc_sweep_all() runs, closing their PCBs.
 
 // ---- lwIP's platform needs ---------------------------------------------------------------------------
 

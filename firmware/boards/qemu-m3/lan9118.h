@@ -3,5 +3,4 @@
 #include "lwip/netif.h"
 
 bool tinyml_lan_start(void);
-void tinyml_lan_stop(void);
 struct netif *tinyml_lan_netif(void);  // NULL while the interface is down

@@ -10,11 +10,9 @@
 #define TINYML_STACK_LIMIT          (64 * 1024)
 
 // Network (lwIP over the LAN9118, lan9118.c; MICROPY_PY_LWIP from mpconfigboard.mk, so qemu-m4, which
-// includes this file, goes without): polled whenever MicroPython waits; a soft reset drops the
-// sockets' lwIP state.
+// includes this file, goes without): polled whenever MicroPython waits (a soft reset closes the
+// sockets through their finalisers).
 #if MICROPY_PY_LWIP
 void tinyml_net_poll(void);
-void tinyml_net_soft_reset(void);
 #define MICROPY_INTERNAL_EVENT_HOOK tinyml_net_poll()
-#define TINYML_SOFT_RESET_HOOK()    tinyml_net_soft_reset()
 #endif
