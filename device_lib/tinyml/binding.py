@@ -173,6 +173,17 @@ def bind(self, op, row):
         kernel = "reduce_sum"
     if kernel.startswith("reduce_"):
         return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
+    if kernel in ("softmax", "l2_normalization", "log_softmax"):  # rows of the last dimension
+        return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
+    if kernel == "copy":
+        return getattr(k, "copy", copy), (x, y)
+    return _bind_more(self, op, kernel, ins, x, out, y, k, p, s16)
+
+
+def _bind_more(self, op, kernel, ins, x, out, y, k, p, s16):
+    # bind's other kernels (beyond the CNN core): a function of its own, so that neither's code is
+    # one large block on the heap while a load binds
+    D = self._data
     if kernel in ("add", "sub", "mul", "squared_difference", "maximum", "minimum", "prelu", "equal", "not_equal",
                   "less", "less_equal", "greater", "greater_equal"):  # broadcast binary
         return _s16(self.backend, k, kernel) if s16 else getattr(k, kernel), (x, D[op.inputs[1]], y, array("i", p))
@@ -180,15 +191,11 @@ def bind(self, op, row):
         return k.batch_matmul, (x, D[op.inputs[1]], y, array("i", p))
     if kernel == "select":
         return k.select, tuple(D[i] for i in op.inputs) + (y, array("i", p))
-    if kernel in ("softmax", "l2_normalization", "log_softmax"):  # rows of the last dimension
-        return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
     if kernel.startswith("lut") and len(ins) == 2:  # a table of 256 entries, input 1 (lut/quantize_f32 too)
         table = ins[1]
         return k.lut, (x, y, D[table.index], table.nbytes // 256)
     if kernel.endswith("quantize_f32"):
         return k.quantize_f32, (x, y, array("i", p))
-    if kernel == "copy":
-        return getattr(k, "copy", copy), (x, y)
     if kernel == "pad":
         xs = (1,) * (4 - len(ins[0].shape)) + tuple(ins[0].shape)
         ys = (1,) * (4 - len(out.shape)) + tuple(out.shape)
@@ -221,6 +228,7 @@ def bind(self, op, row):
         return use("stateful").bind(self, op, kernel)
     raise tmlfile.ModelFileError("%s: op %d (opcode %d) has the wrong inputs for its kernel %s"
                                  % (self.name, op.index, op.opcode, kernel))
+
 
 def step(self, fa):
     # One op's (function, argument) for invoke's loop: the native module's record of the call (its

@@ -50,10 +50,11 @@ class Model:
         self.backend, self._k = _use("backends").load(backend)
         _forget("backends")
         # The two large blocks, the arena and the weight window, must each find one free block, however
-        # the library grows. A first pass checks the file's records and sizes the blocks, in a call of
-        # its own that keeps nothing; then a block of the arena's size holds its place while the ops
-        # are checked (tinyml/validate.py: its code comes and goes, and what it or the tables leave
-        # behind, if anything, cannot land in that place); then the arena takes the place.
+        # the library grows. A first pass checks the file's records, sizes the blocks and plans; its
+        # results, made among its garbage (high in the heap), are copied after a collection so that they
+        # sit low. Then the ops are checked (tinyml/validate.py: its code comes and goes), and only then
+        # are the blocks allocated: the window first, in the lowest gap that holds it, so that the
+        # arena has the largest free block to itself.
         try:
             self._measure(source)
         except tmlfile.ModelFileError:
@@ -62,26 +63,16 @@ class Model:
             self._check(source)
             raise
         gc.collect()
-        try:
-            hold = bytearray(self.arena_bytes + self.window_bytes)  # the places of both blocks
-        except MemoryError:  # no room: the checks first (a hostile file is refused as such), then the arena fails
-            hold = None
-        try:
-            self._check(source)
-        except MemoryError:
-            if hold is None:
-                raise
-            hold = None  # too tight to check beside it: check without
-            gc.collect()
-            self._check(source)
-        self._plan(source)
-        hold = None
+        self._offsets = array("i", self._offsets)
+        self._kinds = {k: v and (v[0], v[1]) for k, v in self._kinds.items()}
+        gc.collect()
+        self._check(source)
         _forget("ops")  # validate.py's import of it
         gc.collect()
-        self._arena = bytearray(self.arena_bytes)
         self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
+        self._arena = bytearray(self.arena_bytes)
         self.tensors, self.ops, self.input_ids, self.output_ids = self._parse(source, False)
-        offsets = self._offsets  # _plan's offsets and op table rows
+        offsets = self._offsets  # _measure's offsets and op table rows
         kinds = self._kinds
         self._offsets = self._kinds = None
         # bytes of each tensor: constants in RAM; arena slices of the inputs, outputs and state (the ops'
@@ -108,7 +99,7 @@ class Model:
             weighted = None
         self._steps = _use("binding").bind_all(self, kinds, offsets, arena, kept)
         _forget("binding")
-        self._k = None  # only binding needs it (the native backend's holds the backends module: ~3 KB)
+        self._k = None  # only binding needs it
         self._prune(source)
         self._reset_state()
         _forget("moves", "stateful", "native")
@@ -116,33 +107,26 @@ class Model:
         self.outputs = [self.tensors[i] for i in self.output_ids]
 
     def _measure(self, source):
-        # checks the file's records (not yet the ops) and sets the two blocks' sizes
+        # checks the file's records (not yet the ops), sets the two blocks' sizes, and keeps what
+        # binding needs of the planner and the op table: the tensors' offsets and each opcode's
+        # (kernel, flags) or None, so neither module is on the heap beside the arena
         tables = self._parse(source, "records")
-        self.arena_bytes = _use("planner").plan(*tables)[1]
-        if self._file is not None:
-            tensors = tables[0]
-            ops = _use("ops")
-            for op in tables[1]:
-                if ops.streams(op.opcode):
-                    need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
-                    self.window_bytes = max(self.window_bytes, need)
-                elif ops.whole(op.opcode):  # all its constants at once
-                    need = sum(_align4(tensors[i].nbytes) for i in op.inputs if tensors[i].const)
-                    self.window_bytes = max(self.window_bytes, need)
-        _forget("planner", "ops")
-
-    def _plan(self, source):
-        # beside the arena's placeholder: the tensors' offsets and each opcode's (kernel, flags) or
-        # None, all that _bind needs of the planner and the op table, so neither is on the heap
-        # beside the arena
-        tables = self._parse(source, "records")
-        self._offsets = _use("planner").plan(*tables)[0]
+        self._offsets, self.arena_bytes = _use("planner").plan(*tables)[:2]
+        tensors = tables[0]
         ops = _use("ops")
         kinds = self._kinds = {}
         for op in tables[1]:
             if op.opcode not in kinds:
                 row = ops.row(op.opcode)
                 kinds[op.opcode] = row and row[2:4]
+            if self._file is None:
+                continue
+            if ops.streams(op.opcode):
+                need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
+                self.window_bytes = max(self.window_bytes, need)
+            elif ops.whole(op.opcode):  # all its constants at once
+                need = sum(_align4(tensors[i].nbytes) for i in op.inputs if tensors[i].const)
+                self.window_bytes = max(self.window_bytes, need)
         _forget("planner", "ops")
 
     def _check(self, source):
