@@ -496,7 +496,8 @@ def test_qemu_m3_deploy_verify_and_nothing_twice(qemu_board, capsys):
         res = deploy.deploy(link, qemu_board.profile, model=HELLO, out=_quiet())
         assert res.sent and all(f.sent for f in res.files)
         again = deploy.deploy(link, qemu_board.profile, model=HELLO, out=_quiet())
-        assert [f.remote for f in again.sent] == [] and again.wire < 4000
+        assert [f.remote for f in again.sent] == []
+        assert again.wire < 100 * len(again.files), again.wire  # the hash scan only: <= 100 B a file
     a = SimpleNamespace(model=str(HELLO), input=[str(HELLO_IN)], board=None, port=qemu_board.port, baud=None,
                         heap=None, backend=None, window=None, mismatches_only=False)
     cli_remote.cmd_verify(a)
