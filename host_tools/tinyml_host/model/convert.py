@@ -10,8 +10,8 @@ from tinyml_host.model.conv_layout import interleave_conv_weights
 from tinyml_host.model.convert_layout import LayoutOps, fold_constants
 from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
-from tinyml_host.model.convert_s16 import S16Ops, check_s16
 from tinyml_host.model.convert_recurrent import RecurrentOps
+from tinyml_host.model.convert_s16 import S16Ops, check_s16
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
