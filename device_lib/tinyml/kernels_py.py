@@ -2,6 +2,7 @@
 # module (firmware/kernels) and the viper kernels; see docs/model-format.md for the semantics.
 from array import array
 import struct
+import sys
 from tinyml.ops import const
 from tinyml.fixedpoint import requantize, srdhm, rdivpot, exp_on_negative_values, reciprocal
 from tinyml.kernels_py_math import (reduce_sum, reduce_max, reduce_min, reduce_argmax, reduce_argmin,  # noqa: F401
@@ -85,9 +86,14 @@ _RESIZE_IN_BATCH = const(4)
 NAME = "python"
 
 
+_MICROPYTHON = sys.implementation.name == "micropython"
+
+
 def int8s(buf):
-    # The bytes of buf as signed ints, copied: bytes() first, as CPython reads a memoryview as unsigned.
-    return array("b", bytes(buf))
+    # The bytes of buf as signed ints, in one new array. MicroPython's array() stores each byte a
+    # memoryview yields wrapped to int8, so no second copy of buf is made; CPython refuses a value over
+    # 127 there, so on CPython (the host's tests) bytes() comes first.
+    return array("b", buf if _MICROPYTHON else bytes(buf))
 
 
 def int32_at(buf, i):
@@ -97,15 +103,14 @@ def int32_at(buf, i):
 def fully_connected(x, w, bias, mult, shift, y, n_in, n_out, out_zp, act_min, act_max):
     per_channel = len(mult) > 4
     m, s = int32_at(mult, 0), int32_at(shift, 0)
-    ws = int8s(w)
     ys = array("b", bytes(len(y)))
     for b in range(len(y) // n_out):
         xs = int8s(x[b * n_in:(b + 1) * n_in])
         for o in range(n_out):
             acc = int32_at(bias, o)
-            row = o * n_in
+            ws = int8s(w[o * n_in:(o + 1) * n_in])  # a row at a time: a small heap need not hold all the weights twice
             for i in range(n_in):
-                acc += xs[i] * ws[row + i]
+                acc += xs[i] * ws[i]
             if per_channel:
                 m, s = int32_at(mult, o), int32_at(shift, o)
             v = requantize(acc, m, s) + out_zp

@@ -6,6 +6,7 @@ from array import array
 import struct
 from tinyml.ops import const
 from tinyml.fixedpoint import requantize
+from tinyml.kernels_py import int8s
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)
@@ -62,10 +63,6 @@ _MUL_ACT_MAX = const(18)
 
 def int16s(buf):
     return struct.unpack("<%dh" % (len(buf) // 2), buf)
-
-
-def int8s(buf):
-    return array("b", bytes(buf))
 
 
 def int64_at(buf, i):

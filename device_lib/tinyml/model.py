@@ -53,8 +53,8 @@ class Model:
         # the library grows. A first pass checks the file's records, sizes the blocks and plans; its
         # results, made among its garbage (high in the heap), are copied after a collection so that they
         # sit low. Then the ops are checked (tinyml/validate.py: its code comes and goes), and only then
-        # are the blocks allocated: the window first, in the lowest gap that holds it, so that the
-        # arena has the largest free block to itself.
+        # are the blocks allocated, the larger first: MicroPython's allocator puts it in the lowest gap
+        # that holds it, and wherever both blocks fit in the heap's gaps the smaller still finds one.
         try:
             self._measure(source)
         except tmlfile.ModelFileError:
@@ -69,8 +69,12 @@ class Model:
         self._check(source)
         _forget("ops")  # validate.py's import of it
         gc.collect()
-        self._window = memoryview(bytearray(self.window_bytes)) if streamed else None
+        self._window = None
+        if streamed and self.window_bytes > self.arena_bytes:
+            self._window = memoryview(bytearray(self.window_bytes))
         self._arena = bytearray(self.arena_bytes)
+        if streamed and self._window is None:
+            self._window = memoryview(bytearray(self.window_bytes))
         self.tensors, self.ops, self.input_ids, self.output_ids = self._parse(source, False)
         offsets = self._offsets  # _measure's offsets and op table rows
         kinds = self._kinds
