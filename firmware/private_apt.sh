@@ -1,4 +1,4 @@
-# Sourced by the scripts that fetch Debian packages (fetch_micropython.sh, xtensa/toolchain.sh):
+# Sourced by the scripts that fetch Debian packages (fetch_debian_source.sh, xtensa/toolchain.sh):
 #   private_apt ROOT "deb-src MIRROR trixie main" ["deb MIRROR bookworm main" ...]
 # writes an apt configuration of our own under ROOT (its own sources list, lists and cache), exports
 # APT_CONFIG so the following apt-get calls use it, and runs `apt-get update` when the lists are
