@@ -121,6 +121,11 @@ MOVES = {
     "MIRROR_PAD": ([_q((1, 3, 3, 2)), _i32([[0, 0], [1, 1], [2, 1], [0, 0]])], [_q((1, 5, 6, 2))], {"mode": 0}),
 }
 
+def _cast(rng):  # int8 to int32 (a table of each code's value), every code once
+    return (tb.single_op_model("CAST", [T((16, 16), scale=0.1, zero_point=3)], [T((16, 16), dtype="int32")]),
+            [np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)])
+
+
 def _transpose_conv(rng):
     return transpose_conv_model(rng, TCONV_CASES[0], "RELU"), int8_inputs(rng, (1,) + TCONV_CASES[0][0])
 
@@ -149,6 +154,7 @@ BUILDERS = {
     "PAD": _pad,
     "CONCATENATION": _concat,
     "SQUEEZE": _squeeze,
+    "CAST": _cast,
     "SVDF": svdf_model,  # stateful: its cases run in order, the state carried (tflm_run carries it too)
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm_model,
 }

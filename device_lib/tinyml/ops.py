@@ -69,6 +69,7 @@ TABLE = """\
 45 STRIDED_SLICE remap moves 2 1 6 remap
 49 SPLIT remap moves 2 1 6 remap
 50 LOG_SOFTMAX log_softmax - 1 1 5 logsoftmax
+53 CAST lut - 2 1 0 lut
 54 PRELU prelu - 2 1 24 add
 55 MAXIMUM maximum - 2 1 12 broadcast
 56 ARG_MAX reduce_argmax - 2 1 0 arg

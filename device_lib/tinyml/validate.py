@@ -251,8 +251,9 @@ def _softmax(c):
 def _lut(c):
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
-    if not t.const or t.nbytes not in (256, 1024) or t.dtype != (_INT8 if t.nbytes == 256 else _FLOAT32):
-        c.fail("input 1 (tensor %d) must be a constant table of 256 int8 or float32 entries" % t.index)
+    # int8 (the activations), float32 (DEQUANTIZE), int16 or int32 (CAST) entries
+    if not t.const or (t.dtype, t.nbytes) not in ((_INT8, 256), (_FLOAT32, 1024), (_INT16, 512), (_INT32, 1024)):
+        c.fail("input 1 (tensor %d) must be a constant table of 256 int8, int16, int32 or float32 entries" % t.index)
     c.tensor(-1, t.dtype)
     c.elements(-1, n)
     return n

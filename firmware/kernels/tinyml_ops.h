@@ -36,6 +36,7 @@
 #define TML_OP_STRIDED_SLICE 45
 #define TML_OP_SPLIT 49
 #define TML_OP_LOG_SOFTMAX 50
+#define TML_OP_CAST 53
 #define TML_OP_PRELU 54
 #define TML_OP_MAXIMUM 55
 #define TML_OP_ARG_MAX 56

@@ -12,6 +12,7 @@ from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
 from tinyml_host.model.convert_recurrent import RecurrentOps
 from tinyml_host.model.convert_s16 import S16Ops, check_s16
+from tinyml_host.model.convert_tail import TailOps
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
@@ -50,7 +51,7 @@ def broadcast_strides(shape, out):
     return list(reversed(strides))
 
 
-class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps):
+class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps, TailOps):
     def __init__(self, model, name):
         self.m = model
         self.name = name

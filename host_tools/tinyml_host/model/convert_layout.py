@@ -115,6 +115,35 @@ def gather(x, indices, axis):
     return np.take(x, idx, axis=axis)
 
 
+def gather_nd(x, indices):
+    """TFLM's GatherNd: indices (..., k) pick x's slices x[i0, .., ik-1]; an index outside its
+    dimension (negative ones too) fails in TFLM."""
+    idx = np.asarray(indices, np.int64)
+    k = idx.shape[-1] if idx.ndim else 0
+    if idx.ndim < 1 or not 1 <= k <= x.ndim:
+        raise LayoutError("indices of shape %s for an input of %d dimensions" % (idx.shape, x.ndim))
+    for j in range(k):
+        if idx.size and (idx[..., j].min() < 0 or idx[..., j].max() >= x.shape[j]):
+            raise LayoutError("gather_nd index out of range 0..%d in dimension %d (TFLM fails on it)"
+                              % (x.shape[j] - 1, j))
+    return x[tuple(idx[..., j] for j in range(k))]
+
+
+def reverse(x, axes):
+    """TFLM's ReverseV2: one axis, or several that are consecutive once sorted (TFLM refuses others)."""
+    axes = sorted(_axis(a, x.ndim) for a in axes)
+    if any(b != a + 1 for a, b in zip(axes, axes[1:])):
+        raise LayoutError("axes %s are not consecutive, which TFLM's REVERSE_V2 refuses" % axes)
+    return np.flip(x, tuple(axes)) if axes else x
+
+
+def broadcast_to(x, shape):
+    try:
+        return np.broadcast_to(x, tuple(int(d) for d in shape)).copy()
+    except ValueError:
+        raise LayoutError("shape %s does not broadcast to %s" % (x.shape, tuple(int(d) for d in shape)))
+
+
 def depth_to_space(x, b):
     n, h, w, c = x.shape
     if c % (b * b):
@@ -286,6 +315,16 @@ class LayoutOps:
         if n == "padv2":
             fill = int(c(2).ravel()[0]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else out_zp
             return 0, lambda x, f: [pad(x, c(1), "constant", f)], fill
+        if n == "gather_nd":
+            return 0, lambda x, f: [gather_nd(x, self._const_input(op, 1, "the indices (input %d)"))], None
+        if n == "reverse_v2":
+            return 0, lambda x, f: [reverse(x, c(1).ravel())], None
+        if n == "broadcast_to":
+            return 0, lambda x, f: [broadcast_to(x, c(1).ravel())], None
+        if n == "fill":  # a scalar value (input 1) broadcast to the constant dims
+            return 1, lambda x, f: [broadcast_to(x.reshape(()), c(0).ravel())], None
+        if n == "zeros_like":  # every output byte the fill value 0 (TFLM writes 0, not the zero point)
+            return 0, lambda x, f: [np.full(x.shape, f, x.dtype)], 0
         if n == "resize_nearest_neighbor":
             return 0, lambda x, f: [resize_nearest(x, c(1).ravel(), o.get("align_corners", False),
                                                    o.get("half_pixel_centers", False))], None
@@ -310,12 +349,15 @@ class LayoutOps:
             d, tables = sep
             tables = np.where(tables == SENTINEL, SENTINEL, tables * esize).astype(np.int32)
             table = self.const(y.name + "/remap", tables)
-            self.emit(op, [self.activation(op.inputs[data_in]), table], [self.activation(i)],
-                      d=d, esize=esize, fill=fill or 0)
+            # an op the converter lowers (convert_nn.LOWERED: BROADCAST_TO ...) is written as a gather
+            self.emit_as(op.name if op.name in op_params.OPCODES else "gather",
+                         [self.activation(op.inputs[data_in]), table], [self.activation(i)],
+                         d=d, esize=esize, fill=fill or 0)
 
     transpose = strided_slice = slice = gather = split = split_v = unpack = _remap
     depth_to_space = space_to_depth = batch_to_space_nd = mirror_pad = padv2 = _remap
     resize_nearest_neighbor = _remap
+    gather_nd = reverse_v2 = broadcast_to = fill = zeros_like = _remap
 
     def space_to_batch_nd(self, op):
         """Its padding (the output zero point: TFLM's int8 kernel pads with an uninitialized value)

@@ -20,7 +20,14 @@ from tinyml_host.model.tmlfile import TmlOp
 
 # TFLite ops the converter writes as other ops of the table: name -> what they become (docs/ops.md)
 # (op names in lower case here: the op table is the one place of the upper-case names, test_op_table)
-LOWERED = {}
+LOWERED = {
+    # constant indices, axes or shapes: the converter computes the gather (convert_layout.py)
+    "BROADCAST_TO": "remap (the constant shape's broadcast)",
+    "REVERSE_V2": "remap (constant axes)",
+    "GATHER_ND": "remap (constant indices)",
+    "FILL": "remap of its value (constant dims), or a constant",
+    "ZEROS_LIKE": "remap filling zeros",
+}
 
 
 def _out_size(padding, size, k, stride):

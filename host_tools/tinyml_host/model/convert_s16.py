@@ -24,7 +24,9 @@ def check_s16(model, name, error):
     bad, float_io = {}, False
     for op in model.operators:
         ends = [i for i in (op.inputs[:1] + op.outputs[:1]) if i >= 0]
-        if any(model.tensors[i].dtype == np.int16 for i in ends) and op_params.OPCODES.get(op.name) not in S16:
+        # (an unquantized int16, a CAST's output, is no 16x8 activation)
+        if any(model.tensors[i].dtype == np.int16 and model.tensors[i].is_quantized for i in ends) and \
+                op_params.OPCODES.get(op.name) not in S16:
             bad.setdefault(op.name, []).append(str(op.index))
             float_io = float_io or any(model.tensors[i].dtype == np.float32 for i in ends)
     if bad:

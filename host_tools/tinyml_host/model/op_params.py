@@ -26,6 +26,7 @@ PARAMS = {
                                "y_multiplier y_shift y_zp"),
     "AVERAGE_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "BATCH_TO_SPACE_ND": ("REMAP", "d[4] esize fill"),
+    "CAST": (None, ""),
     "CONCATENATION": ("CONCAT", "outer inner[]"),
     "CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
     "DEPTHWISE_CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min "
@@ -169,8 +170,6 @@ ADVICE = {
     "EXP": "tf.exp or torch.exp; use a Softmax or Sigmoid where that is what it computes",
     "LOG": "tf.math.log or torch.log; move it to the host",
     "SQRT": "tf.sqrt or torch.sqrt; move it to the host",
-    "CAST": "a tf.cast or dtype change inside the model; keep the model int8 end to end",
-    "GATHER_ND": "tf.gather_nd; use a Keras Cropping, Reshape or slicing layer",
     "WHILE": "a loop in the graph (a Keras RNN without unroll=True, tf.while_loop); unroll the RNN",
     "IF": "a branch in the graph (tf.cond); compute both branches, or move the choice to the host",
     "FLOOR_DIV": "integer division of a tensor; move it to the host",

@@ -15,7 +15,7 @@ from tinyml_host.model.convert_nn import LOWERED
 CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
 # Types of the ops whose tensors are not int8 in and out.
 TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out", 56: "int8 in, int32 out",
-         79: "int8 in, int32 out"}
+         79: "int8 in, int32 out", 53: "int8 in; int8, int16, int32 or float32 out"}
 TYPES.update((code, "int8 in, bool out") for code in (58, 61, 62, 63, 71, 72))  # the comparisons
 TYPES.update({27: "int8, int16 (or int8) time weights and state", 44: "int8, int16 cell state"})  # SVDF, LSTM (stateful)
 
@@ -58,7 +58,8 @@ def render():
             lines.append("| %s | %d | yes | %s | %s |" % (name, code, types, _where(r[2], r[3])))
         elif name in LOWERED:  # the converter writes it as ops of the table
             how = re.sub(r"\b[a-z]+(_[a-z0-9]+|v2)+\b", lambda m: m.group(0).upper(), LOWERED[name])  # op names
-            lines.append("| %s | %d | yes | int8 | as %s: native C, viper, Python |" % (name, code, how))
+            where = _where(None, "moves" if LOWERED[name].startswith("remap") else "-")
+            lines.append("| %s | %d | yes | int8 | as %s: %s |" % (name, code, how, where))
         elif code in CONVERTER_OPS:
             lines.append("| %s | %d | converter | int32 | %s |" % (name, code, CONVERTER_OPS[code]))
         else:

@@ -1,0 +1,112 @@
+"""Single-op int8 models of the long tail of TFLM's builtin ops (issue 12) that the converter lowers
+to tinyml's own ops (REVERSE_V2, BROADCAST_TO, GATHER_ND, FILL, ZEROS_LIKE: the remap data move) or
+runs as a table (CAST from int8), with random shapes and parameters: CASES[name](rng) -> (.tflite
+bytes, [inputs (N, *shape) per model input]). tests/test_tail_ops.py runs several of each against
+TFLM on the unix port; board_model() puts them all in one model, for a board session."""
+import numpy as np
+
+from layout_models import act, i32, inputs, model, q, shape
+from tinyml_host.oracle import tflite_build as tb
+
+T = tb.Tensor
+
+
+def reverse_v2(rng):
+    """One axis, or a run of consecutive axes in any order, negative at times (TFLM refuses others)."""
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 5)
+    first = int(rng.integers(0, rank))
+    n = int(rng.integers(1, rank - first + 1))
+    axes = [int(a) - (rank if rng.random() < 0.4 else 0) for a in rng.permutation(range(first, first + n))]
+    return model("REVERSE_V2", s, [i32(axes)], [s], rng=rng), inputs(rng, s)
+
+
+def broadcast_to(rng):
+    """An input with some dimensions 1 (and fewer of them) broadcast to an output of up to 4."""
+    rank_out = int(rng.integers(1, 5))
+    out = shape(rng, rank_out, 1, 4)
+    rank_in = int(rng.integers(1, rank_out + 1))
+    s = tuple(d if rng.random() < 0.5 else 1 for d in out[rank_out - rank_in:])
+    return model("BROADCAST_TO", s, [i32(out)], [out], rng=rng), inputs(rng, s)
+
+
+def gather_nd(rng):
+    """Indices (..., k) of constant values: whole slices (k < rank) or single elements."""
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 5)
+    k = int(rng.integers(1, rank + 1))
+    lead = shape(rng, int(rng.integers(1, 3)), 1, 3)
+    idx = np.stack([rng.integers(0, s[j], lead) for j in range(k)], -1)
+    out = lead + s[k:]
+    return model("GATHER_ND", s, [i32(idx)], [out], rng=rng), inputs(rng, s)
+
+
+def zeros_like(rng):
+    """Its output is 0 (not the zero point, whatever the output's quantization says)."""
+    s = shape(rng, int(rng.integers(1, 5)), 1, 5)
+    return model("ZEROS_LIKE", s, [], [s], rng=rng), inputs(rng, s)
+
+
+def fill(rng):
+    """FILL of a value computed when the model runs (one element GATHER_ND picks) to constant dims."""
+    s = shape(rng, 2, 1, 4)
+    dims = shape(rng, int(rng.integers(1, 5)), 1, 4)
+    qp = q(rng)
+    pick = [int(rng.integers(0, d)) for d in s]
+    tensors = [act(s, qp), i32(pick), act((), qp), i32(dims), act(dims, qp)]
+    ops = [tb.Op("GATHER_ND", [0, 1], [2]), tb.Op("FILL", [3, 2], [4])]
+    return tb.build_model(ops, tensors, [0], [4]), inputs(rng, s)
+
+
+def fill_constant(rng):
+    """FILL of a constant value (a constant the converter computes) added to the input."""
+    s = shape(rng, int(rng.integers(1, 5)), 1, 4)
+    qp = q(rng)
+    value = T(data=np.array(int(rng.integers(-128, 128)), np.int8), scale=qp[0], zero_point=qp[1])
+    tensors = [act(s, qp), i32(s), value, act(s, qp), act(s, (qp[0] * 2, 0))]
+    ops = [tb.Op("FILL", [1, 2], [3]), tb.Op("ADD", [0, 3], [4])]
+    return tb.build_model(ops, tensors, [0], [4]), inputs(rng, s)
+
+
+def cast(rng):
+    """int8 to each type TFLM casts it to; every code once."""
+    to = str(rng.choice(["int8", "int16", "int32", "float32"]))
+    ins = [T((16, 16), scale=0.1, zero_point=int(rng.integers(-128, 128)))]
+    m = tb.single_op_model("CAST", ins, [T((16, 16), dtype=to)])
+    return m, [np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)[:, rng.permutation(16)]]
+
+
+CASES = {"REVERSE_V2": reverse_v2, "BROADCAST_TO": broadcast_to, "GATHER_ND": gather_nd, "ZEROS_LIKE": zeros_like,
+         "FILL": fill, "FILL_CONSTANT": fill_constant, "CAST": cast}
+
+
+def board_model(rng):
+    """Every op above on the one input (2, 1, 5, 3), one output each (CAST to int32 and to float32;
+    FILL of the element GATHER_ND picks): (.tflite bytes, inputs)."""
+    qp = (0.05, -3)
+    s = (2, 1, 5, 3)
+    tensors = [act(s, qp)]
+    ops = []
+
+    def add(name, ins, out, dtype="int8"):
+        at = len(tensors)
+        tensors.extend(c for c in ins if not isinstance(c, int))
+        refs, k = [], at
+        for c in ins:
+            refs.append(c if isinstance(c, int) else k)
+            k += not isinstance(c, int)
+        tensors.append(act(out, qp) if dtype == "int8" else T(out, dtype=dtype))
+        ops.append(tb.Op(name, refs, [len(tensors) - 1]))
+        return len(tensors) - 1
+
+    add("REVERSE_V2", [0, i32([-2, 1])], s)
+    add("BROADCAST_TO", [0, i32([2, 4, 5, 3])], (2, 4, 5, 3))
+    add("GATHER_ND", [0, i32([[1, 0, 4], [0, 0, 0], [1, 0, 2]])], (3, 3))
+    add("ZEROS_LIKE", [0], s)
+    add("CAST", [0], s, "int32")
+    add("CAST", [0], s, "float32")
+    one = add("GATHER_ND", [0, i32([1, 0, 3, 2])], ())
+    add("FILL", [i32([3, 2]), one], (3, 2))
+    produced = {o for op in ops for o in op.outputs}
+    consumed = {i for op in ops for i in op.inputs}
+    return tb.build_model(ops, tensors, [0], sorted(produced - consumed)), inputs(rng, s, 3)

@@ -1,0 +1,94 @@
+"""The long tail of TFLM's int8 builtin ops (issue 12) that tinyml runs as its own ops: single-op
+models with random shapes and parameters (tests/tail_models.py), converted, run by every backend on
+the real MicroPython unix port and compared byte for byte with TFLM (tflite-micro) run in the same
+test; all of them in one model on qemu-m3; and the models TFLM refuses, refused by the converter."""
+import numpy as np
+import pytest
+
+import tail_models
+from test_layout_ops import run_everywhere
+from tinyml_host.cli import main as cli
+from tinyml_host.model.convert import ConvertError, convert
+from tinyml_host.oracle import tflite_build as tb
+from tinyml_host.oracle import tflm as oracle
+
+T = tb.Tensor
+CASES_PER_OP = 6
+
+
+@pytest.mark.parametrize("name", sorted(tail_models.CASES))
+def test_tail_op_matches_tflm(tmp_path, name):
+    """Several random models of the op, each run by TFLM and by the three backends."""
+    for case in range(CASES_PER_OP):
+        rng = np.random.default_rng([sorted(tail_models.CASES).index(name), case, 12])
+        model, inputs = tail_models.CASES[name](rng)
+        run_everywhere(tmp_path, model, inputs)
+
+
+def test_zeros_like_writes_zeros_not_the_zero_point(tmp_path):
+    """TFLM's ZEROS_LIKE writes 0 whatever the output's zero point: so does tinyml."""
+    model = tb.single_op_model("ZEROS_LIKE", [T((2, 3), scale=0.1, zero_point=40)], [T((2, 3), scale=0.1, zero_point=40)])
+    x = np.arange(-6, 6, dtype=np.int8).reshape(2, 2, 3)
+    expected = run_everywhere(tmp_path, model, [x])
+    assert not expected[0].any()
+
+
+def test_every_tail_op_in_one_model_matches_tflm(tmp_path):
+    """The board model (every op on one input) on the unix port: what the qemu-m3 test below runs."""
+    model, inputs = tail_models.board_model(np.random.default_rng(12))
+    run_everywhere(tmp_path, model, inputs)
+
+
+def test_every_tail_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
+    """The board model deployed to the emulated Cortex-M3 and checked against TFLM on the host
+    (`tinyml verify`) with the native and the viper kernels."""
+    model, inputs = tail_models.board_model(np.random.default_rng(12))
+    path, x = tmp_path / "tail_ops.tflite", tmp_path / "tail_ops.input0.npy"
+    path.write_bytes(model)
+    np.save(x, inputs[0])
+    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
+    for backend in ("native", "viper"):
+        capsys.readouterr()
+        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
+        out = capsys.readouterr().out
+        n = len(inputs[0])
+        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+
+
+def _i32(v):
+    return T(data=np.asarray(v, np.int32), dtype="int32")
+
+
+def _q(shape):
+    return T(shape, scale=0.1, zero_point=3)
+
+
+REFUSED = {  # models TFLM refuses when it runs them, and what the converter says instead
+    "gather_nd index out of range": ("GATHER_ND", [_q((3, 4)), _i32([[2], [3]])], [_q((2, 4))]),
+    "gather_nd index out of range 0..2": ("GATHER_ND", [_q((3, 4)), _i32([[-1]])], [_q((1, 4))]),
+    "not consecutive": ("REVERSE_V2", [_q((2, 3, 4)), _i32([0, 2])], [_q((2, 3, 4))]),
+    "does not broadcast": ("BROADCAST_TO", [_q((2, 3)), _i32([4, 3])], [_q((4, 3))]),
+}
+
+
+@pytest.mark.parametrize("message", sorted(REFUSED))
+def test_what_tflm_refuses_the_converter_refuses_saying_why(message):
+    """Out-of-range indices and axes in a model (untrusted input): TFLM fails on them; the converter
+    refuses the model, naming the op and what is wrong, before any board sees it."""
+    name, ins, outs = REFUSED[message]
+    model = tb.single_op_model(name, ins, outs)
+    x = np.zeros((1,) + ins[0].shape, np.int8)
+    with pytest.raises(Exception):
+        oracle.tflm_run(model, [x])
+    with pytest.raises(ConvertError, match=message) as e:
+        convert(model, "m.tflite")
+    assert name in str(e.value)
+
+
+def test_a_cast_to_a_narrower_type_is_refused_saying_what_tinyml_casts():
+    """An ARG_MAX's int32 index cast to int8 (TFLM's static_cast): tinyml casts from int8 only."""
+    tensors = [_q((2, 3)), _i32([1]), T((2,), dtype="int32"), T((2,), dtype="int8")]
+    model = tb.build_model([tb.Op("ARG_MAX", [0, 1], [2], {"output_type": "INT32"}), tb.Op("CAST", [2], [3])],
+                           tensors, [0], [3])
+    with pytest.raises(ConvertError, match="casts int8 to int8, int16, int32 or float32"):
+        convert(model, "m.tflite")
