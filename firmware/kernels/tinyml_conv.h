@@ -92,47 +92,56 @@ static void tml_conv_gather(tml_px_t *buf, int p, const int8_t *x, const tml_win
 }
 
 // The dot products of nb blocks of 4 interleaved channels (w) with the pair buffer's 2 windows of K
-// taps: s[8b + 2j + p] for block b's channel j, pixel p. Not inlined: alone, its loop keeps its values
-// in registers.
+// taps, plus the channels' biases: s[8b + 2j + p] = bias[4b + j] + block b's channel j . pixel p (int32
+// wrapping as TFLM's bias + dot). Not inlined: alone, its loop keeps its values in registers.
 __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, const int8_t *wb, int K, int nb,
-    int32_t *s) {
+    const int32_t *bias, int32_t *s) {
     const tml_px_t *end = xbuf + 4 * (K >> 1);
     int turns = K >> 2; // two pairs of taps a turn
     (void)turns, (void)end;
-    for (; nb > 0; nb--, s += 8) {
+    for (; nb > 0; nb--, s += 8, bias += 4) {
         const tml_px_t *xb = xbuf;
-        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+        int32_t a00 = bias[0], a10 = bias[1], a20 = bias[2], a30 = bias[3];
+        int32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
 #if TML_CONV_DSP
         // per pair of taps: x0 = (x0 k, x0 k+1), x1 likewise (one LDRD of the pair buffer); SXTB16 of the
         // weight word [c0 k, c1 k, c0 k+1, c1 k+1] is c0's (k, k+1), of the word rotated by 8 c1's: 16 MACs
-        // in 8 SMLAD, 18 instructions with the loop. In assembly: in C, gcc spills accumulators.
+        // in 8 SMLAD, 15 instructions; two pairs a turn (an odd number of pairs enters at the second), 33
+        // instructions for 32 MACs with the loop. In assembly: in C, gcc spills accumulators.
         if (xb < end) {
-            int32_t x0, x1, w, c;
-            __asm__ volatile(
-                "1:\n\t"
-                "ldrd %[x0], %[x1], [%[xb]], #8\n\t"
-                "ldr %[w], [%[wb], #4]\n\t"
-                "sxtb16 %[c], %[w]\n\t"
-                "sxtb16 %[w], %[w], ror #8\n\t"
-                "smlad %[a20], %[c], %[x0], %[a20]\n\t"
-                "smlad %[a21], %[c], %[x1], %[a21]\n\t"
-                "smlad %[a30], %[w], %[x0], %[a30]\n\t"
-                "smlad %[a31], %[w], %[x1], %[a31]\n\t"
-                "ldr %[w], [%[wb]], #8\n\t"
-                "sxtb16 %[c], %[w]\n\t"
-                "sxtb16 %[w], %[w], ror #8\n\t"
-                "smlad %[a00], %[c], %[x0], %[a00]\n\t"
-                "smlad %[a01], %[c], %[x1], %[a01]\n\t"
-                "smlad %[a10], %[w], %[x0], %[a10]\n\t"
+            int32_t x0, x1, w, c = (K >> 1) & 1;
+#define TML_CONV_DSP_PAIR \
+                "ldrd %[x0], %[x1], [%[xb]], #8\n\t" \
+                "ldr %[w], [%[wb], #4]\n\t" \
+                "sxtb16 %[c], %[w]\n\t" \
+                "sxtb16 %[w], %[w], ror #8\n\t" \
+                "smlad %[a20], %[c], %[x0], %[a20]\n\t" \
+                "smlad %[a21], %[c], %[x1], %[a21]\n\t" \
+                "smlad %[a30], %[w], %[x0], %[a30]\n\t" \
+                "smlad %[a31], %[w], %[x1], %[a31]\n\t" \
+                "ldr %[w], [%[wb]], #8\n\t" \
+                "sxtb16 %[c], %[w]\n\t" \
+                "sxtb16 %[w], %[w], ror #8\n\t" \
+                "smlad %[a00], %[c], %[x0], %[a00]\n\t" \
+                "smlad %[a01], %[c], %[x1], %[a01]\n\t" \
+                "smlad %[a10], %[w], %[x0], %[a10]\n\t" \
                 "smlad %[a11], %[w], %[x1], %[a11]\n\t"
+            __asm__ volatile(
+                "cmp %[c], #0\n\t"
+                "bne 2f\n\t"
+                "1:\n\t"
+                TML_CONV_DSP_PAIR
+                "2:\n\t"
+                TML_CONV_DSP_PAIR
                 "ldr %[c], %[end]\n\t"
                 "cmp %[xb], %[c]\n\t"
                 "bne 1b\n\t"
                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
                   [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [xb] "+r"(xb), [wb] "+r"(wb),
-                  [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w), [c] "=&r"(c)
+                  [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "=&r"(w), [c] "+r"(c)
                 : [end] "m"(end)
                 : "cc", "memory");
+#undef TML_CONV_DSP_PAIR
         }
         if (K & 1) { // the unpaired last tap: [x0, -, x1, -]
             int32_t x0 = xb[0], x1 = xb[2];
@@ -164,9 +173,9 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
                 c3 += x0 * wb[5] + x1 * wb[7];
             }
             if (p) {
-                a01 = c0, a11 = c1, a21 = c2, a31 = c3;
+                a01 += c0, a11 += c1, a21 += c2, a31 += c3;
             } else {
-                a00 = c0, a10 = c1, a20 = c2, a30 = c3;
+                a00 += c0, a10 += c1, a20 += c2, a30 += c3;
             }
         }
         (void)w, (void)turns;
@@ -195,10 +204,11 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
     }
 }
 
-// n plain rows of weights (the channels after the blocks) with the pair buffer's 2 windows: s[2o + p].
-static void tml_conv_rows(const tml_px_t *xb, const int8_t *w, int K, int n, int32_t *s) {
+// n plain rows of weights (the channels after the blocks) with the pair buffer's 2 windows, plus their
+// biases: s[2o + p].
+static void tml_conv_rows(const tml_px_t *xb, const int8_t *w, int K, int n, const int32_t *bias, int32_t *s) {
     for (int o = 0; o < n; o++, w += K) {
-        int32_t a0 = 0, a1 = 0;
+        int32_t a0 = bias[o], a1 = a0;
         for (int k = 0; k < K; k++) {
             a0 += xb[TML_PX_AT(k, 0)] * w[k];
             a1 += xb[TML_PX_AT(k, 1)] * w[k];
@@ -221,76 +231,77 @@ static inline int32_t tml_srdhm_fast(int32_t a, int32_t b) {
 #endif
 }
 
-// zp + v clamped to -128 .. 127: v saturated to 16 bits first (the sum cannot wrap), then to 8 (on armv7-m
-// two SSAT). That is clamp(v, -128 - zp, 127 - zp) + zp for zp in -128..127.
-static inline int8_t tml_sat8(int32_t v, int32_t zp) {
-#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
-    __asm__("ssat %0, #16, %1" : "=r"(v) : "r"(v));
-    v += zp;
-    __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
-    return (int8_t)v;
-#else
-    v = v < -32768 ? -32768 : v > 32767 ? 32767 : v;
-    v += zp;
-    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-#endif
-}
-
-// Whether every channel of the call takes the fast output stage (tml_outq_t's fast).
+// Whether every channel of the call takes the fast output stage (tml_outq_t's fast): 1, or 2 when each also
+// has mult >= 0 and shift <= -2, the requantization of tml_rq_arm (TFLM's quantized multipliers are in
+// 2**30 .. 2**31-1, and the usual scales give right shifts).
 static inline int tml_conv_all_fast(const tml_chan_t *q, int ocn) {
-    int n = q->per_channel ? ocn : 1;
+    int n = q->per_channel ? ocn : 1, r = 2;
     for (int c = 0; c < n; c++) {
-        if (q->mult[c] == TML_INT32_MIN || q->shift[c] > 31 || q->shift[c] < -31) {
+        int32_t m = q->mult[c], sh = q->shift[c];
+        if (m == TML_INT32_MIN || sh > 31 || sh < -31) {
             return 0;
         }
+        r = m < 0 || sh > -2 ? 1 : r;
     }
-    return 1;
+    return r;
 }
 
-// The outputs of channels o0 .. o0+n-1 (of the call) for pixels p < np (up to 4) from their sums,
-// sa[2o + p] for pixels 0 and 1, sb[2o + p - 2] for pixels 2 and 3: out[o + p * OC], zero point zp,
-// clamped to act_min .. act_max. fast: tml_conv_all_fast. A channel's constants are set up once for
-// its 4 outputs.
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+// zp + TFLM's requantization of acc (no left shift: shift = -(sm1 + 1) <= -2, mult >= 0), saturated to
+// int8, in 7 instructions. The rounding doubling high multiply and the rounding right shift by s make
+// one 64-bit sum and one floor: floor((acc * mult + 2**30 + 2**(s+30) - [acc < 0] * 2**31) / 2**(31+s)),
+// SMLAL onto hi:lo, hik = 2**(s-2), then hi >> (s-1). TFLM's two roundings nest as floors do
+// (floor((floor(a/m) + c)/n) = floor((a + c*m)/(m*n))); its round half away from zero needs the sign of
+// the high product, for which acc's stands when mult >= 0 (where they differ the high product is 0 and
+// the rounding the same). |result| < 2**30, so zp is added without overflow.
+static inline int8_t tml_rq_arm(int32_t acc, int32_t mult, int32_t hik, int32_t sm1, int32_t zp) {
+    uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
+    int32_t hi = hik + (acc >> 31);
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(mult));
+    int32_t v = (hi >> sm1) + zp;
+    __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
+    return (int8_t)v;
+}
+#endif
+
+// The outputs of channels o0 .. o0+n-1 (of the call) for pixels p < np (up to 4) from their sums (bias
+// included), sa[2o + p] for pixels 0 and 1, sb[2o + p - 2] for pixels 2 and 3: out[o + p * OC], zero
+// point zp, clamped to act_min .. act_max. fast: tml_conv_all_fast. A channel's constants are set up
+// once for its 4 outputs.
 __attribute__((noinline)) static void tml_conv_outs(int OC, int32_t zp, int32_t act_min, int32_t act_max,
     const tml_chan_t *q, int fast, int o0, int n, const int32_t *sa, const int32_t *sb, int8_t *out, int np) {
     int step = q->per_channel;
-    const int32_t *bias = q->bias + o0, *mp = q->mult + step * o0, *sp = q->shift + step * o0;
+    const int32_t *mp = q->mult + step * o0, *sp = q->shift + step * o0;
     if (!fast) {
         for (int o = 0; o < n; o++, mp += step, sp += step) {
             for (int p = 0; p < np; p++) {
-                int32_t sum = p < 2 ? sa[2 * o + p] : sb[2 * o + p - 2];
-                int32_t acc = (int32_t)((uint32_t)bias[o] + (uint32_t)sum); // wraps like TFLM's int32
+                int32_t acc = p < 2 ? sa[2 * o + p] : sb[2 * o + p - 2];
                 out[o + p * OC] = tml_out8(tml_requantize(acc, *mp, *sp), zp, act_min, act_max);
             }
         }
         return;
     }
-    int32_t lo = act_min - zp, hi = act_max - zp;
     int8_t *out2 = out + 2 * OC; // pixels 2 and 3
-    if (np == 4 && act_min == -128 && act_max == 127) {
-        // the usual case, spelt out: 4 outputs a channel, clamped by saturation to int8 after the zero point
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+    if (fast == 2 && np == 4 && act_min == -128 && act_max == 127) { // the usual case: 4 outputs a channel
         for (int o = 0; o < n; o++, mp += step, sp += step, sa += 2, sb += 2, out++, out2++) {
-            int32_t mult = *mp, shift = *sp, b = bias[o];
-            int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-            int32_t mask = (int32_t)(((uint32_t)1 << right) - 1), half = mask >> 1, h;
-#define TML_CONV_OUT1(DOT, DST) \
-            h = tml_srdhm_fast((int32_t)(((uint32_t)b + (uint32_t)(DOT)) << left), mult); \
-            DST = tml_sat8((h >> right) + ((h & mask) > half + (h < 0)), zp)
-            TML_CONV_OUT1(sa[0], out[0]);
-            TML_CONV_OUT1(sa[1], out[OC]);
-            TML_CONV_OUT1(sb[0], out2[0]);
-            TML_CONV_OUT1(sb[1], out2[OC]);
-#undef TML_CONV_OUT1
+            int32_t mult = *mp, sm1 = -1 - *sp, hik = 1 << (sm1 - 1);
+            out[0] = tml_rq_arm(sa[0], mult, hik, sm1, zp);
+            out[OC] = tml_rq_arm(sa[1], mult, hik, sm1, zp);
+            out2[0] = tml_rq_arm(sb[0], mult, hik, sm1, zp);
+            out2[OC] = tml_rq_arm(sb[1], mult, hik, sm1, zp);
         }
         return;
     }
+#endif
+    int32_t lo = act_min - zp, hi = act_max - zp;
     for (int o = 0; o < n; o++, mp += step, sp += step, sa += 2, sb += 2, out++, out2++) {
-        int32_t mult = *mp, shift = *sp, b = bias[o];
+        int32_t mult = *mp, shift = *sp;
         int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
         int32_t mask = (int32_t)(((uint32_t)1 << right) - 1), half = mask >> 1, h, v;
-        // one output: bias (int32 wraps as TFLM's), requantize, clamp, zero point
-#define TML_CONV_OUT1(DOT, DST) \
-        h = tml_srdhm_fast((int32_t)(((uint32_t)b + (uint32_t)(DOT)) << left), mult); \
+        // one output: requantize (the sum wraps as TFLM's int32 when shifted left), clamp, zero point
+#define TML_CONV_OUT1(ACC, DST) \
+        h = tml_srdhm_fast((int32_t)((uint32_t)(ACC) << left), mult); \
         v = (h >> right) + ((h & mask) > half + (h < 0)); \
         v = v < lo ? lo : v; \
         v = v > hi ? hi : v; \
@@ -340,11 +351,12 @@ __attribute__((always_inline)) static inline void tml_conv2d(const int8_t *x, co
             int n = ocn - o < TML_CONV_GROUP ? ocn - o : TML_CONV_GROUP;
             int blocks = o + n <= 4 * nb ? n >> 2 : nb - (o >> 2); // whole blocks among these n
             const int8_t *wo = w + o * K, *wr = w + (o + 4 * blocks) * K;
-            tml_conv_blocks(bufa, wo, K, blocks, sa);
-            tml_conv_rows(bufa, wr, K, n - 4 * blocks, sa + 8 * blocks);
+            const int32_t *bo = q->bias + o, *br = bo + 4 * blocks;
+            tml_conv_blocks(bufa, wo, K, blocks, bo, sa);
+            tml_conv_rows(bufa, wr, K, n - 4 * blocks, br, sa + 8 * blocks);
             if (np > 2) {
-                tml_conv_blocks(bufb, wo, K, blocks, sb);
-                tml_conv_rows(bufb, wr, K, n - 4 * blocks, sb + 8 * blocks);
+                tml_conv_blocks(bufb, wo, K, blocks, bo, sb);
+                tml_conv_rows(bufb, wr, K, n - 4 * blocks, br, sb + 8 * blocks);
             }
             tml_conv_outs(g->OC, g->y_zp, g->act_min, g->act_max, q, fast, o, n, sa, sb, out + o, np);
         }
