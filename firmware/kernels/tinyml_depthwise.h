@@ -443,19 +443,38 @@ __attribute__((noinline)) static void tml_dw_rows_in(int8_t *buf, int S, const i
 
 // The input planes of nch adjacent channels (xc: the first one's first byte) into buf, plane j at
 // buf + j * pstep, rows S bytes apart, from (-pad_top, -pad_left): only the input's bytes, the x_zp
-// border already in place. Pixel by pixel, the nch bytes of a pixel adjacent in x: no per-row,
-// per-channel set-up, which weighs most in small planes.
+// border already in place. A row at a time, 4 channels (adjacent bytes in x) per step along it: little
+// per-row, per-channel set-up, which weighs most in small planes.
 __attribute__((noinline)) static void tml_dw_planes_in(int8_t *buf, int S, int pstep, const int8_t *xc,
     const tml_conv_t *g, int nch, int hp, int wp) {
     int C = g->C, pt = g->pad_top, pl = g->pad_left;
     int h1 = g->H + pt < hp ? g->H : hp - pt, w1 = g->W + pl < wp ? g->W : wp - pl; // input rows, columns used
+    int p2 = 2 * pstep, p3 = 3 * pstep;
     for (int ih = 0; ih < h1; ih++) {
         const int8_t *src = xc + ih * g->W * C;
         int8_t *dst = buf + (ih + pt) * S + pl;
-        for (int iw = 0; iw < w1; iw++, src += C, dst++) {
+        int j = 0;
+        for (; j + 4 <= nch; j += 4, src += 4, dst += 4 * pstep) {
+            const int8_t *s = src;
             int8_t *d = dst;
-            for (int j = 0; j < nch; j++, d += pstep) {
-                *d = src[j];
+            for (int n = w1; n > 0; n--, s += C, d++) {
+                int8_t a = s[0], b = s[1], c = s[2], e = s[3];
+                d[0] = a, d[pstep] = b, d[p2] = c, d[p3] = e;
+            }
+        }
+        for (; j + 2 <= nch; j += 2, src += 2, dst += p2) {
+            const int8_t *s = src;
+            int8_t *d = dst;
+            for (int n = w1; n > 0; n--, s += C, d++) {
+                int8_t a = s[0], b = s[1];
+                d[0] = a, d[pstep] = b;
+            }
+        }
+        if (j < nch) {
+            const int8_t *s = src;
+            int8_t *d = dst;
+            for (int n = w1; n > 0; n--, s += C, d++) {
+                *d = *s;
             }
         }
     }
@@ -511,22 +530,27 @@ __attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t
     int per = (R - KH) / sh + 1; // output rows a full buffer serves
     int dm = g->depth_multiplier, OC = g->OC, ystep = g->OW * OC;
     int o = 0;
-    int hp = (g->OH - 1) * sh + KH, k = dm == 1 ? R / hp : 0; // whole planes that fit buf at once
+    int hp = (g->OH - 1) * sh + KH, k = dm == 1 ? R / hp : 0; // whole planes that fit buf at once, stacked
+    int Sp = S, pstep = hp * S;
+    if (dm == 1 && hp * 64 <= TML_DW_BUF && wp + 4 <= 64 && (64 - 4 - wp) / wp + 1 > k) {
+        // or side by side in rows of 64 bytes, wp apart (a 3x3 plane of 7 x 7: 8 of them, 4 stacked)
+        Sp = 64, pstep = wp, k = (64 - 4 - wp) / wp + 1;
+    }
     if (k > 1) {
         // small planes, one output channel per input channel: k channels' planes copied, then one call
         tml_dwq_t rs[TML_DW_BUF / (3 * 32)];
         k = k < (int)(sizeof rs / sizeof rs[0]) ? k : (int)(sizeof rs / sizeof rs[0]);
         for (; o < g->ocn; o += k) {
             int nch = g->ocn - o < k ? g->ocn - o : k;
-            if (nch >= 4) { // pixel by pixel pays from 4 channels on
-                tml_dw_planes_in(buf, S, hp * S, x + g->oc0 + o, g, nch, hp, wp);
+            if (nch >= 2) { // pixel by pixel pays from 2 channels on
+                tml_dw_planes_in(buf, Sp, pstep, x + g->oc0 + o, g, nch, hp, wp);
             } else {
                 for (int j = 0; j < nch; j++) {
-                    tml_dw_rows_in(buf + j * hp * S, S, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
+                    tml_dw_rows_in(buf + j * pstep, Sp, x + g->oc0 + o + j, g, -g->pad_top, hp, wp, 1);
                 }
             }
-            if (is3x3 && tml_dw3x3_fast(buf, S, g->OH, g->OW, g->stride_w, sh, y + g->oc0 + o, ystep, OC, w + o * 9,
-                q, o, nch, hp * S, g)) {
+            if (is3x3 && tml_dw3x3_fast(buf, Sp, g->OH, g->OW, g->stride_w, sh, y + g->oc0 + o, ystep, OC, w + o * 9,
+                q, o, nch, pstep, g)) {
                 continue;
             }
             for (int j = 0; j < nch; j++) {
@@ -534,11 +558,11 @@ __attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t
                 tml_dwq_init(&rs[j], q->bias[o + j], q->mult[c], q->shift[c], g);
             }
             if (is3x3) {
-                tml_dw3x3_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * 9, rs,
-                    nch, hp * S);
+                tml_dw3x3_rows(buf, Sp, sh * Sp, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * 9, rs,
+                    nch, pstep);
             } else {
-                tml_dw_any_rows(buf, S, sh * S, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * K,
-                    KH, KW, rs, nch, hp * S);
+                tml_dw_any_rows(buf, Sp, sh * Sp, g->OH, g->OW, g->stride_w, y + g->oc0 + o, ystep, OC, w + o * K,
+                    KH, KW, rs, nch, pstep);
             }
         }
         return 1;
