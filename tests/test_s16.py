@@ -111,15 +111,15 @@ def test_reshape_s16(tmp_path):
 
 def test_16x8_model_with_an_op_without_int16_kernels_is_refused_naming_it():
     model = tb.build_model(
-        [tb.Op("FULLY_CONNECTED", [0, 1, 2], [3], {}, 12), tb.Op("SOFTMAX", [3], [4], {"beta": 1.0}, 3),
-         tb.Op("LOGISTIC", [4], [5], {}, 3)],
+        [tb.Op("FULLY_CONNECTED", [0, 1, 2], [3], {}, 12), tb.Op("RELU", [3], [4], {}, 3),
+         tb.Op("LEAKY_RELU", [4], [5], {"alpha": 0.2}, 2)],
         [T((1, 4), dtype="int16", scale=0.001), T(data=np.ones((3, 4), np.int8), scale=0.01),
          T(data=np.zeros(3, np.int64), dtype="int64", scale=1e-5), T((1, 3), dtype="int16", scale=0.001),
          T((1, 3), dtype="int16", scale=1 / 32768), T((1, 3), dtype="int16", scale=1 / 32768)], [0], [5])
     with pytest.raises(ConvertError) as e:
         convert(model, "m16")
     msg = str(e.value)
-    assert "int16" in msg and "SOFTMAX (op 1)" in msg and "LOGISTIC (op 2)" in msg and "FULLY_CONNECTED," in msg
+    assert "int16" in msg and "RELU (op 1)" in msg and "LEAKY_RELU (op 2)" in msg and "FULLY_CONNECTED," in msg
     assert "TFLITE_BUILTINS_INT8" in msg
 
 
@@ -162,18 +162,22 @@ def test_add_sub_s16(tmp_path, name, shapes):
     assert len(np.unique(expected[0])) > 10
 
 
-def test_16x8_model_with_float_io_is_refused_saying_to_convert_with_int16_io():
+def test_16x8_model_with_float_io_runs_as_tflm(tmp_path):
+    """TF's converter's default ends of a 16x8 model: QUANTIZE float32 -> int16 in, DEQUANTIZE out
+    (tests/test_s16_unary.py has each op alone)."""
+    rng = np.random.default_rng(16)
     model = tb.build_model(
         [tb.Op("QUANTIZE", [0], [1], {}, 1), tb.Op("FULLY_CONNECTED", [1, 2, 3], [4], {}, 12),
          tb.Op("DEQUANTIZE", [4], [5], {}, 1)],
-        [T((1, 4), dtype="float32"), T((1, 4), dtype="int16", scale=0.001), T(data=np.ones((3, 4), np.int8), scale=0.01),
+        [T((1, 4), dtype="float32"), T((1, 4), dtype="int16", scale=0.001),
+         T(data=rng.integers(-127, 128, (3, 4)).astype(np.int8), scale=0.01),
          T(data=np.zeros(3, np.int64), dtype="int64", scale=1e-5), T((1, 3), dtype="int16", scale=0.001),
          T((1, 3), dtype="float32")], [0], [5])
-    with pytest.raises(ConvertError) as e:
-        convert(model, "m16")
-    msg = str(e.value)
-    assert "QUANTIZE (op 0)" in msg and "DEQUANTIZE (op 2)" in msg
-    assert "inference_input_type = tf.int16" in msg and "inference_output_type = tf.int16" in msg
+    x = rng.normal(0, 10, (6, 1, 4)).astype(np.float32)
+    expected, got = run_everywhere(tmp_path, model, [x])
+    assert expected[0].dtype == np.float32 and len(np.unique(expected[0])) > 5
+    for backend, ys in got.items():
+        assert ys[0].tobytes() == expected[0].tobytes(), backend
 
 
 @pytest.mark.parametrize("shapes", [((1, 4, 4, 3), (1, 1, 1, 3)), ((2, 5), (2, 5)), ((3, 1, 6), (4, 1))],

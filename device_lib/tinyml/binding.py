@@ -173,6 +173,12 @@ def bind(self, op, row):
         kernel = "reduce_sum"
     if kernel.startswith("reduce_"):
         return getattr(k, kernel), (x, y, _reduce_g(ins[0].shape, D[op.inputs[1]], p))
+    if kernel in ("softmax", "lut", "lut/quantize_f32") and (s16 or out.dtype == 4 and len(ins) == 1):
+        # int16 activations (tinyml/ops.py S16): softmax_s16, lut_s16, requantize_s16, quantize_f32_s16
+        name = kernel if kernel[0] != "l" or kernel == "lut" else "requantize" if s16 else "quantize_f32"
+        fn = getattr(k, name + "_s16", None) or getattr(
+            use("kernels_py_s16" if self.backend == "python" else "kernels_viper_act16"), name + "_s16")
+        return fn, (x, y, D[op.inputs[1]] if len(ins) > 1 else None, (ins[0].shape or (1,))[-1]) + p
     if kernel in ("softmax", "l2_normalization", "log_softmax"):  # rows of the last dimension
         return getattr(k, kernel), (x, y, ins[0].shape[-1]) + p
     if kernel == "copy":

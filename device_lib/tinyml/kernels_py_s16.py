@@ -7,6 +7,7 @@ import struct
 from tinyml.ops import const
 from tinyml.fixedpoint import requantize
 from tinyml.kernels_py import int8s
+from tinyml.kernels_s16_float import dequantize16, quantize_f32_s16  # noqa: F401
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)
@@ -236,3 +237,97 @@ def add_s16(a, b, y, g):
 
 def sub_s16(a, b, y, g):
     _add_sub(a, b, y, g, -1)
+
+
+# ---- the int16 element-wise ops and SOFTMAX (docs/model-format.md, "Ops with int16 activations") ----
+
+def _table16(t, at):
+    # entry at of an int16 table, as int16
+    v = t[2 * at] | t[2 * at + 1] << 8
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def _sigmoid(v, m, s, t, tanh):
+    # TFLM's reference_integer_ops::Logistic (tanh 0) and Tanh (1) of one int16 code: scaled to
+    # 1/(3*4096) by (m, s), then sigmoid_table_uint16 (t, 256 entries) interpolated
+    r = (1 << (s - 1)) if s > 0 else 0
+    d = (v * m + r) >> s
+    a = -d if d < 0 else d
+    if tanh:
+        uh = a >> 8
+        if uh >= 255:
+            r = 0xFFFF << 8
+        else:
+            ua = _table16(t, uh) & 0xFFFF
+            r = (ua << 8) + (a & 0xFF) * ((_table16(t, uh + 1) & 0xFFFF) - ua)
+        r = (r - (1 << 23) + (1 << 7)) if d >= 0 else (-r + (1 << 23) + (1 << 7) - 1)
+        return r >> 8
+    uh = a >> 9
+    if uh >= 255:
+        r = 0x7FFF << 10
+    else:
+        ua = _table16(t, uh) & 0xFFFF
+        r = (ua << 9) + (a & 0x1FF) * ((_table16(t, uh + 1) & 0xFFFF) - ua)
+    r = (r + (1 << 9)) if d >= 0 else ((1 << 25) - r + (1 << 9) - 1)
+    return r >> 10
+
+
+def lut_s16(x, y, t, n, mode, m, s, y_zp):
+    # int16 LOGISTIC (mode 0) and TANH (1): m, s the input multiplier and left shift, t TFLM's
+    # sigmoid_table_uint16; DEQUANTIZE int16 -> float32 (2): x * scale (m: its float32 bits) in float32
+    if mode == 2:
+        return dequantize16(x, y, m)
+    xs = int16s(x)
+    out = array("h", bytes(len(x)))
+    for i, v in enumerate(xs):
+        out[i] = _sigmoid(v, m, s, t, mode)
+    y[:] = bytes(out)
+
+
+def requantize_s16(x, y, rq, n, y_zp, y_scale):
+    # QUANTIZE int16 -> int8 or int16: TFLM's Requantize, MultiplyByQuantizedMultiplier(x, m, s) + y_zp,
+    # clamped; rq the int32 (multiplier, shift)
+    m, s = struct.unpack("<ii", rq)
+    wide = len(y) == len(x)
+    lo, hi = (-32768, 32767) if wide else (-128, 127)
+    out = array("h" if wide else "b", bytes(len(y)))
+    for i, v in enumerate(int16s(x)):
+        v = requantize(v, m, s) + y_zp
+        out[i] = lo if v < lo else hi if v > hi else v
+    y[:] = bytes(out)
+
+
+def _lookup(v, t, at):
+    # TFLM's generic_int16_table_lookup of int16 v in the 513-entry table at entry at of t
+    i = at + 256 + (v >> 7)
+    base = _table16(t, i)
+    slope = (_table16(t, i + 1) - base + 0x8000 & 0xFFFF) - 0x8000
+    r = base + ((slope * (v & 0x7F) + 64) >> 7)
+    return (r + 0x8000 & 0xFFFF) - 0x8000
+
+
+def softmax_s16(x, y, t, n, m, s, unused):
+    # TFLM's reference_ops::SoftmaxInt16 over rows of n: exp(x - max) from t's first table (513 entries,
+    # the host's gen_lut of exp on [-10, 0]), their sum's reciprocal from its second (1 / (1 + x) on
+    # [0, 1]), each a Q0.15 interpolated lookup
+    xs = int16s(x)
+    out = array("h", bytes(len(x)))
+    for r0 in range(0, len(xs), n):
+        row = xs[r0:r0 + n]
+        top = max(row)
+        e = []
+        for v in row:
+            d = requantize(v - top, m, s) + 32767
+            e.append(_lookup(-32768 if d < -32768 else 32767 if d > 32767 else d, t, 0))
+        total = sum(e)
+        hp = 0  # leading zeros of the (positive) int32 sum
+        while not total & (0x80000000 >> hp):
+            hp += 1
+        shifted = ((total << (hp - 1)) + (1 << 13)) >> 14
+        d = shifted - (1 << 15) - (1 << 16)
+        rcp = _lookup(-32768 if d < -32768 else 32767 if d > 32767 else d, t, 513)
+        rs = 31 - hp
+        for j, v in enumerate(e):
+            q = (v * rcp + (1 << (rs - 1))) >> rs
+            out[r0 + j] = 0 if q < 0 else 32767 if q > 32767 else q
+    y[:] = bytes(out)

@@ -87,3 +87,54 @@ def _requantize(acc, n: int, mult, shift, mo: int, mn: int, y, yo: int, ystep: i
             v = act_max
         py[yo] = v
         yo += ystep
+
+
+@micropython.viper
+def requantize32(acc, n: int, m: int, s: int, ext: int):
+    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for i < n, int32 in place (s > 0 a left
+    # shift that wraps, as TFLM's): SaturatingRoundingDoublingHighMul on 14-bit limbs, then
+    # RoundingDivideByPOT, as _requantize, exact in 32-bit words (no clamp, no zero point)
+    pa = ptr32(acc)
+    nudge = 1
+    nudge <<= 30
+    b0 = m & 0x3FFF
+    b1 = (m >> 14) & 0x3FFF
+    b2 = m >> 28
+    left = 0
+    right = 0
+    if s > 0:
+        left = s
+    else:
+        right = 0 - s
+    mask = (1 << right) - 1
+    half = mask >> 1
+    for i in range(n):
+        a = (pa[i] << ext) >> ext
+        if left > 0:
+            a = ((a << left) << ext) >> ext
+        neg = a < 0
+        if neg:
+            a = 0 - a
+        if a < 0:  # INT32_MIN on a 32-bit word
+            q = m
+        else:
+            a0 = a & 0x3FFF
+            a1 = (a >> 14) & 0x3FFF
+            a2 = a >> 28
+            t = a0 * b0 + nudge
+            if neg:
+                t -= 1
+            t = a0 * b1 + a1 * b0 + (t >> 14)
+            t = a0 * b2 + a1 * b1 + a2 * b0 + (t >> 14)
+            q = (t >> 3) + ((a1 * b2 + a2 * b1) << 11) + ((a2 * b2) << 25)
+        if neg:
+            q = 0 - q
+        if right > 0:
+            threshold = half
+            if q < 0:
+                threshold += 1
+            rem = q & mask
+            q = q >> right
+            if rem > threshold:
+                q += 1
+        pa[i] = q

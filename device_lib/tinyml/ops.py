@@ -43,20 +43,20 @@ TABLE = """\
 3 CONV_2D conv2d streams 5 1 10 conv
 4 DEPTHWISE_CONV_2D depthwise_conv2d streams 5 1 11 depthwise
 5 DEPTH_TO_SPACE remap moves 2 1 6 remap
-6 DEQUANTIZE lut - 2 1 0 lut
+6 DEQUANTIZE lut - 1-2 1 0-4 lut
 9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
 11 L2_NORMALIZATION l2_normalization - 1 1 1 l2norm
-14 LOGISTIC lut - 2 1 0 lut
+14 LOGISTIC lut - 2 1 0-4 lut
 17 MAX_POOL_2D pool2d max 1 1 8 pool
 18 MUL mul - 2 1 19 mul
 19 RELU lut - 2 1 0 lut
 21 RELU6 lut - 2 1 0 lut
 22 RESHAPE copy moves 1 1 0 same
 23 RESIZE_BILINEAR resize_bilinear - 2 1 0 resize
-25 SOFTMAX softmax - 1 1 3 softmax
+25 SOFTMAX softmax - 1-2 1 3 softmax
 26 SPACE_TO_DEPTH remap moves 2 1 6 remap
 27 SVDF svdf whole 5 1 8 svdf
-28 TANH lut - 2 1 0 lut
+28 TANH lut - 2 1 0-4 lut
 34 PAD pad moves 1 1 5 pad
 36 GATHER remap moves 2 1 6 remap
 37 BATCH_TO_SPACE_ND remap moves 2 1 6 remap
@@ -106,8 +106,10 @@ TABLE = """\
 
 # The ops that also take int16 activations with int8 weights (TFLite's 16x8 quantization): the
 # interpreter calls their kernel's <kernel>_s16 when input 0 is int16 (docs/model-format.md, "int16
-# activations"); every other op takes int8 only.
-S16 = (0, 1, 3, 4, 9, 17, 18, 22, 41, 43, 70)
+# activations"); every other op takes int8 only. SOFTMAX, LOGISTIC, TANH, DEQUANTIZE and QUANTIZE
+# call softmax_s16, lut_s16, requantize_s16 (int16 to int8 or int16) or quantize_f32_s16 (float32 to
+# int16); QUANTIZE from int8 to int16 is lut's table of 256 int16.
+S16 = (0, 1, 3, 4, 6, 9, 14, 17, 18, 22, 25, 28, 41, 43, 70, 114)
 
 
 def _count(spec):
@@ -172,6 +174,15 @@ _SOFTMAX_PARAMS = const(0)
 _SOFTMAX_INPUT_MULTIPLIER = const(0)
 _SOFTMAX_INPUT_LEFT_SHIFT = const(1)
 _SOFTMAX_DIFF_MIN = const(2)
+
+# int16 LOGISTIC, TANH, DEQUANTIZE: lut_s16(x, y, table, n, mode, multiplier, shift, y_zp): mode 0
+# LOGISTIC, 1 TANH (the input multiplier and left shift; table TFLM's sigmoid_table_uint16), 2
+# DEQUANTIZE (multiplier: the scale's float32 bits, no table)
+_UNARY16_PARAMS = const(0)
+_UNARY16_MODE = const(0)
+_UNARY16_MULTIPLIER = const(1)
+_UNARY16_SHIFT = const(2)
+_UNARY16_Y_ZP = const(3)
 
 # L2_NORMALIZATION: l2_normalization(x, y, depth, x_zp), scalars after (x, y, depth)
 _L2NORM_PARAMS = const(0)

@@ -234,6 +234,8 @@ def _pool(c):
 
 
 def _softmax(c):
+    if c.a == _INT16:
+        return _s16(c, "softmax")
     shape = c.tensor(0, _INT8)
     if not shape:
         c.fail("input 0 is a scalar")
@@ -248,7 +250,17 @@ def _softmax(c):
     return 2 * _size(shape)
 
 
+def _s16(c, check):
+    # an int16 record of SOFTMAX, LOGISTIC, TANH, DEQUANTIZE or QUANTIZE (tinyml/validate_s16.py)
+    import tinyml.validate_s16 as v
+    return getattr(v, check)(c)
+
+
 def _lut(c):
+    if c.a == _INT16:
+        return _s16(c, "lut")
+    if len(c.ins) != 2 or c.p:
+        c.fail("an int8 input takes input 1, its table, and no parameters")
     n = _size(c.tensor(0, _INT8))
     t = c.ins[1]
     # int8 (the activations), float32 (DEQUANTIZE), int16 or int32 (CAST) entries
@@ -260,6 +272,8 @@ def _lut(c):
 
 
 def _quantize(c):
+    if _INT16 in (c.ins[0].dtype, c.out.dtype) and not (len(c.ins) == 2 and c.ins[0].dtype == _INT8):
+        return _s16(c, "quantize")  # to or from int16, except int8's table
     if len(c.ins) == 2:
         if c.p:
             c.fail("%d parameters with a table input, expected none" % len(c.p))

@@ -277,27 +277,35 @@ class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps, TailOps):
 
     def _table(self, op, table):
         self.emit(op, [self.activation(op.inputs[0]), self.const(self.t(op.inputs[0]).name + "/table", table)],
-                  [self.activation(op.outputs[0], (np.int8, np.float32))])
+                  [self.activation(op.outputs[0], (np.int8, np.int16, np.float32))])
 
     def logistic(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.sigmoid_s16(op, False)
         if self.qp(y) != (1 / 256, -128):
             self.fail(op, "output must have scale 1/256 and zero point -128 (TFLM's requirement)")
         self._table(op, q.logistic_table(*self.qp(x)))
 
     def tanh(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.sigmoid_s16(op, True)
         if self.qp(y) != (1 / 128, 0):
             self.fail(op, "output must have scale 1/128 and zero point 0 (TFLM's requirement)")
         self._table(op, q.tanh_table(*self.qp(x)))
 
     def dequantize(self, op):
+        if self.t(op.inputs[0]).dtype == np.int16:
+            return self.dequantize_s16(op)
         self._table(op, q.dequantize_table(*self.qp(self.t(op.inputs[0]))))
 
     dequantize.float_outputs = True  # an int8 model's float outputs: check_supported lets them through
 
     def quantize(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if np.int16 in (x.dtype, y.dtype):
+            return self.quantize_s16(op)
         if x.dtype == np.float32:
             y_scale, y_zp = self.qp(y)
             bits = int(np.array([y_scale], np.float32).view(np.int32)[0])
@@ -339,6 +347,8 @@ class _Converter(MathOps, LayoutOps, NnOps, S16Ops, RecurrentOps, TailOps):
 
     def softmax(self, op):
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype == np.int16:
+            return self.softmax_s16(op)
         if self.qp(y)[1] != -128 or abs(self.qp(y)[0] - 1 / 256) > 1e-9:
             self.fail(op, "output must have scale 1/256 and zero point -128 (as TFLM requires), "
                       "got scale %g, zero point %d" % self.qp(y))

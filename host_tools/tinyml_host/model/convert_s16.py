@@ -7,6 +7,8 @@ import numpy as np
 
 from tinyml.ops import S16
 from tinyml_host.model import op_params
+from tinyml_host.model import quantize as q
+from tinyml_host.model.convert_recurrent import SIGMOID_TABLE_UINT16
 
 S16_ADVICE = ("quantize those layers with int8 activations (target_spec.supported_ops="
               "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]), or keep them out of the 16x8 model")
@@ -93,3 +95,124 @@ class S16Ops:
         lo, hi = self.clamp(op, y)
         self.emit(op, ins, [self.activation(op.outputs[0])], **geometry, x_zp=0, y_zp=0, act_min=lo, act_max=hi,
                   **extra)
+
+    # ---- int16 LOGISTIC, TANH, SOFTMAX, QUANTIZE, DEQUANTIZE: TFLM's Prepare arithmetic here, the
+    # device runs lut_s16 / softmax_s16 / quantize_f32_s16 (docs/model-format.md, "int16 activations")
+
+    def _zero_zp(self, op, *tensors):
+        for t in tensors:
+            if t.dtype == np.int16 and int(t.zero_point[0]) != 0:
+                self.fail(op, "int16 tensor '%s' has zero point %d: TFLM's int16 kernels take zero point 0 only; "
+                          "quantize it symmetrically (TF's 16x8 converter does)" % (t.name, int(t.zero_point[0])))
+
+    def sigmoid_s16(self, op, tanh):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        self._zero_zp(op, x, y)
+        if y.dtype != np.int16 or checked_log2(float(y.scale[0])) != (True, -15):
+            self.fail(op, "an int16 input needs an int16 output of scale 1/32768 (TFLM's requirement), got %s scale %g"
+                      % (y.dtype, float(y.scale[0])))
+        m, s = sigmoid16_params(float(x.scale[0]), tanh)
+        if m > 32767:
+            self.fail(op, "input scale %g is over 8/3 (int16 codes beyond +-87000): TFLM's int16 %s overflows "
+                      "int32 there; quantize its input with a smaller range" % (float(x.scale[0]), op.name))
+        table = np.array(SIGMOID_TABLE_UINT16, np.uint16).view(np.int16)
+        self.emit(op, [self.activation(op.inputs[0]), self.const("sigmoid_table_uint16", table)],
+                  [self.activation(op.outputs[0])], mode=int(tanh), multiplier=m, shift=s, y_zp=0)
+
+    def softmax_s16(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        self._zero_zp(op, x, y)
+        if y.dtype != np.int16 or abs(float(y.scale[0]) - 1 / 32768) > 0.001 / 32768:
+            self.fail(op, "an int16 input needs an int16 output of scale 1/32768 (TFLM's requirement), got %s scale %g"
+                      % (y.dtype, float(y.scale[0])))
+        real = float(np.float32(x.scale[0])) * float(np.float32(op.options.get("beta", 1.0))) / (10.0 / 65535.0)
+        m, s = q.quantize_multiplier(real)
+        if s > 15:  # a difference of -65535 shifted left by more overflows int32 in TFLM
+            self.fail(op, "input scale x beta is %g, 5 or more: TFLM's int16 SOFTMAX overflows int32 there; quantize "
+                      "its input with a smaller range" % (real * 10.0 / 65535.0))
+        self.emit(op, [self.activation(op.inputs[0]), self.const("softmax_int16_luts", softmax16_tables())],
+                  [self.activation(op.outputs[0])], input_multiplier=m, input_left_shift=s, diff_min=0)
+
+    def quantize_s16(self, op):
+        # to or from int16 (TFLM's quantize.cc): float32 -> int16 (AffineQuantize), int8 -> int16 (a
+        # table of 256 int16, TFLM's Requantize of each code), int16 -> int8 or int16 (Requantize)
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        self._zero_zp(op, x, y)
+        if y.dtype not in (np.int8, np.int16):
+            self.fail(op, "int16 to %s: tinyml quantizes int16 to int8 or int16 only" % y.dtype)
+        if x.dtype == np.float32:
+            bits = int(np.array([y.scale[0]], np.float32).view(np.int32)[0])
+            return self.emit(op, [self.activation(op.inputs[0], (np.float32,))], [self.activation(op.outputs[0])],
+                             y_zp=0, y_scale=bits)
+        m, s = q.quantize_multiplier(float(np.float32(x.scale[0])) / float(np.float32(y.scale[0])))
+        y_zp = int(y.zero_point[0])
+        if x.dtype == np.int8:
+            x_zp = int(x.zero_point[0])
+            table = np.array([min(max(q.requantize(v - x_zp, m, s) + y_zp, -32768), 32767)
+                              for v in range(-128, 128)], np.int16)
+            return self._table(op, table)
+        if x.dtype != np.int16:
+            self.fail(op, "%s to int16: tinyml quantizes float32, int8 or int16 to int16" % x.dtype)
+        bits = int(np.array([y.scale[0]], np.float32).view(np.int32)[0])
+        self.emit(op, [self.activation(op.inputs[0]), self.const(x.name + "/requantize", np.array([m, s], np.int32))],
+                  [self.activation(op.outputs[0])], y_zp=y_zp, y_scale=bits)
+
+    def dequantize_s16(self, op):
+        x = self.t(op.inputs[0])
+        self._zero_zp(op, x)
+        bits = int(np.array([x.scale[0]], np.float32).view(np.int32)[0])
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0], (np.float32,))],
+                  mode=2, multiplier=bits, shift=0, y_zp=0)
+
+
+def checked_log2(x):
+    """TFLM's CheckedLog2 in float32: (x is a power of two within 1e-3 of its log, the rounded log2)."""
+    f = np.float32
+    l2 = f(np.log(f(x))) * (f(1.0) / f(np.log(f(2.0))))
+    r = q.tflite_round(float(l2))
+    return bool(abs(f(l2) - f(r)) < f(1e-3)), int(r)
+
+
+def sigmoid16_params(x_scale, tanh):
+    """TFLM's int16 LOGISTIC / TANH Prepare: (input_multiplier, input_left_shift) scaling the input to
+    1/(3*4096); its power-of-two case (multiplier 0, the kernel's 3 << shift) resolved here."""
+    pot, l2 = checked_log2(x_scale)
+    shift = 12 + l2
+    if pot and (shift == 0 or tanh and shift == 1):
+        return 3 << shift, 0
+    real, shift = float(np.float32(x_scale)) * 4096.0 * 3.0, 0
+    while real <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        real *= 2.0
+    return int(real), shift
+
+
+def _gen_lut(fn, lo, hi):
+    # TFLM's gen_lut<float, int16_t, int16_t> (output range -1..1): 512 steps and a last entry, in float32
+    f = np.float32
+    step = (f(hi) - f(lo)) / f(512)
+    half = step / f(2)
+    inv = f(65536) / (f(1) - f(-1))
+
+    def rnd(v):
+        return f(q.tflite_round(float(v)))
+    out = []
+    for i in range(512):
+        at = f(lo) + f(i) * step
+        val, mid, nxt = fn(at), fn(at + half), fn(f(lo) + f(i + 1) * step)
+        sample = rnd(val * inv)
+        mid_interp = rnd((nxt * inv + rnd(val * inv)) / f(2))
+        bias = rnd((mid_interp - rnd(mid * inv)) / f(2))
+        out.append(min(max(sample - bias, -32768), 32767))
+    out.append(min(max(rnd(fn(f(hi)) * inv), -32768), 32767))
+    return out
+
+
+def _expf(v):
+    return np.float32(np.exp(np.float64(v)))  # correctly rounded, as glibc's expf
+
+
+def softmax16_tables():
+    """TFLM's int16 SOFTMAX tables: exp on [-10, 0], then 1 / (1 + x) on [0, 1], 513 int16 each."""
+    return np.array(_gen_lut(_expf, -10.0, 0.0)
+                    + _gen_lut(lambda v: np.float32(1.0) / (np.float32(1.0) + v), 0.0, 1.0), np.int16)

@@ -32,7 +32,7 @@ PARAMS = {
     "DEPTHWISE_CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min "
                                   "act_max depth_multiplier"),
     "DEPTH_TO_SPACE": ("REMAP", "d[4] esize fill"),
-    "DEQUANTIZE": (None, ""),
+    "DEQUANTIZE": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "ELU": (None, ""),
     "EQUAL": _ADD_RECORD,
     "EXPAND_DIMS": (None, ""),
@@ -46,7 +46,7 @@ PARAMS = {
     "LESS": _ADD_RECORD,
     "LESS_EQUAL": _ADD_RECORD,
     "LOG_SOFTMAX": ("LOGSOFTMAX", "input_multiplier input_left_shift reverse_multiplier reverse_shift diff_min"),
-    "LOGISTIC": (None, ""),
+    "LOGISTIC": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "MAXIMUM": ("ADD", "d[4] a_stride[4] b_stride[4]"),
     "MAX_POOL_2D": ("POOL", "stride_h stride_w filter_h filter_w pad_top pad_left act_min act_max"),
     "MEAN": ("MEAN", "x_zp y_zp multiplier shift"),
@@ -83,7 +83,7 @@ PARAMS = {
                    "y_multiplier y_shift y_zp act_min act_max"),
     "SVDF": ("SVDF", "rank x_zp feature_multiplier feature_shift state_zp time_multiplier time_shift y_zp"),
     "SUM": ("REDUCE", "x_zp y_zp multiplier shift"),
-    "TANH": (None, ""),
+    "TANH": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "TRANSPOSE_CONV": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
     "TRANSPOSE": ("REMAP", "d[4] esize fill"),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("LSTM", "gate_multiplier[8] gate_shift[8] forget_multiplier forget_shift "
