@@ -126,6 +126,14 @@ def _cast(rng):  # int8 to int32 (a table of each code's value), every code once
             [np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)])
 
 
+def _lookup(rng):  # ids the model computes (ARG_MAX of the input, in range) picking rows of a table
+    rows = T(data=rng.integers(-128, 128, (5, 2, 3)).astype(np.int8), scale=0.1, zero_point=3)
+    ops = [tb.Op("ARG_MAX", [0, 1], [2], {"output_type": "INT32"}), tb.Op("EMBEDDING_LOOKUP", [2, 3], [4])]
+    tensors = [T((4, 5), scale=0.1, zero_point=3), T(data=np.array([1], np.int32), dtype="int32"),
+               T((4,), dtype="int32"), rows, T((4, 2, 3), scale=0.1, zero_point=3)]
+    return tb.build_model(ops, tensors, [0], [4]), int8_inputs(rng, (4, 5))
+
+
 def _transpose_conv(rng):
     return transpose_conv_model(rng, TCONV_CASES[0], "RELU"), int8_inputs(rng, (1,) + TCONV_CASES[0][0])
 
@@ -155,6 +163,7 @@ BUILDERS = {
     "CONCATENATION": _concat,
     "SQUEEZE": _squeeze,
     "CAST": _cast,
+    "EMBEDDING_LOOKUP": _lookup,
     "SVDF": svdf_model,  # stateful: its cases run in order, the state carried (tflm_run carries it too)
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm_model,
 }

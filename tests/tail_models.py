@@ -41,6 +41,14 @@ def gather_nd(rng):
     return model("GATHER_ND", s, [i32(idx)], [out], rng=rng), inputs(rng, s)
 
 
+def gather_nd_elements(rng):
+    """Single elements picked in a (2, 2) or (3, 2) grid: mostly no separable gather (a lookup of rows)."""
+    s = shape(rng, int(rng.integers(2, 4)), 2, 4)
+    lead = (int(rng.integers(2, 4)), 2)
+    idx = np.stack([rng.integers(0, d, lead) for d in s], -1)
+    return model("GATHER_ND", s, [i32(idx)], [lead], rng=rng), inputs(rng, s)
+
+
 def zeros_like(rng):
     """Its output is 0 (not the zero point, whatever the output's quantization says)."""
     s = shape(rng, int(rng.integers(1, 5)), 1, 5)
@@ -82,13 +90,14 @@ CASES = {"REVERSE_V2": reverse_v2, "BROADCAST_TO": broadcast_to, "GATHER_ND": ga
 
 def board_model(rng):
     """Every op above on the one input (2, 1, 5, 3), one output each (CAST to int32 and to float32;
-    FILL of the element GATHER_ND picks): (.tflite bytes, inputs)."""
+    FILL of the element GATHER_ND picks; EMBEDDING_LOOKUP and GATHER of ids ARG_MAX computes):
+    (.tflite bytes, inputs)."""
     qp = (0.05, -3)
     s = (2, 1, 5, 3)
     tensors = [act(s, qp)]
     ops = []
 
-    def add(name, ins, out, dtype="int8"):
+    def add(name, ins, out, dtype="int8", options=None):
         at = len(tensors)
         tensors.extend(c for c in ins if not isinstance(c, int))
         refs, k = [], at
@@ -96,17 +105,47 @@ def board_model(rng):
             refs.append(c if isinstance(c, int) else k)
             k += not isinstance(c, int)
         tensors.append(act(out, qp) if dtype == "int8" else T(out, dtype=dtype))
-        ops.append(tb.Op(name, refs, [len(tensors) - 1]))
+        ops.append(tb.Op(name, refs, [len(tensors) - 1], dict(options or {})))
         return len(tensors) - 1
 
     add("REVERSE_V2", [0, i32([-2, 1])], s)
     add("BROADCAST_TO", [0, i32([2, 4, 5, 3])], (2, 4, 5, 3))
-    add("GATHER_ND", [0, i32([[1, 0, 4], [0, 0, 0], [1, 0, 2]])], (3, 3))
+    picked = add("GATHER_ND", [0, i32([[1, 0, 4], [0, 0, 0], [1, 0, 2]])], (3, 3))
     add("ZEROS_LIKE", [0], s)
     add("CAST", [0], s, "int32")
     add("CAST", [0], s, "float32")
     one = add("GATHER_ND", [0, i32([1, 0, 3, 2])], ())
     add("FILL", [i32([3, 2]), one], (3, 2))
+    rows = T(data=np.arange(-60, 60, 5, dtype=np.int8).reshape(3, 2, 4), scale=qp[0], zero_point=qp[1])
+    ids = add("ARG_MAX", [picked, i32([1])], (3,), "int32", {"output_type": "INT32"})  # ids the model computes, 0..2
+    add("EMBEDDING_LOOKUP", [ids, rows], (3, 2, 4))
+    ids2 = add("ARG_MAX", [0, i32([3])], (2, 1, 5), "int32", {"output_type": "INT32"})
+    add("GATHER", [T(data=np.arange(-6, 6, dtype=np.int8).reshape(3, 4), scale=qp[0], zero_point=qp[1]), ids2],
+        (2, 1, 5, 4), options={"axis": 0})
     produced = {o for op in ops for o in op.outputs}
     consumed = {i for op in ops for i in op.inputs}
     return tb.build_model(ops, tensors, [0], sorted(produced - consumed)), inputs(rng, s, 3)
+
+
+def embedding_lookup(rng):
+    """Int32 ids (the model's input, in range) picking rows of a constant int8 table (a Keras Embedding)."""
+    rows = shape(rng, int(rng.integers(2, 5)), 1, 5)  # TFLM: a table of 2 dimensions or more, ids 1-D
+    n = shape(rng, 1, 1, 5)
+    qp = q(rng)
+    table = T(data=rng.integers(-128, 128, rows).astype(np.int8), scale=qp[0], zero_point=qp[1])
+    m = tb.single_op_model("EMBEDDING_LOOKUP", [T(n, dtype="int32"), table], [act(n + rows[1:], qp)])
+    return m, [rng.integers(0, rows[0], (6,) + n).astype(np.int32)]
+
+
+def gather_of_ids(rng):
+    """A GATHER whose indices the model computes (ARG_MAX of the input): rows of an activation."""
+    s = shape(rng, 2, 2, 5)
+    rows = (s[1],) + shape(rng, int(rng.integers(0, 3)), 1, 4)
+    qp = q(rng)
+    tensors = [act(s, qp), i32(1), T((s[0],), dtype="int32"), act(rows, qp), act((s[0],) + rows[1:], qp)]
+    ops = [tb.Op("ARG_MAX", [0, 1], [2], {"output_type": "INT32"}), tb.Op("GATHER", [3, 2], [4], {"axis": 0})]
+    return tb.build_model(ops, tensors, [0, 3], [4]), inputs(rng, s, 6) + inputs(rng, rows, 6)
+
+
+CASES.update({"EMBEDDING_LOOKUP": embedding_lookup, "GATHER_OF_IDS": gather_of_ids,
+              "GATHER_ND_ELEMENTS": gather_nd_elements})

@@ -120,14 +120,6 @@ def test_a_layout_op_tflm_refuses_is_refused_naming_it_with_cause_and_fix(capsys
     assert "fix: TFLM refuses this op too" in capsys.readouterr().err
 
 
-def test_a_gather_with_indices_computed_at_run_time_is_refused_naming_the_embedding():
-    tensors = [T(data=np.zeros((10, 4), np.int8), scale=0.1, zero_point=0), T((1, 3), dtype="int32"),
-               T((1, 3, 4), scale=0.1, zero_point=0)]
-    model = tb.build_model([tb.Op("GATHER", [0, 1], [2], {"axis": 0})], tensors, [1], [2])
-    with pytest.raises(ConvertError, match="a Keras Embedding layer"):
-        convert(model, "embedding")
-
-
 def test_resize_bilinear_rounds_halves_away_from_zero_as_tflm(tmp_path):
     """Upsampling 2 columns to 4 puts column 1 halfway: (a + b) / 2, an exact half whenever a + b is odd.
     TFLM's ResizeBilinearInteger rounds those away from zero (not up, as its single-rounding build

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 import tail_models
+from conftest import BACKENDS
 from test_layout_ops import run_everywhere
+from tinyml_host.board import unix as board_unix
 from tinyml_host.cli import main as cli
+from tinyml_host.errors import BoardError
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 from tinyml_host.oracle import tflm as oracle
@@ -91,4 +94,30 @@ def test_a_cast_to_a_narrower_type_is_refused_saying_what_tinyml_casts():
     model = tb.build_model([tb.Op("ARG_MAX", [0, 1], [2], {"output_type": "INT32"}), tb.Op("CAST", [2], [3])],
                            tensors, [0], [3])
     with pytest.raises(ConvertError, match="casts int8 to int8, int16, int32 or float32"):
+        convert(model, "m.tflite")
+
+
+def test_an_id_outside_the_table_fails_the_inference_saying_so(tmp_path):
+    """A lookup's ids are the model's input (untrusted): an id outside the table fails TFLM's
+    inference, and tinyml's on every backend with an error naming the id, never a read outside it."""
+    table = T(data=np.arange(12, dtype=np.int8).reshape(4, 3), scale=0.1, zero_point=0)
+    model = tb.single_op_model("EMBEDDING_LOOKUP", [T((2,), dtype="int32"), table], [_q((2, 3))])
+    tml = tmp_path / "m.tml"
+    tml.write_bytes(convert(model, "m.tflite"))
+    for bad in (4, -1, 2 ** 31 - 1):
+        ids = np.array([[1, bad]], np.int32)
+        with pytest.raises(RuntimeError):
+            oracle.tflm_run(model, [ids])
+        for backend in BACKENDS:
+            with pytest.raises(BoardError, match=r"lookup: id %d \(index 1 of its ids\) is outside the 4 rows" % bad):
+                board_unix.run_model(tml, [ids], backend)
+    ok = np.array([[3, 0]], np.int32)
+    assert board_unix.run_model(tml, [ok], "python")[0][0].tolist() == [[9, 10, 11, 0, 1, 2]]
+
+
+def test_a_constant_id_outside_the_table_is_refused_by_the_converter():
+    table = T(data=np.zeros((4, 3), np.int8), scale=0.1, zero_point=0)
+    model = tb.build_model([tb.Op("EMBEDDING_LOOKUP", [0, 1], [3]), tb.Op("ADD", [3, 2], [4])],
+                           [_i32([0, 4]), table, _q((2, 3)), _q((2, 3)), _q((2, 3))], [2], [4])
+    with pytest.raises(ConvertError, match=r"an id out of range 0..3"):
         convert(model, "m.tflite")

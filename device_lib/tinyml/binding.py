@@ -224,6 +224,8 @@ def _bind_more(self, op, kernel, ins, x, out, y, k, p, s16):
         fn, args = use("moves").plan(D[op.inputs[1]], p[_REMAP_D0:_REMAP_D0 + 4], p[_REMAP_ESIZE], p[_REMAP_FILL],
                                self.backend)
         return fn, (x, y) + args
+    if kernel == "lookup":  # rows of input 1 picked by input 0's int32 ids (tinyml/moves.py)
+        return use("moves").lookup, (x, D[op.inputs[1]], y, ins[1].shape[0], ins[1].nbytes // ins[1].shape[0])
     if kernel == "resize_bilinear":
         n, h, w, c = ins[0].shape
         g = array("i", bytes(4 * _RESIZE_PARAMS))

@@ -44,6 +44,7 @@ TABLE = """\
 4 DEPTHWISE_CONV_2D depthwise_conv2d streams 5 1 11 depthwise
 5 DEPTH_TO_SPACE remap moves 2 1 6 remap
 6 DEQUANTIZE lut - 1-2 1 0-4 lut
+7 EMBEDDING_LOOKUP lookup moves 2 1 0 lookup
 9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
 11 L2_NORMALIZATION l2_normalization - 1 1 1 l2norm
 14 LOGISTIC lut - 2 1 0-4 lut

@@ -378,4 +378,16 @@ def _resize(c):
     return 4 * n * oh * ow * ch
 
 
-CHECKS = {"add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}
+def _lookup(c):
+    """A lookup of rows (tinyml/moves.py): input 0 int32 ids, input 1 int8 rows (rows, ...), the
+    output int8 ids' shape then a row's. An id outside the rows fails the inference (the kernel)."""
+    ids, rows = c.ins[0], c.ins[1]
+    c.tensor(0, _INT32)
+    shape = c.tensor(1, _INT8)
+    if not shape or not shape[0]:
+        c.fail("input 1 (tensor %d) has no rows to look up" % rows.index)
+    c.tensor(-1, _INT8, None, False, tuple(ids.shape) + tuple(shape[1:]))
+    return c.out.nbytes
+
+
+CHECKS = {"lookup": _lookup, "add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}

@@ -12,7 +12,7 @@ from tinyml_host.model.convert_math import MathOps
 from tinyml_host.model.convert_nn import LOWERED, NnOps, fold_float_islands
 from tinyml_host.model.convert_recurrent import RecurrentOps
 from tinyml_host.model.convert_s16 import S16Ops, check_s16
-from tinyml_host.model.convert_tail import TailOps
+from tinyml_host.model.convert_tail import TailOps, id_inputs
 from tinyml_host.model.tflite_reader import read_tflite
 from tinyml_host.model.tmlfile import TmlOp, TmlTensor, write_tml
 
@@ -371,17 +371,6 @@ def check_static_shapes(model, name):
                     name, t.name, list(t.shape_signature), ", ".join(str(d) for d in t.shape[1:])))
 
 
-def check_embedding(model, name):
-    """A model input that indexes a gather (a Keras Embedding layer) is refused saying what to do
-    instead, before its int32 dtype is."""
-    for op in model.operators:
-        if op.name.lower() == "gather" and len(op.inputs) > 1 and op.inputs[1] in model.inputs:
-            raise ConvertError("%s: op %d %s: its indices are the model's input '%s' (a Keras Embedding layer "
-                               "or tf.gather on an input), which tinyml does not support"
-                               % (name, op.index, op.name, model.tensors[op.inputs[1]].name),
-                               "look the vectors up on the host and give the model the looked-up vectors as its input")
-
-
 def check_supported(model, name):
     """Refuses float and hybrid models, and lists every op tinyml cannot run, all at once."""
     float_ok = set()  # float tensors an op converts from or to (its method says): an int8 model's float I/O
@@ -443,13 +432,13 @@ def convert(source, name=None, ref_input=None):
     name = name or (source if isinstance(source, str) else "model")
     model = read_tflite(source)
     check_static_shapes(model, name)
-    check_embedding(model, name)
     model.operators = fold_constants(model, _Converter(model, name).fail)
     model.operators = fold_float_islands(model)
     check_supported(model, name)
     check_s16(model, name, ConvertError)
     c = _Converter(model, name)
-    inputs = [c.activation(i, (np.int8, np.int16, np.float32)) for i in model.inputs]
+    ids = id_inputs(model)  # int32 ids of a lookup (a Keras Embedding layer)
+    inputs = [c.activation(i, (np.int8, np.int16, np.float32) + ((np.int32,) if i in ids else ())) for i in model.inputs]
     for op in model.operators:
         getattr(c, op.name.lower())(op)
     outputs = [c.activation(i, (np.int8, np.int16, np.float32)) for i in model.outputs]

@@ -354,10 +354,27 @@ class LayoutOps:
                          [self.activation(op.inputs[data_in]), table], [self.activation(i)],
                          d=d, esize=esize, fill=fill or 0)
 
-    transpose = strided_slice = slice = gather = split = split_v = unpack = _remap
+    transpose = strided_slice = slice = split = split_v = unpack = _remap
     depth_to_space = space_to_depth = batch_to_space_nd = mirror_pad = padv2 = _remap
     resize_nearest_neighbor = _remap
-    gather_nd = reverse_v2 = broadcast_to = fill = zeros_like = _remap
+    reverse_v2 = broadcast_to = fill = zeros_like = _remap
+
+    def gather_nd(self, op):
+        """A remap when the gather of its constant indices is one, else rows looked up (convert_tail.py)."""
+        x, idx = self.t(op.inputs[0]), self.t(op.inputs[1])
+        if idx.data is not None:
+            try:
+                picked = gather_nd(np.arange(int(np.prod(x.shape)), dtype=np.int64).reshape(x.shape), idx.data)
+            except LayoutError as e:
+                self.fail(op, str(e))
+            if picked.ndim <= 4 and separable(picked) is not None:
+                return self._remap(op)
+        return self.gather_nd_rows(op)
+
+    def gather(self, op):
+        if self.t(op.inputs[1]).data is None:  # indices computed when the model runs: a lookup (convert_tail.py)
+            return self.lookup_rows(op, op.inputs[1], op.inputs[0])
+        return self._remap(op)
 
     def space_to_batch_nd(self, op):
         """Its padding (the output zero point: TFLM's int8 kernel pads with an uninitialized value)

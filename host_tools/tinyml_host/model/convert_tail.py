@@ -1,13 +1,30 @@
 # The converter's methods of the long tail of TFLM's int8 ops (issue 12) that are no data move of
-# convert_layout.py: CAST.
+# convert_layout.py: CAST, EMBEDDING_LOOKUP.
 #
 # CAST from int8 is TFLM's static_cast of each code: a table of the 256 codes' values in the output
 # type (int16, int32 or float32), looked up by the lut kernel as the unary ops' tables are.
+#
+# EMBEDDING_LOOKUP (a Keras Embedding layer), and a GATHER on axis 0 whose indices are computed when
+# the model runs (or are its input), copy whole rows of int8 values picked by int32 ids: the lookup
+# move (tinyml/moves.py). TFLM copies the bytes without requantizing, and fails on an id outside the
+# rows; so does tinyml, when it runs.
 import numpy as np
 
 from tinyml_host.model.tmlfile import TmlTensor
 
 _WIDER = (np.int8, np.int16, np.int32, np.float32)
+
+
+def id_inputs(model):
+    """The model inputs that are ids of a lookup (int32, which the converter takes as a model input)."""
+    out = set()
+    for op in model.operators:
+        name = op.name.lower()
+        if name == "embedding_lookup" or name == "gather" and len(op.inputs) > 1:
+            i = op.inputs[0 if name == "embedding_lookup" else 1]
+            if i in model.inputs and model.tensors[i].dtype == np.int32:
+                out.add(i)
+    return out
 
 
 class TailOps:
@@ -25,3 +42,48 @@ class TailOps:
                   [self.index[op.outputs[0]]])
 
     cast.float_outputs = True  # an int8 model's float outputs: check_supported lets them through
+
+    def gather_nd_rows(self, op):
+        """GATHER_ND of constant indices (..., k) that no remap does: the input as rows of its first k
+        dimensions (a reshape), each index's row number looked up."""
+        x, idx, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
+        if idx.data is None:
+            self.fail(op, "its indices are computed when the model runs, which tinyml does not support for "
+                      "this op: make them constant, or use a gather on axis 0")
+        k = idx.shape[-1]
+        ids = np.ravel_multi_index(tuple(np.moveaxis(idx.data.astype(np.int64), -1, 0)), x.shape[:k])
+        rows = (int(np.prod(x.shape[:k])),) + tuple(x.shape[k:])
+        if x.dtype != np.int8 or len(ids.shape) + len(rows) - 1 > 4:
+            self.fail(op, "a gather of %s from %s: tinyml gathers int8 into at most 4 dimensions" % (idx.shape, x.shape))
+        src = self.activation(op.inputs[0])
+        if tuple(rows) != tuple(x.shape):
+            mid = self._new(TmlTensor(x.name + "/rows", np.int8, rows, None, x.scale[0], x.zero_point[0]))
+            self.emit_as("reshape", [src], [mid])
+            src = mid
+        self.emit_as("embedding_lookup", [self.const(idx.name, ids.astype(np.int32)), src], [self.activation(op.outputs[0])])
+
+    def embedding_lookup(self, op):
+        self.lookup_rows(op, op.inputs[0], op.inputs[1])
+
+    def lookup_rows(self, op, ids_at, rows_at):
+        ids, rows, y = self.t(ids_at), self.t(rows_at), self.t(op.outputs[0])
+        o = op.options
+        if op.name.lower() == "gather" and (o.get("batch_dims", 0) or o.get("axis", 0) % max(len(rows.shape), 1)):
+            self.fail(op, "indices computed when the model runs pick along axis 0 only in tinyml (axis %d, "
+                      "batch_dims %d): gather rows, or make the indices constant" % (o.get("axis", 0), o.get("batch_dims", 0)))
+        if rows.dtype != np.int8 or y.dtype != np.int8:
+            self.fail(op, "a lookup of %s rows into %s: tinyml looks up int8 rows into int8 (TFLM's hybrid "
+                      "lookup into float32: dequantize after the lookup instead)" % (rows.dtype, y.dtype))
+        if op.name.lower() == "embedding_lookup" and (len(ids.shape) != 1 or len(rows.shape) < 2):
+            self.fail(op, "ids of shape %s and a table of shape %s: TFLM takes 1-D ids and a table of 2 "
+                      "dimensions or more" % (tuple(ids.shape), tuple(rows.shape)))
+        if ids.dtype != np.int32:
+            self.fail(op, "ids of %s: tinyml takes int32 ids" % ids.dtype)
+        if tuple(y.shape) != tuple(ids.shape) + tuple(rows.shape[1:]):
+            self.fail(op, "output %s is not the ids' shape %s then a row's %s"
+                      % (tuple(y.shape), tuple(ids.shape), tuple(rows.shape[1:])))
+        if ids.data is not None and ids.data.size and (ids.data.min() < 0 or ids.data.max() >= rows.shape[0]):
+            self.fail(op, "an id out of range 0..%d (TFLM fails on it)" % (rows.shape[0] - 1))
+        ids_t = self.const(ids.name, ids.data.astype(np.int32)) if ids.data is not None else \
+            self.activation(ids_at, (np.int32,))
+        self.emit_as("embedding_lookup", [ids_t, self.operand(rows_at)], [self.activation(op.outputs[0])])

@@ -34,6 +34,7 @@ PARAMS = {
     "DEPTH_TO_SPACE": ("REMAP", "d[4] esize fill"),
     "DEQUANTIZE": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "ELU": (None, ""),
+    "EMBEDDING_LOOKUP": (None, ""),
     "EQUAL": _ADD_RECORD,
     "EXPAND_DIMS": (None, ""),
     "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
@@ -176,5 +177,4 @@ ADVICE = {
     "TILE": "tf.tile, Keras RepeatVector, or Keras 3's UpSampling2D (nearest: written as TILE, which TFLM "
             "lacks too); use keras.layers.Resizing(height, width, interpolation='nearest') or "
             "UpSampling2D(interpolation='bilinear')",
-    "EMBEDDING_LOOKUP": "a Keras Embedding layer; look the vectors up on the host and feed them as the input",
 }
