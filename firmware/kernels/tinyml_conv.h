@@ -37,7 +37,7 @@ static inline int tml_conv2d_patch_bytes(const tml_conv_t *g) {
 }
 
 // Taps k0 .. k0+n-1 of pixel p into the pair buffer from src.
-static inline void tml_conv_put(tml_px_t *buf, int p, int k0, const int8_t *src, int n) {
+__attribute__((noinline)) static void tml_conv_put(tml_px_t *buf, int p, int k0, const int8_t *src, int n) {
 #if TML_CONV_DSP
     int k = k0, i = 0;
     if (!(k & 1) && n >= 4) { // 4 taps a turn: one word, SXTB16 and PKH into two (k, k+1) pairs
@@ -339,10 +339,17 @@ __attribute__((always_inline)) static inline void tml_conv2d(const int8_t *x, co
     tml_win_t win;
     win.H = g->H, win.W = g->W, win.C = g->C, win.KH = g->KH, win.KW = g->KW, win.dil_h = g->dil_h;
     win.dil_w = g->dil_w, win.x_zp = g->x_zp;
+    // pointwise (1x1, stride 1, the output the input's size): pixel i's window is the C bytes at x + i * C
+    int pointwise = g->KH == 1 && g->KW == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
+        g->pad_left == 0 && g->OH == g->H && g->OW == g->W;
     for (int pix = 0; pix < npix; pix += 4) {
         int np = npix - pix < 4 ? npix - pix : 4;
         for (int p = 0; p < 4 && (p < 2 || np > 2); p++) { // a last odd pixel fills its pair's both slots
             int at = pix + (p < np ? p : np - 1), oh = at / g->OW, ow = at % g->OW;
+            if (pointwise) {
+                tml_conv_put(p < 2 ? bufa : bufb, p & 1, 0, x + at * K, K);
+                continue;
+            }
             tml_conv_gather(p < 2 ? bufa : bufb, p & 1, x, &win, oh * g->stride_h - g->pad_top,
                 ow * g->stride_w - g->pad_left);
         }
