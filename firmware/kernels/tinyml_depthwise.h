@@ -153,7 +153,7 @@ typedef struct { // the arguments of tml_dw3x3_v7m (offsets fixed in its code)
     int32_t radv;       // 36: x from the end of a row's pairs to the next row's first window
     int32_t yadv;       // 40: y likewise
     int32_t OC;         // 44: bytes between outputs
-    int32_t S;          // 48: 32, 64 or 256: bytes between rows in x
+    int32_t S;          // 48: 64 or 256: bytes between rows in x (no body for 32: code size)
     int32_t sw;         // 52: 1 or 2
 } tml_dwa_t;
 
@@ -214,9 +214,9 @@ __attribute__((naked, noinline)) static void tml_dw3x3_v7m(const tml_dwa_t *a) {
         "ldr r1, [r0, #28]\n str r1, [sp, #56]\n ldr r3, [r0, #44]\n"
         "ldr r1, [r0, #48]\n ldr r2, [r0, #52]\n"
         "cmp r2, #1\n bne 2f\n"
-        "adr.w r4, .Ltml_dw_p32s1\n cmp r1, #32\n beq 3f\n adr.w r4, .Ltml_dw_p64s1\n cmp r1, #64\n beq 3f\n"
+        "adr.w r4, .Ltml_dw_p64s1\n cmp r1, #64\n beq 3f\n"
         "adr.w r4, .Ltml_dw_p256s1\n b 3f\n"
-        "2:\n adr.w r4, .Ltml_dw_p32s2\n cmp r1, #32\n beq 3f\n adr.w r4, .Ltml_dw_p64s2\n cmp r1, #64\n beq 3f\n"
+        "2:\n adr.w r4, .Ltml_dw_p64s2\n cmp r1, #64\n beq 3f\n"
         "adr.w r4, .Ltml_dw_p256s2\n"
         "3:\n orr r4, r4, #1\n str r4, [sp, #36]\n"
         // a channel: its output stage into registers, its weights into the frame
@@ -227,13 +227,10 @@ __attribute__((naked, noinline)) static void tml_dw3x3_v7m(const tml_dwa_t *a) {
         "ldr r4, [sp, #12]\n ldr r4, [r4, #24]\n str r4, [sp, #20]\n ldr r0, [sp, #24]\n ldr r1, [sp, #28]\n"
         // a row
         ".Ltml_dw_r:\n ldr r2, [sp, #56]\n add r2, r0\n ldr r4, [sp, #36]\n bx r4\n"
-        TML_DW_PAIRS("32s1", TML_DW_R1, "32", "64", "2")
         TML_DW_PAIRS("64s1", TML_DW_R1, "64", "128", "2")
         TML_DW_PAIRS("256s1", TML_DW_R1, "256", "512", "2")
-        TML_DW_PAIRS("32s2", TML_DW_R2, "32", "64", "4")
         TML_DW_PAIRS("64s2", TML_DW_R2, "64", "128", "4")
         TML_DW_PAIRS("256s2", TML_DW_R2, "256", "512", "4")
-        TML_DW_TAIL("32", "64")
         TML_DW_TAIL("64", "128")
         TML_DW_TAIL("256", "512")
         // the row's end, the channel's end
@@ -258,7 +255,7 @@ __attribute__((noinline)) static int tml_dw3x3_fast(const int8_t *x, int S, int 
     int8_t *y, int ystep, int OC, const int8_t *w, const tml_chan_t *q, int o, int nch, int pstep,
     const tml_conv_t *g) {
     tml_dwc_t cs[TML_DW_NCH];
-    if (nch > TML_DW_NCH || (sw != 1 && sw != 2)) {
+    if (nch > TML_DW_NCH || (sw != 1 && sw != 2) || OH < 1 || OW < 1 || nch < 1) {
         return 0;
     }
     for (int j = 0; j < nch; j++) {
@@ -516,7 +513,8 @@ __attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t
     const tml_conv_t *g) {
     int KH = g->KH, KW = g->KW, K = KH * KW, is3x3 = KH == 3 && KW == 3;
     int wp = (g->OW - 1) * g->stride_w + KW, sh = g->stride_h;
-    int S = wp + 4 <= 32 ? 32 : wp + 4 <= 64 ? 64 : 256; // + 4: a row's last window loads a word, 1 byte past it
+    // + 4: a row's last window loads a word, 1 byte past it (armv7m's loop has no body for 32)
+    int S = wp + 4 <= 32 && !TML_DW_V7M ? 32 : wp + 4 <= 64 ? 64 : 256;
     int R = TML_DW_BUF / S; // rows in buf
     if (g->dil_h != 1 || g->dil_w != 1 || wp + 4 > S || R < KH) {
         return 0;
