@@ -134,6 +134,14 @@ def _lookup(rng):  # ids the model computes (ARG_MAX of the input, in range) pic
     return tb.build_model(ops, tensors, [0], [4]), int8_inputs(rng, (4, 5))
 
 
+def _update_slice(rng):  # start indices the model computes (ARG_MAX of the input), clamped
+    upd = T(data=rng.integers(-128, 128, (2, 3)).astype(np.int8), scale=0.1, zero_point=3)
+    ops = [tb.Op("ARG_MAX", [0, 1], [2], {"output_type": "INT32"}), tb.Op("DYNAMIC_UPDATE_SLICE", [0, 3, 2], [4])]
+    tensors = [T((2, 5), scale=0.1, zero_point=3), T(data=np.array([1], np.int32), dtype="int32"),
+               T((2,), dtype="int32"), upd, T((2, 5), scale=0.1, zero_point=3)]
+    return tb.build_model(ops, tensors, [0], [4]), int8_inputs(rng, (2, 5))
+
+
 def _transpose_conv(rng):
     return transpose_conv_model(rng, TCONV_CASES[0], "RELU"), int8_inputs(rng, (1,) + TCONV_CASES[0][0])
 
@@ -164,6 +172,7 @@ BUILDERS = {
     "SQUEEZE": _squeeze,
     "CAST": _cast,
     "EMBEDDING_LOOKUP": _lookup,
+    "DYNAMIC_UPDATE_SLICE": _update_slice,
     "SVDF": svdf_model,  # stateful: its cases run in order, the state carried (tflm_run carries it too)
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm_model,
 }

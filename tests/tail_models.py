@@ -90,7 +90,8 @@ CASES = {"REVERSE_V2": reverse_v2, "BROADCAST_TO": broadcast_to, "GATHER_ND": ga
 
 def board_model(rng):
     """Every op above on the one input (2, 1, 5, 3), one output each (CAST to int32 and to float32;
-    FILL of the element GATHER_ND picks; EMBEDDING_LOOKUP and GATHER of ids ARG_MAX computes):
+    FILL of the element GATHER_ND picks; EMBEDDING_LOOKUP, GATHER and DYNAMIC_UPDATE_SLICE of ids
+    ARG_MAX computes):
     (.tflite bytes, inputs)."""
     qp = (0.05, -3)
     s = (2, 1, 5, 3)
@@ -122,6 +123,10 @@ def board_model(rng):
     ids2 = add("ARG_MAX", [0, i32([3])], (2, 1, 5), "int32", {"output_type": "INT32"})
     add("GATHER", [T(data=np.arange(-6, 6, dtype=np.int8).reshape(3, 4), scale=qp[0], zero_point=qp[1]), ids2],
         (2, 1, 5, 4), options={"axis": 0})
+    grid = add("GATHER_ND", [0, i32([[0, 0, 1], [1, 0, 3], [0, 0, 4], [1, 0, 0]])], (4, 3))
+    starts = add("ARG_MAX", [grid, i32([1])], (4,), "int32", {"output_type": "INT32"})  # 0..2, clamped
+    update = T(data=np.arange(-3, 3, dtype=np.int8).reshape(1, 1, 2, 3), scale=qp[0], zero_point=qp[1])
+    add("DYNAMIC_UPDATE_SLICE", [0, update, starts], s)
     produced = {o for op in ops for o in op.outputs}
     consumed = {i for op in ops for i in op.inputs}
     return tb.build_model(ops, tensors, [0], sorted(produced - consumed)), inputs(rng, s, 3)
@@ -149,3 +154,18 @@ def gather_of_ids(rng):
 
 CASES.update({"EMBEDDING_LOOKUP": embedding_lookup, "GATHER_OF_IDS": gather_of_ids,
               "GATHER_ND_ELEMENTS": gather_nd_elements})
+
+
+def dynamic_update_slice(rng):
+    """An update (input) written into the operand (input) at int32 start indices (input) that reach
+    outside, negative at times: TFLM clamps them."""
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 5)
+    u = tuple(int(rng.integers(1, d + 1)) for d in s)
+    qp = q(rng)
+    m = tb.single_op_model("DYNAMIC_UPDATE_SLICE", [act(s, qp), act(u, qp), T((rank,), dtype="int32")], [act(s, qp)])
+    starts = rng.integers(-3, 7, (6, rank)).astype(np.int32)
+    return m, inputs(rng, s, 4) + inputs(rng, u, 4) + [starts]
+
+
+CASES["DYNAMIC_UPDATE_SLICE"] = dynamic_update_slice

@@ -74,3 +74,26 @@ def lookup(ids, rows, y, n_rows, row):
             raise ValueError("lookup: id %d (index %d of its ids) is outside the %d rows; TFLM fails on it too"
                              % (r, i, n_rows))
         y[i * row:(i + 1) * row] = rows[r * row:(r + 1) * row]
+
+
+# The update of a slice (TFLM's DYNAMIC_UPDATE_SLICE): y is x with u written at the int32 start
+# indices, each clamped to 0..x's dimension - u's (TFLM's and XLA's rule), so a model's indices never
+# write outside y. xd, ud: the shapes of x and u right-aligned to 4-D.
+def update_slice(x, u, starts, y, xd, ud):
+    if len(y):
+        y[:] = x
+    k = len(starts) >> 2
+    s = [0, 0, 0, 0]
+    for j in range(k):
+        at = j << 2
+        v = (starts[at] | starts[at + 1] << 8 | starts[at + 2] << 16 | (starts[at + 3] ^ 0x80) << 24) - 0x80000000
+        lim = xd[4 - k + j] - ud[4 - k + j]
+        s[4 - k + j] = 0 if v < 0 else lim if v > lim else v
+    row = ud[3]
+    src = 0
+    for a in range(ud[0]):
+        for b in range(ud[1]):
+            for c in range(ud[2]):
+                dst = (((s[0] + a) * xd[1] + s[1] + b) * xd[2] + s[2] + c) * xd[3] + s[3]
+                y[dst:dst + row] = u[src:src + row]
+                src += row

@@ -103,6 +103,7 @@ TABLE = """\
 117 HARD_SWISH lut - 2 1 0 lut
 123 SELECT_V2 select - 3 1 16 select
 126 BATCH_MATMUL batch_matmul - 2 1 21 matmul
+151 DYNAMIC_UPDATE_SLICE update_slice moves 3 1 0 update
 """
 
 # The ops that also take int16 activations with int8 weights (TFLite's 16x8 quantization): the

@@ -390,4 +390,18 @@ def _lookup(c):
     return c.out.nbytes
 
 
-CHECKS = {"lookup": _lookup, "add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}
+def _update(c):
+    """A slice update (tinyml/moves.py): input 0 int8 (at most 4-D), input 1 int8 of its rank, each
+    dimension at most input 0's, input 2 int32 start indices, one per dimension (clamped when it runs,
+    as TFLM); the output input 0's shape."""
+    shape = c.tensor(0, _INT8)
+    upd = c.tensor(1, _INT8, len(shape))
+    c.tensor(2, _INT32, 1, False, (len(shape),))
+    for a, b in zip(upd, shape):
+        if a > b:
+            c.fail("input 1 (tensor %d) of shape %s does not fit in input 0's %s" % (c.ins[1].index, upd, shape))
+    c.tensor(-1, _INT8, None, False, tuple(shape))
+    return c.out.nbytes
+
+
+CHECKS = {"update": _update, "lookup": _lookup, "add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}

@@ -70,6 +70,7 @@
 #define TML_OP_HARD_SWISH 117
 #define TML_OP_SELECT_V2 123
 #define TML_OP_BATCH_MATMUL 126
+#define TML_OP_DYNAMIC_UPDATE_SLICE 151
 
 // slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters
 #define TML_FC_PARAMS 0

@@ -1,5 +1,5 @@
 # The converter's methods of the long tail of TFLM's int8 ops (issue 12) that are no data move of
-# convert_layout.py: CAST, EMBEDDING_LOOKUP.
+# convert_layout.py: CAST, EMBEDDING_LOOKUP, DYNAMIC_UPDATE_SLICE.
 #
 # CAST from int8 is TFLM's static_cast of each code: a table of the 256 codes' values in the output
 # type (int16, int32 or float32), looked up by the lut kernel as the unary ops' tables are.
@@ -20,8 +20,9 @@ def id_inputs(model):
     out = set()
     for op in model.operators:
         name = op.name.lower()
-        if name == "embedding_lookup" or name == "gather" and len(op.inputs) > 1:
-            i = op.inputs[0 if name == "embedding_lookup" else 1]
+        at = {"embedding_lookup": 0, "gather": 1, "dynamic_update_slice": 2}.get(name)
+        if at is not None and len(op.inputs) > at:
+            i = op.inputs[at]
             if i in model.inputs and model.tensors[i].dtype == np.int32:
                 out.add(i)
     return out
@@ -87,3 +88,21 @@ class TailOps:
         ids_t = self.const(ids.name, ids.data.astype(np.int32)) if ids.data is not None else \
             self.activation(ids_at, (np.int32,))
         self.emit_as("embedding_lookup", [ids_t, self.operand(rows_at)], [self.activation(op.outputs[0])])
+
+    def dynamic_update_slice(self, op):
+        """The update written into the operand at start indices clamped when it runs (tinyml/moves.py):
+        the same bytes, as TFLM copies them."""
+        x, u, starts, y = (self.t(i) for i in (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))
+        if not x.dtype == u.dtype == y.dtype == np.int8:
+            self.fail(op, "tinyml updates int8 slices, not %s with %s" % (x.dtype, u.dtype))
+        if len(u.shape) != len(x.shape) or any(a > b for a, b in zip(u.shape, x.shape)) or \
+                tuple(starts.shape) != (len(x.shape),) or tuple(y.shape) != tuple(x.shape):
+            self.fail(op, "an update of shape %s into %s at %s start indices: shapes TFLM refuses"
+                      % (tuple(u.shape), tuple(x.shape), tuple(starts.shape)))
+        if starts.data is not None:
+            at = self.const(starts.name, np.clip(starts.data, -2 ** 31, 2 ** 31 - 1).astype(np.int32))
+        elif starts.dtype != np.int32:
+            self.fail(op, "start indices of %s computed when the model runs: tinyml takes int32" % starts.dtype)
+        else:
+            at = self.activation(op.inputs[2], (np.int32,))
+        self.emit(op, [self.operand(op.inputs[0]), self.operand(op.inputs[1]), at], [self.activation(op.outputs[0])])

@@ -33,6 +33,7 @@ PARAMS = {
                                   "act_max depth_multiplier"),
     "DEPTH_TO_SPACE": ("REMAP", "d[4] esize fill"),
     "DEQUANTIZE": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
+    "DYNAMIC_UPDATE_SLICE": (None, ""),
     "ELU": (None, ""),
     "EMBEDDING_LOOKUP": (None, ""),
     "EQUAL": _ADD_RECORD,

@@ -15,7 +15,8 @@ from tinyml_host.model.convert_nn import LOWERED
 CONVERTER_OPS = {77: "computed by the converter (shapes are static; a dynamic batch is batch 1)"}
 # Types of the ops whose tensors are not int8 in and out.
 TYPES = {114: "float32 or int8 in, int8 out", 6: "int8 in, float32 out", 56: "int8 in, int32 out",
-         79: "int8 in, int32 out", 53: "int8 in; int8, int16, int32 or float32 out", 7: "int32 ids, int8 rows"}
+         79: "int8 in, int32 out", 53: "int8 in; int8, int16, int32 or float32 out", 7: "int32 ids, int8 rows",
+         151: "int8, int32 start indices"}
 TYPES.update((code, "int8 in, bool out") for code in (58, 61, 62, 63, 71, 72))  # the comparisons
 TYPES.update({27: "int8, int16 (or int8) time weights and state", 44: "int8, int16 cell state"})  # SVDF, LSTM (stateful)
 
@@ -31,7 +32,7 @@ def tflm_ops():
 
 
 def _where(kernel, flags):
-    if kernel == "lookup":
+    if kernel in ("lookup", "update_slice"):
         return "interpreter (one data move for every backend, in Python)"
     if flags == "moves":
         return "interpreter (one data move for every backend, in C with the native one)"
