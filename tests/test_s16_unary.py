@@ -6,6 +6,7 @@ import pytest
 
 from test_ops_vs_tflm import assert_same, run_everywhere
 from test_s16 import int16_inputs
+from tinyml_host.cli import main as cli
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 
@@ -110,3 +111,41 @@ def test_int16_sigmoid_and_softmax_scales_tflm_cannot_run_are_refused():
     with pytest.raises(ConvertError, match="5 or more"):
         convert(tb.single_op_model("SOFTMAX", [T((1, 4), dtype="int16", scale=10.0)],
                                    [T((1, 4), dtype="int16", scale=1 / 32768)], {"beta": 1.0}, 3), "m")
+
+
+def board_model():
+    """Every int16 op of this file on one int16 input, in one model: LOGISTIC, TANH, SOFTMAX, QUANTIZE
+    to int8 and to int16, DEQUANTIZE, and back to int16 from int8 and from float32."""
+    t = [T((2, 48), dtype="int16", scale=7e-4, name="x"),
+         T((2, 48), dtype="int16", scale=1 / 32768), T((2, 48), dtype="int16", scale=1 / 32768),
+         T((2, 48), dtype="int16", scale=1 / 32768), T((2, 48), dtype="int8", scale=0.03, zero_point=-7),
+         T((2, 48), dtype="int16", scale=3e-4), T((2, 48), dtype="float32"),
+         T((2, 48), dtype="int16", scale=2e-4), T((2, 48), dtype="int16", scale=1e-3)]
+    ops = [tb.Op("LOGISTIC", [0], [1], {}, 3), tb.Op("TANH", [0], [2], {}, 3), tb.Op("SOFTMAX", [0], [3], {"beta": 1.0}, 3),
+           tb.Op("QUANTIZE", [0], [4], {}, 3), tb.Op("QUANTIZE", [0], [5], {}, 3), tb.Op("DEQUANTIZE", [0], [6], {}, 4),
+           tb.Op("QUANTIZE", [4], [7], {}, 3), tb.Op("QUANTIZE", [6], [8], {}, 3)]
+    return tb.build_model(ops, t, [0], [1, 2, 3, 4, 5, 6, 7, 8])
+
+
+def test_every_int16_op_in_one_model_matches_tflm(tmp_path):
+    """The board model on the unix port, each backend: what the qemu-m3 test below runs."""
+    expected, got = run_everywhere(tmp_path, board_model(), inputs16(np.random.default_rng(9), (2, 48)))
+    for backend, ys in got.items():
+        for e, y in zip(expected, ys):
+            assert y.tobytes() == e.tobytes(), backend
+
+
+def test_every_int16_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
+    """The board model deployed to the emulated Cortex-M3 and checked against TFLM on the host
+    (`tinyml verify`) with the native (C) and the viper kernels."""
+    inputs = inputs16(np.random.default_rng(9), (2, 48))
+    path, x = tmp_path / "s16_ops.tflite", tmp_path / "s16_ops.input0.npy"
+    path.write_bytes(board_model())
+    np.save(x, inputs[0])
+    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
+    for backend in ("native", "viper"):
+        capsys.readouterr()
+        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
+        out = capsys.readouterr().out
+        n = len(inputs[0])
+        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]

@@ -319,7 +319,7 @@ def softmax_s16(x, y, t, n, m, s, unused):
         for v in row:
             d = requantize(v - top, m, s) + 32767
             e.append(_lookup(-32768 if d < -32768 else 32767 if d > 32767 else d, t, 0))
-        total = sum(e)
+        total = max(sum(e), 1 << 14)  # at least exp(0) for TFLM's table: a table not the converter's
         hp = 0  # leading zeros of the (positive) int32 sum
         while not total & (0x80000000 >> hp):
             hp += 1

@@ -1,6 +1,7 @@
 # Viper kernels of int16 (16x8) LOGISTIC, TANH, SOFTMAX, QUANTIZE and DEQUANTIZE: the same functions and
 # bytes as kernels_py_s16.py's (docs/model-format.md, "Ops with int16 activations"), for the viper
-# backend and for the native one (whose module has none of them). Imported only by a model that has one.
+# backend (and quantize_f32_s16 for the native one, whose module lacks it). Imported only by a model
+# that has one.
 import micropython
 from array import array
 from tinyml.kernels_viper_fixedpoint import EXT, requantize32 as _rq
@@ -126,6 +127,8 @@ def _softmax16(x, y, t, e, rows: int, n: int, m: int, s: int, ext: int):
             q = ((q & 0xFFFF) ^ 0x8000) - 0x8000
             pe[j] = q
             total += q
+        if total < 0x4000:  # at least exp(0) for TFLM's table: a table not the converter's
+            total = 0x4000
         bits = 0
         v = total
         while v:
