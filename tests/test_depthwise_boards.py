@@ -1,7 +1,7 @@
 """Issue 13's depthwise kernel (firmware/kernels/tinyml_depthwise.h) on the emulated Cortex-M boards:
-bit-exact with tflite-micro on qemu-m4, whose armv7emsp build runs the SMLAD/SXTB16 loops, and on
-qemu-m3, whose armv7m build runs the plain C ones (random kernel cases on the unix port:
-tests/test_native_cnn_kernels.py), and
+bit-exact with tflite-micro on qemu-m4 (armv7emsp build) and qemu-m3 (armv7m), which both run its
+ARMv7-M assembly loop (tinyml_depthwise_v7m.h) and its C set-up (the C loops, other archs: random
+kernel cases on the unix port, tests/test_native_cnn_kernels.py), and
 its instruction budget on qemu-m3 under QEMU's -icount shift=0 (deterministic): per MAC, per layer, a
 border no dearer than the inside, and person_detect's whole inference."""
 import json
@@ -42,7 +42,7 @@ def tinyml(*args):
 
 @pytest.fixture(scope="module", params=["qemu-m4", "qemu-m3"])
 def board(request):
-    """qemu-m4 runs the armv7emsp build (SMLAD/SXTB16), qemu-m3 the plain armv7m one."""
+    """qemu-m4 runs the armv7emsp build (Cortex-M4, hardware float ABI), qemu-m3 the armv7m one."""
     started = emulators.running(request.param) is None
     emulators.start(request.param)
     yield request.param
@@ -52,9 +52,9 @@ def board(request):
 
 # (h, w, c, stride, padding, depth multiplier, activation, output zero point, per channel): stride 1
 # (two outputs per step) and 2, even and odd widths, planes copied whole in groups of channels (side
-# by side or stacked) and planes in chunks of rows, padded rows 32, 64 and 256 bytes apart (armv7m's
-# loop has a body for each), the SSAT output stage (ReLU6 at -128, none) and the clamped one (ReLU6
-# at another zero point), depth multipliers
+# by side or stacked) and planes in chunks of rows, padded rows 64 and 256 bytes apart (the assembly
+# has a body for each), the SSAT output stage (ReLU6 at -128, none, folded into the assembly's
+# constants) and the clamped one (ReLU6 at another zero point: the C loop), depth multipliers
 CASES = [(6, 6, 24, 1, "SAME", 1, "RELU6", -128, True), (5, 5, 16, 2, "SAME", 1, "RELU6", -128, True),
          (31, 29, 4, 1, "SAME", 1, "NONE", 5, False), (30, 61, 3, 2, "VALID", 1, "RELU6", -40, True),
          (13, 70, 2, 1, "VALID", 2, "RELU6", -128, True), (20, 9, 8, 2, "SAME", 1, "RELU", -128, True),
