@@ -173,6 +173,11 @@ BUILDERS = {
     "CAST": _cast,
     "EMBEDDING_LOOKUP": _lookup,
     "DYNAMIC_UPDATE_SLICE": _update_slice,
+    "ADD_N": lambda rng: (tb.single_op_model("ADD_N", [T((3, 4), scale=0.1, zero_point=-5)] * 3,
+                                             [T((3, 4), scale=0.2, zero_point=7)]), int8_inputs(rng, *[(3, 4)] * 3)),
+    "CUMSUM": lambda rng: (tb.single_op_model("CUMSUM", [T((3, 4), scale=0.1, zero_point=-5), _i32(-1)],
+                                              [T((3, 4), scale=0.3, zero_point=7)], {"exclusive": True}),
+                           int8_inputs(rng, (3, 4))),
     "SVDF": svdf_model,  # stateful: its cases run in order, the state carried (tflm_run carries it too)
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm_model,
 }

@@ -91,7 +91,7 @@ CASES = {"REVERSE_V2": reverse_v2, "BROADCAST_TO": broadcast_to, "GATHER_ND": ga
 def board_model(rng):
     """Every op above on the one input (2, 1, 5, 3), one output each (CAST to int32 and to float32;
     FILL of the element GATHER_ND picks; EMBEDDING_LOOKUP, GATHER and DYNAMIC_UPDATE_SLICE of ids
-    ARG_MAX computes):
+    ARG_MAX computes; ADD_N; CUMSUM):
     (.tflite bytes, inputs)."""
     qp = (0.05, -3)
     s = (2, 1, 5, 3)
@@ -109,7 +109,7 @@ def board_model(rng):
         ops.append(tb.Op(name, refs, [len(tensors) - 1], dict(options or {})))
         return len(tensors) - 1
 
-    add("REVERSE_V2", [0, i32([-2, 1])], s)
+    rev = add("REVERSE_V2", [0, i32([-2, 1])], s)
     add("BROADCAST_TO", [0, i32([2, 4, 5, 3])], (2, 4, 5, 3))
     picked = add("GATHER_ND", [0, i32([[1, 0, 4], [0, 0, 0], [1, 0, 2]])], (3, 3))
     add("ZEROS_LIKE", [0], s)
@@ -127,6 +127,8 @@ def board_model(rng):
     starts = add("ARG_MAX", [grid, i32([1])], (4,), "int32", {"output_type": "INT32"})  # 0..2, clamped
     update = T(data=np.arange(-3, 3, dtype=np.int8).reshape(1, 1, 2, 3), scale=qp[0], zero_point=qp[1])
     add("DYNAMIC_UPDATE_SLICE", [0, update, starts], s)
+    add("ADD_N", [0, rev, 0], s)
+    add("CUMSUM", [0, i32(2)], s, options={"reverse": True})
     produced = {o for op in ops for o in op.outputs}
     consumed = {i for op in ops for i in op.inputs}
     return tb.build_model(ops, tensors, [0], sorted(produced - consumed)), inputs(rng, s, 3)
@@ -169,3 +171,28 @@ def dynamic_update_slice(rng):
 
 
 CASES["DYNAMIC_UPDATE_SLICE"] = dynamic_update_slice
+
+
+def add_n(rng):
+    """2 to 20 inputs of one quantization (20 at the edge zero point wraps TFLM's int32 sum)."""
+    s = shape(rng, int(rng.integers(1, 5)), 1, 4)
+    n = int(rng.choice([2, 3, int(rng.integers(2, 21))]))
+    qp, qy = q(rng), q(rng)
+    m = tb.single_op_model("ADD_N", [act(s, qp) for _ in range(n)], [act(s, qy)])
+    return m, [inputs(rng, s, 4)[0] for _ in range(n)]
+
+
+def cumsum(rng):
+    """Along any axis (negative at times), exclusive and reverse or not; long axes wrap TFLM's int32."""
+    rank = int(rng.integers(1, 5))
+    s = list(shape(rng, rank, 1, 5))
+    axis = int(rng.integers(-rank, rank))
+    if rng.random() < 0.3:
+        s[axis] = int(rng.integers(16, 40))
+    s = tuple(s)
+    options = {"exclusive": bool(rng.random() < 0.5), "reverse": bool(rng.random() < 0.5)}
+    m = tb.single_op_model("CUMSUM", [act(s, q(rng)), i32(axis)], [act(s, q(rng))], options)
+    return m, inputs(rng, s, 4)
+
+
+CASES.update({"ADD_N": add_n, "CUMSUM": cumsum})

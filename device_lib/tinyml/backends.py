@@ -24,7 +24,7 @@ def cpu():
 # module) has every kernel in that one module.
 FAMILIES = (
     ("elementwise", "add sub mul squared_difference maximum minimum prelu equal not_equal less less_equal greater "
-                    "greater_equal select"),
+                    "greater_equal select add_n cumsum"),
     ("math", "reduce_sum reduce_max reduce_min reduce_argmax reduce_argmin l2_normalization log_softmax "
              "resize_bilinear"),
     ("s16", "fully_connected_s16 conv2d_s16 depthwise_conv2d_s16 pool2d_s16 add_s16 sub_s16 mul_s16 lut_s16 "

@@ -226,6 +226,10 @@ def _bind_more(self, op, kernel, ins, x, out, y, k, p, s16):
         return fn, (x, y) + args
     if kernel == "lookup":  # rows of input 1 picked by input 0's int32 ids (tinyml/moves.py)
         return use("moves").lookup, (x, D[op.inputs[1]], y, ins[1].shape[0], ins[1].nbytes // ins[1].shape[0])
+    if kernel == "add_n":
+        return k.add_n, (tuple(D[i] for i in op.inputs), y, array("i", p))
+    if kernel == "cumsum":
+        return k.cumsum, (x, y, array("i", p))
     if kernel == "update_slice":  # input 1 written into input 0 at input 2's indices (tinyml/moves.py)
         xd, ud = ((1,) * (4 - len(t.shape)) + tuple(t.shape) for t in ins[:2])
         return use("moves").update_slice, (x, D[op.inputs[1]], D[op.inputs[2]], y, xd, ud)

@@ -8,6 +8,7 @@ from tinyml.fixedpoint import requantize, srdhm, rdivpot, exp_on_negative_values
 from tinyml.kernels_py_math import (reduce_sum, reduce_max, reduce_min, reduce_argmax, reduce_argmin,  # noqa: F401
                                      l2_normalization, log_softmax, select)  # noqa: F401  (the math ops)
 from tinyml.kernels_py_matmul import batch_matmul, transpose_conv2d  # noqa: F401
+from tinyml.kernels_py_tail import add_n, cumsum  # noqa: F401
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _CONV_H = const(0)

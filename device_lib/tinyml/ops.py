@@ -98,11 +98,13 @@ TABLE = """\
 100 MIRROR_PAD remap moves 2 1 6 remap
 101 ABS lut - 2 1 0 lut
 102 SPLIT_V remap moves 2 1 6 remap
+106 ADD_N add_n - 1-255 1 4 addn
 111 ELU lut - 2 1 0 lut
 114 QUANTIZE lut/quantize_f32 - 1-2 1 0-2 quantize
 117 HARD_SWISH lut - 2 1 0 lut
 123 SELECT_V2 select - 3 1 16 select
 126 BATCH_MATMUL batch_matmul - 2 1 21 matmul
+128 CUMSUM cumsum - 1 1 9 cumsum
 151 DYNAMIC_UPDATE_SLICE update_slice moves 3 1 0 update
 """
 
@@ -309,6 +311,26 @@ _MUL_Y_SHIFT = const(15)
 _MUL_Y_ZP = const(16)
 _MUL_ACT_MIN = const(17)
 _MUL_ACT_MAX = const(18)
+
+# ADD_N: add_n(xs, y, g): the inputs xs (one quantization) summed, TFLM's arithmetic (kernels_py_tail.py)
+_ADDN_PARAMS = const(0)
+_ADDN_X_ZP = const(0)
+_ADDN_Y_MULTIPLIER = const(1)
+_ADDN_Y_SHIFT = const(2)
+_ADDN_Y_ZP = const(3)
+
+# CUMSUM: cumsum(x, y, g): x as (OUTER, N, INNER), summed along N (from its end when REVERSE; the sum
+# before each element when EXCLUSIVE)
+_CUMSUM_PARAMS = const(0)
+_CUMSUM_OUTER = const(0)
+_CUMSUM_N = const(1)
+_CUMSUM_INNER = const(2)
+_CUMSUM_EXCLUSIVE = const(3)
+_CUMSUM_REVERSE = const(4)
+_CUMSUM_X_ZP = const(5)
+_CUMSUM_Y_MULTIPLIER = const(6)
+_CUMSUM_Y_SHIFT = const(7)
+_CUMSUM_Y_ZP = const(8)
 
 # QUANTIZE from float32: quantize_f32(x, y, g)
 _QUANTIZE_PARAMS = const(0)

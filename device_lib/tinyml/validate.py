@@ -308,7 +308,7 @@ def _more(c):
     return more[c.check](c)
 
 
-for _k in ("tconv", "matmul", "mean", "broadcast", "add", "mul", "l2norm", "arg", "compare", "logsoftmax", "select", "pad", "concat", "reduce", "remap", "resize", "lookup", "update"):
+for _k in ("tconv", "matmul", "mean", "broadcast", "add", "mul", "l2norm", "arg", "compare", "logsoftmax", "select", "pad", "concat", "reduce", "remap", "resize", "lookup", "update", "addn", "cumsum"):
     CHECKS[_k] = _more
 
 

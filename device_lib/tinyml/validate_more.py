@@ -52,6 +52,17 @@ _MUL_B_ZP = const(13)
 _MUL_Y_SHIFT = const(15)
 _MUL_Y_ZP = const(16)
 _MUL_ACT_MIN = const(17)
+_ADDN_X_ZP = const(0)
+_ADDN_Y_MULTIPLIER = const(1)
+_ADDN_Y_SHIFT = const(2)
+_ADDN_Y_ZP = const(3)
+_CUMSUM_OUTER = const(0)
+_CUMSUM_EXCLUSIVE = const(3)
+_CUMSUM_REVERSE = const(4)
+_CUMSUM_X_ZP = const(5)
+_CUMSUM_Y_MULTIPLIER = const(6)
+_CUMSUM_Y_SHIFT = const(7)
+_CUMSUM_Y_ZP = const(8)
 _PAD_BEFORE0 = const(0)
 _PAD_VALUE = const(4)
 _CONCAT_OUTER = const(0)
@@ -404,4 +415,33 @@ def _update(c):
     return c.out.nbytes
 
 
-CHECKS = {"update": _update, "lookup": _lookup, "add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}
+def _addn(c):
+    """add_n: every input int8 of the output's elements (TFLM: one shape, one quantization)."""
+    n = c.size(c.tensor(-1, _INT8))
+    for k in range(len(c.ins)):
+        c.tensor(k, _INT8)
+        c.elements(k, n)
+    c.zp(_ADDN_X_ZP, "x_zp")
+    c.param(_ADDN_Y_MULTIPLIER, "y_multiplier", 0, 0x7FFFFFFF)
+    c.param(_ADDN_Y_SHIFT, "y_shift", -31, 0)
+    c.zp(_ADDN_Y_ZP, "y_zp")
+    return n * len(c.ins)
+
+
+def _cumsum(c):
+    """cumsum: the int8 input as (outer, n, inner), summed along n into the output of its shape."""
+    shape = c.tensor(0, _INT8)
+    c.tensor(-1, _INT8, len(shape), False, shape)
+    d = [c.param(_CUMSUM_OUTER + i, ("outer", "n", "inner")[i], 1, 1 << 24) for i in range(3)]
+    if d[0] * d[1] * d[2] != c.size(shape):
+        c.fail("outer %d x n %d x inner %d is not the input's %d elements" % (d[0], d[1], d[2], c.size(shape)))
+    c.param(_CUMSUM_EXCLUSIVE, "exclusive", 0, 1)
+    c.param(_CUMSUM_REVERSE, "reverse", 0, 1)
+    c.zp(_CUMSUM_X_ZP, "x_zp")
+    c.param(_CUMSUM_Y_MULTIPLIER, "y_multiplier", 0, 0x7FFFFFFF)
+    c.param(_CUMSUM_Y_SHIFT, "y_shift", -31, 0)
+    c.zp(_CUMSUM_Y_ZP, "y_zp")
+    return c.size(shape)
+
+
+CHECKS = {"addn": _addn, "cumsum": _cumsum, "update": _update, "lookup": _lookup, "add": _add, "concat": _concat, "mul": _mul, "pad": _pad, "mean": _mean, "reduce": _reduce, "remap": _remap, "resize": _resize, "broadcast": _broadcast, "l2norm": _l2norm, "arg": _arg, "compare": _compare, "logsoftmax": _logsoftmax, "select": _select, "tconv": _tconv, "matmul": _matmul}

@@ -63,6 +63,7 @@ static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
 
 #include "tinyml_matmul_binding.h" // batch_matmul, transpose_conv2d
 #include "tinyml_recurrent_binding.h" // svdf, lstm
+#include "tinyml_tail.h" // add_n, cumsum
 
 #include "tinyml_bound.h" // fully_connected, softmax, conv2d, depthwise_conv2d, pool2d, mean_hw, copy; bind, run
 
@@ -451,6 +452,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_greater, MP_OBJ_FROM_PTR(&tml_greater_obj));
     mp_store_global(MP_QSTR_greater_equal, MP_OBJ_FROM_PTR(&tml_greater_equal_obj));
     mp_store_global(MP_QSTR_select, MP_OBJ_FROM_PTR(&tml_select_obj));
+    mp_store_global(MP_QSTR_add_n, MP_OBJ_FROM_PTR(&tml_add_n_obj));
+    mp_store_global(MP_QSTR_cumsum, MP_OBJ_FROM_PTR(&tml_cumsum_obj));
     #endif
     #if TML_IN(TML_MATH)
     mp_store_global(MP_QSTR_reduce_sum, MP_OBJ_FROM_PTR(&tml_reduce_sum_obj));
@@ -547,6 +550,8 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_l2_normalization), MP_ROM_PTR(&tml_l2_normalization_obj) },
     { MP_ROM_QSTR(MP_QSTR_log_softmax), MP_ROM_PTR(&tml_log_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_select), MP_ROM_PTR(&tml_select_obj) },
+    { MP_ROM_QSTR(MP_QSTR_add_n), MP_ROM_PTR(&tml_add_n_obj) },
+    { MP_ROM_QSTR(MP_QSTR_cumsum), MP_ROM_PTR(&tml_cumsum_obj) },
     { MP_ROM_QSTR(MP_QSTR_resize_bilinear), MP_ROM_PTR(&tml_resize_bilinear_obj) },
     { MP_ROM_QSTR(MP_QSTR_batch_matmul), MP_ROM_PTR(&tml_batch_matmul_obj) },
     { MP_ROM_QSTR(MP_QSTR_transpose_conv2d), MP_ROM_PTR(&tml_transpose_conv2d_obj) },

@@ -65,11 +65,13 @@
 #define TML_OP_MIRROR_PAD 100
 #define TML_OP_ABS 101
 #define TML_OP_SPLIT_V 102
+#define TML_OP_ADD_N 106
 #define TML_OP_ELU 111
 #define TML_OP_QUANTIZE 114
 #define TML_OP_HARD_SWISH 117
 #define TML_OP_SELECT_V2 123
 #define TML_OP_BATCH_MATMUL 126
+#define TML_OP_CUMSUM 128
 #define TML_OP_DYNAMIC_UPDATE_SLICE 151
 
 // slots of each kernel's g (docs/kernels.md): the interpreter's, then the op's parameters
@@ -187,6 +189,21 @@
 #define TML_MUL_Y_ZP 16
 #define TML_MUL_ACT_MIN 17
 #define TML_MUL_ACT_MAX 18
+#define TML_ADDN_PARAMS 0
+#define TML_ADDN_X_ZP 0
+#define TML_ADDN_Y_MULTIPLIER 1
+#define TML_ADDN_Y_SHIFT 2
+#define TML_ADDN_Y_ZP 3
+#define TML_CUMSUM_PARAMS 0
+#define TML_CUMSUM_OUTER 0
+#define TML_CUMSUM_N 1
+#define TML_CUMSUM_INNER 2
+#define TML_CUMSUM_EXCLUSIVE 3
+#define TML_CUMSUM_REVERSE 4
+#define TML_CUMSUM_X_ZP 5
+#define TML_CUMSUM_Y_MULTIPLIER 6
+#define TML_CUMSUM_Y_SHIFT 7
+#define TML_CUMSUM_Y_ZP 8
 #define TML_QUANTIZE_PARAMS 0
 #define TML_QUANTIZE_Y_ZP 0
 #define TML_QUANTIZE_Y_SCALE 1

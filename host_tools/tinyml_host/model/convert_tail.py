@@ -1,5 +1,5 @@
 # The converter's methods of the long tail of TFLM's int8 ops (issue 12) that are no data move of
-# convert_layout.py: CAST, EMBEDDING_LOOKUP, DYNAMIC_UPDATE_SLICE.
+# convert_layout.py: CAST, EMBEDDING_LOOKUP, DYNAMIC_UPDATE_SLICE, ADD_N, CUMSUM.
 #
 # CAST from int8 is TFLM's static_cast of each code: a table of the 256 codes' values in the output
 # type (int16, int32 or float32), looked up by the lut kernel as the unary ops' tables are.
@@ -8,8 +8,14 @@
 # the model runs (or are its input), copy whole rows of int8 values picked by int32 ids: the lookup
 # move (tinyml/moves.py). TFLM copies the bytes without requantizing, and fails on an id outside the
 # rows; so does tinyml, when it runs.
+#
+# ADD_N and CUMSUM are TFLM's int8 ADD arithmetic on one quantization (CalculateOpDataAdd with both
+# scales the input's: the inputs' multiplier 0.5, exact, and ADD's output multiplier), summed from the
+# input offset, not 0 (TFLM's reference AddN and CumSum start their accumulator there: the sum of N
+# codes at the zero point is -x_zp, not 0), in an int32 that wraps past 2**31 as TFLM's does.
 import numpy as np
 
+from tinyml_host.model import quantize as q
 from tinyml_host.model.tmlfile import TmlTensor
 
 _WIDER = (np.int8, np.int16, np.int32, np.float32)
@@ -106,3 +112,35 @@ class TailOps:
         else:
             at = self.activation(op.inputs[2], (np.int32,))
         self.emit(op, [self.operand(op.inputs[0]), self.operand(op.inputs[1]), at], [self.activation(op.outputs[0])])
+
+    def _addn_params(self, op, xs, y):
+        (s, zp), (y_scale, y_zp) = self.qp(xs[0]), self.qp(y)
+        if any(self.qp(x) != (s, zp) for x in xs) or not all(x.dtype == np.int8 for x in xs + [y]):
+            self.fail(op, "tinyml sums int8 inputs of one quantization (TFLM's requirement)")
+        _, am, ash, _, _, ym, ysh = q.add_params(s, s, y_scale)
+        assert (am, ash) == (1 << 30, 0)  # 0.5: each input's (x - x_zp) << 19, exactly
+        return dict(x_zp=zp, y_multiplier=ym, y_shift=ysh, y_zp=y_zp)
+
+    def add_n(self, op):
+        xs, y = [self.t(i) for i in op.inputs], self.t(op.outputs[0])
+        if any(tuple(x.shape) != tuple(y.shape) for x in xs):
+            self.fail(op, "inputs of shapes %s for an output of %s: TFLM adds inputs of the output's shape"
+                      % ([tuple(x.shape) for x in xs], tuple(y.shape)))
+        self.emit(op, [self.operand(i) for i in op.inputs], [self.activation(op.outputs[0])],
+                  **self._addn_params(op, xs, y))
+
+    def cumsum(self, op):
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        axis = self.t(op.inputs[1]).data if len(op.inputs) > 1 else None
+        if axis is None or axis.size != 1:
+            self.fail(op, "the axis (input 1) must be one constant")
+        rank = len(x.shape)
+        a = int(axis.ravel()[0])
+        if not -rank <= a < rank or tuple(y.shape) != tuple(x.shape):
+            self.fail(op, "axis %d of an input of shape %s (output %s)" % (a, tuple(x.shape), tuple(y.shape)))
+        a %= rank
+        self.emit(op, [self.activation(op.inputs[0])], [self.activation(op.outputs[0])],
+                  outer=int(np.prod(x.shape[:a], dtype=np.int64)), n=int(x.shape[a]),
+                  inner=int(np.prod(x.shape[a + 1:], dtype=np.int64)),
+                  exclusive=int(bool(op.options.get("exclusive", False))),
+                  reverse=int(bool(op.options.get("reverse", False))), **self._addn_params(op, [x], y))

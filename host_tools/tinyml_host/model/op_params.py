@@ -20,6 +20,7 @@ PARAMS = {
     "ABS": (None, ""),
     "ADD": ("ADD", "d[4] a_stride[4] b_stride[4] a_zp b_zp left_shift a_multiplier a_shift b_multiplier b_shift "
                    "y_multiplier y_shift y_zp act_min act_max"),
+    "ADD_N": ("ADDN", "x_zp y_multiplier y_shift y_zp"),
     "ARG_MAX": (None, ""),
     "ARG_MIN": (None, ""),
     "BATCH_MATMUL": ("MATMUL", "d[3] a_stride[3] b_stride[3] rows cols depth a_row a_k b_k b_col a_zp b_zp "
@@ -31,6 +32,7 @@ PARAMS = {
     "CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min act_max"),
     "DEPTHWISE_CONV_2D": ("CONV", "stride_h stride_w dilation_h dilation_w pad_top pad_left x_zp y_zp act_min "
                                   "act_max depth_multiplier"),
+    "CUMSUM": ("CUMSUM", "outer n inner exclusive reverse x_zp y_multiplier y_shift y_zp"),
     "DEPTH_TO_SPACE": ("REMAP", "d[4] esize fill"),
     "DEQUANTIZE": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "DYNAMIC_UPDATE_SLICE": (None, ""),

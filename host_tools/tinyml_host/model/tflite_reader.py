@@ -109,6 +109,7 @@ OPTIONS = {
                                               "time_major:bool asymmetric_quantize_inputs:bool "
                                               "diagonal_recurrent_tensors:bool"),
     101: ("BatchMatMulOptions", "adj_x:bool adj_y:bool asymmetric_quantize_inputs:bool"),
+    102: ("CumsumOptions", "exclusive:bool reverse:bool"),
 }
 _NONZERO_DEFAULTS = {"dilation_w_factor": 1, "dilation_h_factor": 1, "pot_scale_int16": True}
 
