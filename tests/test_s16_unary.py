@@ -1,6 +1,8 @@
 """int16 (16x8) SOFTMAX, LOGISTIC, TANH, QUANTIZE and DEQUANTIZE: single-op models built here, converted,
 and run by TFLM (tflite-micro) and by each backend on the real MicroPython unix port in the same test:
 the bytes must be the same (docs/model-format.md, "Ops with int16 activations")."""
+import struct
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,19 @@ def test_every_int16_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
         out = capsys.readouterr().out
         n = len(inputs[0])
         assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+
+
+@pytest.mark.parametrize("name,slot,value,field", [
+    ("LOGISTIC", 0, 7, "mode 7 out of range 0..2"), ("TANH", 1, 40000, "multiplier 40000 out of range 1..32767"),
+    ("LOGISTIC", 3, 5, "y_zp 5 out of range 0..0"), ("SOFTMAX", 1, 16, "input_left_shift 16 out of range -31..15"),
+    ("SOFTMAX", 2, -4, "diff_min -4 out of range 0..0"), ("QUANTIZE", 0, 3, "y_zp 3 out of range 0..0")])
+def test_int16_records_the_kernels_cannot_run_are_refused_at_load(name, slot, value, field):
+    """A converted int16 record damaged after conversion: the loader names the field and its range
+    (ModelFileError), before any kernel sees it."""
+    from test_stateful_ops import _load_error, _params_at, _sealed
+    out = T((1, 8), dtype="int16", scale=1 / 32768 if name != "QUANTIZE" else 2e-4)
+    buf = bytearray(convert(tb.single_op_model(name, [T((1, 8), dtype="int16", scale=1e-3)], [out],
+                                               {"beta": 1.0} if name == "SOFTMAX" else {}, 3), "m"))
+    struct.pack_into("<i", buf, _params_at(buf) + 4 * slot, value)
+    msg = _load_error(_sealed(buf))
+    assert field in msg and "convert the model again" in msg, msg
