@@ -271,7 +271,7 @@ print(struct.unpack('<hI', struct.pack('<hI', -2, 7)), array.array('b', [1, -1])
 
 
 def _native_mpy(arch):
-    mpy = ROOT / "dist" / ("%s_6.3" % arch) / "tinyml_kernels.mpy"
+    mpy = ROOT / "dist" / ("%s_6.3" % arch) / "tinyml_kernels_dense.mpy"  # the family of fully_connected
     if not mpy.exists():
         subprocess.run(["bash", str(ROOT / "firmware" / "build_natmod.sh")], env=dict(os.environ, ARCHS=arch),
                        capture_output=True)
@@ -285,18 +285,18 @@ def test_native_module(board):
     with repl(board) as t:
         if not t.fs_exists("/lib"):
             t.fs_mkdir("/lib")
-        t.fs_writefile("/lib/tinyml_kernels.mpy", mpy.read_bytes())
+        t.fs_writefile("/lib/tinyml_kernels_dense.mpy", mpy.read_bytes())
         out = run(t, """
-import tinyml_kernels as k
+import tinyml_kernels_dense as k
 from array import array
 y = bytearray(2)
 k.fully_connected(bytes(array('b', [10, -20, 5])), bytes(array('b', [1, 2, 3, 4, 5, 6])),
                   array('i', [0, 100]), array('i', [1 << 30]), array('i', [0]), y, 3, 2, 0, -128, 127)
 print(list(array('b', y)), k.__file__)
 """)
-        t.fs_rmfile("/lib/tinyml_kernels.mpy")
+        t.fs_rmfile("/lib/tinyml_kernels_dense.mpy")
     # x . w rows: [-15, -30 + 100] scaled by 0.5 (mult 2^30 in Q31) with TFLM's rounding
-    assert out == "[-7, 35] /lib/tinyml_kernels.mpy\n"
+    assert out == "[-7, 35] /lib/tinyml_kernels_dense.mpy\n"
 
 
 def test_ctrl_c_interrupts(board):

@@ -20,8 +20,6 @@ def tinyml(*args):
     return cli.main([str(a) for a in args])
 
 
-@pytest.mark.xfail(strict=True, reason="open regression (issue 11): the device library and the native module grew "
-                   "and person_detect needs 144 KB on qemu-m3; strict, so a fix shows as XPASS")
 def test_person_detect_loads_in_140k_on_qemu_m3_within_2_percent_of_its_load_ram(capsys):
     started = emulators.running("qemu-m3") is None
     try:

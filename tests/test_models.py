@@ -44,7 +44,6 @@ def test_model_matches_tflm(converted, name, backend, n):
     np.testing.assert_array_equal(ys[0].reshape(expected.shape), expected)
 
 
-@pytest.mark.xfail(strict=True, reason="open regression (issue 11): since this session's new kernels and bound dispatch, binding person_detect on the 64-bit unix port at 140K runs out of memory (185 bytes in binding.streamed); strict, so a fix shows as XPASS")
 def test_person_detect_in_a_140k_heap(converted):
     """An ESP32 without PSRAM: weights stream from the file through the window."""
     x, _ = golden("person_detect", 2)

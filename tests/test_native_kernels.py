@@ -362,7 +362,7 @@ def test_a_model_loads_only_the_kernel_families_it_uses(native_dir, tmp_path):
     from op_models import single_op
     from tinyml_host.model.convert import convert
     rng = np.random.default_rng(7)
-    for op, families in (("FULLY_CONNECTED", []), ("ADD", ["tinyml_kernels_elementwise"]),
+    for op, families in (("CONV_2D", []), ("FULLY_CONNECTED", ["tinyml_kernels_dense"]), ("ADD", ["tinyml_kernels_elementwise"]),
                          ("ARG_MAX", ["tinyml_kernels_math"])):
         tml = tmp_path / (op + ".tml")
         tml.write_bytes(convert(single_op(op, rng)[0], op))

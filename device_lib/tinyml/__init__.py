@@ -21,7 +21,8 @@ def load(path, backend=None, window=-1):
     stream through 8 KB."""
     if isinstance(path, (bytes, bytearray)):
         return Model(path, backend)
-    f = open(path, "rb")
+    gc.collect()  # the file (and a board's file buffer) lives as long as the model: made low in the heap,
+    f = open(path, "rb")  # after what the caller left is freed, not in the middle of the arena's free space
     size = f.seek(0, 2)
     whole = window is None or (window == -1 and size <= SMALL_MODEL)
     if whole:

@@ -4,7 +4,7 @@
 # Model.profile(), predict(), summary() and op_macs().
 import gc
 from array import array
-from tinyml import ops, tmlfile
+from tinyml import tmlfile
 from tinyml.clock import now_us as _now, diff_us as _diff
 
 
@@ -14,6 +14,7 @@ def _shape(t):
 
 def describe(m):
     """repr(model): name, ops (counted by kind), input and output shapes, arena, window, backend."""
+    from tinyml import ops  # here, not at the top: profile() (tinyml bench's) runs without the op table
     count = {}
     for op in m.ops:
         n = ops.name(op.opcode)
@@ -91,6 +92,7 @@ def summary(m):
     print("model %s: %d ops, backend %s, weights %s" % (
         m.name, len(m.ops), m.backend,
         "in RAM" if m._file is None else "streamed through a %d-byte window" % m.window_bytes))
+    from tinyml import ops
     print("  #  %-18s %-14s %-14s %10s %10s" % ("op", "input", "output", "MACs", "weights"))
     total_macs = total_w = 0
     for op in m.ops:
@@ -111,6 +113,7 @@ def summary(m):
 
 def op_macs(op, tensors):
     """Multiply-accumulates of one op (0 for ops without a dot product)."""
+    from tinyml import ops
     row = ops.row(op.opcode)
     kernel = row[2] if row else ""
     if kernel == "fully_connected":

@@ -17,12 +17,14 @@ def cpu():
 
 # The native kernels come as one .mpy per family (firmware/build_natmod.sh; the TML_IN groups of
 # firmware/kernels/tinyml_kernels.c, which tests/test_op_table.py checks against this table):
-# tinyml_kernels.mpy, the core (conv, depthwise, fully connected, pooling, softmax, lut), and
-# tinyml_kernels_<family>.mpy beside it, imported when a model's load first asks for one of its
+# tinyml_kernels.mpy, the core (conv, depthwise, pooling, softmax, copy, and run for the bound ops),
+# and tinyml_kernels_<family>.mpy beside it, imported when a model's load first asks for one of its
 # kernels, so the code of families a model does not use never reaches the heap (on most ports a
-# native module's code is loaded into the heap). A firmware with tinyml_kernels built in (the user C
-# module) has every kernel in that one module.
+# native module's code is loaded into the heap: person_detect's load does not carry the dense
+# family's). A family with bound kernels has its own bind, bind_<family> (tinyml/native.py). A firmware
+# with tinyml_kernels built in (the user C module) has every kernel in that one module.
 FAMILIES = (
+    ("dense", "fully_connected mean_hw lut quantize_f32 bind_dense"),
     ("elementwise", "add sub mul squared_difference maximum minimum prelu equal not_equal less less_equal greater "
                     "greater_equal select add_n cumsum"),
     ("math", "reduce_sum reduce_max reduce_min reduce_argmax reduce_argmin l2_normalization log_softmax "

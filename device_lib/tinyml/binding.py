@@ -225,7 +225,8 @@ def _bind_more(self, op, kernel, ins, x, out, y, k, p, s16):
                                self.backend)
         return fn, (x, y) + args
     if kernel == "lookup":  # rows of input 1 picked by input 0's int32 ids (tinyml/moves.py)
-        return use("moves").lookup, (x, D[op.inputs[1]], y, ins[1].shape[0], ins[1].nbytes // ins[1].shape[0])
+        dims = (tuple(v for v in p if v),) if p else ()
+        return use("moves").lookup, (x, D[op.inputs[1]], y, ins[1].shape[0], ins[1].nbytes // ins[1].shape[0]) + dims
     if kernel == "add_n":
         return k.add_n, (tuple(D[i] for i in op.inputs), y, array("i", p))
     if kernel == "cumsum":
@@ -258,13 +259,12 @@ def step(self, fa):
 
 def streamed(self, fn, args, tensors, es):
     # A weighted op whose constants (weights, bias, multiplier, shift) stream: the window's views of a
-    # run of output channels and of the last, shorter run, made once, the kernel's arguments bound to
-    # them; _stream reads each run into them. args: the kernel's without its four constants.
-    # es: the bytes of an activation (2 for int16).
+    # run of output channels, made once, the kernel's arguments bound to them; stream reads each run
+    # into them (the last, shorter run into their start). args: the kernel's without its four
+    # constants. es: the bytes of an activation (2 for int16).
     parts, chunk, _ = chunking(tensors, self._stream_window)
     n_out = tensors[0].shape[0]
-    last = n_out - (n_out - 1) // chunk * chunk  # channels of the last run
-    consts, full, short = [], [], []
+    consts, reads = [], []
     at = 0
     for t, (index, offset, per) in zip(tensors, parts):
         if not per:  # a per-tensor parameter: 4 bytes, kept in RAM
@@ -273,14 +273,11 @@ def streamed(self, fn, args, tensors, es):
             continue
         view = self._window[at:at + per * chunk]
         consts.append(view)
-        full += (offset, per, view)
-        if last < chunk:
-            short += (offset, per, view[:per * last])
+        reads += (offset, per, view)
         at += align4(per * chunk)
     args = args[:1] + tuple(consts) + args[1:]
+    consts = None
     bind = getattr(self._k, "bind", None)
     rec = bind(fn, args, chunk) if bind is not None else None
     run = run_call if rec is None else self._k.run
-    full = tuple(full)
-    return None, (stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, full,
-                            tuple(short) if short else full))
+    return None, (stream, (self._file, run, (fn, args, es) if rec is None else rec, n_out, chunk, tuple(reads)))

@@ -100,20 +100,28 @@ def run_call(rec, oc0, ocn):
         fn(x[r * n_in * es:(r + 1) * n_in * es], w, bias, mult, shift, y[at:at + ocn * es], n_in, ocn, *args[8:])
 
 
+_MPY = sys.implementation.name == "micropython"  # its streams' readinto takes a byte count (CPython's does not)
+
+
 def stream(s):
     # A weighted op whose constants stream: each run of output channels read from the file into the
-    # window's preallocated views, then the kernel on it. Allocates nothing.
-    f, run, rec, n_out, chunk, full, last = s
+    # window's preallocated views (the last, shorter run into their start), then the kernel on it.
+    # Allocates nothing.
+    f, run, rec, n_out, chunk, reads = s
     oc0 = 0
     while oc0 < n_out:
         ocn = n_out - oc0
-        reads = full
-        if ocn > chunk:
+        if ocn >= chunk:
             ocn = chunk
-        elif ocn < chunk:
-            reads = last
-        for i in range(0, len(reads), 3):  # (file offset, bytes per channel, view) of each constant
-            f.seek(reads[i] + oc0 * reads[i + 1])
-            f.readinto(reads[i + 2])
+            for i in range(0, len(reads), 3):  # (file offset, bytes per channel, view) of each constant
+                f.seek(reads[i] + oc0 * reads[i + 1])
+                f.readinto(reads[i + 2])
+        else:
+            for i in range(0, len(reads), 3):
+                f.seek(reads[i] + oc0 * reads[i + 1])
+                if _MPY:  # no slice of the view (an allocation)
+                    f.readinto(reads[i + 2], ocn * reads[i + 1])
+                else:
+                    f.readinto(reads[i + 2][:ocn * reads[i + 1]])
         run(rec, oc0, ocn)
         oc0 += chunk

@@ -397,7 +397,10 @@ static MP_DEFINE_CONST_FUN_OBJ_2(tml_copy_obj, tml_copy_fn);
 
 // ---- bind and run ----
 
-// bind(kernel, args[, oc_max])
+#if TML_IN(TML_NN) || TML_IN(TML_DENSE) // the families with bound kernels
+// bind(kernel, args[, oc_max]); in the native module built per family (tinyml_kernels.c), each family
+// with bound kernels has its own, which knows only its family's (the dense family's is bind_dense), and
+// the core's run runs every family's records
 static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
     union {
         tml_bound_t h;
@@ -413,12 +416,20 @@ static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
     tml_exec_t exec;
     size_t size;
     r.h.oc_max = r.h.n_out = 0;
-    if (fn == MP_OBJ_FROM_PTR(&tml_fully_connected_obj)) {
+    if (0) {
+    #if TML_IN(TML_DENSE)
+    } else if (fn == MP_OBJ_FROM_PTR(&tml_fully_connected_obj)) {
         tml_check(n == 11, MP_ERROR_TEXT("bind: fully_connected takes 11 arguments"));
         tml_fc_args_t *fc = a;
         tml_fc_bind(items, oc_max, fc);
         exec = tml_fc_exec, size = sizeof(tml_fc_args_t);
         r.h.n_out = fc->n_out, r.h.oc_max = oc_max ? oc_max : fc->n_out;
+    } else if (fn == MP_OBJ_FROM_PTR(&tml_mean_hw_obj)) {
+        tml_check(n == 3, MP_ERROR_TEXT("bind: mean_hw takes 3 arguments"));
+        tml_mean_bind(items, a);
+        exec = tml_mean_exec, size = sizeof(tml_mean_args_t);
+    #endif
+    #if TML_IN(TML_NN)
     } else if (fn == MP_OBJ_FROM_PTR(&tml_conv2d_obj) || fn == MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj)) {
         tml_check(n == 7, MP_ERROR_TEXT("bind: conv2d and depthwise_conv2d take 7 arguments"));
         tml_conv_args_t *c = a;
@@ -436,14 +447,11 @@ static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
         tml_check(n == 3, MP_ERROR_TEXT("bind: pool2d takes 3 arguments"));
         tml_pool_bind(items, a);
         exec = tml_pool_exec, size = sizeof(tml_pool_args_t);
-    } else if (fn == MP_OBJ_FROM_PTR(&tml_mean_hw_obj)) {
-        tml_check(n == 3, MP_ERROR_TEXT("bind: mean_hw takes 3 arguments"));
-        tml_mean_bind(items, a);
-        exec = tml_mean_exec, size = sizeof(tml_mean_args_t);
     } else if (fn == MP_OBJ_FROM_PTR(&tml_copy_obj)) {
         tml_check(n == 2, MP_ERROR_TEXT("bind: copy takes 2 arguments"));
         tml_copy_bind(items, a);
         exec = tml_copy_exec, size = sizeof(tml_copy_args_t);
+    #endif
     } else {
         return mp_const_none; // no bound form: the caller calls the kernel
     }
@@ -451,13 +459,16 @@ static mp_obj_t tml_bind_fn(size_t n_args, const mp_obj_t *args) {
     r.h.exec = exec;
     r.h.size = (uint32_t)((TML_BOUND_ARGS + size + TML_BOUND_ALIGN - 1) & ~(TML_BOUND_ALIGN - 1));
     r.h.check = tml_bound_check(&r.h);
+    #if TML_IN(TML_NN)
     if (exec == tml_conv_exec) { // conv2d's scratch, allocated once: the record's address keeps it alive
         tml_conv_args_t *c = a;
         c->patch = c->patch_bytes ? m_new(int8_t, c->patch_bytes) : NULL;
     }
+    #endif
     return mp_obj_new_bytes(r.bytes, r.h.size);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_bind_obj, 2, 3, tml_bind_fn);
+#endif
 
 static const tml_bound_t *tml_record(const uint8_t *p, const uint8_t *end) {
     const tml_bound_t *h = (const tml_bound_t *)p;

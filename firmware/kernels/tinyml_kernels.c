@@ -10,6 +10,32 @@
 #include "py/objstr.h"
 #endif
 #include "tinyml_kernels.h"
+
+// The native module is built once per family of kernels (firmware/build_natmod.sh, -DTML_FAMILY=...):
+// each .mpy registers, and so links, only its family's kernels, and a model's load imports only the
+// families its ops use (tinyml/backends.py: FAMILIES, which tests/test_op_table.py checks against
+// these groups). tinyml_kernels.mpy is the core (TML_NN: the convolutions, pooling, softmax, copy and
+// the bound ops' run); the others are tinyml_kernels_<family>.mpy. A new kernel's registration goes in
+// its family's group; a family with bound kernels has its own bind (tinyml_bound.h), which knows only
+// its kernels. The firmware build (a user C module) has every family in one module.
+#define TML_NN 1
+#define TML_ELEMENTWISE 2
+#define TML_MATH 3
+#define TML_MATMUL 4
+#define TML_FFT 5
+#define TML_RECURRENT 6
+#define TML_S16 7
+#define TML_MOVES 8
+#define TML_DENSE 9
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+#ifndef TML_FAMILY
+#define TML_FAMILY TML_NN
+#endif
+#define TML_IN(family) (TML_FAMILY == (family))
+#else
+#define TML_IN(family) 1
+#endif
+
 #include "tinyml_fft.h" // rfft_q15, window_q15: preprocessing (tinyml.preprocess.fft)
 
 static void tml_check(bool ok, mp_rom_error_text_t msg) {
@@ -404,38 +430,23 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_select_obj, 5, 5, tml_select_fn);
 
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 
-// The native module is built once per family of kernels (firmware/build_natmod.sh, -DTML_FAMILY=...):
-// each .mpy registers, and so links, only its family's kernels, and a model's load imports only the
-// families its ops use (tinyml/backends.py: FAMILIES, which tests/test_op_table.py checks against
-// these groups). tinyml_kernels.mpy is the core (TML_NN); the others are tinyml_kernels_<family>.mpy.
-// A new kernel's registration goes in its family's group.
-#define TML_NN 1
-#define TML_ELEMENTWISE 2
-#define TML_MATH 3
-#define TML_MATMUL 4
-#define TML_FFT 5
-#define TML_RECURRENT 6
-#define TML_S16 7
-#define TML_MOVES 8
-#ifndef TML_FAMILY
-#define TML_FAMILY TML_NN
-#endif
-#define TML_IN(family) (TML_FAMILY == (family))
-
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     #if TML_IN(TML_NN)
-    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&tml_fully_connected_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tml_softmax_obj));
     mp_store_global(MP_QSTR_conv2d, MP_OBJ_FROM_PTR(&tml_conv2d_obj));
     mp_store_global(MP_QSTR_depthwise_conv2d, MP_OBJ_FROM_PTR(&tml_depthwise_conv2d_obj));
     mp_store_global(MP_QSTR_pool2d, MP_OBJ_FROM_PTR(&tml_pool2d_obj));
-    mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
     mp_store_global(MP_QSTR_copy, MP_OBJ_FROM_PTR(&tml_copy_obj));
     mp_store_global(MP_QSTR_bind, MP_OBJ_FROM_PTR(&tml_bind_obj));
     mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&tml_run_obj));
+    #endif
+    #if TML_IN(TML_DENSE)
+    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&tml_fully_connected_obj));
+    mp_store_global(MP_QSTR_mean_hw, MP_OBJ_FROM_PTR(&tml_mean_hw_obj));
     mp_store_global(MP_QSTR_lut, MP_OBJ_FROM_PTR(&tml_lut_obj));
     mp_store_global(MP_QSTR_quantize_f32, MP_OBJ_FROM_PTR(&tml_quantize_f32_obj));
+    mp_store_global(MP_QSTR_bind_dense, MP_OBJ_FROM_PTR(&tml_bind_obj)); // this family's bind
     #endif
     #if TML_IN(TML_ELEMENTWISE)
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tml_add_obj));
