@@ -148,7 +148,7 @@ def bind(self, op, row):
         fc = _s16(self.backend, k, kernel) if s16 else k.fully_connected
         if self._file is None:  # weights in RAM: straight to the kernel
             return fc, (x,) + tuple(D[i] for i in op.inputs[1:5]) + (y, n_in, n_out) + p
-        return streamed(self, fc, (x, y, n_in, n_out) + p, ins[1:5], 2 if s16 else 1)
+        return streamed(self, fc, (x, y, n_in, n_out) + p, ins[1:5], 2 if s16 else 1, False)
     if kernel == "conv2d" or kernel == "depthwise_conv2d" or kernel == "transpose_conv2d":
         g = array("i", bytes(4 * _CONV_PARAMS) + bytes(array("i", p)))
         g[_CONV_H], g[_CONV_W], g[_CONV_C] = _hwc(ins[0])
@@ -257,12 +257,12 @@ def step(self, fa):
     rec = bind(fn, args) if bind is not None else None
     return (call, fa) if rec is None else (self._k.run, rec)
 
-def streamed(self, fn, args, tensors, es):
+def streamed(self, fn, args, tensors, es, by4=True):
     # A weighted op whose constants (weights, bias, multiplier, shift) stream: the window's views of a
     # run of output channels, made once, the kernel's arguments bound to them; stream reads each run
     # into them (the last, shorter run into their start). args: the kernel's without its four
-    # constants. es: the bytes of an activation (2 for int16).
-    parts, chunk, _ = chunking(tensors, self._stream_window)
+    # constants. es: the bytes of an activation (2 for int16). by4: steps.chunking's.
+    parts, chunk, _ = chunking(tensors, self._stream_window, by4)
     n_out = tensors[0].shape[0]
     consts, reads = [], []
     at = 0

@@ -126,7 +126,8 @@ class Model:
             if self._file is None:
                 continue
             if ops.streams(op.opcode):
-                need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window)[2]
+                need = _chunking([tensors[i] for i in op.inputs[1:5]], self._stream_window,
+                                 kinds[op.opcode][0] != "fully_connected")[2]
                 self.window_bytes = max(self.window_bytes, need)
             elif ops.whole(op.opcode):  # all its constants at once
                 need = sum(_align4(tensors[i].nbytes) for i in op.inputs if tensors[i].const)

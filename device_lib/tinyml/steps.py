@@ -61,17 +61,19 @@ def concat(xs, y, outer, inners):
             at += n
 
 
-def chunking(tensors, window):
+def chunking(tensors, window, by4=True):
     """How a weighted op's constants (weights, bias, multiplier, shift) stream: their parts
     ((tensor index, file offset, bytes per output channel; 0 for a per-tensor parameter)), the
-    output channels per chunk, and the window bytes a chunk takes (0 when not streamed)."""
+    output channels per chunk, and the window bytes a chunk takes (0 when not streamed). by4: the
+    chunks are whole runs of 4 output channels (a convolution's weights; a fully connected layer's
+    rows stream one at a time, so its window is no larger than the window asked for, or one row)."""
     n_out = tensors[0].shape[0]
     parts = tuple((t.index, t.offset, t.nbytes // n_out if t.nbytes > 4 or n_out == 1 else 0)
                   for t in tensors)
     if window is None:
         return parts, n_out, 0
     chunk = max(1, min(n_out, window // (sum(align4(p[2]) for p in parts) or 1)))
-    if chunk < n_out:  # whole runs of 4 channels: conv2d's weights are interleaved by 4 (model-format.md)
+    if by4 and chunk < n_out:  # whole runs of 4 channels: conv2d's weights are interleaved by 4 (model-format.md)
         chunk = max(4, chunk & ~3)
     return parts, chunk, sum(align4(p[2] * chunk) for p in parts)
 
@@ -100,9 +102,6 @@ def run_call(rec, oc0, ocn):
         fn(x[r * n_in * es:(r + 1) * n_in * es], w, bias, mult, shift, y[at:at + ocn * es], n_in, ocn, *args[8:])
 
 
-_MPY = sys.implementation.name == "micropython"  # its streams' readinto takes a byte count (CPython's does not)
-
-
 def stream(s):
     # A weighted op whose constants stream: each run of output channels read from the file into the
     # window's preallocated views (the last, shorter run into their start), then the kernel on it.
@@ -119,9 +118,10 @@ def stream(s):
         else:
             for i in range(0, len(reads), 3):
                 f.seek(reads[i] + oc0 * reads[i + 1])
-                if _MPY:  # no slice of the view (an allocation)
-                    f.readinto(reads[i + 2], ocn * reads[i + 1])
-                else:
-                    f.readinto(reads[i + 2][:ocn * reads[i + 1]])
+                n = ocn * reads[i + 1]
+                try:  # MicroPython's files take a byte count: no slice of the view (an allocation)
+                    f.readinto(reads[i + 2], n)
+                except TypeError:  # CPython's files, and file-like objects with readinto(buf) only
+                    f.readinto(reads[i + 2][:n])
         run(rec, oc0, ocn)
         oc0 += chunk
