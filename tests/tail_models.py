@@ -196,3 +196,18 @@ def cumsum(rng):
 
 
 CASES.update({"ADD_N": add_n, "CUMSUM": cumsum})
+
+
+def gather_nd_of_ids(rng):
+    """A GATHER_ND of int32 indices (..., k) that are the model's input, in range."""
+    rank = int(rng.integers(1, 5))
+    s = shape(rng, rank, 1, 4)
+    k = int(rng.integers(1, rank + 1))
+    lead = shape(rng, int(rng.integers(1, 3)), 1, 3)
+    qp = q(rng)
+    m = tb.single_op_model("GATHER_ND", [act(s, qp), T(lead + (k,), dtype="int32")], [act(lead + s[k:], qp)])
+    idx = np.stack([rng.integers(0, s[j], (6,) + lead) for j in range(k)], -1).astype(np.int32)
+    return m, inputs(rng, s, 4) + [idx]
+
+
+CASES["GATHER_ND_OF_IDS"] = gather_nd_of_ids

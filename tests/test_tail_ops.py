@@ -67,8 +67,9 @@ def _q(shape):
 
 
 REFUSED = {  # models TFLM refuses when it runs them, and what the converter says instead
-    "gather_nd index out of range": ("GATHER_ND", [_q((3, 4)), _i32([[2], [3]])], [_q((2, 4))]),
-    "gather_nd index out of range 0..2": ("GATHER_ND", [_q((3, 4)), _i32([[-1]])], [_q((1, 4))]),
+    "gather_nd indices name row 3, outside the 3 rows": ("GATHER_ND", [_q((3, 4)), _i32([[2], [3]])], [_q((2, 4))]),
+    "gather_nd indices name row -1, outside": ("GATHER_ND", [_q((3, 4)), _i32([[-1]])], [_q((1, 4))]),
+    "gather_nd indices name row 6, outside the 6 rows": ("GATHER_ND", [_q((3, 2, 4)), _i32([[2, 2]])], [_q((1, 4))]),
     "not consecutive": ("REVERSE_V2", [_q((2, 3, 4)), _i32([0, 2])], [_q((2, 3, 4))]),
     "does not broadcast": ("BROADCAST_TO", [_q((2, 3)), _i32([4, 3])], [_q((4, 3))]),
 }
@@ -109,10 +110,31 @@ def test_an_id_outside_the_table_fails_the_inference_saying_so(tmp_path):
         with pytest.raises(RuntimeError):
             oracle.tflm_run(model, [ids])
         for backend in BACKENDS:
-            with pytest.raises(BoardError, match=r"lookup: id %d \(index 1 of its ids\) is outside the 4 rows" % bad):
+            with pytest.raises(BoardError, match=r"lookup: the ids of output row 1 name row %d, outside the 4 rows" % bad):
                 board_unix.run_model(tml, [ids], backend)
     ok = np.array([[3, 0]], np.int32)
     assert board_unix.run_model(tml, [ok], "python")[0][0].tolist() == [[9, 10, 11, 0, 1, 2]]
+
+
+def test_gather_nd_checks_the_row_its_indices_name_as_tflm(tmp_path):
+    """GATHER_ND's indices the model takes as input: TFLM checks only the row (i0, i1) names in the
+    input's first two dimensions flattened, so (0, 4) of a (3, 4) grid reads row 4, (1, 0); a row
+    outside the 12 fails TFLM's inference and tinyml's, on every backend, naming it."""
+    model = tb.single_op_model("GATHER_ND", [_q((3, 4, 2)), T((1, 2), dtype="int32")], [_q((1, 2))])
+    tml = tmp_path / "m.tml"
+    tml.write_bytes(convert(model, "m.tflite"))
+    x = np.arange(24, dtype=np.int8).reshape(1, 3, 4, 2)
+    past = np.array([[[0, 4]]], np.int32)
+    expected = oracle.tflm_run(model, [x, past])[0]
+    assert expected.tolist() == [[[8, 9]]]
+    for backend in BACKENDS:
+        assert board_unix.run_model(tml, [x, past], backend)[0][0].tolist() == [[8, 9]]
+    outside = np.array([[[2, 4]]], np.int32)
+    with pytest.raises(RuntimeError):
+        oracle.tflm_run(model, [x, outside])
+    for backend in BACKENDS:
+        with pytest.raises(BoardError, match=r"lookup: the ids of output row 0 name row 12, outside the 12 rows"):
+            board_unix.run_model(tml, [x, outside], backend)
 
 
 def test_a_constant_id_outside_the_table_is_refused_by_the_converter():

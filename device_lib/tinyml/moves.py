@@ -63,16 +63,21 @@ def remap(x, y, t0, t1, t2, runs, row, filler):
 
 
 # The lookup of rows by int32 ids (a Keras Embedding; a gather of ids the model computes): output row
-# i is row ids[i] of rows, `row` bytes each. An id outside 0..n_rows - 1 fails the inference, as in
-# TFLM (a model's ids are untrusted: never a read outside rows).
-def lookup(ids, rows, y, n_rows, row):
-    for i in range(len(ids) >> 2):
-        at = i << 2
-        r = ids[at] | ids[at + 1] << 8 | ids[at + 2] << 16 | (ids[at + 3] ^ 0x80) << 24
-        r -= 0x80000000  # the int32, without a big integer for negative ones
+# i is row ids[i] of rows, `row` bytes each; with dims (a GATHER_ND's index of k components), ids come
+# k at a time, naming row i0 * dims[1] * .. * dims[k-1] + .. + ik-1 (TFLM's GatherNd: only that row is
+# checked, not each component). A row outside the rows fails the inference, as in TFLM (a model's ids
+# are untrusted: never a read outside rows).
+def lookup(ids, rows, y, n_rows, row, dims=None):
+    k = len(dims) if dims else 1
+    for i in range((len(ids) >> 2) // k):
+        r = 0
+        for j in range(k):
+            at = (i * k + j) << 2
+            v = ids[at] | ids[at + 1] << 8 | ids[at + 2] << 16 | (ids[at + 3] ^ 0x80) << 24
+            r = r * (dims[j] if j else 1) + v - 0x80000000  # the int32, without a big integer for negative ones
         if r < 0 or r >= n_rows:
-            raise ValueError("lookup: id %d (index %d of its ids) is outside the %d rows; TFLM fails on it too"
-                             % (r, i, n_rows))
+            raise ValueError("lookup: the ids of output row %d name row %d, outside the %d rows; TFLM fails on it too"
+                             % (i, r, n_rows))
         y[i * row:(i + 1) * row] = rows[r * row:(r + 1) * row]
 
 

@@ -44,7 +44,7 @@ TABLE = """\
 4 DEPTHWISE_CONV_2D depthwise_conv2d streams 5 1 11 depthwise
 5 DEPTH_TO_SPACE remap moves 2 1 6 remap
 6 DEQUANTIZE lut - 1-2 1 0-4 lut
-7 EMBEDDING_LOOKUP lookup moves 2 1 0 lookup
+7 EMBEDDING_LOOKUP lookup moves 2 1 0-4 lookup
 9 FULLY_CONNECTED fully_connected streams 5 1 3 fc
 11 L2_NORMALIZATION l2_normalization - 1 1 1 l2norm
 14 LOGISTIC lut - 2 1 0-4 lut
@@ -311,6 +311,10 @@ _MUL_Y_SHIFT = const(15)
 _MUL_Y_ZP = const(16)
 _MUL_ACT_MIN = const(17)
 _MUL_ACT_MAX = const(18)
+
+# EMBEDDING_LOOKUP (interpreter, tinyml/moves.py): none, or a GATHER_ND's index bounds (0 after its k)
+_LOOKUP_PARAMS = const(0)
+_LOOKUP_DIMS0 = const(0)
 
 # ADD_N: add_n(xs, y, g): the inputs xs (one quantization) summed, TFLM's arithmetic (kernels_py_tail.py)
 _ADDN_PARAMS = const(0)

@@ -52,6 +52,7 @@ _MUL_B_ZP = const(13)
 _MUL_Y_SHIFT = const(15)
 _MUL_Y_ZP = const(16)
 _MUL_ACT_MIN = const(17)
+_LOOKUP_DIMS0 = const(0)
 _ADDN_X_ZP = const(0)
 _ADDN_Y_MULTIPLIER = const(1)
 _ADDN_Y_SHIFT = const(2)
@@ -391,13 +392,28 @@ def _resize(c):
 
 def _lookup(c):
     """A lookup of rows (tinyml/moves.py): input 0 int32 ids, input 1 int8 rows (rows, ...), the
-    output int8 ids' shape then a row's. An id outside the rows fails the inference (the kernel)."""
+    output int8 ids' shape then a row's; with p = dims[4] (k bounds, then 0s), ids of shape (..., k),
+    each k a row of dims[0] x .. x dims[k-1] rows. An id outside fails the inference (the kernel)."""
     ids, rows = c.ins[0], c.ins[1]
     c.tensor(0, _INT32)
     shape = c.tensor(1, _INT8)
     if not shape or not shape[0]:
         c.fail("input 1 (tensor %d) has no rows to look up" % rows.index)
-    c.tensor(-1, _INT8, None, False, tuple(ids.shape) + tuple(shape[1:]))
+    lead = tuple(ids.shape)
+    if c.p:
+        if len(c.p) != 4:
+            c.fail("%d parameters, expected none or dims[4]" % len(c.p))
+        k = 0
+        while k < 4 and c.p[k]:
+            k += 1
+        n = 1
+        for j in range(4):
+            v = c.param(_LOOKUP_DIMS0 + j, "dims[%d]" % j, 1 if j < k else 0, 1 << 24 if j < k else 0)
+            n *= v if j < k else 1
+        if not k or n != shape[0] or not lead or lead[-1] != k:
+            c.fail("dims %s do not index the %d rows of input 1 with ids of shape %s" % (list(c.p), shape[0], lead))
+        lead = lead[:-1]
+    c.tensor(-1, _INT8, None, False, lead + tuple(shape[1:]))
     return c.out.nbytes
 
 

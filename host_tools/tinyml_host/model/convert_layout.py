@@ -116,17 +116,21 @@ def gather(x, indices, axis):
 
 
 def gather_nd(x, indices):
-    """TFLM's GatherNd: indices (..., k) pick x's slices x[i0, .., ik-1]; an index outside its
-    dimension (negative ones too) fails in TFLM."""
+    """TFLM's GatherNd: indices (..., k) pick x's slices x[i0, .., ik-1], as the row i0 * d1 * .. +
+    ik-1 of x's first k dimensions flattened: TFLM checks only that row (a component past its
+    dimension reads the next slice), and fails on a row outside x."""
     idx = np.asarray(indices, np.int64)
     k = idx.shape[-1] if idx.ndim else 0
     if idx.ndim < 1 or not 1 <= k <= x.ndim:
         raise LayoutError("indices of shape %s for an input of %d dimensions" % (idx.shape, x.ndim))
+    n = int(np.prod(x.shape[:k]))
+    flat = np.zeros(idx.shape[:-1], np.int64)
     for j in range(k):
-        if idx.size and (idx[..., j].min() < 0 or idx[..., j].max() >= x.shape[j]):
-            raise LayoutError("gather_nd index out of range 0..%d in dimension %d (TFLM fails on it)"
-                              % (x.shape[j] - 1, j))
-    return x[tuple(idx[..., j] for j in range(k))]
+        flat = flat * x.shape[j] + idx[..., j]
+    if flat.size and (flat.min() < 0 or flat.max() >= n):
+        raise LayoutError("gather_nd indices name row %d, outside the %d rows of the input's first %d "
+                          "dimensions (TFLM fails on it)" % (flat.min() if flat.min() < 0 else flat.max(), n, k))
+    return x.reshape((n,) + x.shape[k:])[flat]
 
 
 def reverse(x, axes):

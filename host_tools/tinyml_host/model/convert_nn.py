@@ -24,7 +24,7 @@ LOWERED = {
     # constant indices, axes or shapes: the converter computes the gather (convert_layout.py)
     "BROADCAST_TO": "remap (the constant shape's broadcast)",
     "REVERSE_V2": "remap (constant axes)",
-    "GATHER_ND": "remap, or reshape and embedding_lookup (constant indices)",
+    "GATHER_ND": "remap (constant indices), or reshape and embedding_lookup",
     "FILL": "remap of its value (constant dims), or a constant",
     "ZEROS_LIKE": "remap filling zeros",
 }

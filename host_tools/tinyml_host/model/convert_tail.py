@@ -16,6 +16,7 @@
 import numpy as np
 
 from tinyml_host.model import quantize as q
+from tinyml_host.model.convert_layout import gather_nd
 from tinyml_host.model.tmlfile import TmlTensor
 
 _WIDER = (np.int8, np.int16, np.int32, np.float32)
@@ -26,7 +27,7 @@ def id_inputs(model):
     out = set()
     for op in model.operators:
         name = op.name.lower()
-        at = {"embedding_lookup": 0, "gather": 1, "dynamic_update_slice": 2}.get(name)
+        at = {"embedding_lookup": 0, "gather": 1, "gather_nd": 1, "dynamic_update_slice": 2}.get(name)
         if at is not None and len(op.inputs) > at:
             i = op.inputs[at]
             if i in model.inputs and model.tensors[i].dtype == np.int32:
@@ -51,22 +52,28 @@ class TailOps:
     cast.float_outputs = True  # an int8 model's float outputs: check_supported lets them through
 
     def gather_nd_rows(self, op):
-        """GATHER_ND of constant indices (..., k) that no remap does: the input as rows of its first k
-        dimensions (a reshape), each index's row number looked up."""
+        """GATHER_ND of constant indices (..., k) that no remap does, or of indices the model computes:
+        the input as rows of its first k dimensions (a reshape), each index's row looked up (constant:
+        the row numbers; computed: the k components, checked against the rows' bounds when it runs)."""
         x, idx, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
-        if idx.data is None:
-            self.fail(op, "its indices are computed when the model runs, which tinyml does not support for "
-                      "this op: make them constant, or use a gather on axis 0")
-        k = idx.shape[-1]
-        ids = np.ravel_multi_index(tuple(np.moveaxis(idx.data.astype(np.int64), -1, 0)), x.shape[:k])
+        k = idx.shape[-1] if len(idx.shape) else 0
         rows = (int(np.prod(x.shape[:k])),) + tuple(x.shape[k:])
-        if x.dtype != np.int8 or len(ids.shape) + len(rows) - 1 > 4:
-            self.fail(op, "a gather of %s from %s: tinyml gathers int8 into at most 4 dimensions" % (idx.shape, x.shape))
+        if x.dtype != np.int8 or y.dtype != np.int8 or not 1 <= k <= min(len(x.shape), 4) or \
+                len(idx.shape) - 1 + len(rows) - 1 > 4 or tuple(y.shape) != tuple(idx.shape[:-1]) + tuple(x.shape[k:]):
+            self.fail(op, "a gather of indices %s from %s into %s: tinyml gathers int8 into at most 4 dimensions, "
+                      "as TFLM's shapes say" % (tuple(idx.shape), tuple(x.shape), tuple(y.shape)))
         src = self.activation(op.inputs[0])
         if tuple(rows) != tuple(x.shape):
             mid = self._new(TmlTensor(x.name + "/rows", np.int8, rows, None, x.scale[0], x.zero_point[0]))
             self.emit_as("reshape", [src], [mid])
             src = mid
+        if idx.data is None:  # indices computed when the model runs: k at a time, the rows' bounds
+            if idx.dtype != np.int32:
+                self.fail(op, "indices of %s computed when the model runs: tinyml takes int32" % idx.dtype)
+            return self.emit_as("embedding_lookup", [self.activation(op.inputs[1], (np.int32,)), src],
+                                [self.activation(op.outputs[0])], dims=list(x.shape[:k]) + [0] * (4 - k))
+        ids = gather_nd(np.arange(rows[0], dtype=np.int64).reshape(x.shape[:k] + (1,) * (len(x.shape) - k)),
+                        idx.data).reshape(idx.shape[:-1])  # TFLM's row of each index, checked
         self.emit_as("embedding_lookup", [self.const(idx.name, ids.astype(np.int32)), src], [self.activation(op.outputs[0])])
 
     def embedding_lookup(self, op):

@@ -37,7 +37,7 @@ PARAMS = {
     "DEQUANTIZE": ("UNARY16", "mode multiplier shift y_zp"),  # int16 only: int8 is a table
     "DYNAMIC_UPDATE_SLICE": (None, ""),
     "ELU": (None, ""),
-    "EMBEDDING_LOOKUP": (None, ""),
+    "EMBEDDING_LOOKUP": ("LOOKUP", "dims[4]"),
     "EQUAL": _ADD_RECORD,
     "EXPAND_DIMS": (None, ""),
     "FULLY_CONNECTED": ("FC", "y_zp act_min act_max"),
