@@ -1,8 +1,9 @@
-"""Issue 13's conv2d kernel (firmware/kernels/tinyml_conv.h) on the emulated Cortex-M boards, bit-exact with
-tflite-micro: qemu-m4 runs the armv7emsp build (SMLAD/SXTB16 loop), qemu-m3 the armv7m one, both the SMLAL
-output stage of 4 outputs a channel (tml_rq_arm: right shifts of 2 or more, full int8 range) and the
-general one (shifts of -1, 0 or left, mixed with the others in one call; clamped activations; the last
-1 to 3 pixels of an image). Random kernel cases on the unix port: tests/test_native_cnn_kernels.py."""
+"""Issue 13's conv2d and fully connected kernels (firmware/kernels/tinyml_conv.h, tinyml_nn.h) on the emulated
+Cortex-M boards, bit-exact with tflite-micro: qemu-m4 runs the armv7emsp build (SMLAD/SXTB16 loops in
+assembly), qemu-m3 the armv7m one; for conv2d both the SMLAL output stage of 4 outputs a channel
+(tml_rq_arm: right shifts of 2 or more, full int8 range) and the general one (shifts of -1, 0 or left,
+mixed with the others in one call; clamped activations; the last 1 to 3 pixels of an image). Random
+kernel cases on the unix port: tests/test_native_cnn_kernels.py, tests/test_native_kernels.py."""
 import numpy as np
 import pytest
 
@@ -74,6 +75,28 @@ def test_conv_matches_tflm_on_board(board, tmp_path, capsys, case):
     x[2] = np.clip(x_zp + rng.integers(-6, 7, (1, h, w, c)), -128, 127)
     x[3] = np.clip(x_zp + rng.integers(-1, 2, (1, h, w, c)), -128, 127)
     np.save(inputs, x.astype(np.int8))
+    assert tinyml("deploy", model, "--board", board) == 0
+    capsys.readouterr()
+    assert tinyml("verify", model, "--input", inputs, "--board", board, "--backend", "native") == 0
+    out = capsys.readouterr().out
+    assert "4/4 cases match TFLM bit for bit on %s, backend native" % board in out, out
+
+
+# (inputs, outputs, batches): 4-tap steps odd (7: 28 + 1 taps) and even (64: 256 taps), rows not word
+# aligned (29 bytes), 4 channels a pass and 1 to 3 left over, a second batch row
+FC_CASES = [(29, 6, 2), (256, 9, 1), (8, 4, 3)]
+
+
+@pytest.mark.parametrize("case", FC_CASES, ids=lambda c: "%dx%d-b%d" % c)
+def test_fully_connected_matches_tflm_on_board(board, tmp_path, capsys, case):
+    n_in, n_out, batches = case
+    rng = np.random.default_rng(100 + FC_CASES.index(case))
+    w = rng.integers(-127, 128, (n_out, n_in))
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(tb.fully_connected_model(w, rng.integers(-3000, 3000, n_out), 0.05, 3,
+                                               list(10 ** rng.uniform(-3, -2, n_out)), 0.1, -7, batches=batches))
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, rng.integers(-128, 128, (4, batches, n_in)).astype(np.int8))
     assert tinyml("deploy", model, "--board", board) == 0
     capsys.readouterr()
     assert tinyml("verify", model, "--input", inputs, "--board", board, "--backend", "native") == 0

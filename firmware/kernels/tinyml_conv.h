@@ -101,9 +101,9 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
     (void)turns, (void)end;
     for (; nb > 0; nb--, s += 8, bias += 4) {
         const tml_px_t *xb = xbuf;
+#if TML_CONV_DSP
         int32_t a00 = bias[0], a10 = bias[1], a20 = bias[2], a30 = bias[3];
         int32_t a01 = a00, a11 = a10, a21 = a20, a31 = a30;
-#if TML_CONV_DSP
         // per pair of taps: x0 = (x0 k, x0 k+1), x1 likewise (one LDRD of the pair buffer); SXTB16 of the
         // weight word [c0 k, c1 k, c0 k+1, c1 k+1] is c0's (k, k+1), of the word rotated by 8 c1's: 16 MACs
         // in 8 SMLAD, 15 instructions; two pairs a turn (an odd number of pairs enters at the second), 33
@@ -146,6 +146,8 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
         if (K & 1) { // the unpaired last tap: [x0, -, x1, -]
             int32_t x0 = xb[0], x1 = xb[2];
 #else
+        // the biases added after the loop: as the loop's first values, gcc spills one more register
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
         // per pair of taps: 4 input bytes, 8 weight bytes, each loaded once for 2 or 4 MACs; two pairs a turn
 #define TML_CONV_PAIR(X, W) \
     x0 = (X)[0], x1 = (X)[1]; \
@@ -200,6 +202,10 @@ __attribute__((noinline)) static void tml_conv_blocks(const tml_px_t *xbuf, cons
             a30 += x0 * wb[3], a31 += x1 * wb[3];
             wb += 4;
         }
+#if !TML_CONV_DSP
+        a00 += bias[0], a01 += bias[0], a10 += bias[1], a11 += bias[1];
+        a20 += bias[2], a21 += bias[2], a30 += bias[3], a31 += bias[3];
+#endif
         s[0] = a00, s[1] = a01, s[2] = a10, s[3] = a11, s[4] = a20, s[5] = a21, s[6] = a30, s[7] = a31;
     }
 }
