@@ -30,7 +30,8 @@ from tinyml.preprocess import fft as fft_py  # noqa: E402
 BOARDS = ("qemu-rv32", "qemu-m3")
 # What the kernels import, besides themselves (tinyml/__init__ is replaced by an empty one: the
 # interpreter is not needed, and the boards' 140 KB heap is kept for the kernels).
-SUPPORT = ("ops", "kernels_py", "kernels_py_math", "kernels_py_matmul", "fixedpoint", "preprocess/fft_plan", "preprocess/fft")
+SUPPORT = ("ops", "kernels_py", "kernels_py_math", "kernels_py_matmul", "kernels_py_tail", "fixedpoint",
+           "preprocess/fft_plan", "preprocess/fft")
 VIPER = ("kernels_viper_fixedpoint", "kernels_viper_elementwise", "kernels_viper_math", "kernels_viper_resize", "kernels_viper_matmul",
          "kernels_viper", "fft_viper")
 CROSS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-riscv32": "riscv64-unknown-elf-gcc"}
