@@ -30,7 +30,7 @@ FAMILIES = (
     ("math", "reduce_sum reduce_max reduce_min reduce_argmax reduce_argmin l2_normalization log_softmax "
              "resize_bilinear"),
     ("s16", "fully_connected_s16 conv2d_s16 depthwise_conv2d_s16 pool2d_s16 add_s16 sub_s16 mul_s16 lut_s16 "
-            "softmax_s16 requantize_s16"),
+            "softmax_s16 requantize_s16 quantize_f32_s16"),
     ("matmul", "batch_matmul transpose_conv2d"),
     ("moves", "remap concat"),
     ("recurrent", "svdf lstm"),

@@ -1,7 +1,7 @@
 # Viper kernels of int16 (16x8) LOGISTIC, TANH, SOFTMAX, QUANTIZE and DEQUANTIZE: the same functions and
 # bytes as kernels_py_s16.py's (docs/model-format.md, "Ops with int16 activations"), for the viper
-# backend (and quantize_f32_s16 for the native one, whose module lacks it). Imported only by a model
-# that has one.
+# backend (and for the native one when its module lacks them: an older .mpy). Imported only by a
+# model that has one.
 import micropython
 from array import array
 from tinyml.kernels_viper_fixedpoint import EXT, requantize32 as _rq

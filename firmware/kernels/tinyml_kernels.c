@@ -85,7 +85,7 @@ static const int32_t *tml_g(mp_obj_t o, size_t n, mp_rom_error_text_t msg) {
 }
 
 #define TML_S16_BINDINGS
-#include "tinyml_s16.h" // fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16, add_s16, sub_s16, mul_s16, lut_s16, softmax_s16, requantize_s16: int16 activations (16x8)
+#include "tinyml_s16.h" // fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16, add_s16, sub_s16, mul_s16, lut_s16, softmax_s16, requantize_s16, quantize_f32_s16: int16 activations (16x8)
 
 #include "tinyml_matmul_binding.h" // batch_matmul, transpose_conv2d
 #include "tinyml_recurrent_binding.h" // svdf, lstm
@@ -487,6 +487,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_lut_s16, MP_OBJ_FROM_PTR(&tml_lut_s16_obj));
     mp_store_global(MP_QSTR_softmax_s16, MP_OBJ_FROM_PTR(&tml_softmax_s16_obj));
     mp_store_global(MP_QSTR_requantize_s16, MP_OBJ_FROM_PTR(&tml_requantize_s16_obj));
+    mp_store_global(MP_QSTR_quantize_f32_s16, MP_OBJ_FROM_PTR(&tml_quantize_f32_s16_obj));
     #endif
     #if TML_IN(TML_MATMUL)
     mp_store_global(MP_QSTR_batch_matmul, MP_OBJ_FROM_PTR(&tml_batch_matmul_obj));
@@ -530,6 +531,7 @@ static const mp_rom_map_elem_t tml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_lut_s16), MP_ROM_PTR(&tml_lut_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax_s16), MP_ROM_PTR(&tml_softmax_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_requantize_s16), MP_ROM_PTR(&tml_requantize_s16_obj) },
+    { MP_ROM_QSTR(MP_QSTR_quantize_f32_s16), MP_ROM_PTR(&tml_quantize_f32_s16_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tml_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv2d), MP_ROM_PTR(&tml_conv2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_depthwise_conv2d), MP_ROM_PTR(&tml_depthwise_conv2d_obj) },

@@ -1,6 +1,6 @@
 // The ops with int16 activations and int8 weights (TFLite's 16x8 quantization; tinyml/ops.py S16):
 // fully_connected_s16, conv2d_s16, depthwise_conv2d_s16, pool2d_s16, add_s16, sub_s16, mul_s16, lut_s16,
-// softmax_s16, requantize_s16 and their bindings, included by
+// softmax_s16, requantize_s16, quantize_f32_s16 and their bindings, included by
 // tinyml_kernels.c after its argument helpers. TFLM's reference_integer_ops arithmetic: an int64
 // accumulator (int64 bias, zero points 0) requantized by the 64-bit MultiplyByQuantizedMultiplier.
 // No libgcc call: products are 32x32->64 widening multiplies, 64-bit shifts are by constants, the
@@ -377,5 +377,5 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_mul_s16_obj, 4, 4, tml_mul_s16_fn
 
 #endif // TML_S16_BINDINGS
 
-#include "tinyml_s16_act.h" // lut_s16, softmax_s16, requantize_s16
+#include "tinyml_s16_act.h" // lut_s16, softmax_s16, requantize_s16, quantize_f32_s16
 #endif // TINYML_S16_H

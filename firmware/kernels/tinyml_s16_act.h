@@ -1,5 +1,5 @@
 // The int16 (16x8) element-wise kernels and softmax (tinyml/ops.py S16): lut_s16 (logistic, tanh,
-// dequantization to float32), softmax_s16, requantize_s16 (int16 to int8 or int16) and their
+// dequantization to float32), softmax_s16, requantize_s16 (int16 to int8 or int16), quantize_f32_s16 and their
 // bindings, included by tinyml_s16.h. TFLM's reference arithmetic, the same bytes as kernels_py_s16.py;
 // no libgcc call (variable 64-bit shifts are done on 32-bit halves, no float arithmetic).
 #ifndef TINYML_S16_ACT_H
@@ -135,6 +135,16 @@ static void tml_requantize_s16(const int16_t *x, void *y, int32_t n, int32_t m, 
     }
 }
 
+// float32 -> int16: TFLM's AffineQuantize, round(x / scale) in float32 (tml_div_round_f32, which saturates
+// at +-2**15: beyond int16 for zero point 0) clamped; x read byte by byte (it may be unaligned)
+static void tml_quantize_f32_s16(const uint8_t *x, int16_t *y, int32_t n, uint32_t scale) {
+    for (int32_t i = 0; i < n; i++, x += 4) {
+        uint32_t v = x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
+        int32_t q = tml_div_round_f32(v, scale);
+        y[i] = (int16_t)(q < -32768 ? -32768 : q > 32767 ? 32767 : q);
+    }
+}
+
 #ifdef TML_S16_BINDINGS // tinyml_kernels.c's argument helpers and tml_aligned2 (tinyml_s16.h) are in scope
 
 // lut_s16(x, y, t, n, mode, m, s, y_zp): mode 0 logistic, 1 tanh (t the sigmoid table), 2 dequantization to
@@ -206,6 +216,21 @@ static mp_obj_t tml_requantize_s16_fn(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_requantize_s16_obj, 6, 6, tml_requantize_s16_fn);
+
+// quantize_f32_s16(x, y, t, n, y_zp, y_scale): float32 x, int16 y, y_zp 0, t None
+static mp_obj_t tml_quantize_f32_s16_fn(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t x, y;
+    mp_get_buffer_raise(args[0], &x, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &y, MP_BUFFER_WRITE);
+    tml_int(args[4], 0, 0, MP_ERROR_TEXT("quantize_f32_s16: y_zp must be 0"));
+    uint32_t scale = (uint32_t)mp_obj_get_int(args[5]);
+    tml_check(x.len == 2 * y.len && y.len <= TML_INT32_MAX && tml_aligned2(y.buf) && tml_apart(&y, &x),
+        MP_ERROR_TEXT("quantize_f32_s16: y as many int16 as x float32, 2-byte aligned, apart"));
+    tml_quantize_f32_s16(x.buf, y.buf, (int32_t)(y.len / 2), scale);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tml_quantize_f32_s16_obj, 6, 6, tml_quantize_f32_s16_fn);
 
 #endif // TML_S16_BINDINGS
 #endif // TINYML_S16_ACT_H

@@ -128,8 +128,8 @@ class S16Ops:
         real = float(np.float32(x.scale[0])) * float(np.float32(op.options.get("beta", 1.0))) / (10.0 / 65535.0)
         m, s = q.quantize_multiplier(real)
         if s > 15:  # a difference of -65535 shifted left by more overflows int32 in TFLM
-            self.fail(op, "input scale x beta is %g, 5 or more: TFLM's int16 SOFTMAX overflows int32 there; quantize "
-                      "its input with a smaller range" % (real * 10.0 / 65535.0))
+            self.fail(op, "input scale x beta is %g, 5 or more: TFLM's int16 %s overflows int32 there; quantize "
+                      "its input with a smaller range" % (real * 10.0 / 65535.0, op.name))
         self.emit(op, [self.activation(op.inputs[0]), self.const("softmax_int16_luts", softmax16_tables())],
                   [self.activation(op.outputs[0])], input_multiplier=m, input_left_shift=s, diff_min=0)
 
@@ -174,8 +174,8 @@ def checked_log2(x):
 
 
 def sigmoid16_params(x_scale, tanh):
-    """TFLM's int16 LOGISTIC / TANH Prepare: (input_multiplier, input_left_shift) scaling the input to
-    1/(3*4096); its power-of-two case (multiplier 0, the kernel's 3 << shift) resolved here."""
+    # TFLM's int16 logistic / tanh Prepare: (input_multiplier, input_left_shift) scaling the input to
+    # 1/(3*4096); its power-of-two case (multiplier 0, the kernel's 3 << shift) resolved here
     pot, l2 = checked_log2(x_scale)
     shift = 12 + l2
     if pot and (shift == 0 or tanh and shift == 1):
@@ -213,6 +213,6 @@ def _expf(v):
 
 
 def softmax16_tables():
-    """TFLM's int16 SOFTMAX tables: exp on [-10, 0], then 1 / (1 + x) on [0, 1], 513 int16 each."""
+    # TFLM's int16 softmax tables: exp on [-10, 0], then 1 / (1 + x) on [0, 1], 513 int16 each
     return np.array(_gen_lut(_expf, -10.0, 0.0)
                     + _gen_lut(lambda v: np.float32(1.0) / (np.float32(1.0) + v), 0.0, 1.0), np.int16)
