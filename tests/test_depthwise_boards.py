@@ -54,12 +54,13 @@ def board(request):
 # (two outputs per step) and 2, even and odd widths, planes copied whole in groups of channels (side
 # by side or stacked) and planes in chunks of rows, padded rows 64 and 256 bytes apart (the assembly
 # has a body for each), the SSAT output stage (ReLU6 at -128, none, folded into the assembly's
-# constants) and the clamped one (ReLU6 at another zero point: the C loop), depth multipliers
+# constants) and the clamped one (ReLU6 at another zero point: the C loop), depth multipliers (16:
+# more channels of one input channel than one call of the assembly takes)
 CASES = [(6, 6, 24, 1, "SAME", 1, "RELU6", -128, True), (5, 5, 16, 2, "SAME", 1, "RELU6", -128, True),
          (31, 29, 4, 1, "SAME", 1, "NONE", 5, False), (30, 61, 3, 2, "VALID", 1, "RELU6", -40, True),
          (13, 70, 2, 1, "VALID", 2, "RELU6", -128, True), (20, 9, 8, 2, "SAME", 1, "RELU", -128, True),
          (12, 50, 3, 2, "SAME", 1, "RELU6", -128, True), (9, 41, 2, 1, "SAME", 1, "NONE", 3, True),
-         (7, 151, 1, 2, "VALID", 4, "RELU6", -128, True)]
+         (7, 151, 1, 2, "VALID", 4, "RELU6", -128, True), (10, 30, 1, 2, "SAME", 16, "RELU6", -128, True)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "%dx%dx%d-s%d-%s-dm%d-%s" % c[:7])

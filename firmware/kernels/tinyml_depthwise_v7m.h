@@ -129,25 +129,31 @@ __attribute__((naked, noinline)) static void tml_dw3x3_v7m(const tml_dwa_t *a) {
 #undef TML_DW_TAIL
 
 // The 3x3 windows of nch channels (planes pstep bytes apart in x, weights w, w + 9, .., stages from
-// q's channels o ..) by tml_dw3x3_v7m when every channel's output stage is the usual one; else 0.
+// q's channels o ..) by tml_dw3x3_v7m, TML_DW_NCH channels a call, when every channel's output stage
+// is the usual one; else 0 (the caller's C loop then computes them all: a model with both kinds of
+// stage in one layer, which TFLM's converters do not write, pays twice for the first ones).
 #define TML_DW_NCH 10
 __attribute__((noinline)) static int tml_dw3x3_fast(const int8_t *x, int S, int OH, int OW, int sw, int sh,
     int8_t *y, int ystep, int OC, const int8_t *w, const tml_chan_t *q, int o, int nch, int pstep,
     const tml_conv_t *g) {
     tml_dwc_t cs[TML_DW_NCH];
-    if (nch > TML_DW_NCH || (sw != 1 && sw != 2) || OH < 1 || OW < 1 || nch < 1) {
+    if ((sw != 1 && sw != 2) || OH < 1 || OW < 1) {
         return 0;
     }
-    for (int j = 0; j < nch; j++) {
-        int c = q->per_channel ? o + j : 0;
-        if (!tml_dwc_init(&cs[j], q->bias[o + j], q->mult[c], q->shift[c], g)) {
-            return 0;
-        }
-    }
     int np = OW / 2;
-    tml_dwa_t a = {x, y, cs, w, nch, pstep, OH, np * 2 * sw, OW & 1, sh * S - np * 2 * sw, ystep - np * 2 * OC,
+    tml_dwa_t a = {x, y, cs, w, 0, pstep, OH, np * 2 * sw, OW & 1, sh * S - np * 2 * sw, ystep - np * 2 * OC,
         OC, S, sw};
-    tml_dw3x3_v7m(&a);
+    for (int j0 = 0; j0 < nch; j0 += TML_DW_NCH) {
+        int m = nch - j0 < TML_DW_NCH ? nch - j0 : TML_DW_NCH;
+        for (int j = 0; j < m; j++) {
+            int c = q->per_channel ? o + j0 + j : 0;
+            if (!tml_dwc_init(&cs[j], q->bias[o + j0 + j], q->mult[c], q->shift[c], g)) {
+                return 0;
+            }
+        }
+        a.x = x + j0 * pstep, a.y = y + j0, a.w = w + j0 * 9, a.nch = m;
+        tml_dw3x3_v7m(&a);
+    }
     return 1;
 }
 #else
