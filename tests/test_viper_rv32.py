@@ -33,7 +33,7 @@ BOARDS = ("qemu-rv32", "qemu-m3")
 SUPPORT = ("ops", "kernels_py", "kernels_py_math", "kernels_py_matmul", "kernels_py_tail", "fixedpoint",
            "preprocess/fft_plan", "preprocess/fft")
 VIPER = ("kernels_viper_fixedpoint", "kernels_viper_elementwise", "kernels_viper_math", "kernels_viper_resize", "kernels_viper_matmul",
-         "kernels_viper", "fft_viper")
+         "kernels_viper_tail", "kernels_viper", "fft_viper")
 CROSS = {"qemu-system-arm": "arm-none-eabi-gcc", "qemu-system-riscv32": "riscv64-unknown-elf-gcc"}
 
 

@@ -1,5 +1,5 @@
 # The long tail's arithmetic kernels (issue 12), pure Python: TFLM's int8 ADD_N and CUMSUM. The viper
-# backend takes these (rare ops); the native module has its own (firmware/kernels/tinyml_tail.h).
+# backend's are kernels_viper_tail.py, the native module's firmware/kernels/tinyml_tail.h.
 #
 # Both are TFLM's reference arithmetic: every input code's (x - x_zp) << 19 (ADD's left shift 20 and
 # its input multiplier of 0.5, exact), summed in an int32 that wraps as TFLM's does, the sum starting

@@ -15,7 +15,7 @@ from tinyml.kernels_viper_math import (reduce_sum, reduce_max, reduce_min, reduc
                                         l2_normalization, log_softmax, select)  # noqa: F401
 from tinyml.kernels_viper_resize import resize_bilinear  # noqa: F401
 from tinyml.kernels_viper_matmul import batch_matmul, transpose_conv2d  # noqa: F401
-from tinyml.kernels_py_tail import add_n, cumsum  # noqa: F401  (rare ops: the Python ones)
+from tinyml.kernels_viper_tail import add_n, cumsum  # noqa: F401
 
 NAME = "viper"
 

@@ -21,7 +21,7 @@ PY_MODULES = ["tinyml/binding.py", "tinyml/steps.py", "tinyml/kernels_py.py", "t
               "tinyml/kernels_py_recurrent.py", "tinyml/kernels_viper_recurrent.py", "tinyml/validate_recurrent.py",
               "tinyml/validate_more.py",
               "tinyml/kernels_py_matmul.py", "tinyml/kernels_viper_matmul.py",
-              "tinyml/kernels_py_s16.py", "tinyml/kernels_viper_s16.py", "tinyml/validate_s16.py", "tinyml/kernels_py_tail.py"]
+              "tinyml/kernels_py_s16.py", "tinyml/kernels_viper_s16.py", "tinyml/validate_s16.py", "tinyml/kernels_py_tail.py", "tinyml/kernels_viper_tail.py"]
 BEGIN = "# ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----"
 END = "# ---- end of g's slots ----"
 

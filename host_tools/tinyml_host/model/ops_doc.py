@@ -32,8 +32,6 @@ def tflm_ops():
 
 
 def _where(kernel, flags):
-    if kernel in ("add_n", "cumsum"):  # rare ops: kernels_viper takes kernels_py_tail's
-        return "native C, Python (the viper backend runs the Python kernel)"
     if kernel in ("lookup", "update_slice"):
         return "interpreter (one data move for every backend, in Python)"
     if flags == "moves":
