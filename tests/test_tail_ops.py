@@ -2,6 +2,8 @@
 models with random shapes and parameters (tests/tail_models.py), converted, run by every backend on
 the real MicroPython unix port and compared byte for byte with TFLM (tflite-micro) run in the same
 test; all of them in one model on qemu-m3; and the models TFLM refuses, refused by the converter."""
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,23 @@ def test_a_constant_id_outside_the_table_is_refused_by_the_converter():
                            [_i32([0, 4]), table, _q((2, 3)), _q((2, 3)), _q((2, 3))], [2], [4])
     with pytest.raises(ConvertError, match=r"an id out of range 0..3"):
         convert(model, "m.tflite")
+
+
+def test_run_takes_a_list_of_int32_ids_on_micropython(tmp_path):
+    """model.run() on the real MicroPython unix port takes an Embedding's int32 ids as a list of ints
+    (as it takes int8 and int16 inputs), and refuses an id past int32 saying so."""
+    import subprocess
+    table = T(data=np.arange(12, dtype=np.int8).reshape(4, 3), scale=0.1, zero_point=0)
+    model = tb.single_op_model("EMBEDDING_LOOKUP", [T((2,), dtype="int32"), table], [_q((2, 3))])
+    tml = tmp_path / "m.tml"
+    tml.write_bytes(convert(model, "m.tflite"))
+    root = pathlib.Path(__file__).resolve().parents[1]
+    script = ("import sys\nsys.path.insert(0, %r)\nimport tinyml\nm = tinyml.load(%r, 'python')\n"
+              "print(list(m.run([3, 1])))\ntry:\n    m.run([0, 2 ** 31])\nexcept ValueError as e:\n    print(e)\n"
+              % (str(root / "device_lib"), str(tml)))
+    r = subprocess.run([str(root / ".venv" / "bin" / "micropython"), "-c", script], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "[9, 10, 11, 3, 4, 5]"
+    assert "takes int32 values" in lines[1], lines

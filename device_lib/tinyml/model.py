@@ -162,12 +162,13 @@ class Model:
         if isinstance(x, _BUFFERS):
             data = x
         else:
-            lo, hi, kind = (-32768, 32767, "h") if t.dtype == 4 else (-128, 127, "b")
+            lo, hi, kind = (-32768, 32767, "h") if t.dtype == 4 else \
+                (-0x80000000, 0x7FFFFFFF, "i") if t.dtype == 2 else (-128, 127, "b")  # int32: a lookup's ids
             if x and (min(x) < lo or max(x) > hi):  # array('b'), array('h') would wrap them silently
                 raise ValueError("input '%s' takes %s values, %d..%d: got %d..%d (predict() takes real numbers)"
                                  % (t.name, tmlfile.DTYPE_NAME[t.dtype], lo, hi, min(x), max(x)))
             data = array(kind, x)
-            if kind == "h":  # as bytes: MicroPython copies into the arena's bytes only from 1-byte items
+            if kind != "b":  # as bytes: MicroPython copies into the arena's bytes only from 1-byte items
                 data = bytes(data)
         if len(data) != t.nbytes:
             raise ValueError("input '%s' takes %d bytes (shape %s), got %d"
@@ -187,7 +188,8 @@ class Model:
 
     def run(self, *xs):
         """Runs one inference on raw int8 inputs (bytes, array('b') or a list of ints in -128..127),
-        one per model input; a 16x8 model's int16 inputs are bytes, array('h') or ints in -32768..32767.
+        one per model input; a 16x8 model's int16 inputs are bytes, array('h') or ints in -32768..32767,
+        a lookup's int32 ids (a Keras Embedding's) bytes, array('i') or ints.
         Returns the output as output() gives it (array('b') of int8), a tuple when several. Outputs of
         one byte a value are the same arrays at every run(), refilled: copy one (bytes(out), list(out))
         to keep it past the next run(). A model of one input and one output of bytes allocates nothing
