@@ -238,8 +238,8 @@ static inline int32_t tml_srdhm_fast(int32_t a, int32_t b) {
 }
 
 // Whether every channel of the call takes the fast output stage (tml_outq_t's fast): 1, or 2 when each also
-// has mult >= 0 and shift <= -2, the requantization of tml_rq_arm (TFLM's quantized multipliers are in
-// 2**30 .. 2**31-1, and the usual scales give right shifts).
+// has mult >= 0 and shift in -23 .. -2, the requantization of tml_rq_arm (TFLM's quantized multipliers are
+// in 2**30 .. 2**31-1, and the usual scales give right shifts of 5 to 15).
 static inline int tml_conv_all_fast(const tml_chan_t *q, int ocn) {
     int n = q->per_channel ? ocn : 1, r = 2;
     for (int c = 0; c < n; c++) {
@@ -247,24 +247,24 @@ static inline int tml_conv_all_fast(const tml_chan_t *q, int ocn) {
         if (m == TML_INT32_MIN || sh > 31 || sh < -31) {
             return 0;
         }
-        r = m < 0 || sh > -2 ? 1 : r;
+        r = m < 0 || sh > -2 || sh < -23 ? 1 : r;
     }
     return r;
 }
 
 #if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
-// zp + TFLM's requantization of acc (no left shift: shift = -(sm1 + 1) <= -2, mult >= 0), saturated to
-// int8, in 7 instructions. The rounding doubling high multiply and the rounding right shift by s make
-// one 64-bit sum and one floor: floor((acc * mult + 2**30 + 2**(s+30) - [acc < 0] * 2**31) / 2**(31+s)),
-// SMLAL onto hi:lo, hik = 2**(s-2), then hi >> (s-1). TFLM's two roundings nest as floors do
-// (floor((floor(a/m) + c)/n) = floor((a + c*m)/(m*n))); its round half away from zero needs the sign of
-// the high product, for which acc's stands when mult >= 0 (where they differ the high product is 0 and
-// the rounding the same). |result| < 2**30, so zp is added without overflow.
-static inline int8_t tml_rq_arm(int32_t acc, int32_t mult, int32_t hik, int32_t sm1, int32_t zp) {
+// zp + TFLM's requantization of acc (no left shift: shift = -(sm1 + 1) in -23 .. -2, mult >= 0), saturated
+// to int8, in 6 instructions. The rounding doubling high multiply, the rounding right shift by s and the
+// zero point make one 64-bit sum and one floor: floor((acc * mult + 2**30 + 2**(s+30) + zp * 2**(s+31)
+// - [acc < 0] * 2**31) / 2**(31+s)), SMLAL onto hi:lo, hik = 2**(s-2) + zp * 2**(s-1), then hi >> (s-1).
+// TFLM's two roundings nest as floors do (floor((floor(a/m) + c)/n) = floor((a + c*m)/(m*n))); its round
+// half away from zero needs the sign of the high product, for which acc's stands when mult >= 0 (where
+// they differ the high product is 0 and the rounding the same). s <= 23 keeps hi within int32.
+static inline int8_t tml_rq_arm(int32_t acc, int32_t mult, int32_t hik, int32_t sm1) {
     uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
     int32_t hi = hik + (acc >> 31);
     __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(mult));
-    int32_t v = (hi >> sm1) + zp;
+    int32_t v = hi >> sm1;
     __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
     return (int8_t)v;
 }
@@ -291,11 +291,11 @@ __attribute__((noinline)) static void tml_conv_outs(int OC, int32_t zp, int32_t 
 #if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
     if (fast == 2 && np == 4 && act_min == -128 && act_max == 127) { // the usual case: 4 outputs a channel
         for (int o = 0; o < n; o++, mp += step, sp += step, sa += 2, sb += 2, out++, out2++) {
-            int32_t mult = *mp, sm1 = -1 - *sp, hik = 1 << (sm1 - 1);
-            out[0] = tml_rq_arm(sa[0], mult, hik, sm1, zp);
-            out[OC] = tml_rq_arm(sa[1], mult, hik, sm1, zp);
-            out2[0] = tml_rq_arm(sb[0], mult, hik, sm1, zp);
-            out2[OC] = tml_rq_arm(sb[1], mult, hik, sm1, zp);
+            int32_t mult = *mp, sm1 = -1 - *sp, hik = (1 << (sm1 - 1)) + zp * (1 << sm1);
+            out[0] = tml_rq_arm(sa[0], mult, hik, sm1);
+            out[OC] = tml_rq_arm(sa[1], mult, hik, sm1);
+            out2[0] = tml_rq_arm(sb[0], mult, hik, sm1);
+            out2[OC] = tml_rq_arm(sb[1], mult, hik, sm1);
         }
         return;
     }
