@@ -45,11 +45,12 @@ def m4_icount():
         emulators.stop(name)
 
 
-def bench(board, model, tmp_path):
+def bench(board, model, tmp_path, window="none"):
+    """`tinyml bench --icount`'s figures (weights in RAM; window=None: tinyml's default window)."""
     out = tmp_path / (model.stem + ".json")
     p = subprocess.run([TINYML, "bench", str(model), "--board", board, "--icount", "--backend", "native",
-                        "--heap", "1M", "--window", "none", "--json", str(out)], capture_output=True, text=True,
-                       cwd=ROOT)
+                        "--heap", "1M", "--json", str(out)] + (["--window", window] if window else []),
+                       capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     return json.loads(out.read_text())
 
@@ -75,12 +76,15 @@ def test_kernel_instructions_per_mac_qemu_m4(m4_icount, tmp_path, name, make, op
 
 
 def test_person_detect_instruction_budget_qemu_m4(m4_icount, tmp_path):
-    """Issue 13's Cortex-M4 target: person_detect (weights in RAM, native) at most 14.5 M instructions per
-    inference on qemu-m4 (16.7 M before the SMLAL output stage, the two-pair SMLAD loop and the pointwise
-    put; 14.1 M after; the issue's bound is 15 M), its 14 convolutions at most 1.6 per MAC (1.92 before,
-    1.53 after)."""
+    """Issue 13's Cortex-M4 target (15 M): person_detect (native) on qemu-m4 with its weights in RAM at most
+    14.2 M instructions per inference (16.7 M before the SMLAL output stage, the two-pair SMLAD loop and
+    the pointwise put; 13.7 M after), its 14 convolutions at most 1.55 per MAC (1.92 before, 1.52 after);
+    streamed through tinyml's default window at most 16.8 M (19.4 M before, 16.3 M after, of which 2.4 M
+    are the littlefs reads of its 240 KB of weights)."""
     res = bench("qemu-m4", SHARED / "tflm" / "person_detect.tflite", tmp_path)
     conv = [x for x in res["layers"] if x["op"] == "CONV_2D"]
     assert len(conv) == 14
-    assert sum(x["instructions"] for x in conv) <= 1.6 * sum(x["macs"] for x in conv), conv
-    assert res["instructions_per_inference"] <= 14500000, res["instructions_per_inference"]
+    assert sum(x["instructions"] for x in conv) <= 1.55 * sum(x["macs"] for x in conv), conv
+    assert res["instructions_per_inference"] <= 14200000, res["instructions_per_inference"]
+    streamed = bench("qemu-m4", SHARED / "tflm" / "person_detect.tflite", tmp_path, window=None)
+    assert streamed["instructions_per_inference"] <= 16800000, streamed["instructions_per_inference"]
