@@ -1,11 +1,9 @@
 # The parts of the API a model does not need to run, imported only when called so they cost no RAM on
 # the board until then (measured on qemu-m3: inline in model.py, reset() alone cost 1 KB at import):
 # repr(model), tinyml.usage() (MicroPython keeps no docstrings), Model.reset()'s zeroing, and
-# Model.profile(), predict(), summary() and op_macs().
-import gc
+# Model.predict(), summary() and op_macs(); Model.profile() is tinyml/profiling.py's.
 from array import array
 from tinyml import tmlfile
-from tinyml.clock import now_us as _now, diff_us as _diff
 
 
 def _shape(t):
@@ -46,24 +44,6 @@ def _size(shape):
         n *= d
     return n
 
-
-def profile(m, xs):
-    """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
-    it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
-    for t, x in zip(m.inputs, xs):  # none given: the input buffers as they are
-        m._set_input(t, x)
-    gc.collect()
-    peak = gc.mem_alloc()
-    rows = []
-    for op, (fn, a) in zip(m.ops, m._steps):
-        t0 = _now()
-        fn(a)
-        dt = _diff(_now(), t0)
-        used = gc.mem_alloc()  # before collecting: what the op itself allocated still counts
-        peak = max(peak, used)
-        gc.collect()
-        rows.append((op.index, dt, used))
-    return m._outputs(), rows, peak
 
 def predict(m, values):
     """Like run(), on real numbers: quantizes the inputs and dequantizes the outputs (lists of floats)."""

@@ -245,7 +245,7 @@ class Model:
     def profile(self, *xs):
         """Like run(), measuring each op: returns (outputs, [(op index, µs, heap bytes in use after
         it)], peak heap bytes in use). The heap figures are gc.mem_alloc() after a collection."""
-        from tinyml.about import profile  # this, predict() and summary() are loaded only when called
+        from tinyml.profiling import profile  # this, predict() and summary() are loaded only when called
         return profile(self, xs)
 
     def predict(self, *values):
