@@ -46,7 +46,8 @@ def test_every_tail_op_in_one_model_matches_tflm(tmp_path):
 
 def test_every_tail_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """The board model deployed to the emulated Cortex-M3 and checked against TFLM on the host
-    (`tinyml verify`) with the native and the viper kernels."""
+    (`tinyml verify`) with the native and the viper kernels; then an Embedding's lookup of int32 ids
+    that are the model's input."""
     model, inputs = tail_models.board_model(np.random.default_rng(12))
     path, x = tmp_path / "tail_ops.tflite", tmp_path / "tail_ops.input0.npy"
     path.write_bytes(model)
@@ -58,6 +59,14 @@ def test_every_tail_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
         out = capsys.readouterr().out
         n = len(inputs[0])
         assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+    # a Keras Embedding's lookup, its int32 ids the model's input (over the serial link as int32)
+    model, inputs = tail_models.embedding_lookup(np.random.default_rng(3))
+    path.write_bytes(model)
+    np.save(x, inputs[0])
+    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", "native"]) == 0
+    assert "6/6 cases match TFLM bit for bit on qemu-m3" in capsys.readouterr().out
 
 
 def _i32(v):
