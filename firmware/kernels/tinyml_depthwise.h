@@ -273,7 +273,7 @@ __attribute__((noinline)) static int tml_dw_padded(const int8_t *x, const int8_t
     int KH = g->KH, KW = g->KW, K = KH * KW, is3x3 = KH == 3 && KW == 3;
     int wp = (g->OW - 1) * g->stride_w + KW, sh = g->stride_h;
     // + 4: slack past a row's last window (ARMv7-M's assembly has no body for 32: code size)
-    int S = wp + 4 <= 32 && !TML_DW_ASM ? 32 : wp + 4 <= 64 ? 64 : 256;
+    int S = wp + 4 <= 32 && !(TML_DW_ASM && is3x3) ? 32 : wp + 4 <= 64 ? 64 : 256;
     int R = TML_DW_BUF / S; // rows in buf
     if (g->dil_h != 1 || g->dil_w != 1 || wp + 4 > S || R < KH) {
         return 0;
