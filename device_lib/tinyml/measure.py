@@ -5,7 +5,6 @@
 #   bench(backend, budget_us, most)      'B <backend> <runs> <µs>', or why it could not run
 #   op_times(backend, budget_us, most)   'tinyml-opsum <index> us=<µs over all runs> runs=<n>' per op
 #   footprint(path, backend, window)     bench_setup's lines, on zero inputs
-#   run_files(model, inputs, prefix)     the unix port as a subprocess: every case of input files
 import gc
 
 import tinyml
@@ -124,29 +123,6 @@ def op_times(name, budget_us, most):
         print('tinyml-opsum %d us=%d runs=%d' % (i, sums[i], n))
     m = sums = None
     gc.collect()
-
-
-def run_files(model_path, input_paths, output_prefix, backend=None):
-    """Every case of the input files (N cases back to back, raw) through the model; output k goes
-    to <prefix><k>.bin. Prints 'tinyml-batch backend=<b> cases=<n> us=<µs>'."""
-    m = tinyml.load(model_path, backend)
-    ins = [open(p, "rb") for p in input_paths]
-    outs = [open("%s%d.bin" % (output_prefix, k), "wb") for k in range(len(m.outputs))]
-    n = total = 0
-    while True:
-        # straight into the model's input buffers: no copy, which matters on a small heap
-        bufs = [m.input_buffer(k) for k in range(len(ins))]
-        if not all(f.readinto(b) == len(b) for f, b in zip(ins, bufs)):
-            break
-        t0 = now_us()
-        m.invoke()
-        total += diff_us(now_us(), t0)
-        for k, f in enumerate(outs):
-            f.write(m.output_buffer(k))
-        n += 1
-    for f in ins + outs:
-        f.close()
-    print("tinyml-batch backend=%s cases=%d us=%d" % (m.backend, n, total))
 
 
 def footprint(model_path, backend=None, window=-1):

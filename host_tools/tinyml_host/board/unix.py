@@ -117,7 +117,7 @@ def run_model(model_path, inputs, backend=None, heap=None):
         for k, x in enumerate(inputs):
             paths.append(os.path.join(tmp, "in%d.bin" % k))
             np.ascontiguousarray(x, dtype[tensors[in_ids[k]].dtype]).tofile(paths[-1])
-        code = "from tinyml import measure\nmeasure.run_files(%r, %r, %r, %r)\n" % (
+        code = "from tinyml.runfiles import run_files\nrun_files(%r, %r, %r, %r)\n" % (
             str(pathlib.Path(model_path).resolve()), paths, os.path.join(tmp, "out"), backend)
         printed = exec_script(code, cwd=tmp, heap=heap)
         m = re.search(r"tinyml-batch backend=(\w+) cases=(\d+) us=(\d+)", printed)
