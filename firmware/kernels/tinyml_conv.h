@@ -290,12 +290,13 @@ __attribute__((noinline)) static void tml_conv_outs(int OC, int32_t zp, int32_t 
     int8_t *out2 = out + 2 * OC; // pixels 2 and 3
 #if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
     if (fast == 2 && np == 4 && act_min == -128 && act_max == 127) { // the usual case: 4 outputs a channel
-        for (int o = 0; o < n; o++, mp += step, sp += step, sa += 2, sb += 2, out++, out2++) {
-            int32_t mult = *mp, sm1 = -1 - *sp, hik = (1 << (sm1 - 1)) + zp * (1 << sm1);
+        int32_t zz = 2 * zp + 1; // hik = 2**(s-2) + zp * 2**(s-1) = (2 zp + 1) * 2**(s-2)
+        for (int o = 0; o < n; o++, mp += step, sp += step, sa += 2, sb += 2, out++) {
+            int32_t mult = *mp, sm1 = -1 - *sp, hik = zz * (1 << (sm1 - 1));
             out[0] = tml_rq_arm(sa[0], mult, hik, sm1);
             out[OC] = tml_rq_arm(sa[1], mult, hik, sm1);
-            out2[0] = tml_rq_arm(sb[0], mult, hik, sm1);
-            out2[OC] = tml_rq_arm(sb[1], mult, hik, sm1);
+            out[2 * OC] = tml_rq_arm(sb[0], mult, hik, sm1);
+            out[3 * OC] = tml_rq_arm(sb[1], mult, hik, sm1);
         }
         return;
     }
