@@ -93,7 +93,7 @@ def requantize_s16(x, y, rq, n, y_zp, y_scale):
     k = len(x) // 2
     acc = bytearray(4 * k)
     _widen16(x, acc, k)
-    _rq(acc, k, m, s, EXT)
+    _rq(acc, 0, k, m, s, EXT)
     _narrow16(acc, y, k, y_zp, 1 if len(y) == len(x) else 0, EXT)
 
 
@@ -114,7 +114,7 @@ def _softmax16(x, y, t, e, rows: int, n: int, m: int, s: int, ext: int):
                 top = v
         for j in range(n):
             pe[j] = (px[b + j] ^ 0x8000) - 0x8000 - top
-        _rq(e, n, m, s, ext)
+        _rq(e, 0, n, m, s, ext)
         total = 0
         for j in range(n):
             d = ((pe[j] << ext) >> ext) + 32767

@@ -90,8 +90,8 @@ def _requantize(acc, n: int, mult, shift, mo: int, mn: int, y, yo: int, ystep: i
 
 
 @micropython.viper
-def requantize32(acc, n: int, m: int, s: int, ext: int):
-    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for i < n, int32 in place (s > 0 a left
+def requantize32(acc, at: int, n: int, m: int, s: int, ext: int):
+    # acc[i] = MultiplyByQuantizedMultiplier(acc[i], m, s) for at <= i < at + n, int32 in place (s > 0 a left
     # shift that wraps, as TFLM's): SaturatingRoundingDoublingHighMul on 14-bit limbs, then
     # RoundingDivideByPOT, as _requantize, exact in 32-bit words (no clamp, no zero point)
     pa = ptr32(acc)
@@ -108,7 +108,7 @@ def requantize32(acc, n: int, m: int, s: int, ext: int):
         right = 0 - s
     mask = (1 << right) - 1
     half = mask >> 1
-    for i in range(n):
+    for i in range(at, at + n):
         a = (pa[i] << ext) >> ext
         if left > 0:
             a = ((a << left) << ext) >> ext

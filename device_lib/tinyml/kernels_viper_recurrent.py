@@ -6,7 +6,7 @@
 # would be boxed, an allocation per call.
 import micropython
 from tinyml.ops import const
-from tinyml.kernels_viper_fixedpoint import EXT
+from tinyml.kernels_viper_fixedpoint import EXT, requantize32
 
 # ---- g's slots used here: written from tinyml/ops.py by firmware/kernels/gen_ops_h.py, do not edit ----
 _SVDF_BATCH = const(0)
@@ -42,55 +42,12 @@ _LSTM_TANH_SHIFT = const(28)
 
 @micropython.viper
 def _rq(acc, at: int, n: int, g, sm: int, ss: int, zp: int, lo: int, hi: int, ext: int):
-    # acc[at..at+n) (int32) = clamp(MultiplyByQuantizedMultiplier(acc[i], g[sm], g[ss]) + zp, lo, hi),
-    # exact in 32-bit words (14-bit limbs, as kernels_viper_fixedpoint._requantize)
-    pa = ptr32(acc)
+    # acc[at..at+n) (int32) = clamp(MultiplyByQuantizedMultiplier(acc[i], g[sm], g[ss]) + zp, lo, hi)
     pg = ptr32(g)
-    m = pg[sm]
-    s = (pg[ss] << ext) >> ext
-    b0 = m & 0x3FFF
-    b1 = (m >> 14) & 0x3FFF
-    b2 = m >> 28
-    left = 0
-    right = 0
-    if s > 0:
-        left = s
-    else:
-        right = 0 - s
-    mask = (1 << right) - 1
-    half = mask >> 1
-    nudge = 1
-    nudge <<= 30
+    requantize32(acc, at, n, pg[sm], (pg[ss] << ext) >> ext, ext)
+    pa = ptr32(acc)
     for i in range(at, at + n):
-        a = (pa[i] << ext) >> ext
-        if left > 0:
-            a = ((a << left) << ext) >> ext
-        neg = a < 0
-        if neg:
-            a = 0 - a
-        if a < 0:
-            q = m
-        else:
-            a0 = a & 0x3FFF
-            a1 = (a >> 14) & 0x3FFF
-            a2 = a >> 28
-            t = a0 * b0 + nudge
-            if neg:
-                t -= 1
-            t = a0 * b1 + a1 * b0 + (t >> 14)
-            t = a0 * b2 + a1 * b1 + a2 * b0 + (t >> 14)
-            q = (t >> 3) + ((a1 * b2 + a2 * b1) << 11) + ((a2 * b2) << 25)
-        if neg:
-            q = 0 - q
-        if right > 0:
-            threshold = half
-            if q < 0:
-                threshold += 1
-            rem = q & mask
-            q = q >> right
-            if rem > threshold:
-                q += 1
-        v = q + zp
+        v = ((pa[i] << ext) >> ext) + zp
         if v < lo:
             v = lo
         if v > hi:

@@ -310,7 +310,7 @@ def _sum16(acc, bcc, y, n: int, sign: int, m: int, s: int, lo: int, hi: int, ext
     pb = ptr32(bcc)
     for i in range(n):
         pa[i] = ((pa[i] << ext) >> ext) + sign * ((pb[i] << ext) >> ext)
-    _rq(acc, n, m, s, ext)
+    _rq(acc, 0, n, m, s, ext)
     py = ptr16(y)
     for i in range(n):
         v = (pa[i] << ext) >> ext
@@ -327,8 +327,8 @@ def _add_sub(a, b, y, g, sign):
     acc, bcc = bytearray(4 * n), bytearray(4 * n)
     _gather16(a, g, acc, 0, g[_ADD_LEFT_SHIFT])
     _gather16(b, g, bcc, 1, g[_ADD_LEFT_SHIFT])
-    _rq(acc, n, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], EXT)
-    _rq(bcc, n, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], EXT)
+    _rq(acc, 0, n, g[_ADD_A_MULTIPLIER], g[_ADD_A_SHIFT], EXT)
+    _rq(bcc, 0, n, g[_ADD_B_MULTIPLIER], g[_ADD_B_SHIFT], EXT)
     _sum16(acc, bcc, y, n, sign, g[_ADD_Y_MULTIPLIER], g[_ADD_Y_SHIFT], g[_ADD_ACT_MIN], g[_ADD_ACT_MAX], EXT)
 
 

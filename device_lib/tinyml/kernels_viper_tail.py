@@ -85,7 +85,7 @@ def add_n(xs, y, g):
     _fill(acc, n, -zp << 19)
     for x in xs:
         _add(acc, x, n, zp)
-    requantize32(acc, n, g[_ADDN_Y_MULTIPLIER], g[_ADDN_Y_SHIFT], EXT)
+    requantize32(acc, 0, n, g[_ADDN_Y_MULTIPLIER], g[_ADDN_Y_SHIFT], EXT)
     _out(acc, y, n, g[_ADDN_Y_ZP], EXT)
 
 
@@ -94,5 +94,5 @@ def cumsum(x, y, g):
     acc = array("i", bytes(4 * n))
     _scan(x, acc, g[_CUMSUM_OUTER], g[_CUMSUM_N], g[_CUMSUM_INNER], g[_CUMSUM_EXCLUSIVE], g[_CUMSUM_REVERSE],
           g[_CUMSUM_X_ZP])
-    requantize32(acc, n, g[_CUMSUM_Y_MULTIPLIER], g[_CUMSUM_Y_SHIFT], EXT)
+    requantize32(acc, 0, n, g[_CUMSUM_Y_MULTIPLIER], g[_CUMSUM_Y_SHIFT], EXT)
     _out(acc, y, n, g[_CUMSUM_Y_ZP], EXT)
