@@ -26,12 +26,40 @@ def native_module():
     return mpy
 
 
+def emulated_board(name):
+    """A fixture's body: the emulated board `name`, started when not running and stopped after if
+    started here (`yield from emulated_board(request.param)`)."""
+    from tinyml_host.emulators import supervisor as emulators
+    started = emulators.running(name) is None
+    emulators.start(name)
+    yield name
+    if started:
+        emulators.stop(name)
+
+
+def tinyml(*args):
+    """The tinyml command, run in this process: its exit status."""
+    from tinyml_host.cli import main as cli
+    return cli.main([str(a) for a in args])
+
+
+def verify_on_board(board, model, x, name, tmp_path, capsys, backends=("native", "viper")):
+    """Deploys model (.tflite bytes) to board (`tinyml deploy`) and checks it against TFLM on the host
+    (`tinyml verify`) on the cases of x (the first input, one case a row) with each backend."""
+    import numpy as np
+    path, xs = tmp_path / (name + ".tflite"), tmp_path / (name + ".input0.npy")
+    path.write_bytes(model)
+    np.save(xs, x)
+    assert tinyml("deploy", path, "--board", board) == 0
+    for backend in backends:
+        capsys.readouterr()
+        assert tinyml("verify", path, "--input", xs, "--board", board, "--backend", backend) == 0
+        out = capsys.readouterr().out
+        n = len(x)
+        assert "%d/%d cases match TFLM bit for bit on %s, backend %s" % (n, n, board, backend) in out, out[-500:]
+
+
 @pytest.fixture(scope="module")
 def qemu_m3():
-    """The emulated Cortex-M3 for a test module: started when not running, stopped after if started here."""
-    from tinyml_host.emulators import supervisor as emulators
-    started = emulators.running("qemu-m3") is None
-    emulators.start("qemu-m3")
-    yield "qemu-m3"
-    if started:
-        emulators.stop("qemu-m3")
+    """The emulated Cortex-M3 for a test module."""
+    yield from emulated_board("qemu-m3")

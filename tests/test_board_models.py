@@ -2,8 +2,7 @@
 (what `make deploy BOARD=...` runs), then `tinyml verify` against tflite-micro on the host."""
 import pytest
 
-from conftest import SHARED
-from tinyml_host.cli import main as cli
+from conftest import SHARED, emulated_board, tinyml
 from tinyml_host.emulators import supervisor as emulators
 
 HELLO = SHARED / "tflm" / "hello_world_int8.tflite"
@@ -14,15 +13,7 @@ PERSON_HEAP = "140K"  # the profile's heap; issue 11: person_detect loads and ru
 
 @pytest.fixture(params=["qemu-m3", "qemu-m4", "qemu-rv32"])
 def board(request):
-    started = emulators.running(request.param) is None
-    emulators.start(request.param)
-    yield request.param
-    if started:
-        emulators.stop(request.param)
-
-
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
+    yield from emulated_board(request.param)
 
 
 def verify(board, model, name, capsys):

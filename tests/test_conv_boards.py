@@ -7,8 +7,7 @@ kernel cases on the unix port: tests/test_native_cnn_kernels.py, tests/test_nati
 import numpy as np
 import pytest
 
-from tinyml_host.cli import main as cli
-from tinyml_host.emulators import supervisor as emulators
+from conftest import tinyml, emulated_board
 from tinyml_host.oracle import tflite_build as tb
 
 T = tb.Tensor
@@ -35,18 +34,10 @@ def conv_model(rng, h, w, c, oc, k, padding, activation, x_zp, y_zp, w_exp, per_
            name="y")], opts, 3)
 
 
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
-
-
 @pytest.fixture(scope="module", params=["qemu-m4", "qemu-m3"])
 def board(request):
     """qemu-m4 runs the armv7emsp build (SMLAD/SXTB16), qemu-m3 the plain armv7m one."""
-    started = emulators.running(request.param) is None
-    emulators.start(request.param)
-    yield request.param
-    if started:
-        emulators.stop(request.param)
+    yield from emulated_board(request.param)
 
 
 # (h, w, c, oc, k, padding, activation, y_zp, weight scale exponents, per channel): K = k*k*c taps even

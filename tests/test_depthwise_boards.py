@@ -10,8 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED
-from tinyml_host.cli import main as cli
+from conftest import ROOT, SHARED, emulated_board, tinyml
 from tinyml_host.emulators import supervisor as emulators
 from tinyml_host.oracle import tflite_build as tb
 
@@ -36,18 +35,10 @@ def dw_model(rng, h, w, c, stride, padding, mult=1, activation="RELU6", y_zp=-12
         [T((1, oh, ow, oc), scale=0.1 if activation == "NONE" else 6 / 255, zero_point=y_zp, name="y")], opts, 3)
 
 
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
-
-
 @pytest.fixture(scope="module", params=["qemu-m4", "qemu-m3"])
 def board(request):
     """qemu-m4 runs the armv7emsp build (Cortex-M4, hardware float ABI), qemu-m3 the armv7m one."""
-    started = emulators.running(request.param) is None
-    emulators.start(request.param)
-    yield request.param
-    if started:
-        emulators.stop(request.param)
+    yield from emulated_board(request.param)
 
 
 # (h, w, c, stride, padding, depth multiplier, activation, output zero point, per channel): stride 1

@@ -6,6 +6,7 @@ import pytest
 
 import layout_models
 import test_ops_vs_tflm as ops_vs_tflm
+from conftest import verify_on_board
 from tinyml_host.cli import main as cli
 from tinyml_host.model import convert_layout
 from tinyml_host.model.convert import ConvertError, convert
@@ -62,16 +63,7 @@ def test_every_layout_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """The board model deployed to the emulated Cortex-M3 (`tinyml deploy`) and checked against TFLM
     on the host (`tinyml verify`) with the native and the viper kernels: one board session for all."""
     model, inputs = layout_models.board_model(np.random.default_rng(12))
-    path, x = tmp_path / "layout_ops.tflite", tmp_path / "layout_ops.input0.npy"
-    path.write_bytes(model)
-    np.save(x, inputs[0])
-    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
-    for backend in ("native", "viper"):
-        capsys.readouterr()
-        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
-        out = capsys.readouterr().out
-        n = len(inputs[0])
-        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+    verify_on_board(qemu_m3, model, inputs[0], "layout_ops", tmp_path, capsys)
 
 
 def flatten_model(signature):

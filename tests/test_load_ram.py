@@ -5,19 +5,12 @@ before the device library grew (issue 11's acceptance). The arena is one 55,296-
 that leaves objects in the middle of the free space, or a library that grows into it, fails here."""
 import re
 
-import pytest
-
-from conftest import SHARED
-from tinyml_host.cli import main as cli
+from conftest import SHARED, tinyml
 from tinyml_host.emulators import supervisor as emulators
 
 PERSON = SHARED / "tflm" / "person_detect.tflite"
 LOAD_RAM = 77136  # bytes, tinyml bench person_detect --board qemu-m3 --backend native, before today's growth
 LOADED = re.compile(r"RAM on the board: loaded (\d+) bytes \(activation arena (\d+), weight window (\d+)")
-
-
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
 
 
 def test_person_detect_loads_in_140k_on_qemu_m3_within_2_percent_of_its_load_ram(capsys):

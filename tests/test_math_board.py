@@ -5,7 +5,7 @@ single_op() gives each op alone for the boards' every-op tests (tests/test_qemu_
 import numpy as np
 import pytest
 
-from tinyml_host.cli import main as cli
+from conftest import tinyml
 from tinyml_host.emulators import supervisor as emulators
 from tinyml_host.oracle import tflite_build as tb
 
@@ -98,10 +98,6 @@ def board():
     yield "qemu-m3"
     if started:
         emulators.stop("qemu-m3")
-
-
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
 
 
 def test_every_math_op_matches_tflm_on_qemu_m3(board, tmp_path, capsys):

@@ -12,11 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, tinyml
 import op_models
 from tinyml import ops as op_table
 from tinyml_host.board import profiles
-from tinyml_host.cli import main as cli
 from tinyml_host.emulators import supervisor as emulators
 
 BOARD = "qemu-esp32"
@@ -34,10 +33,6 @@ def board():
     yield BOARD
     if started:
         emulators.stop(BOARD)
-
-
-def tinyml(*args):
-    return cli.main([str(a) for a in args])
 
 
 def verify(model, inputs, backend, capsys, heap=None):

@@ -8,7 +8,7 @@ import pytest
 
 from test_ops_vs_tflm import assert_same, run_everywhere
 from test_s16 import int16_inputs
-from tinyml_host.cli import main as cli
+from conftest import verify_on_board
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
 
@@ -141,16 +141,7 @@ def test_every_int16_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
     """The board model deployed to the emulated Cortex-M3 and checked against TFLM on the host
     (`tinyml verify`) with the native (C) and the viper kernels."""
     inputs = inputs16(np.random.default_rng(9), (2, 48))
-    path, x = tmp_path / "s16_ops.tflite", tmp_path / "s16_ops.input0.npy"
-    path.write_bytes(board_model())
-    np.save(x, inputs[0])
-    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
-    for backend in ("native", "viper"):
-        capsys.readouterr()
-        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
-        out = capsys.readouterr().out
-        n = len(inputs[0])
-        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+    verify_on_board(qemu_m3, board_model(), inputs[0], "s16_ops", tmp_path, capsys)
 
 
 @pytest.mark.parametrize("name,slot,value,field", [

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import tail_models
-from conftest import BACKENDS
+from conftest import BACKENDS, verify_on_board
 from test_layout_ops import run_everywhere
 from tinyml_host.board import unix as board_unix
-from tinyml_host.cli import main as cli
 from tinyml_host.errors import BoardError
 from tinyml_host.model.convert import ConvertError, convert
 from tinyml_host.oracle import tflite_build as tb
@@ -49,24 +48,11 @@ def test_every_tail_op_on_qemu_m3(qemu_m3, tmp_path, capsys):
     (`tinyml verify`) with the native and the viper kernels; then an Embedding's lookup of int32 ids
     that are the model's input."""
     model, inputs = tail_models.board_model(np.random.default_rng(12))
-    path, x = tmp_path / "tail_ops.tflite", tmp_path / "tail_ops.input0.npy"
-    path.write_bytes(model)
-    np.save(x, inputs[0])
-    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
-    for backend in ("native", "viper"):
-        capsys.readouterr()
-        assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", backend]) == 0
-        out = capsys.readouterr().out
-        n = len(inputs[0])
-        assert "%d/%d cases match TFLM bit for bit on qemu-m3, backend %s" % (n, n, backend) in out, out[-500:]
+    verify_on_board(qemu_m3, model, inputs[0], "tail_ops", tmp_path, capsys)
     # a Keras Embedding's lookup, its int32 ids the model's input (over the serial link as int32)
     model, inputs = tail_models.embedding_lookup(np.random.default_rng(3))
-    path.write_bytes(model)
-    np.save(x, inputs[0])
-    assert cli.main(["deploy", str(path), "--board", qemu_m3]) == 0
-    capsys.readouterr()
-    assert cli.main(["verify", str(path), "--input", str(x), "--board", qemu_m3, "--backend", "native"]) == 0
-    assert "6/6 cases match TFLM bit for bit on qemu-m3" in capsys.readouterr().out
+    assert len(inputs[0]) == 6
+    verify_on_board(qemu_m3, model, inputs[0], "embedding_lookup", tmp_path, capsys, ("native",))
 
 
 def _i32(v):
