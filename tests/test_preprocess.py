@@ -594,9 +594,6 @@ def test_pipeline_with_float_features_quantizes_and_detects(tml):
     assert r.label == "loud" and hits == [("loud", 6), ("loud", 9)]
 
 
-@pytest.mark.xfail(strict=True, reason="open regression (issue 11): since this session's library growth the "
-                   "micro_speech app's model load runs out of one contiguous block on qemu-m3 (140 KB, and 160 KB "
-                   "too); strict, so a fix shows as XPASS")
 def test_deployed_on_qemu_m3_matches_host(tml, host_runs):
     """The app deployed on the emulated Cortex-M3 (its library, native module, app files and model
     over the serial link): the same features as the host, bit for bit, and the right labels."""

@@ -30,6 +30,9 @@ def heard(label, score, result):
 
 
 def pipeline(src, model=MODEL, backend=None, every=EVERY):
+    if isinstance(model, str):  # the model first, while the heap is in one piece, its weights streamed
+        import tinyml           # through 8 KB: a 140 KB board's heap then holds the front end beside it
+        model = tinyml.load(model, backend, tinyml.DEFAULT_WINDOW)
     return app.Pipeline(
         src, MicroFrontend("frontend.bin", backend), FRAME, HOP,
         model=model, stack=STACK, every=every, labels=LABELS,

@@ -238,17 +238,21 @@ def load(name=None):
     if name is not None and name not in backends.NAMES:
         raise ValueError("unknown backend %r: choose one of %s" % (name, ", ".join(backends.NAMES)))
     whys = []
-    for n in ((name,) if name else backends.NAMES):
-        try:
-            if n == "native":
-                k = backends._import(n)  # tinyml_kernels_fft.mpy
-            elif n == "viper":
-                from tinyml import fft_viper as k
-            else:
-                return Backend(n, rfft_q15, window_q15)
-            return Backend(n, k.rfft_q15, k.window_q15)
-        except Exception as e:  # ImportError, AttributeError (a native module without FFT), no viper
-            whys.append("%s: %s" % (n, e))
+    try:
+        for n in ((name,) if name else backends.NAMES):
+            try:
+                if n == "native":
+                    k = backends._import(n)  # tinyml_kernels_fft.mpy
+                elif n == "viper":
+                    from tinyml import fft_viper as k
+                else:
+                    return Backend(n, rfft_q15, window_q15)
+                return Backend(n, k.rfft_q15, k.window_q15)
+            except Exception as e:  # ImportError, AttributeError (a native module without FFT), no viper
+                whys.append("%s: %s" % (n, e))
+    finally:  # the backend picker's code off the heap, as a model's load leaves it (tinyml/model.py)
+        from tinyml.steps import forget
+        forget("backends", "native")
     raise ImportError("tinyml: FFT backend %r cannot be used: %s" % (name, "; ".join(whys)))
 
 
