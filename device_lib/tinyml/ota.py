@@ -272,7 +272,8 @@ def commit(slot):
     return True
 
 
-def _verify_slot(slot, st=None, check_seq=True):
+def _verify_slot(slot, st=None, check_seq=True, files=True):
+    # files=False: the files were just hashed against this manifest (check()); its signature only
     d = _p(slot)
     try:
         raw = _read(d + "/manifest.json")
@@ -289,7 +290,7 @@ def _verify_slot(slot, st=None, check_seq=True):
         if not ed25519.verify(key, raw, sig):
             raise UpdateError("slot %s: its manifest's signature does not verify" % slot)
         m = json.loads(raw)
-    for f in m["files"]:
+    for f in m["files"] if files else ():
         try:
             h, n = sha256_file(d + "/" + f["name"])
         except OSError:
@@ -429,8 +430,9 @@ def check(backend=None):
         # leaves its interned names scattered through the heap (MicroPython never frees them), and
         # its copy of the manifest would split the block the model's arena needs. Files that differ
         # from the manifest skip the run: the signature check below says which.
-        health = health_check(slot, None, backend) if _files_ok(slot) is None else None
-        seq = _verify_slot(slot, st, check_seq=False)["seq"]
+        hashed = _files_ok(slot) is None
+        health = health_check(slot, None, backend) if hashed else None
+        seq = _verify_slot(slot, st, check_seq=False, files=not hashed)["seq"]
         why = health
     except UpdateError as e:
         why = str(e)
